@@ -1,0 +1,407 @@
+//! The DORA keys over one environment: build an [`Analysis`] once from the facts, then
+//! [`Analysis::summary`] any window of it or [`Analysis::series`] it into calendar buckets.
+//!
+//! Building walks each (service, environment)'s deployments in finish order to find
+//! changesets and lead-time samples, then attributes incidents and rollbacks; summarizing only
+//! filters and counts. Because the analysis is rebuilt from stored facts, a commit or incident
+//! that arrives late changes the numbers as soon as it is stored.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::attribution::{FailureCause, NamedCause, in_window, named_cause};
+use crate::calendar::{Interval, day_number, rfc3339};
+use crate::changeset::{CommitGraph, changesets};
+use crate::levels::{Benchmarks, Level, overall};
+use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
+use crate::percentile::percentile_cont_sorted;
+
+/// The facts of one environment that the metrics need.
+#[derive(Debug, Default)]
+pub struct History {
+    /// The environment.
+    pub environment: String,
+    /// Its deployments; only `success` deployments with a finish time are used.
+    pub deployments: Vec<Deployment>,
+    /// The commit graph reachable from those deployments.
+    pub graph: CommitGraph,
+    /// Merge commit of a pull request → the PR's first commit time (squash merges keep the
+    /// time spent on the branch).
+    pub pr_first_commit: HashMap<String, Millis>,
+    /// Its incidents.
+    pub incidents: Vec<Incident>,
+}
+
+/// What the analysis knows of one deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalyzedDeployment {
+    /// The deployment.
+    pub deployment: Deployment,
+    /// Its time: when it finished.
+    #[serde(skip)]
+    pub finished_at: Millis,
+    /// The commits it shipped first.
+    pub changeset: Vec<String>,
+    /// Lead-time samples in seconds, one per commit of the changeset with a known start.
+    #[serde(skip)]
+    pub lead_times: Vec<f64>,
+    /// Why it counts as failed; empty when it did not fail.
+    pub failure_causes: Vec<FailureCause>,
+    /// When it recovered from its failure.
+    #[serde(skip)]
+    pub recovered_at: Option<Millis>,
+}
+
+impl AnalyzedDeployment {
+    /// Whether it counts as failed.
+    pub fn failed(&self) -> bool {
+        !self.failure_causes.is_empty()
+    }
+
+    /// Whether it is rework: a rollback or an unplanned deployment.
+    pub fn rework(&self) -> bool {
+        self.deployment.rollback_of.is_some() || self.deployment.unplanned
+    }
+}
+
+/// The analyzed history of one environment.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    /// The environment.
+    pub environment: String,
+    /// Successful deployments, ascending by finish time then id.
+    pub deployments: Vec<AnalyzedDeployment>,
+    /// The environment's incidents.
+    pub incidents: Vec<Incident>,
+}
+
+impl Analysis {
+    /// Analyzes a history; `attribution_window` is how long after a deployment an incident
+    /// with no named cause is blamed on it.
+    pub fn build(history: History, attribution_window: Millis) -> Self {
+        let History { environment, deployments, graph, pr_first_commit, incidents } = history;
+        let mut succeeded: Vec<(Millis, Deployment)> = deployments
+            .into_iter()
+            .filter(|d| d.status == DeploymentStatus::Success)
+            .filter_map(|d| Some((d.finished_at?, d)))
+            .collect();
+        succeeded.sort_by(|(a, da), (b, db)| (a, &da.service, &da.id).cmp(&(b, &db.service, &db.id)));
+
+        // Changesets per service, walked in finish order.
+        let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, (_, d)) in succeeded.iter().enumerate() {
+            by_service.entry(d.service.as_str()).or_default().push(index);
+        }
+        let mut sets: Vec<Vec<String>> = vec![Vec::new(); succeeded.len()];
+        for indexes in by_service.values() {
+            let ordered: Vec<&Deployment> = indexes.iter().map(|&i| &succeeded[i].1).collect();
+            for (&i, set) in indexes.iter().zip(changesets(&ordered, &graph)) {
+                sets[i] = set;
+            }
+        }
+
+        let mut analyzed: Vec<AnalyzedDeployment> = succeeded
+            .into_iter()
+            .zip(sets)
+            .map(|((finished_at, deployment), changeset)| {
+                let lead_times = lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit);
+                AnalyzedDeployment { deployment, finished_at, changeset, lead_times, failure_causes: Vec::new(), recovered_at: None }
+            })
+            .collect();
+
+        attribute(&mut analyzed, &incidents, attribution_window);
+        Self { environment, deployments: analyzed, incidents }
+    }
+
+    /// The DORA summary of the window `[from, to)`.
+    pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks) -> Summary {
+        let bands = benchmarks.bands();
+        let in_window: Vec<&AnalyzedDeployment> =
+            self.deployments.iter().filter(|d| from <= d.finished_at && d.finished_at < to).collect();
+        let count = in_window.len() as u64;
+
+        let days = (to - from) as f64 / DAY as f64;
+        let per_day = if days > 0.0 { count as f64 / days } else { 0.0 };
+        let deploy_days = in_window.iter().map(|d| day_number(d.finished_at)).collect::<HashSet<_>>().len() as u64;
+        let deployment_frequency = DeploymentFrequency {
+            deployments: count,
+            deploy_days,
+            per_day,
+            per_week: per_day * 7.0,
+            level: Some(bands.deployment_frequency(per_day)),
+        };
+
+        let lead = Distribution::of(in_window.iter().flat_map(|d| d.lead_times.iter().copied()).collect());
+        let lead_time = LeadTime {
+            samples: lead.samples,
+            median_seconds: lead.median,
+            p90_seconds: lead.p90,
+            level: lead.median.map(|m| bands.lead_time(m)),
+        };
+
+        let failed: Vec<&&AnalyzedDeployment> = in_window.iter().filter(|d| d.failed()).collect();
+        let rate = ratio(failed.len() as u64, count);
+        let change_failure_rate = ChangeFailureRate {
+            deployments: count,
+            failed_deployments: failed.len() as u64,
+            rate,
+            level: rate.map(|r| bands.change_failure_rate(r)),
+        };
+
+        let restore = Distribution::of(
+            self.incidents
+                .iter()
+                .filter(|i| from <= i.opened_at && i.opened_at < to)
+                .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
+                .filter(|s| *s >= 0.0)
+                .collect(),
+        );
+        let time_to_restore =
+            TimeToRestore { incidents: restore.samples, median_seconds: restore.median, level: restore.median.map(|m| bands.recovery(m)) };
+
+        let recovery = Distribution::of(
+            failed.iter().filter_map(|d| Some(seconds(d.recovered_at? - d.finished_at))).filter(|s| *s >= 0.0).collect(),
+        );
+        let failed_deployment_recovery_time = RecoveryTime {
+            failed_deployments: failed.len() as u64,
+            recovered: recovery.samples,
+            median_seconds: recovery.median,
+            level: recovery.median.map(|m| bands.recovery(m)),
+        };
+
+        let rework = in_window.iter().filter(|d| d.rework()).count() as u64;
+        let rework_rate = ReworkRate { deployments: count, unplanned_deployments: rework, rate: ratio(rework, count) };
+
+        let recovery_level = match benchmarks {
+            Benchmarks::Y2021 => time_to_restore.level,
+            Benchmarks::Y2023 | Benchmarks::Y2024 => failed_deployment_recovery_time.level,
+        };
+        let level = overall([deployment_frequency.level, lead_time.level, change_failure_rate.level, recovery_level]);
+
+        let mut services: BTreeSet<&str> = self.deployments.iter().map(|d| d.deployment.service.as_str()).collect();
+        services.extend(self.incidents.iter().map(|i| i.service.as_str()));
+        Summary {
+            from: rfc3339(from),
+            to: rfc3339(to),
+            environment: self.environment.clone(),
+            services: services.into_iter().map(str::to_owned).collect(),
+            deployment_frequency,
+            lead_time,
+            change_failure_rate,
+            time_to_restore,
+            failed_deployment_recovery_time,
+            rework_rate,
+            level,
+        }
+    }
+
+    /// The summary of each calendar bucket of `[from, to)`.
+    pub fn series(&self, from: Millis, to: Millis, interval: Interval, benchmarks: Benchmarks) -> Vec<Summary> {
+        interval.buckets(from, to).into_iter().map(|(start, end)| self.summary(start, end, benchmarks)).collect()
+    }
+}
+
+fn lead_times(
+    deployment: &Deployment,
+    finished_at: Millis,
+    changeset: &[String],
+    graph: &CommitGraph,
+    pr_first_commit: &HashMap<String, Millis>,
+) -> Vec<f64> {
+    let explicit: HashMap<&str, Millis> =
+        deployment.commits.iter().filter_map(|c| Some((c.sha.as_str(), c.committed_at?))).collect();
+    changeset
+        .iter()
+        .filter_map(|sha| {
+            let committed = graph.get(sha).and_then(|n| n.committed_at).or_else(|| explicit.get(sha.as_str()).copied());
+            let branch_start = pr_first_commit.get(sha).copied();
+            let start = match (committed, branch_start) {
+                (Some(c), Some(b)) => c.min(b),
+                (c, b) => c.or(b)?,
+            };
+            let sample = finished_at - start;
+            (sample > 0).then(|| seconds(sample))
+        })
+        .collect()
+}
+
+/// Marks failed deployments and their recovery, from incidents and rollbacks.
+fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], window: Millis) {
+    let by_id: HashMap<&str, usize> = deployments.iter().enumerate().map(|(i, d)| (d.deployment.id.as_str(), i)).collect();
+    let mut shipped: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut finish_order: HashMap<&str, (Vec<Millis>, Vec<usize>)> = HashMap::new();
+    for (i, d) in deployments.iter().enumerate() {
+        for sha in &d.changeset {
+            shipped.insert((d.deployment.service.as_str(), sha.as_str()), i);
+        }
+        let (times, indexes) = finish_order.entry(d.deployment.service.as_str()).or_default();
+        times.push(d.finished_at);
+        indexes.push(i);
+    }
+
+    let mut causes: Vec<(usize, FailureCause, Option<Millis>)> = Vec::new();
+    for incident in incidents {
+        let id = incident.id.clone();
+        let blamed = match named_cause(incident) {
+            NamedCause::Deployment(deployment_id) => {
+                by_id.get(deployment_id).map(|&i| (i, FailureCause::IncidentNamedDeployment { incident_id: id }))
+            }
+            NamedCause::Commit(sha) => shipped.get(&(incident.service.as_str(), sha)).map(|&i| {
+                (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })
+            }),
+            NamedCause::Unknown => finish_order.get(incident.service.as_str()).and_then(|(times, indexes)| {
+                in_window(times, incident.opened_at, window).map(|k| (indexes[k], FailureCause::IncidentInWindow { incident_id: id }))
+            }),
+        };
+        if let Some((i, cause)) = blamed {
+            causes.push((i, cause, incident.resolved_at));
+        }
+    }
+    for rollback in deployments.iter() {
+        let Some(target) = rollback.deployment.rollback_of.as_deref().and_then(|id| by_id.get(id)) else { continue };
+        if deployments[*target].finished_at <= rollback.finished_at {
+            let cause = FailureCause::RolledBack { deployment_id: rollback.deployment.id.clone() };
+            causes.push((*target, cause, Some(rollback.finished_at)));
+        }
+    }
+
+    for (i, cause, recovered) in causes {
+        let d = &mut deployments[i];
+        d.failure_causes.push(cause);
+        d.recovered_at = match (d.recovered_at, recovered) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+fn seconds(millis: Millis) -> f64 {
+    millis as f64 / 1000.0
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Sample count, median and p90 of a set of samples.
+struct Distribution {
+    samples: u64,
+    median: Option<f64>,
+    p90: Option<f64>,
+}
+
+impl Distribution {
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let known = !values.is_empty();
+        Self {
+            samples: values.len() as u64,
+            median: known.then(|| percentile_cont_sorted(&values, 0.5)),
+            p90: known.then(|| percentile_cont_sorted(&values, 0.9)),
+        }
+    }
+}
+
+/// The DORA summary of one window, as `GET /api/v1/dora` returns it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// Window start (inclusive).
+    pub from: String,
+    /// Window end (exclusive).
+    pub to: String,
+    /// The environment.
+    pub environment: String,
+    /// The services in scope.
+    pub services: Vec<String>,
+    /// Deployment frequency.
+    pub deployment_frequency: DeploymentFrequency,
+    /// Lead time for changes.
+    pub lead_time: LeadTime,
+    /// Change failure rate.
+    pub change_failure_rate: ChangeFailureRate,
+    /// Time to restore (2021 definition).
+    pub time_to_restore: TimeToRestore,
+    /// Failed-deployment recovery time (2023 definition).
+    pub failed_deployment_recovery_time: RecoveryTime,
+    /// Rework rate (2024).
+    pub rework_rate: ReworkRate,
+    /// Overall level: the lowest metric level.
+    pub level: Option<Level>,
+}
+
+/// Deployment frequency.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeploymentFrequency {
+    /// Deployments in the window.
+    pub deployments: u64,
+    /// Distinct UTC dates with a deployment.
+    pub deploy_days: u64,
+    /// Deployments per day of the window.
+    pub per_day: f64,
+    /// Deployments per week of the window.
+    pub per_week: f64,
+    /// Level.
+    pub level: Option<Level>,
+}
+
+/// Lead time for changes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadTime {
+    /// Number of (deployment, commit) samples.
+    pub samples: u64,
+    /// Median in seconds.
+    pub median_seconds: Option<f64>,
+    /// 90th percentile in seconds.
+    pub p90_seconds: Option<f64>,
+    /// Level.
+    pub level: Option<Level>,
+}
+
+/// Change failure rate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChangeFailureRate {
+    /// Deployments in the window.
+    pub deployments: u64,
+    /// Of which failed.
+    pub failed_deployments: u64,
+    /// failed / deployments.
+    pub rate: Option<f64>,
+    /// Level.
+    pub level: Option<Level>,
+}
+
+/// Time to restore service.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimeToRestore {
+    /// Resolved incidents opened in the window.
+    pub incidents: u64,
+    /// Median in seconds.
+    pub median_seconds: Option<f64>,
+    /// Level.
+    pub level: Option<Level>,
+}
+
+/// Failed-deployment recovery time.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryTime {
+    /// Failed deployments in the window.
+    pub failed_deployments: u64,
+    /// Of which recovered.
+    pub recovered: u64,
+    /// Median in seconds.
+    pub median_seconds: Option<f64>,
+    /// Level.
+    pub level: Option<Level>,
+}
+
+/// Rework rate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReworkRate {
+    /// Deployments in the window.
+    pub deployments: u64,
+    /// Rollbacks and unplanned deployments among them.
+    pub unplanned_deployments: u64,
+    /// unplanned / deployments.
+    pub rate: Option<f64>,
+}

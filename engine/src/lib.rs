@@ -1,0 +1,18 @@
+//! pacer's engine: the exact definitions of the delivery metrics, as pure functions.
+//!
+//! This crate owns what the numbers *mean* — changesets through the commit graph, first-ship
+//! semantics, attribution of incidents to deployments, recovery, rework, PERCENTILE_CONT and the
+//! DORA performance bands — and nothing about where facts come from or where they are stored.
+//! The collector turns payloads into [`model`] facts, the store keeps them, and the api asks the
+//! engine to [`dora::Analysis::build`] an analysis over the facts of one environment and then
+//! summarize any window of it. Every rule here is documented in `docs/metrics.md`.
+
+pub mod dora;
+pub mod attribution;
+pub mod calendar;
+pub mod changeset;
+pub mod levels;
+pub mod model;
+pub mod percentile;
+
+pub use model::Millis;
