@@ -39,6 +39,18 @@ pub enum FailureCause {
     },
 }
 
+impl FailureCause {
+    /// The incident behind this cause, unless it is a rollback.
+    pub fn incident_id(&self) -> Option<&str> {
+        match self {
+            Self::IncidentNamedDeployment { incident_id }
+            | Self::IncidentNamedCommit { incident_id, .. }
+            | Self::IncidentInWindow { incident_id } => Some(incident_id),
+            Self::RolledBack { .. } => None,
+        }
+    }
+}
+
 /// How an incident points at its cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamedCause<'a> {

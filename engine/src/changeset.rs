@@ -31,11 +31,19 @@ pub fn changesets(deployments: &[&Deployment], graph: &CommitGraph) -> Vec<Vec<S
     let mut counted: HashSet<&str> = HashSet::new();
     let mut result = Vec::with_capacity(deployments.len());
     for (position, deployment) in deployments.iter().enumerate() {
+        // An explicit commit that an earlier deployment already put live was shipped then, even
+        // when it was not counted (the first deployment counts only its own list).
+        let explicit: Vec<&str> = deployment
+            .commits
+            .iter()
+            .map(|c| c.sha.as_str())
+            .filter(|sha| !live.contains(sha))
+            .collect();
         let reached = walk_new(deployment.commit_sha.as_deref(), graph, &mut live);
         let candidates = if position == 0 { Vec::new() } else { reached };
-        let explicit = deployment.commits.iter().map(|c| c.sha.as_str());
         let mut changeset = Vec::new();
         for sha in candidates.into_iter().chain(explicit) {
+            live.insert(sha);
             if counted.insert(sha) {
                 changeset.push(sha.to_owned());
             }
@@ -138,6 +146,15 @@ mod tests {
         let sets = changesets(&d.iter().collect::<Vec<_>>(), &g);
         assert_eq!(sets[1], vec!["b"]);
         assert!(sets[2].is_empty());
+    }
+
+    #[test]
+    fn a_commit_the_first_deployment_put_live_is_never_counted_later() {
+        let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+        let d = [deploy("d1", "b", &[]), deploy("d2", "c", &["a", "c"])];
+        let sets = changesets(&d.iter().collect::<Vec<_>>(), &g);
+        assert!(sets[0].is_empty());
+        assert_eq!(sets[1], vec!["c"]);
     }
 
     #[test]

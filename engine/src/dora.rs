@@ -65,6 +65,30 @@ impl AnalyzedDeployment {
     }
 }
 
+/// Which services a summary covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only these services; every service when `None`.
+    pub services: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    /// Every service.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only the given services.
+    pub fn services(names: impl IntoIterator<Item = String>) -> Self {
+        Self { services: Some(names.into_iter().collect()) }
+    }
+
+    /// Whether `service` is in scope.
+    pub fn includes(&self, service: &str) -> bool {
+        self.services.as_ref().is_none_or(|s| s.contains(service))
+    }
+}
+
 /// The analyzed history of one environment.
 #[derive(Debug, Default)]
 pub struct Analysis {
@@ -74,6 +98,7 @@ pub struct Analysis {
     pub deployments: Vec<AnalyzedDeployment>,
     /// The environment's incidents.
     pub incidents: Vec<Incident>,
+    by_id: HashMap<String, usize>,
 }
 
 impl Analysis {
@@ -111,14 +136,35 @@ impl Analysis {
             .collect();
 
         attribute(&mut analyzed, &incidents, attribution_window);
-        Self { environment, deployments: analyzed, incidents }
+        let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
+        Self { environment, deployments: analyzed, incidents, by_id }
+    }
+
+    /// What the analysis knows of a successful deployment.
+    pub fn deployment(&self, id: &str) -> Option<&AnalyzedDeployment> {
+        self.by_id.get(id).map(|&i| &self.deployments[i])
+    }
+
+    /// The deployments an incident is blamed on (by name or by the attribution window).
+    pub fn blamed_on<'a>(&'a self, incident_id: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.deployments.iter().filter(move |d| d.failure_causes.iter().any(|c| c.incident_id() == Some(incident_id))).map(|d| d.deployment.id.as_str())
+    }
+
+    /// Every service with a deployment or an incident in this environment.
+    pub fn services(&self) -> BTreeSet<&str> {
+        let mut services: BTreeSet<&str> = self.deployments.iter().map(|d| d.deployment.service.as_str()).collect();
+        services.extend(self.incidents.iter().map(|i| i.service.as_str()));
+        services
     }
 
     /// The DORA summary of the window `[from, to)`.
-    pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks) -> Summary {
+    pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
         let bands = benchmarks.bands();
-        let in_window: Vec<&AnalyzedDeployment> =
-            self.deployments.iter().filter(|d| from <= d.finished_at && d.finished_at < to).collect();
+        let in_window: Vec<&AnalyzedDeployment> = self
+            .deployments
+            .iter()
+            .filter(|d| from <= d.finished_at && d.finished_at < to && scope.includes(&d.deployment.service))
+            .collect();
         let count = in_window.len() as u64;
 
         let days = (to - from) as f64 / DAY as f64;
@@ -152,7 +198,7 @@ impl Analysis {
         let restore = Distribution::of(
             self.incidents
                 .iter()
-                .filter(|i| from <= i.opened_at && i.opened_at < to)
+                .filter(|i| from <= i.opened_at && i.opened_at < to && scope.includes(&i.service))
                 .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
                 .filter(|s| *s >= 0.0)
                 .collect(),
@@ -179,13 +225,15 @@ impl Analysis {
         };
         let level = overall([deployment_frequency.level, lead_time.level, change_failure_rate.level, recovery_level]);
 
-        let mut services: BTreeSet<&str> = self.deployments.iter().map(|d| d.deployment.service.as_str()).collect();
-        services.extend(self.incidents.iter().map(|i| i.service.as_str()));
+        let services: Vec<String> = match &scope.services {
+            Some(named) => named.iter().cloned().collect(),
+            None => self.services().into_iter().map(str::to_owned).collect(),
+        };
         Summary {
             from: rfc3339(from),
             to: rfc3339(to),
             environment: self.environment.clone(),
-            services: services.into_iter().map(str::to_owned).collect(),
+            services,
             deployment_frequency,
             lead_time,
             change_failure_rate,
@@ -197,8 +245,8 @@ impl Analysis {
     }
 
     /// The summary of each calendar bucket of `[from, to)`.
-    pub fn series(&self, from: Millis, to: Millis, interval: Interval, benchmarks: Benchmarks) -> Vec<Summary> {
-        interval.buckets(from, to).into_iter().map(|(start, end)| self.summary(start, end, benchmarks)).collect()
+    pub fn series(&self, from: Millis, to: Millis, interval: Interval, benchmarks: Benchmarks, scope: &Scope) -> Vec<Summary> {
+        interval.buckets(from, to).into_iter().map(|(start, end)| self.summary(start, end, benchmarks, scope)).collect()
     }
 }
 

@@ -28,10 +28,13 @@ CREATE TABLE deployments (
     unplanned   BOOLEAN NOT NULL DEFAULT FALSE,
     team        TEXT,
     url         TEXT,
+    listed_at   BIGINT NOT NULL,   -- finished_at, else started_at, else first receipt: the listing order
     fingerprint TEXT    NOT NULL,
     updated_at  BIGINT NOT NULL
 );
 CREATE INDEX deployments_by_environment ON deployments (environment, status, finished_at);
+CREATE INDEX deployments_listing ON deployments (environment, listed_at, id);
+CREATE INDEX deployments_by_rollback ON deployments (rollback_of);
 
 -- Commits a deployment lists explicitly.
 CREATE TABLE deployment_commits (
@@ -128,3 +131,11 @@ CREATE TABLE sli_samples (
     updated_at  BIGINT NOT NULL,
     PRIMARY KEY (service, environment, slo, at)
 );
+
+-- Bumped by every write that changes a fact, in the same transaction: readers cache analyses
+-- and rebuild them only when the generation moved, on any replica.
+CREATE TABLE store_generation (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value BIGINT NOT NULL
+);
+INSERT INTO store_generation (id, value) VALUES (1, 0);

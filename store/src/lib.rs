@@ -1,1 +1,206 @@
-//! placeholder
+//! pacer's store: facts and the raw events they came from, on SQLite or PostgreSQL.
+//!
+//! It owns the schema (one migrations folder per engine under `migrations/`), idempotent
+//! ingestion, and the reads the engine and the listings need; it knows nothing of HTTP or of
+//! what the numbers mean. Both engines run the same SQL text (`$N` placeholders work on both):
+//! [`Store`] is an enum over the two pools and [`with_pool!`] expands each operation once per
+//! engine, so there is one copy of every query and one behaviour.
+//!
+//! Idempotency comes from constraints: facts are upserted on their key, and an upsert only
+//! changes a row when the new state ranks at least as far along its lifecycle and differs in
+//! content (see `migrations/*/0001_facts.sql`). Every change bumps a generation counter in the
+//! same transaction, so readers on any replica know when a cached analysis is stale.
+
+mod history;
+mod ingest;
+mod listing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use ingest::{Ingested, RawEvent};
+pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
+
+/// The SQLite migrations, embedded.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+/// The PostgreSQL migrations, embedded.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// What can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names no engine pacer supports.
+    #[error("expected a database URL starting with sqlite:// or postgres:// but found {0:?}")]
+    UnsupportedUrl(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database is unreachable or overloaded right now; the caller may retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (connection lost, pool exhausted, lock contention).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
+    fn classify(error: sqlx::Error) -> Self {
+        let transient = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            // SQLITE_BUSY (5), SQLITE_LOCKED (6); PostgreSQL serialization failure, deadlock,
+            // admin shutdown, cannot connect now.
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("5" | "6" | "40001" | "40P01" | "57P01" | "57P03"))
+            }
+            _ => false,
+        };
+        if transient { Self::Unavailable(error) } else { Self::Database(error) }
+    }
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A connection pool to pacer's database.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite (a file, WAL mode).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool of whichever engine `$store` uses; the body is
+/// compiled once per engine, so the SQL and the code around it exist once.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` — created if missing — or `postgres://…`).
+    ///
+    /// # Errors
+    /// An unsupported URL, or a database that cannot be opened or reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            Ok(Self::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?.application_name("pacer");
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await
+                .map_err(StoreError::classify)?;
+            Ok(Self::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(redact(url)))
+        }
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Sqlite(_) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    ///
+    /// # Errors
+    /// A migration that fails, or an applied migration that was edited.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// The database is unreachable.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await.map_err(StoreError::classify)?;
+        });
+        Ok(())
+    }
+
+    /// The generation counter: it changes whenever a stored fact changes.
+    ///
+    /// # Errors
+    /// The database is unreachable.
+    pub async fn generation(&self) -> Result<i64> {
+        let value: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT value FROM store_generation WHERE id = 1")
+                .fetch_one(pool)
+                .await
+                .map_err(StoreError::classify)?
+        });
+        Ok(value)
+    }
+
+    /// Closes every connection, waiting for those in use.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await);
+    }
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &credentials[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact("postgres://pacer:s3cret@db:5432/pacer"), "postgres://pacer:***@db:5432/pacer");
+        assert_eq!(redact("postgres://pacer@db/pacer"), "postgres://pacer@db/pacer");
+        assert_eq!(redact("sqlite://pacer.db"), "sqlite://pacer.db");
+    }
+}
