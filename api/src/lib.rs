@@ -1,1 +1,81 @@
-//! placeholder
+//! pacer's HTTP API: ingestion, DORA queries, listings and health, on axum.
+//!
+//! It owns routing, authentication, request parsing and response shapes, and delegates the rest:
+//! the collector validates payloads, the store keeps facts, the engine computes the numbers.
+//! Each API area has its own module with a `router()`; [`router`] joins them around one
+//! [`AppState`]. Every error is a [`problem::Problem`].
+
+pub mod analysis;
+mod auth;
+pub mod config;
+mod events;
+mod health;
+mod listing;
+mod metrics;
+pub mod problem;
+pub mod query;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderName;
+use pacer_engine::Millis;
+use pacer_store::Store;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::ApiConfig;
+pub use problem::Problem;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The configuration.
+    pub config: Arc<ApiConfig>,
+    /// Cached analyses.
+    pub analyses: Arc<analysis::Analyses>,
+}
+
+impl AppState {
+    /// State over a store with a configuration.
+    pub fn new(store: Store, config: ApiConfig) -> Self {
+        Self { store, config: Arc::new(config), analyses: Arc::default() }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(events::router(state.clone()))
+        .merge(metrics::router(state.clone()))
+        .merge(listing::router(state.clone()))
+        .merge(health::router(state))
+        .fallback(|| async { Problem::not_found("no endpoint at this path") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(), route, request_id = id, status = tracing::field::Empty)
+                })
+                .on_response(|response: &axum::response::Response, latency: Duration, span: &tracing::Span| {
+                    span.record("status", response.status().as_u16());
+                    tracing::debug!(latency_ms = latency.as_millis() as u64, "response");
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The current time in UTC milliseconds.
+pub fn now() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}

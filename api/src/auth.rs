@@ -1,0 +1,48 @@
+//! Bearer tokens: write endpoints need the api token when one is configured; read endpoints need
+//! the read token (or the api token) when one is configured. Comparisons take constant time.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+
+use crate::{AppState, Problem};
+
+/// Requires the api token on a write route.
+pub async fn writer(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, Problem> {
+    let tokens = [state.config.api_token.as_deref()];
+    check(&request, &tokens)?;
+    Ok(next.run(request).await)
+}
+
+/// Requires the read or api token on a read route, when a read token is configured.
+pub async fn reader(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, Problem> {
+    if state.config.read_token.is_some() {
+        let tokens = [state.config.read_token.as_deref(), state.config.api_token.as_deref()];
+        check(&request, &tokens)?;
+    }
+    Ok(next.run(request).await)
+}
+
+fn check(request: &Request, accepted: &[Option<&str>]) -> Result<(), Problem> {
+    let accepted: Vec<&str> = accepted.iter().flatten().copied().collect();
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or_else(|| Problem::unauthorized("expected an Authorization: Bearer <token> header but found none"))?;
+    // Compare digests so the time taken says nothing about how much of a token matched.
+    let presented = Sha256::digest(presented.trim().as_bytes());
+    let matches = accepted.iter().fold(false, |found, token| found | constant_time_eq(&presented, &Sha256::digest(token.as_bytes())));
+    if matches { Ok(()) } else { Err(Problem::unauthorized("the bearer token is not valid for this endpoint")) }
+}
+
+/// Equality whose time depends only on the lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,116 @@
+//! `GET /api/v1/dora` and `GET /api/v1/dora/series`: the DORA keys of a window, and per bucket.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use pacer_engine::calendar::Interval;
+use pacer_engine::dora::{Analysis, Summary};
+use serde_json::{Map, Value, json};
+
+use crate::query::{FILTERS, Filters, Params};
+use crate::{AppState, Problem, auth, now};
+
+/// The metrics a series can select.
+pub const METRICS: [&str; 6] =
+    ["deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore", "failed_deployment_recovery_time", "rework_rate"];
+
+/// Most buckets one series may have.
+const MAX_BUCKETS: usize = 2_000;
+
+/// Metric routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/dora", get(summary))
+        .route("/api/v1/dora/series", get(series))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
+        .with_state(state)
+}
+
+/// The analysis of the environment a request names, and its filters.
+pub async fn analyze(state: &AppState, params: &Params) -> Result<(Arc<Analysis>, Filters), Problem> {
+    let config = &state.config;
+    let environment = params.one("environment")?.map_or_else(|| "production".to_owned(), |e| config.normalizer.environment(e));
+    let analysis = state.analyses.get(&state.store, &environment, config.attribution_window).await?;
+    let filters = Filters::parse(params, config, now(), |team| team_services(state, &analysis, team))?;
+    Ok((analysis, filters))
+}
+
+/// The services of a team: configured, or named as the team by their deployments.
+fn team_services(state: &AppState, analysis: &Analysis, team: &str) -> BTreeSet<String> {
+    let mut services = state.config.teams.get(team).cloned().unwrap_or_default();
+    services.extend(
+        analysis.deployments.iter().filter(|d| d.deployment.team.as_deref() == Some(team)).map(|d| d.deployment.service.clone()),
+    );
+    services
+}
+
+async fn summary(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Summary>, Problem> {
+    let params = Params::parse(raw.as_deref())?;
+    params.only(&FILTERS)?;
+    let (analysis, f) = analyze(&state, &params).await?;
+    Ok(Json(analysis.summary(f.from, f.to, f.benchmarks, &f.scope)))
+}
+
+async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
+    let params = Params::parse(raw.as_deref())?;
+    let mut known = FILTERS.to_vec();
+    known.extend(["metric", "interval"]);
+    params.only(&known)?;
+    let metric = match params.one("metric")? {
+        Some(m) if METRICS.contains(&m) => Some(m),
+        Some(m) => return Err(Problem::invalid_query("metric", format!("expected one of {} but found {m:?}", METRICS.join(", ")))),
+        None => None,
+    };
+    let interval = match params.one("interval")? {
+        Some(name) => Interval::parse(name)
+            .ok_or_else(|| Problem::invalid_query("interval", format!("expected day, week or month but found {name:?}")))?,
+        None => Interval::Week,
+    };
+    let (analysis, f) = analyze(&state, &params).await?;
+    let buckets = interval.buckets(f.from, f.to);
+    if buckets.len() > MAX_BUCKETS {
+        let detail = format!("expected at most {MAX_BUCKETS} buckets but the window has {}; use a wider interval", buckets.len());
+        return Err(Problem::invalid_query("interval", detail));
+    }
+    let points: Vec<Value> = analysis
+        .series(f.from, f.to, interval, f.benchmarks, &f.scope)
+        .into_iter()
+        .map(|s| bucket(s, metric))
+        .collect();
+    let services: Vec<String> = match &f.scope.services {
+        Some(named) => named.iter().cloned().collect(),
+        None => analysis.services().into_iter().map(str::to_owned).collect(),
+    };
+    Ok(Json(json!({
+        "from": pacer_engine::calendar::rfc3339(f.from),
+        "to": pacer_engine::calendar::rfc3339(f.to),
+        "environment": f.environment,
+        "services": services,
+        "interval": interval,
+        "metric": metric,
+        "buckets": points,
+    })))
+}
+
+/// One bucket: its window and either every metric or the one asked for.
+fn bucket(summary: Summary, metric: Option<&str>) -> Value {
+    let Ok(Value::Object(mut all)) = serde_json::to_value(&summary) else { return Value::Null };
+    let mut point = Map::new();
+    for key in ["from", "to"] {
+        point.insert(key.to_owned(), all.remove(key).unwrap_or(Value::Null));
+    }
+    match metric {
+        Some(name) => {
+            point.insert(name.to_owned(), all.remove(name).unwrap_or(Value::Null));
+        }
+        None => {
+            for name in METRICS.iter().chain(&["level"]) {
+                point.insert((*name).to_owned(), all.remove(*name).unwrap_or(Value::Null));
+            }
+        }
+    }
+    Value::Object(point)
+}

@@ -1,0 +1,122 @@
+//! The one error type of the HTTP API, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Every handler returns [`Problem`] on failure. Client errors say what was wrong and where
+//! (`errors`, each with a JSON pointer or a query parameter); server errors say nothing internal
+//! and log their cause once, inside the request span.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pacer_collector::FieldError;
+use pacer_store::StoreError;
+use serde::Serialize;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An API error.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// A short summary of the kind.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What happened in this occurrence.
+    pub detail: String,
+    /// Every problem with the input, each with where it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Seconds after which a retry may succeed.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { kind, title, status: status.as_u16(), detail: detail.into(), errors: Vec::new(), retry_after: None }
+    }
+
+    /// The events of a request are invalid; nothing was stored.
+    pub fn invalid_events(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.len() {
+            1 => "1 problem in the request; nothing was stored".to_owned(),
+            n => format!("{n} problems in the request; nothing was stored"),
+        };
+        Self { errors, ..Self::new(StatusCode::BAD_REQUEST, "/problems/invalid-events", "Invalid events", detail) }
+    }
+
+    /// A query parameter is invalid.
+    pub fn invalid_query(parameter: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let errors = vec![FieldError::new(format!("?{parameter}"), detail.clone())];
+        Self { errors, ..Self::new(StatusCode::BAD_REQUEST, "/problems/invalid-query", "Invalid query parameter", detail) }
+    }
+
+    /// The request body could not be read (too large, cut off, …).
+    pub fn unreadable_body(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::new(status, "/problems/unreadable-body", "Unreadable request body", detail)
+    }
+
+    /// The body has a media type the endpoint does not take.
+    pub fn unsupported_media_type(found: &str) -> Self {
+        let detail = format!("expected application/json or application/x-ndjson but found {found:?}");
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "/problems/unsupported-media-type", "Unsupported media type", detail)
+    }
+
+    /// Missing or wrong credentials.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized", detail)
+    }
+
+    /// Nothing lives at this path.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "/problems/not-found", "Not found", detail)
+    }
+
+    /// The path exists but not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "/problems/method-not-allowed", "Method not allowed", "this path does not accept this method")
+    }
+
+    /// The database is unavailable for now.
+    pub fn unavailable() -> Self {
+        let problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable", "the database is unavailable; retry later");
+        Self { retry_after: Some(1), ..problem }
+    }
+
+    /// Something failed inside pacer; the cause is logged, not shown.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal error", "pacer failed to handle the request; the cause is in its log")
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        if error.is_transient() {
+            tracing::warn!(error = %error, "database unavailable");
+            Self::unavailable()
+        } else {
+            tracing::error!(error = %error, "database error");
+            Self::internal()
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,88 @@
+//! Start-up: connect to the database, run migrations, bind, and serve until asked to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use pacer_api::AppState;
+use pacer_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+/// A pacer ready to serve: migrated database, bound socket.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, migrates it and binds the listen address.
+    ///
+    /// # Errors
+    /// The database cannot be reached or migrated, or the address cannot be bound.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let store = open_store(&settings.database_url).await?;
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+        Ok(Self { listener, state: AppState::new(store, settings.api.clone()) })
+    }
+
+    /// The address actually bound (useful with port 0).
+    ///
+    /// # Errors
+    /// The socket has no local address.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The store the application serves from.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let router = pacer_api::router(self.state);
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("server failed")?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// Connects to the database and applies pending migrations.
+///
+/// # Errors
+/// The database cannot be reached or migrated.
+pub async fn open_store(url: &str) -> anyhow::Result<Store> {
+    let redacted = pacer_store::redact(url);
+    let store = Store::connect(url).await.with_context(|| format!("cannot open the database {redacted}"))?;
+    store.migrate().await.with_context(|| format!("cannot migrate the database {redacted}"))?;
+    Ok(store)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,299 @@
+//! pacer's settings: defaults < TOML file < `PACER_…` environment variables < command-line flags.
+//!
+//! Everything is validated at start and every problem is reported at once, each naming the
+//! setting and where its value came from, so an operator fixes a file in one pass. Secrets are
+//! never printed: [`Settings::describe`] redacts them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use pacer_api::ApiConfig;
+use pacer_collector::Normalizer;
+use pacer_engine::levels::Benchmarks;
+use pacer_engine::model::SECOND;
+use serde::de::DeserializeOwned;
+
+/// Every top-level setting: (file key, environment variable, what it is).
+pub const SETTINGS: [(&str, &str, &str); 9] = [
+    ("listen", "PACER_LISTEN", "address to serve on"),
+    ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
+    ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
+    ("read_token", "PACER_READ_TOKEN", "bearer token for read endpoints"),
+    ("attribution_window_secs", "PACER_ATTRIBUTION_WINDOW_SECS", "incident attribution window"),
+    ("benchmarks", "PACER_BENCHMARKS", "default DORA report year"),
+    ("max_body_bytes", "PACER_MAX_BODY_BYTES", "largest request body"),
+    ("environments", "", "environment aliases"),
+    ("teams", "", "team → services"),
+];
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to serve.
+    pub listen: SocketAddr,
+    /// The database.
+    pub database_url: String,
+    /// What the API needs.
+    pub api: ApiConfig,
+    /// Environment aliases as configured (lower-case name → environment).
+    pub environments: BTreeMap<String, String>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--database`.
+    pub database_url: Option<String>,
+}
+
+/// The unvalidated layers merged.
+#[derive(Debug, Default)]
+struct Raw {
+    listen: Option<String>,
+    database_url: Option<String>,
+    api_token: Option<String>,
+    read_token: Option<String>,
+    attribution_window_secs: Option<i64>,
+    benchmarks: Option<String>,
+    max_body_bytes: Option<i64>,
+    environments: BTreeMap<String, String>,
+    teams: BTreeMap<String, Vec<String>>,
+}
+
+impl Settings {
+    /// Loads the file (when given), the environment and the overrides, and validates them.
+    ///
+    /// # Errors
+    /// Every problem found, one line each.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>, overrides: &Overrides) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut raw = Raw::default();
+        if let Some(path) = file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => read_file(&text, &path.display().to_string(), &mut raw, &mut errors),
+                Err(e) => errors.push(format!("{}: cannot read the configuration file: {e}", path.display())),
+            }
+        }
+        read_env(env, &mut raw, &mut errors);
+        if overrides.listen.is_some() {
+            raw.listen.clone_from(&overrides.listen);
+        }
+        if overrides.database_url.is_some() {
+            raw.database_url.clone_from(&overrides.database_url);
+        }
+        let settings = validate(raw, &mut errors);
+        if errors.is_empty() { Ok(settings) } else { Err(errors) }
+    }
+
+    /// A human summary of the effective settings, with secrets redacted.
+    pub fn describe(&self) -> String {
+        let secret = |s: &Option<String>| if s.is_some() { "(set)" } else { "(not set)" };
+        let mut out = format!(
+            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
+            self.listen,
+            pacer_store::redact(&self.database_url),
+            secret(&self.api.api_token),
+            secret(&self.api.read_token),
+            self.api.attribution_window / SECOND,
+            benchmarks_name(self.api.benchmarks),
+            self.api.max_body_bytes,
+        );
+        for (alias, environment) in &self.environments {
+            out.push_str(&format!("environments.{alias} = {environment}\n"));
+        }
+        for (team, services) in &self.api.teams {
+            let list: Vec<&str> = services.iter().map(String::as_str).collect();
+            out.push_str(&format!("teams.{team} = [{}]\n", list.join(", ")));
+        }
+        out
+    }
+}
+
+fn benchmarks_name(b: Benchmarks) -> &'static str {
+    match b {
+        Benchmarks::Y2021 => "2021",
+        Benchmarks::Y2023 => "2023",
+        Benchmarks::Y2024 => "2024",
+    }
+}
+
+fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) {
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(table) => table,
+        Err(e) => {
+            errors.push(format!("{origin}: invalid TOML: {}", e.message()));
+            return;
+        }
+    };
+    // Each key on its own, so one bad value does not hide the others.
+    for (key, value) in table {
+        let at = format!("{origin}: {key}");
+        match key.as_str() {
+            "listen" => raw.listen = field(value, &at, errors),
+            "database_url" => raw.database_url = field(value, &at, errors),
+            "api_token" => raw.api_token = field(value, &at, errors),
+            "read_token" => raw.read_token = field(value, &at, errors),
+            "attribution_window_secs" => raw.attribution_window_secs = field(value, &at, errors),
+            "benchmarks" => raw.benchmarks = match value {
+                // `benchmarks = 2024` reads as well as `benchmarks = "2024"`.
+                toml::Value::Integer(year) => Some(year.to_string()),
+                other => field(other, &at, errors),
+            },
+            "max_body_bytes" => raw.max_body_bytes = field(value, &at, errors),
+            "environments" => raw.environments = field(value, &at, errors).unwrap_or_default(),
+            "teams" => raw.teams = field(value, &at, errors).unwrap_or_default(),
+            _ => {
+                let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
+                errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
+            }
+        }
+    }
+}
+
+fn field<T: DeserializeOwned>(value: toml::Value, at: &str, errors: &mut Vec<String>) -> Option<T> {
+    match value.try_into() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(format!("{at}: {}", e.to_string().trim()));
+            None
+        }
+    }
+}
+
+fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<String>) {
+    let text = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+    let mut number = |name: &str| {
+        let value = text(name)?;
+        value.trim().parse::<i64>().map_err(|_| errors.push(format!("{name}: expected an integer but found {value:?}"))).ok()
+    };
+    let window = number("PACER_ATTRIBUTION_WINDOW_SECS");
+    let body = number("PACER_MAX_BODY_BYTES");
+    raw.attribution_window_secs = window.or(raw.attribution_window_secs);
+    raw.max_body_bytes = body.or(raw.max_body_bytes);
+    for (name, slot) in [
+        ("PACER_LISTEN", &mut raw.listen),
+        ("PACER_DATABASE_URL", &mut raw.database_url),
+        ("PACER_API_TOKEN", &mut raw.api_token),
+        ("PACER_READ_TOKEN", &mut raw.read_token),
+        ("PACER_BENCHMARKS", &mut raw.benchmarks),
+    ] {
+        if let Some(value) = text(name) {
+            *slot = Some(value);
+        }
+    }
+}
+
+fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
+    let defaults = ApiConfig::default();
+    let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        errors.push(format!("listen: expected host:port such as 127.0.0.1:3000 but found {listen_text:?}"));
+        SocketAddr::from(([127, 0, 0, 1], 3000))
+    });
+    let database_url = raw.database_url.unwrap_or_else(|| "sqlite://pacer.db".to_owned());
+    if !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| database_url.starts_with(p)) {
+        errors.push(format!("database_url: expected sqlite://… or postgres://… but found {:?}", pacer_store::redact(&database_url)));
+    }
+    for (name, token) in [("api_token", &raw.api_token), ("read_token", &raw.read_token)] {
+        if let Some(t) = token
+            && (t.trim().len() < 16 || t.chars().any(char::is_whitespace))
+        {
+            errors.push(format!("{name}: expected at least 16 characters without spaces (the value is not shown)"));
+        }
+    }
+    let window_secs = raw.attribution_window_secs.unwrap_or(defaults.attribution_window / SECOND);
+    if !(1..=90 * 86_400).contains(&window_secs) {
+        errors.push(format!("attribution_window_secs: expected 1 to 7776000 (90 days) but found {window_secs}"));
+    }
+    let benchmarks = match raw.benchmarks.as_deref() {
+        None => defaults.benchmarks,
+        Some(year) => Benchmarks::parse(year).unwrap_or_else(|| {
+            errors.push(format!("benchmarks: expected 2021, 2023 or 2024 but found {year:?}"));
+            defaults.benchmarks
+        }),
+    };
+    let max_body = raw.max_body_bytes.unwrap_or(defaults.max_body_bytes as i64);
+    if !(1_024..=1 << 30).contains(&max_body) {
+        errors.push(format!("max_body_bytes: expected 1024 to 1073741824 but found {max_body}"));
+    }
+    let mut environments = BTreeMap::new();
+    for (alias, environment) in raw.environments {
+        if environment.trim().is_empty() {
+            errors.push(format!("environments.{alias}: expected an environment name but found an empty string"));
+        }
+        environments.insert(alias.to_lowercase(), environment.trim().to_owned());
+    }
+    let mut teams: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for (team, services) in raw.teams {
+        for service in &services {
+            if let Some(other) = owner.insert(service.clone(), team.clone()) {
+                errors.push(format!("teams.{team}: service {service:?} already belongs to team {other:?}"));
+            }
+        }
+        teams.insert(team, services.into_iter().collect());
+    }
+    let aliases: HashMap<String, String> = environments.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Settings {
+        listen,
+        database_url,
+        environments,
+        api: ApiConfig {
+            api_token: raw.api_token,
+            read_token: raw.read_token,
+            attribution_window: window_secs.clamp(1, 90 * 86_400) * SECOND,
+            benchmarks,
+            teams,
+            normalizer: Normalizer::new(aliases),
+            max_body_bytes: usize::try_from(max_body.clamp(1_024, 1 << 30)).unwrap_or(defaults.max_body_bytes),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, Vec<String>> {
+        let dir = std::env::temp_dir().join(format!("pacer-config-{}-{}", std::process::id(), toml.len()));
+        std::fs::write(&dir, toml).expect("write");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let result = Settings::load(Some(&dir), &env, &Overrides::default());
+        let _ = std::fs::remove_file(&dir);
+        result
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = load("listen = \"nowhere\"\nbenchmarks = 2022\ncolour = 1\nattribution_window_secs = -5\n", &[])
+            .expect_err("invalid");
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("colour") && e.contains("unknown setting")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("benchmarks")), "{errors:#?}");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_flags_override_both() {
+        let dir = std::env::temp_dir().join(format!("pacer-config-layers-{}", std::process::id()));
+        std::fs::write(&dir, "listen = \"127.0.0.1:1\"\ndatabase_url = \"sqlite://a.db\"\nbenchmarks = \"2021\"\n").expect("write");
+        let env: HashMap<String, String> =
+            [("PACER_LISTEN".to_string(), "127.0.0.1:2".to_string()), ("PACER_DATABASE_URL".to_string(), "sqlite://b.db".to_string())].into();
+        let flags = Overrides { listen: None, database_url: Some("sqlite://c.db".into()) };
+        let s = Settings::load(Some(&dir), &env, &flags).expect("valid");
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(s.listen.port(), 2);
+        assert_eq!(s.database_url, "sqlite://c.db");
+        assert_eq!(s.api.benchmarks, Benchmarks::Y2021);
+    }
+
+    #[test]
+    fn a_service_in_two_teams_is_an_error_and_secrets_are_not_described() {
+        let errors = load("[teams]\na = [\"x\"]\nb = [\"x\"]\n", &[]).expect_err("invalid");
+        assert!(errors[0].contains("already belongs"), "{errors:?}");
+        let s = load("api_token = \"0123456789abcdef-secret\"\n", &[]).expect("valid");
+        assert!(!s.describe().contains("secret"));
+    }
+}
