@@ -1,1 +1,50 @@
-fn main(){}
+//! Black-box tests of pacer through its HTTP API, each on SQLite and on PostgreSQL with a fresh
+//! database. Test names read as sentences about what a user would notice.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod ingest;
+mod listing;
+mod property;
+mod scenarios;
+
+use serde_json::{Value, json};
+
+/// Monday 2026-01-05 00:00 UTC, plus `hours`.
+pub fn t(hours: f64) -> String {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z").expect("valid");
+    let at = base + chrono::Duration::milliseconds((hours * 3_600_000.0).round() as i64);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A commit event.
+pub fn commit(sha: &str, hours: f64, parents: &[&str]) -> Value {
+    json!({"type": "commit", "id": sha, "committed_at": t(hours), "repository": "acme/shop", "parents": parents})
+}
+
+/// A successful production deployment of `service` at `sha`, finished at `hours`.
+pub fn deploy(id: &str, service: &str, sha: &str, hours: f64) -> Value {
+    json!({"type": "deployment", "id": id, "service": service, "commit_sha": sha, "status": "success",
+           "started_at": t(hours - 0.1), "finished_at": t(hours)})
+}
+
+/// The same, with extra fields.
+pub fn deploy_with(id: &str, service: &str, sha: &str, hours: f64, extra: Value) -> Value {
+    let mut d = deploy(id, service, sha, hours);
+    if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+        d.extend(extra.clone());
+    }
+    d
+}
+
+/// The query string of a window from `from` to `to` hours after the base time.
+pub fn window(from: f64, to: f64) -> String {
+    format!("from={}&to={}", enc(&t(from)), enc(&t(to)))
+}
+
+fn enc(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
