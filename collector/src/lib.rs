@@ -5,6 +5,7 @@
 //! facts ready to store or every problem found, each with the event index and a JSON pointer.
 //! Sources live in their own modules; [`native`] is pacer's own strict JSON API.
 
+pub mod alerts;
 pub mod body;
 pub mod fields;
 pub mod native;

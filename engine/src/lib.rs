@@ -14,5 +14,6 @@ pub mod changeset;
 pub mod levels;
 pub mod model;
 pub mod percentile;
+pub mod rollback;
 
 pub use model::Millis;

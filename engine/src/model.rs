@@ -10,6 +10,8 @@ pub type Millis = i64;
 
 /// Milliseconds in one second, minute, hour and day.
 pub const SECOND: Millis = 1_000;
+/// Milliseconds in one minute.
+pub const MINUTE: Millis = 60 * SECOND;
 /// Milliseconds in one hour.
 pub const HOUR: Millis = 3_600 * SECOND;
 /// Milliseconds in one day.

@@ -160,3 +160,98 @@ impl Store {
         Ok(names)
     }
 }
+
+/// A commit as a rollback report shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommitSummary {
+    /// The sha.
+    pub sha: String,
+    /// The repository.
+    pub repository: Option<String>,
+    /// When it was committed (epoch ms).
+    pub committed_at: i64,
+    /// Its author.
+    pub author: Option<String>,
+    /// The first line of its message.
+    pub message: Option<String>,
+}
+
+/// A pull request as a rollback report shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PullRequestSummary {
+    /// Its id.
+    pub id: String,
+    /// The repository.
+    pub repository: String,
+    /// Its number.
+    pub number: i64,
+    /// Its author.
+    pub author: Option<String>,
+    /// When it was merged (epoch ms).
+    pub merged_at: Option<i64>,
+    /// The commit its merge produced.
+    pub merge_commit_sha: Option<String>,
+}
+
+impl Store {
+    /// The known commits among `shas`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn commits(&self, shas: &[String]) -> Result<Vec<CommitSummary>> {
+        if shas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, Option<String>, i64, Option<String>, Option<String>)> = with_pool!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new("SELECT sha, repository, committed_at, author, message FROM commits WHERE sha IN (");
+            let mut list = sql.separated(", ");
+            for sha in shas {
+                list.push_bind(sha.clone());
+            }
+            sql.push(") ORDER BY committed_at");
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(sha, repository, committed_at, author, message)| CommitSummary {
+                sha,
+                repository,
+                committed_at,
+                author,
+                message: message.and_then(|m| m.lines().next().map(str::to_owned)),
+            })
+            .collect())
+    }
+
+    /// The pull requests whose merge produced one of `shas`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn pull_requests_merged_as(&self, shas: &[String]) -> Result<Vec<PullRequestSummary>> {
+        if shas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, String, i64, Option<String>, Option<i64>, Option<String>)> = with_pool!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(
+                "SELECT id, repository, number, author, merged_at, merge_commit_sha FROM pull_requests WHERE merge_commit_sha IN (",
+            );
+            let mut list = sql.separated(", ");
+            for sha in shas {
+                list.push_bind(sha.clone());
+            }
+            sql.push(") ORDER BY merged_at");
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, repository, number, author, merged_at, merge_commit_sha)| PullRequestSummary {
+                id,
+                repository,
+                number,
+                author,
+                merged_at,
+                merge_commit_sha,
+            })
+            .collect())
+    }
+}

@@ -10,6 +10,7 @@ use pacer_collector::{Collected, key};
 use pacer_engine::Millis;
 use pacer_engine::model::Fact;
 
+use crate::outbox::{NewRollback, insert_rollbacks};
 use crate::{Result, Store, StoreError, with_pool};
 
 /// What a batch did.
@@ -105,7 +106,7 @@ impl Store {
     /// # Errors
     /// The database failed; nothing of the batch is stored.
     pub async fn ingest(&self, source: &str, received_at: Millis, events: &[Collected]) -> Result<Ingested> {
-        self.write(Some(source), received_at, events).await
+        Ok(self.write_all(Some(source), received_at, events, &[]).await?.0)
     }
 
     /// Upserts facts rebuilt from raw events, without storing the raw events again.
@@ -113,16 +114,23 @@ impl Store {
     /// # Errors
     /// The database failed; nothing of the batch is stored.
     pub async fn restore_facts(&self, received_at: Millis, events: &[Collected]) -> Result<Ingested> {
-        self.write(None, received_at, events).await
+        Ok(self.write_all(None, received_at, events, &[]).await?.0)
     }
 
-    async fn write(&self, source: Option<&str>, now: Millis, events: &[Collected]) -> Result<Ingested> {
+    /// Writes a batch of facts and the rollbacks they trigger in one transaction.
+    pub(crate) async fn write_all(
+        &self,
+        source: Option<&str>,
+        now: Millis,
+        events: &[Collected],
+        rollbacks: &[NewRollback],
+    ) -> Result<(Ingested, Vec<String>)> {
         let mut ordered: Vec<(&'static str, String, &Collected)> =
             events.iter().map(|e| { let (kind, key) = key(&e.fact); (kind, key, e) }).collect();
         // Stable: several states of one fact in a batch keep their order.
         ordered.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let mut outcome = Ingested::default();
-        with_pool!(self, pool => {
+        let created = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             for (kind, key, event) in &ordered {
                 if let Some(source) = source {
@@ -295,13 +303,15 @@ impl Store {
                 };
                 if changed { outcome.accepted += 1 } else { outcome.duplicates += 1 }
             }
+            let created = insert_rollbacks!(tx, now, rollbacks);
             if outcome.accepted > 0 {
                 // Last, so the hottest row is locked only for the commit itself.
                 sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(StoreError::classify)?;
             }
             tx.commit().await.map_err(StoreError::classify)?;
+            created
         });
-        Ok(outcome)
+        Ok((outcome, created))
     }
 
     /// Raw events with an id greater than `after`, oldest first, at most `limit`.

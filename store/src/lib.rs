@@ -14,6 +14,7 @@
 mod history;
 mod ingest;
 mod listing;
+mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use ingest::{Ingested, RawEvent};
+pub use history::{CommitSummary, PullRequestSummary};
+pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};
 pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
 
 /// The SQLite migrations, embedded.

@@ -1,0 +1,198 @@
+//! The dispatcher: claims due deliveries from the outbox and posts them, signed, to their hooks.
+//!
+//! A delivery is retried with exponential backoff and jitter until the hook answers 2xx, answers
+//! 410 Gone (never again), or attempts run out. `Retry-After` is honoured. Every attempt is
+//! recorded with its status, latency and error. Claims are leases: a dispatcher that dies leaves
+//! its claims to expire, and any dispatcher — after a restart, or on another replica — delivers
+//! them again with the same `webhook-id` and body.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pacer_engine::Millis;
+use pacer_store::{Due, Next, Store};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::config::RollbackConfig;
+use crate::sign;
+
+/// How often to look for due deliveries when nothing wakes the dispatcher.
+const POLL: Duration = Duration::from_millis(500);
+/// Deliveries claimed at once.
+const BATCH: i64 = 32;
+/// First retry delay; doubled on each attempt.
+const BASE_DELAY: Millis = 1_000;
+/// Longest retry delay.
+const MAX_DELAY: Millis = 10 * 60 * 1_000;
+
+/// Delivers rollback hooks.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    store: Store,
+    config: Arc<RollbackConfig>,
+    client: reqwest::Client,
+    wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`; `wake` is notified when a new rollback is stored.
+    pub fn new(store: Store, config: Arc<RollbackConfig>, wake: Arc<Notify>) -> Self {
+        let client = reqwest::Client::builder().user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default();
+        Self { store, config, client, wake }
+    }
+
+    /// Delivers until `shutdown` completes, then lets in-flight deliveries finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(error = %error, "rollback dispatch failed; retrying");
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                () = &mut shutdown => break,
+            }
+        }
+    }
+
+    /// Claims and delivers every due delivery; returns how many were attempted.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn tick(&self) -> Result<usize, pacer_store::StoreError> {
+        let mut attempted = 0;
+        loop {
+            let now = now();
+            let due = self.store.claim_deliveries(now, now + self.lease(), BATCH).await?;
+            if due.is_empty() {
+                return Ok(attempted);
+            }
+            attempted += due.len();
+            let mut deliveries = JoinSet::new();
+            for item in due {
+                let this = self.clone();
+                deliveries.spawn(async move { this.deliver(item).await });
+            }
+            while let Some(result) = deliveries.join_next().await {
+                if let Ok(Err(error)) = result {
+                    tracing::warn!(error = %error, "recording a delivery attempt failed");
+                }
+            }
+        }
+    }
+
+    /// Longer than any hook's timeout, so a live dispatcher never loses its claim mid-request.
+    fn lease(&self) -> Millis {
+        let longest = self.config.policies.iter().flat_map(|p| &p.hooks).map(|h| h.timeout).max().unwrap_or(Duration::from_secs(10));
+        longest.as_millis() as Millis + 5_000
+    }
+
+    async fn deliver(&self, due: Due) -> Result<(), pacer_store::StoreError> {
+        let started = Instant::now();
+        let at = now();
+        let Some(hook) = self.config.hook(&due.hook_url) else {
+            let error = "the hook is no longer configured";
+            tracing::error!(rollback_id = due.rollback_id, hook = due.hook_url, "rollback hook no longer configured");
+            return self.store.record_attempt(&due, at, None, 0, Some(error), Next::Failed).await;
+        };
+        let timestamp = at / 1_000;
+        let mut request = self
+            .client
+            .post(&hook.url)
+            .timeout(hook.timeout)
+            .header("content-type", "application/json")
+            .header("webhook-id", &due.webhook_id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(secret) = &hook.secret {
+            request = request.header("webhook-signature", sign::signature(secret, &due.webhook_id, timestamp, due.report.as_bytes()));
+        }
+        for (name, value) in &hook.headers {
+            request = request.header(name, value);
+        }
+        let result = request.body(due.report.clone()).send().await;
+        let latency_ms = started.elapsed().as_millis() as i64;
+        let attempt = due.attempts + 1;
+        let retry = |retry_after: Option<Millis>| {
+            if attempt >= i64::from(self.config.max_attempts) {
+                Next::Failed
+            } else {
+                Next::RetryAt(now() + retry_after.unwrap_or(0).max(backoff(attempt, &due.webhook_id)))
+            }
+        };
+        let (status, error, next) = match result {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .map(|seconds| seconds.clamp(0, 3_600) * 1_000);
+                let next = if status.is_success() {
+                    Next::Delivered
+                } else if status == reqwest::StatusCode::GONE {
+                    Next::Gone
+                } else {
+                    retry(retry_after)
+                };
+                let error = (!status.is_success()).then(|| format!("the hook answered {status}"));
+                (Some(status.as_u16()), error, next)
+            }
+            Err(e) => (None, Some(describe(&e)), retry(None)),
+        };
+        match next {
+            Next::Delivered => {
+                tracing::info!(rollback_id = due.rollback_id, hook = hook.url, attempt, latency_ms, "rollback hook delivered");
+            }
+            Next::Failed | Next::Gone => {
+                tracing::error!(rollback_id = due.rollback_id, hook = hook.url, attempt, error = error.as_deref().unwrap_or(""), "rollback hook given up");
+            }
+            Next::RetryAt(_) => {
+                tracing::warn!(rollback_id = due.rollback_id, hook = hook.url, attempt, error = error.as_deref().unwrap_or(""), "rollback hook will be retried");
+            }
+        }
+        self.store.record_attempt(&due, at, status, latency_ms, error.as_deref(), next).await
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the hook did not answer in time".to_owned()
+    } else if error.is_connect() {
+        "cannot connect to the hook".to_owned()
+    } else {
+        format!("request failed: {error}")
+    }
+}
+
+/// Exponential backoff with ±25 % jitter, derived from the message id and attempt so that it is
+/// spread across messages without a random number generator.
+fn backoff(attempt: i64, webhook_id: &str) -> Millis {
+    let exponent = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
+    let delay = BASE_DELAY.saturating_mul(1 << exponent).min(MAX_DELAY);
+    let seed = webhook_id.bytes().fold(attempt as u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let spread = (seed % 501) as i64 - 250; // −250 ‰ … +250 ‰
+    delay + delay * spread / 1_000
+}
+
+fn now() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_jitter_and_is_capped() {
+        for attempt in 1..=12 {
+            let nominal = (BASE_DELAY << (attempt - 1)).min(MAX_DELAY);
+            let delay = backoff(attempt, "msg_x");
+            assert!(delay >= nominal * 3 / 4 && delay <= nominal * 5 / 4, "attempt {attempt}: {delay}");
+        }
+        assert_ne!(backoff(3, "msg_a"), backoff(3, "msg_b"), "jitter spreads messages");
+    }
+}

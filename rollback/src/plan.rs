@@ -1,0 +1,156 @@
+//! From an alert to its incident and, when the policy and the decision say so, a rollback with
+//! the report its hooks receive.
+
+use pacer_collector::Normalizer;
+use pacer_collector::alerts::Alert;
+use pacer_engine::Millis;
+use pacer_engine::calendar::rfc3339;
+use pacer_engine::dora::Analysis;
+use pacer_engine::model::{Deployment, HOUR, Incident};
+use pacer_engine::rollback::{Decision, Mode, Skip, blamed, decide};
+use pacer_store::{NewRollback, Store, StoreError};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::RollbackConfig;
+
+/// What an alert leads to.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The incident it opens, extends or resolves.
+    pub incident: Incident,
+    /// The rollback to store, when one is warranted.
+    pub rollback: Option<NewRollback>,
+    /// Why there is no rollback, for a firing alert under a policy that did not act.
+    pub skipped: Option<Skip>,
+}
+
+/// The id of the rollback of a deployment: the same on every replica and for every duplicate.
+pub fn rollback_id(service: &str, environment: &str, deployment_id: &str) -> String {
+    let digest = Sha256::digest(format!("{service}\0{environment}\0{deployment_id}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("rb_{hex}")
+}
+
+/// Plans what `alert` leads to, against the analysis of its environment. `None` when no label
+/// names a service (the alert is not about a service pacer can act on).
+///
+/// # Errors
+/// The database failed while looking up recent rollbacks or the changes shipped.
+pub async fn plan(
+    store: &Store,
+    analysis: &Analysis,
+    config: &RollbackConfig,
+    normalizer: &Normalizer,
+    alert: &Alert,
+    now: Millis,
+) -> Result<Option<Planned>, StoreError> {
+    let Some(service) = alert.service(&config.labels) else { return Ok(None) };
+    let environment = alert.environment(&config.labels, normalizer);
+    let deployments: Vec<Deployment> =
+        analysis.deployments.iter().filter(|a| a.deployment.service == service).map(|a| a.deployment.clone()).collect();
+    let guard = config.guard_window(service, &environment, alert);
+    let cause = blamed(&deployments, alert.starts_at, guard).map(|d| d.id.clone());
+    let Some(incident) = alert.incident(&config.labels, normalizer, cause, now) else { return Ok(None) };
+    let policy = match config.policy(service, &environment, alert) {
+        Some(policy) if alert.firing => policy,
+        _ => return Ok(Some(Planned { incident, rollback: None, skipped: None })),
+    };
+    let limits = &policy.limits;
+    let recent = store.recent_rollbacks(service, &environment, now - limits.cooldown.max(HOUR)).await?;
+    let failed = |d: &Deployment| analysis.deployment(&d.id).is_some_and(|a| a.failed());
+    let (bad, target) = match decide(&deployments, failed, alert.starts_at, now, limits, &recent) {
+        Decision::Rollback { bad, target } => (bad, target),
+        Decision::Skip { reason, .. } => {
+            tracing::info!(service, environment, reason = ?reason, alert = alert.name, "no rollback");
+            return Ok(Some(Planned { incident, rollback: None, skipped: Some(reason) }));
+        }
+    };
+    let id = rollback_id(service, &environment, &bad.id);
+    let changeset = analysis.deployment(&bad.id).map(|a| a.changeset.clone()).unwrap_or_default();
+    let commits = store.commits(&changeset).await?;
+    let pull_requests = store.pull_requests_merged_as(&changeset).await?;
+    let repository = commits.iter().find_map(|c| c.repository.clone());
+    let compare = match (&repository, &target.commit_sha, &bad.commit_sha) {
+        (Some(repo), Some(from), Some(to)) => {
+            Some(config.compare_url.replace("{repository}", repo).replace("{from}", from).replace("{to}", to))
+        }
+        _ => None,
+    };
+    let reason = reason(alert, bad, target, now);
+    let report = json!({
+        "type": "rollback.requested",
+        "rollback_id": id,
+        "mode": limits.mode.as_str(),
+        "service": service,
+        "environment": environment,
+        "reason": reason,
+        "deployment": summary(bad),
+        "target": summary(target),
+        "trigger": {
+            "alert": alert.name,
+            "fingerprint": alert.fingerprint,
+            "labels": alert.labels,
+            "annotations": alert.annotations,
+            "starts_at": rfc3339(alert.starts_at),
+            "generator_url": alert.generator_url,
+            "values": alert.values,
+        },
+        "changes": {
+            "commits": commits.iter().map(|c| json!({
+                "sha": c.sha, "repository": c.repository, "author": c.author, "message": c.message,
+                "committed_at": rfc3339(c.committed_at),
+            })).collect::<Vec<_>>(),
+            "pull_requests": pull_requests.iter().map(|p| json!({
+                "id": p.id, "repository": p.repository, "number": p.number, "author": p.author,
+                "merged_at": p.merged_at.map(rfc3339), "merge_commit_sha": p.merge_commit_sha,
+            })).collect::<Vec<_>>(),
+            "compare_url": compare,
+        },
+        "incident_id": incident.id,
+        "decided_at": rfc3339(now),
+    });
+    let hooks = policy.hooks.iter().map(|h| h.url.clone()).collect();
+    let rollback = NewRollback {
+        id,
+        service: service.to_owned(),
+        environment,
+        deployment_id: bad.id.clone(),
+        target_deployment_id: target.id.clone(),
+        mode: match limits.mode {
+            Mode::Auto => "auto",
+            Mode::Manual => "manual",
+            Mode::DryRun | Mode::Off => "dry_run",
+        },
+        incident_id: Some(incident.id.clone()),
+        reason,
+        report,
+        hooks,
+    };
+    Ok(Some(Planned { incident, rollback: Some(rollback), skipped: None }))
+}
+
+fn label(d: &Deployment) -> String {
+    let version = d.version.clone().unwrap_or_else(|| d.id.clone());
+    match &d.commit_sha {
+        Some(sha) => format!("{version} ({})", &sha[..sha.len().min(7)]),
+        None => version,
+    }
+}
+
+/// One line for humans: what fired, how soon after which deployment, and where pacer goes back.
+fn reason(alert: &Alert, bad: &Deployment, target: &Deployment, _now: Millis) -> String {
+    let after = bad.finished_at.map_or(0, |f| (alert.starts_at - f).max(0) / 1_000);
+    let after = if after < 120 { format!("{after} s") } else { format!("{} min", after / 60) };
+    format!("{} fired {after} after {} {} was deployed; rolling back to {}", alert.name, bad.service, label(bad), label(target))
+}
+
+fn summary(d: &Deployment) -> Value {
+    json!({
+        "id": d.id,
+        "version": d.version,
+        "commit_sha": d.commit_sha,
+        "url": d.url,
+        "finished_at": d.finished_at.map(rfc3339),
+    })
+}
