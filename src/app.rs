@@ -4,7 +4,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use std::sync::Arc;
+
 use pacer_api::AppState;
+use pacer_rollback::Dispatcher;
 use pacer_store::Store;
 use tokio::net::TcpListener;
 
@@ -44,12 +47,25 @@ impl Application {
     ///
     /// # Errors
     /// The server failed.
+    /// The rollback dispatcher runs beside the server and stops with it, finishing the
+    /// deliveries it has started.
+    ///
+    /// # Errors
+    /// The server failed.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&self.state.config.rollback), Arc::clone(&self.state.wake));
+        let dispatching = tokio::spawn(dispatcher.run(until(stopped.clone())));
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
         let router = pacer_api::router(self.state);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("server failed")?;
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(until(stopped)).await.context("server failed");
+        let _ = dispatching.await;
         store.close().await;
-        Ok(())
+        served
     }
 }
 
@@ -62,6 +78,11 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     let store = Store::connect(url).await.with_context(|| format!("cannot open the database {redacted}"))?;
     store.migrate().await.with_context(|| format!("cannot migrate the database {redacted}"))?;
     Ok(store)
+}
+
+/// Completes when the watched flag turns true (or its sender is gone).
+async fn until(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Completes on Ctrl-C or SIGTERM.

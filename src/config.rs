@@ -7,15 +7,21 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use pacer_api::ApiConfig;
 use pacer_collector::Normalizer;
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::SECOND;
+use pacer_engine::rollback::Mode;
+use pacer_rollback::config::default_limits;
+use pacer_rollback::{Hook, Policy, RollbackConfig};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 9] = [
+pub const SETTINGS: [(&str, &str, &str); 11] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
@@ -25,6 +31,8 @@ pub const SETTINGS: [(&str, &str, &str); 9] = [
     ("max_body_bytes", "PACER_MAX_BODY_BYTES", "largest request body"),
     ("environments", "", "environment aliases"),
     ("teams", "", "team → services"),
+    ("alerts", "", "alert label names and alert source credentials"),
+    ("rollback", "", "rollback policies and hooks"),
 ];
 
 /// The validated settings.
@@ -61,6 +69,47 @@ struct Raw {
     max_body_bytes: Option<i64>,
     environments: BTreeMap<String, String>,
     teams: BTreeMap<String, Vec<String>>,
+    alerts: AlertsFile,
+    rollback: Vec<PolicyFile>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    service_labels: Option<Vec<String>>,
+    environment_labels: Option<Vec<String>>,
+    alertmanager_token: Option<String>,
+    grafana_secret: Option<String>,
+    compare_url: Option<String>,
+    max_attempts: Option<u32>,
+}
+
+/// One `[[rollback]]` policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    service: Option<String>,
+    environment: Option<String>,
+    policy: String,
+    guard_window_secs: Option<i64>,
+    cooldown_secs: Option<i64>,
+    max_per_hour: Option<u32>,
+    #[serde(default)]
+    matchers: BTreeMap<String, String>,
+    #[serde(default)]
+    hooks: Vec<HookFile>,
+}
+
+/// One `[[rollback.hooks]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HookFile {
+    url: String,
+    secret: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    timeout_secs: Option<u64>,
 }
 
 impl Settings {
@@ -104,6 +153,17 @@ impl Settings {
         for (alias, environment) in &self.environments {
             out.push_str(&format!("environments.{alias} = {environment}\n"));
         }
+        for policy in &self.api.rollback.policies {
+            let hooks: Vec<&str> = policy.hooks.iter().map(|h| h.url.as_str()).collect();
+            out.push_str(&format!(
+                "rollback {}/{} = {} (guard {} s, hooks: {})\n",
+                policy.service.as_deref().unwrap_or("*"),
+                policy.environment,
+                policy.limits.mode.as_str(),
+                policy.limits.guard_window / SECOND,
+                hooks.join(", "),
+            ));
+        }
         for (team, services) in &self.api.teams {
             let list: Vec<&str> = services.iter().map(String::as_str).collect();
             out.push_str(&format!("teams.{team} = [{}]\n", list.join(", ")));
@@ -145,6 +205,8 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "max_body_bytes" => raw.max_body_bytes = field(value, &at, errors),
             "environments" => raw.environments = field(value, &at, errors).unwrap_or_default(),
             "teams" => raw.teams = field(value, &at, errors).unwrap_or_default(),
+            "alerts" => raw.alerts = field(value, &at, errors).unwrap_or_default(),
+            "rollback" => raw.rollback = field(value, &at, errors).unwrap_or_default(),
             _ => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
                 errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
@@ -179,6 +241,8 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
         ("PACER_API_TOKEN", &mut raw.api_token),
         ("PACER_READ_TOKEN", &mut raw.read_token),
         ("PACER_BENCHMARKS", &mut raw.benchmarks),
+        ("PACER_ALERTMANAGER_TOKEN", &mut raw.alerts.alertmanager_token),
+        ("PACER_GRAFANA_SECRET", &mut raw.alerts.grafana_secret),
     ] {
         if let Some(value) = text(name) {
             *slot = Some(value);
@@ -237,6 +301,8 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
         teams.insert(team, services.into_iter().collect());
     }
     let aliases: HashMap<String, String> = environments.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let normalizer = Normalizer::new(aliases);
+    let rollback = rollback_config(raw.alerts.service_labels, raw.alerts.environment_labels, raw.alerts.compare_url, raw.alerts.max_attempts, raw.alerts.grafana_secret, raw.rollback, &normalizer, errors);
     Settings {
         listen,
         database_url,
@@ -247,10 +313,79 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
             attribution_window: window_secs.clamp(1, 90 * 86_400) * SECOND,
             benchmarks,
             teams,
-            normalizer: Normalizer::new(aliases),
+            normalizer,
             max_body_bytes: usize::try_from(max_body.clamp(1_024, 1 << 30)).unwrap_or(defaults.max_body_bytes),
+            alertmanager_token: raw.alerts.alertmanager_token,
+            rollback: Arc::new(rollback),
         },
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rollback_config(
+    service_labels: Option<Vec<String>>,
+    environment_labels: Option<Vec<String>>,
+    compare_url: Option<String>,
+    max_attempts: Option<u32>,
+    grafana_secret: Option<String>,
+    policies: Vec<PolicyFile>,
+    normalizer: &Normalizer,
+    errors: &mut Vec<String>,
+) -> RollbackConfig {
+    let mut config = RollbackConfig { grafana_secret, ..RollbackConfig::default() };
+    for (name, labels, slot) in [
+        ("alerts.service_labels", service_labels, &mut config.labels.service),
+        ("alerts.environment_labels", environment_labels, &mut config.labels.environment),
+    ] {
+        match labels {
+            Some(list) if list.is_empty() => errors.push(format!("{name}: expected at least one label name")),
+            Some(list) => *slot = list,
+            None => {}
+        }
+    }
+    if let Some(url) = compare_url {
+        config.compare_url = url;
+    }
+    if let Some(n) = max_attempts {
+        if (1..=100).contains(&n) { config.max_attempts = n } else { errors.push(format!("alerts.max_attempts: expected 1 to 100 but found {n}")) }
+    }
+    for (index, p) in policies.into_iter().enumerate() {
+        let at = format!("rollback[{index}]");
+        let mode = match Mode::ALL.iter().find(|(name, _)| *name == p.policy) {
+            Some((_, mode)) => *mode,
+            None => {
+                errors.push(format!("{at}.policy: expected auto, manual, dry_run or off but found {:?}", p.policy));
+                Mode::Off
+            }
+        };
+        let mut limits = default_limits(mode);
+        if let Some(secs) = p.guard_window_secs {
+            if (1..=7 * 86_400).contains(&secs) { limits.guard_window = secs * SECOND } else { errors.push(format!("{at}.guard_window_secs: expected 1 to 604800 but found {secs}")) }
+        }
+        if let Some(secs) = p.cooldown_secs {
+            if (0..=7 * 86_400).contains(&secs) { limits.cooldown = secs * SECOND } else { errors.push(format!("{at}.cooldown_secs: expected 0 to 604800 but found {secs}")) }
+        }
+        if let Some(n) = p.max_per_hour {
+            if n >= 1 { limits.max_per_hour = n } else { errors.push(format!("{at}.max_per_hour: expected at least 1 but found 0")) }
+        }
+        if matches!(mode, Mode::Auto | Mode::Manual) && p.hooks.is_empty() {
+            errors.push(format!("{at}.hooks: policy {:?} needs at least one hook", p.policy));
+        }
+        let mut hooks = Vec::new();
+        for (h, hook) in p.hooks.into_iter().enumerate() {
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                errors.push(format!("{at}.hooks[{h}].url: expected an http:// or https:// URL but found {:?}", hook.url));
+            }
+            let timeout = hook.timeout_secs.unwrap_or(10);
+            if !(1..=120).contains(&timeout) {
+                errors.push(format!("{at}.hooks[{h}].timeout_secs: expected 1 to 120 but found {timeout}"));
+            }
+            hooks.push(Hook { url: hook.url, secret: hook.secret, headers: hook.headers, timeout: Duration::from_secs(timeout.clamp(1, 120)) });
+        }
+        let environment = normalizer.environment(p.environment.as_deref().unwrap_or("production"));
+        config.policies.push(Policy { service: p.service, environment, limits, matchers: p.matchers, hooks });
+    }
+    config
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ pub async fn recompute(store: &Store, normalizer: &Normalizer, mut progress: imp
         for raw in page {
             done.read += 1;
             let parsed = match raw.source.as_str() {
-                "native" => native::parse_event(&raw.payload, "", normalizer).ok(),
+                // Alerts are kept as the native incidents they became.
+                "native" | "alertmanager" | "grafana" => native::parse_event(&raw.payload, "", normalizer).ok(),
                 _ => None,
             };
             match parsed {

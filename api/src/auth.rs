@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
+use pacer_collector::signature::constant_time_eq;
 use sha2::{Digest, Sha256};
 
 use crate::{AppState, Problem};
@@ -42,7 +43,3 @@ fn check(request: &Request, accepted: &[Option<&str>]) -> Result<(), Problem> {
     if matches { Ok(()) } else { Err(Problem::unauthorized("the bearer token is not valid for this endpoint")) }
 }
 
-/// Equality whose time depends only on the lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}

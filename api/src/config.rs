@@ -2,11 +2,13 @@
 //! environment and the flags.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use pacer_collector::Normalizer;
 use pacer_engine::Millis;
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::DAY;
+use pacer_rollback::RollbackConfig;
 
 /// The API's configuration.
 #[derive(Debug, Clone)]
@@ -25,6 +27,10 @@ pub struct ApiConfig {
     pub normalizer: Normalizer,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Bearer token Alertmanager must send, when set.
+    pub alertmanager_token: Option<String>,
+    /// Rollback policies, hooks and alert label names.
+    pub rollback: Arc<RollbackConfig>,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +43,8 @@ impl Default for ApiConfig {
             teams: BTreeMap::new(),
             normalizer: Normalizer::default(),
             max_body_bytes: 10 * 1024 * 1024,
+            alertmanager_token: None,
+            rollback: Arc::default(),
         }
     }
 }

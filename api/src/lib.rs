@@ -5,6 +5,7 @@
 //! Each API area has its own module with a `router()`; [`router`] joins them around one
 //! [`AppState`]. Every error is a [`problem::Problem`].
 
+mod alerts;
 pub mod analysis;
 mod auth;
 pub mod config;
@@ -14,6 +15,7 @@ mod listing;
 mod metrics;
 pub mod problem;
 pub mod query;
+mod rollbacks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,12 +40,14 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Cached analyses.
     pub analyses: Arc<analysis::Analyses>,
+    /// Notified when a rollback is stored, so the dispatcher delivers it at once.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     /// State over a store with a configuration.
     pub fn new(store: Store, config: ApiConfig) -> Self {
-        Self { store, config: Arc::new(config), analyses: Arc::default() }
+        Self { store, config: Arc::new(config), analyses: Arc::default(), wake: Arc::default() }
     }
 }
 
@@ -55,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router(state.clone()))
         .merge(metrics::router(state.clone()))
         .merge(listing::router(state.clone()))
+        .merge(alerts::router(state.clone()))
+        .merge(rollbacks::router(state.clone()))
         .merge(health::router(state))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })

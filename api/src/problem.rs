@@ -80,6 +80,11 @@ impl Problem {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "/problems/method-not-allowed", "Method not allowed", "this path does not accept this method")
     }
 
+    /// The request conflicts with the resource's state.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "/problems/conflict", "Conflict", detail)
+    }
+
     /// The database is unavailable for now.
     pub fn unavailable() -> Self {
         let problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable", "the database is unavailable; retry later");

@@ -10,6 +10,8 @@ pub mod body;
 pub mod fields;
 pub mod native;
 pub mod normalize;
+pub mod render;
+pub mod signature;
 
 use pacer_engine::model::Fact;
 use sha2::{Digest, Sha256};

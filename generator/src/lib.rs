@@ -12,12 +12,11 @@
 
 mod history;
 mod names;
-mod ndjson;
 mod random;
 
 use pacer_engine::model::{DAY, Fact, Millis};
 
-pub use ndjson::{to_ndjson, write_ndjson};
+pub use pacer_collector::render::{to_ndjson, write_ndjson};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,8 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use pacer_collector::signature::{constant_time_eq, hmac_sha256};
 
 /// The key bytes of a secret.
 pub fn key(secret: &str) -> Vec<u8> {
@@ -19,32 +18,15 @@ pub fn key(secret: &str) -> Vec<u8> {
 
 /// The `webhook-signature` header value for a message.
 pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
-    // HMAC takes a key of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key(secret)).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    let timestamp = timestamp.to_string();
+    let mac = hmac_sha256(&key(secret), &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    format!("v1,{}", STANDARD.encode(mac))
 }
 
 /// Checks a `webhook-signature` header (which may hold several space-separated signatures).
 pub fn verify(secret: &str, id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
     let expected = signature(secret, id, timestamp, body);
     header.split(' ').any(|candidate| constant_time_eq(candidate.as_bytes(), expected.as_bytes()))
-}
-
-/// HMAC-SHA256 of `body` as lower-case hex (GitHub-style and Grafana signatures).
-pub fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Equality whose time depends only on the lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

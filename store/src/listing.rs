@@ -157,6 +157,18 @@ impl Store {
         Ok(Some(d))
     }
 
+    /// The deployments that roll back `deployment_id`, earliest first.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn rollbacks_of(&self, deployment_id: &str) -> Result<Vec<Deployment>> {
+        const SQL: &str = concat!("SELECT ", deployment_columns!(), " FROM deployments WHERE rollback_of = $1 ORDER BY finished_at, id");
+        let rows: Vec<DeploymentTuple> = with_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(deployment_id).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(deployment).collect())
+    }
+
     async fn shipped_commits(&self, ids: &[&str]) -> Result<HashMap<String, Vec<ShippedCommit>>> {
         if ids.is_empty() {
             return Ok(HashMap::new());

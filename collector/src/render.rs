@@ -3,7 +3,8 @@
 //! This is the inverse of the collector's strict native parser: the field names are exactly the
 //! contract's (a commit's sha is its `id`; a deployment lists `commits` as `{sha, committed_at}`),
 //! timestamps are RFC 3339 in UTC with `Z`, and unknown values are left out rather than sent as
-//! `null`. It is for feeding a running pacer, not for storage.
+//! `null`. The generator uses it to feed a running pacer; sources that derive facts (alerts) use
+//! it to keep a raw event that `pacer recompute` can parse again.
 
 use std::io::{self, Write};
 
@@ -13,7 +14,12 @@ use serde_json::{Map, Value};
 
 /// The native event of a fact, as one line of NDJSON (without the trailing newline).
 pub fn to_ndjson(fact: &Fact) -> String {
-    Value::Object(event(fact).0).to_string()
+    to_event(fact).to_string()
+}
+
+/// The native event of a fact, as a JSON object.
+pub fn to_event(fact: &Fact) -> Value {
+    Value::Object(event(fact).0)
 }
 
 /// Writes facts as NDJSON, one event per line; returns how many were written.

@@ -1,0 +1,121 @@
+//! `POST /webhooks/alertmanager` and `POST /webhooks/grafana`: alerts become incidents, and an
+//! alert that follows a deployment may trigger a rollback.
+//!
+//! Everything an alert leads to — the incident (with its raw event) and the rollback with its
+//! outbox — is stored in one transaction; then the dispatcher is woken so the hooks fire within
+//! milliseconds. Alertmanager authenticates with a bearer token, Grafana with an HMAC signature
+//! (`X-Grafana-Alerting-Signature`), each when configured.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, header};
+use axum::routing::post;
+use axum::{Json, Router};
+use pacer_collector::alerts::{self, Alert};
+use pacer_collector::render::to_event;
+use pacer_collector::signature::{constant_time_eq, verify_hex};
+use pacer_collector::Collected;
+use pacer_engine::dora::Analysis;
+use pacer_engine::model::Fact;
+use pacer_rollback::plan::plan;
+use serde_json::{Value, json};
+
+use crate::{AppState, Problem, now};
+
+/// Alert routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhooks/alertmanager", post(alertmanager))
+        .route("/webhooks/grafana", post(grafana))
+        .with_state(state)
+}
+
+async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let body = body.map_err(|r| Problem::unreadable_body(r.status(), r.body_text()))?;
+    if let Some(token) = &state.config.alertmanager_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Problem::unauthorized("expected an Authorization: Bearer <token> header but found none"))?;
+        if !constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
+            return Err(Problem::unauthorized("the bearer token is not valid for this endpoint"));
+        }
+    }
+    receive(&state, "alertmanager", &body).await
+}
+
+async fn grafana(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let body = body.map_err(|r| Problem::unreadable_body(r.status(), r.body_text()))?;
+    if let Some(secret) = &state.config.rollback.grafana_secret {
+        let signature = headers
+            .get("x-grafana-alerting-signature")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Problem::unauthorized("expected an X-Grafana-Alerting-Signature header but found none"))?;
+        if !verify_hex(secret.as_bytes(), &body, signature) {
+            return Err(Problem::unauthorized("the X-Grafana-Alerting-Signature does not match the body"));
+        }
+    }
+    receive(&state, "grafana", &body).await
+}
+
+async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Value>, Problem> {
+    let alerts = alerts::parse(body).map_err(Problem::invalid_events)?;
+    let now = now();
+    let rollback = &state.config.rollback;
+    let normalizer = &state.config.normalizer;
+    let mut analyses: HashMap<String, Arc<Analysis>> = HashMap::new();
+    let mut incidents = Vec::new();
+    let mut rollbacks = Vec::new();
+    let mut skipped = Vec::new();
+    let mut ignored = 0;
+    for alert in &alerts {
+        let environment = alert.environment(&rollback.labels, normalizer);
+        let analysis = match analyses.get(&environment) {
+            Some(a) => Arc::clone(a),
+            None => {
+                let a = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+                analyses.insert(environment.clone(), Arc::clone(&a));
+                a
+            }
+        };
+        match plan(&state.store, &analysis, rollback, normalizer, alert, now).await? {
+            None => ignored += 1,
+            Some(planned) => {
+                if let Some(reason) = planned.skipped {
+                    skipped.push(json!({"alert": alert.name, "incident_id": planned.incident.id, "reason": reason}));
+                }
+                let fact = Fact::Incident(planned.incident);
+                let raw = to_event(&fact);
+                incidents.push(Collected::new(fact, raw));
+                rollbacks.extend(planned.rollback);
+            }
+        }
+    }
+    let (stored, created) = state.store.ingest_with_rollbacks(source, now, &incidents, &rollbacks).await?;
+    if !created.is_empty() {
+        state.wake.notify_one();
+        for id in &created {
+            tracing::warn!(source, rollback_id = id, "rollback decided");
+        }
+    }
+    log_unattributed(&alerts, ignored, source);
+    Ok(Json(json!({
+        "accepted": stored.accepted,
+        "duplicates": stored.duplicates,
+        "ignored": ignored,
+        "rollbacks": created,
+        "skipped": skipped,
+    })))
+}
+
+fn log_unattributed(alerts: &[Alert], ignored: usize, source: &str) {
+    if ignored > 0 {
+        let names: Vec<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
+        tracing::info!(source, ignored, alerts = ?names, "alerts without a service label ignored");
+    }
+}

@@ -1,0 +1,112 @@
+//! `GET /api/v1/rollbacks`, `GET /api/v1/rollbacks/{id}` and `POST /api/v1/rollbacks/{id}/approve`:
+//! what pacer decided, why, every delivery attempt, and the deployment that carried it out.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use pacer_engine::calendar::rfc3339;
+use pacer_store::{Approval, RollbackRow};
+use serde_json::{Value, json};
+
+use crate::query::Params;
+use crate::{AppState, Problem, auth, now};
+
+/// Rollback routes.
+pub fn router(state: AppState) -> Router {
+    let read = Router::new()
+        .route("/api/v1/rollbacks", get(list))
+        .route("/api/v1/rollbacks/{id}", get(one))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader));
+    let write = Router::new()
+        .route("/api/v1/rollbacks/{id}/approve", post(approve))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::writer));
+    read.merge(write).with_state(state)
+}
+
+async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
+    let params = Params::parse(raw.as_deref())?;
+    params.only(&["limit"])?;
+    let limit = match params.one("limit")? {
+        Some(text) => text.parse::<i64>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
+            Problem::invalid_query("limit", format!("expected an integer from 1 to 500 but found {text:?}"))
+        })?,
+        None => 50,
+    };
+    let rows = state.store.rollbacks(limit).await?;
+    Ok(Json(json!({"items": rows.iter().map(|r| rollback_json(r, None)).collect::<Vec<_>>()})))
+}
+
+async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+    let row = state.store.rollback(&id).await?.ok_or_else(|| Problem::not_found(format!("no rollback with id {id:?}")))?;
+    let carried_out = carried_out_by(&state, &row).await?;
+    Ok(Json(rollback_json(&row, Some(carried_out))))
+}
+
+/// The deployment that rolled the bad one back, once the deployer reports it.
+async fn carried_out_by(state: &AppState, row: &RollbackRow) -> Result<Value, Problem> {
+    let done = state.store.rollbacks_of(&row.deployment_id).await?;
+    Ok(done.first().map_or(Value::Null, |d| {
+        json!({"id": d.id, "status": d.status, "finished_at": d.finished_at.map(rfc3339), "version": d.version})
+    }))
+}
+
+async fn approve(State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), Problem> {
+    let row = state.store.rollback(&id).await?.ok_or_else(|| Problem::not_found(format!("no rollback with id {id:?}")))?;
+    let hooks: Vec<String> = state
+        .config
+        .rollback
+        .policies
+        .iter()
+        .find(|p| p.service.as_deref().is_none_or(|s| s == row.service) && p.environment == row.environment)
+        .map(|p| p.hooks.iter().map(|h| h.url.clone()).collect())
+        .unwrap_or_default();
+    match state.store.approve_rollback(&id, now(), &hooks).await? {
+        Approval::Approved => {
+            state.wake.notify_one();
+            tracing::warn!(rollback_id = id, "rollback approved");
+            Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": "dispatching"}))))
+        }
+        Approval::NotFound => Err(Problem::not_found(format!("no rollback with id {id:?}"))),
+        Approval::NotAwaiting(state) => Err(Problem::conflict(format!("rollback {id} is {state}, not awaiting approval"))),
+    }
+}
+
+fn rollback_json(row: &RollbackRow, carried_out: Option<Value>) -> Value {
+    let mut value = json!({
+        "id": row.id,
+        "service": row.service,
+        "environment": row.environment,
+        "deployment_id": row.deployment_id,
+        "target_deployment_id": row.target_deployment_id,
+        "mode": row.mode,
+        "state": row.state,
+        "incident_id": row.incident_id,
+        "reason": row.reason,
+        "created_at": rfc3339(row.created_at),
+        "approved_at": row.approved_at.map(rfc3339),
+    });
+    if let (Some(carried_out), Value::Object(map)) = (carried_out, &mut value) {
+        map.insert("report".into(), row.report.clone());
+        map.insert("carried_out_by".into(), carried_out);
+        let deliveries: Vec<Value> = row
+            .deliveries
+            .iter()
+            .map(|d| {
+                json!({
+                    "hook_url": d.hook_url,
+                    "webhook_id": d.webhook_id,
+                    "state": d.state,
+                    "attempts": d.attempts.iter().map(|a| json!({
+                        "attempt": a.attempt, "at": rfc3339(a.at), "status_code": a.status_code,
+                        "latency_ms": a.latency_ms, "error": a.error,
+                    })).collect::<Vec<_>>(),
+                    "next_attempt_at": (d.state == "pending").then(|| rfc3339(d.next_attempt_at)),
+                    "delivered_at": d.delivered_at.map(rfc3339),
+                })
+            })
+            .collect();
+        map.insert("deliveries".into(), Value::Array(deliveries));
+    }
+    value
+}
