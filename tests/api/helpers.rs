@@ -35,7 +35,7 @@ enum Cleanup {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
@@ -80,6 +80,13 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, CleanupGuard)> 
 /// Removes a test database when dropped.
 pub struct CleanupGuard(Option<Cleanup>);
 
+impl CleanupGuard {
+    /// A guard that removes nothing (for a second process on a database another guard owns).
+    pub fn none() -> Self {
+        Self(None)
+    }
+}
+
 impl Drop for CleanupGuard {
     fn drop(&mut self) {
         match self.0.take() {
@@ -118,6 +125,34 @@ impl TestApp {
         let mut guard = guard;
         let cleanup = guard.0.take().expect("cleanup");
         Some(Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup })
+    }
+
+    /// Spawns pacer with a TOML configuration file and extra `PACER_…` settings.
+    pub async fn spawn_with_config(backend: Backend, toml: &str, env: &[(&str, &str)]) -> Option<Self> {
+        let (database_url, guard) = fresh_database(backend).await?;
+        let app = Self::start(database_url, guard, Some(toml), env).await;
+        Some(app)
+    }
+
+    /// Starts pacer on an existing database (another replica, or after a restart).
+    pub async fn start(database_url: String, guard: CleanupGuard, toml: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let file = toml.map(|text| {
+            let path = std::env::temp_dir().join(format!("{}.toml", unique("pacer_config")));
+            std::fs::write(&path, text).expect("write config");
+            path
+        });
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(database_url.clone()) };
+        let settings = Settings::load(file.as_deref(), &env, &overrides).expect("valid test settings");
+        if let Some(path) = file {
+            let _ = std::fs::remove_file(path);
+        }
+        let app = Application::build(&settings).await.expect("pacer starts");
+        let addr = app.local_addr().expect("bound");
+        tokio::spawn(app.run(std::future::pending()));
+        let mut guard = guard;
+        let cleanup = guard.0.take().unwrap_or(Cleanup::File(PathBuf::new()));
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup }
     }
 
     /// Spawns pacer with default settings.

@@ -6,9 +6,11 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod cli;
+mod hooks;
 mod ingest;
 mod listing;
 mod property;
+mod rollback;
 mod scenarios;
 
 use serde_json::{Value, json};

@@ -1,0 +1,128 @@
+//! A rollback hook receiver for tests: records every request and answers with a status the test
+//! controls; and a pacer started as a separate process (to kill it, or to run two replicas).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("hook body is JSON")
+    }
+}
+
+/// A local HTTP server standing in for a deployer's rollback endpoint.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let requests: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (log, answer) = (Arc::clone(&requests), Arc::clone(&status));
+        let app = axum::Router::new().route(
+            "/rollback",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let (log, answer) = (Arc::clone(&log), Arc::clone(&answer));
+                async move {
+                    let headers = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+                    log.lock().expect("lock").push(Received { headers, body: body.to_vec(), at: Instant::now() });
+                    StatusCode::from_u16(answer.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/rollback", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, requests, status }
+    }
+
+    /// Answers every later request with `status`.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` requests arrived (or `timeout` passed) and returns them all.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        while self.requests().len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.requests()
+    }
+}
+
+/// `pacer serve` as a child process.
+pub struct PacerProcess {
+    child: Child,
+    pub base: String,
+}
+
+impl PacerProcess {
+    /// Starts `pacer serve` on `database_url` with the configuration `toml`.
+    pub fn start(database_url: &str, toml: &str) -> Self {
+        let config = std::env::temp_dir().join(format!("{}.toml", crate::helpers::unique("pacer_process")));
+        std::fs::write(&config, toml).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pacer"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database_url, "--config"])
+            .arg(&config)
+            .env_remove("PACER_LISTEN")
+            .env("NO_COLOR", "1")
+            .env("PACER_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn pacer");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining the log so the child never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                if std::env::var_os("TEST_LOG").is_some() {
+                    eprintln!("[pacer] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("pacer logs its address");
+        Self { child, base: format!("http://{addr}") }
+    }
+
+    /// Kills the process with SIGKILL: no shutdown, no draining.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PacerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
