@@ -17,7 +17,6 @@ use axum::routing::post;
 pub struct Received {
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
-    pub at: Instant,
 }
 
 impl Received {
@@ -45,7 +44,7 @@ impl Receiver {
                 let (log, answer) = (Arc::clone(&log), Arc::clone(&answer));
                 async move {
                     let headers = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
-                    log.lock().expect("lock").push(Received { headers, body: body.to_vec(), at: Instant::now() });
+                    log.lock().expect("lock").push(Received { headers, body: body.to_vec() });
                     StatusCode::from_u16(answer.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
                 }
             }),

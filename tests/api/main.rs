@@ -9,6 +9,7 @@ mod cli;
 mod hooks;
 mod ingest;
 mod listing;
+mod prometheus;
 mod property;
 mod rollback;
 mod scenarios;

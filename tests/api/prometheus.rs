@@ -1,0 +1,190 @@
+//! The seed scenario with the real parts: Prometheus scrapes an app whose 5xx count rises after
+//! a deployment, its alert rule fires, Alertmanager posts to pacer, pacer fires one signed
+//! rollback hook; when the errors stop the alert resolves, the incident closes, and the DORA
+//! numbers show the failed deployment and its recovery.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, unique};
+use crate::hooks::Receiver;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// An external program the test runs, killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn binary(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(name)).find(|p| p.is_file())
+}
+
+fn start(program: &Path, args: &[String]) -> Daemon {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("start");
+    Daemon(child)
+}
+
+/// An app exposing `http_requests_total`, with 5xx responses while `failing` is set.
+async fn start_app(failing: Arc<AtomicBool>) -> u16 {
+    let (ok, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (ok_c, errors_c, failing_c) = (Arc::clone(&ok), Arc::clone(&errors), Arc::clone(&failing));
+    tokio::spawn(async move {
+        loop {
+            ok_c.fetch_add(20, Ordering::SeqCst);
+            if failing_c.load(Ordering::SeqCst) {
+                errors_c.fetch_add(10, Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let metrics = axum::routing::get(move || {
+        let (ok, errors) = (ok.load(Ordering::SeqCst), errors.load(Ordering::SeqCst));
+        async move {
+            format!(
+                "# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n\
+                 http_requests_total{{service=\"checkout\",code=\"200\"}} {ok}\n\
+                 http_requests_total{{service=\"checkout\",code=\"500\"}} {errors}\n"
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/metrics", metrics)).await });
+    port
+}
+
+async fn until<T>(timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() {
+    let (Some(prometheus), Some(alertmanager)) = (binary("prometheus"), binary("prometheus-alertmanager")) else {
+        assert!(
+            std::env::var("PACER_REQUIRE_ALL").as_deref() != Ok("1"),
+            "prometheus and prometheus-alertmanager are required (PACER_REQUIRE_ALL=1); apt-get install prometheus prometheus-alertmanager"
+        );
+        println!("skipped: prometheus or prometheus-alertmanager is not installed");
+        return;
+    };
+    let hook = Receiver::start().await;
+    let toml = format!(
+        "[[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\n[[rollback.hooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
+        hook.url
+    );
+    let Some(pacer) = TestApp::spawn_with_config(Backend::Sqlite, &toml, &[]).await else { return };
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
+    pacer
+        .ingest(json!([
+            {"type": "deployment", "id": "checkout-41", "service": "checkout", "version": "4.1.0", "commit_sha": "aaa111", "status": "success", "finished_at": at(120)},
+            {"type": "deployment", "id": "checkout-42", "service": "checkout", "version": "4.2.0", "commit_sha": "bbb222", "status": "success", "finished_at": at(0)},
+        ]))
+        .await;
+
+    let failing = Arc::new(AtomicBool::new(false));
+    let app_port = start_app(Arc::clone(&failing)).await;
+    let dir = std::env::temp_dir().join(unique("pacer_prometheus"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        format!(
+            "route:\n  receiver: pacer\n  group_by: [alertname, service]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: pacer\n    webhook_configs:\n      - url: {}/webhooks/alertmanager\n        send_resolved: true\n",
+            pacer.base
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: checkout\n    rules:\n      - alert: CheckoutHigh5xx\n        \
+         expr: sum by (service) (rate(http_requests_total{code=~\"5..\"}[5s])) > 0\n        \
+         labels:\n          severity: page\n        annotations:\n          summary: 5xx responses after a release\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{alertmanager_port}']\n\
+             scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n",
+            dir.join("rules.yml").display()
+        ),
+    )
+    .expect("write");
+    let _alertmanager = start(
+        &alertmanager,
+        &[
+            format!("--config.file={}", dir.join("alertmanager.yml").display()),
+            format!("--storage.path={}", dir.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{alertmanager_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+    );
+    let _prometheus = start(
+        &prometheus,
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+            "--rules.alert.resend-delay=1s".into(),
+        ],
+    );
+
+    failing.store(true, Ordering::SeqCst);
+    let requests = hook.wait_for(1, Duration::from_secs(90)).await;
+    assert_eq!(requests.len(), 1, "the alert fired and pacer called the hook");
+    let report = requests[0].json();
+    let timestamp: i64 = requests[0].headers["webhook-timestamp"].parse().expect("timestamp");
+    assert!(pacer_rollback::sign::verify(SECRET, &requests[0].headers["webhook-id"], timestamp, &requests[0].body, &requests[0].headers["webhook-signature"]));
+    assert_eq!(report["deployment"]["version"], "4.2.0", "{report:#}");
+    assert_eq!(report["target"]["version"], "4.1.0", "{report:#}");
+    assert_eq!(report["trigger"]["alert"], "CheckoutHigh5xx");
+    assert!(report["trigger"]["generator_url"].as_str().is_some_and(|u| u.contains(&prometheus_port.to_string())), "{report:#}");
+
+    failing.store(false, Ordering::SeqCst);
+    let client = &pacer.client;
+    let resolved = until(Duration::from_secs(90), async || {
+        let incidents: Value = client.get(pacer.url("/api/v1/incidents")).send().await.ok()?.json().await.ok()?;
+        let first = incidents["items"].get(0)?.clone();
+        first["resolved_at"].is_string().then_some(first)
+    })
+    .await
+    .expect("the alert resolved and closed the incident");
+    assert_eq!(resolved["deployment_id"], "checkout-42");
+
+    let dora = pacer.dora("").await;
+    assert_eq!(dora["change_failure_rate"]["failed_deployments"], 1, "{dora:#}");
+    assert_eq!(dora["failed_deployment_recovery_time"]["recovered"], 1, "{dora:#}");
+    assert!(dora["failed_deployment_recovery_time"]["median_seconds"].as_f64().is_some_and(|s| s > 0.0), "{dora:#}");
+    assert_eq!(hook.requests().len(), 1, "exactly one rollback request");
+    let _ = std::fs::remove_dir_all(&dir);
+}
