@@ -57,6 +57,9 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&self.state.config.rollback), Arc::clone(&self.state.wake));
         let dispatching = tokio::spawn(dispatcher.run(until(stopped.clone())));
+        let interval = self.state.config.slo_interval;
+        let evaluating = (!self.state.config.slos.is_empty())
+            .then(|| tokio::spawn(pacer_api::slo::evaluate(self.state.clone(), interval, until(stopped.clone()))));
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -64,6 +67,9 @@ impl Application {
         let router = pacer_api::router(self.state);
         let served = axum::serve(self.listener, router).with_graceful_shutdown(until(stopped)).await.context("server failed");
         let _ = dispatching.await;
+        if let Some(evaluating) = evaluating {
+            let _ = evaluating.await;
+        }
         store.close().await;
         served
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pacer_api::ApiConfig;
+use pacer_api::config::{Slo, SloSource};
 use pacer_collector::Normalizer;
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::SECOND;
@@ -21,7 +22,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 11] = [
+pub const SETTINGS: [(&str, &str, &str); 13] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
@@ -33,6 +34,8 @@ pub const SETTINGS: [(&str, &str, &str); 11] = [
     ("teams", "", "team → services"),
     ("alerts", "", "alert label names and alert source credentials"),
     ("rollback", "", "rollback policies and hooks"),
+    ("slo", "", "service-level objectives"),
+    ("slo_interval_secs", "PACER_SLO_INTERVAL_SECS", "how often SLOs are evaluated"),
 ];
 
 /// The validated settings.
@@ -71,6 +74,33 @@ struct Raw {
     teams: BTreeMap<String, Vec<String>>,
     alerts: AlertsFile,
     rollback: Vec<PolicyFile>,
+    slo: Vec<SloFile>,
+    slo_interval_secs: Option<i64>,
+}
+
+/// One `[[slo]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SloFile {
+    name: String,
+    service: String,
+    environment: Option<String>,
+    objective: f64,
+    window_days: Option<f64>,
+    min_events: Option<f64>,
+    rollback: Option<bool>,
+    series: Option<String>,
+    prometheus: Option<PrometheusFile>,
+}
+
+/// `[slo.prometheus]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusFile {
+    url: String,
+    total: String,
+    good: Option<String>,
+    errors: Option<String>,
 }
 
 /// `[alerts]`.
@@ -164,6 +194,9 @@ impl Settings {
                 hooks.join(", "),
             ));
         }
+        for slo in &self.api.slos {
+            out.push_str(&format!("slo {} = {} {:.4} over {} days\n", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
+        }
         for (team, services) in &self.api.teams {
             let list: Vec<&str> = services.iter().map(String::as_str).collect();
             out.push_str(&format!("teams.{team} = [{}]\n", list.join(", ")));
@@ -207,6 +240,8 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "teams" => raw.teams = field(value, &at, errors).unwrap_or_default(),
             "alerts" => raw.alerts = field(value, &at, errors).unwrap_or_default(),
             "rollback" => raw.rollback = field(value, &at, errors).unwrap_or_default(),
+            "slo" => raw.slo = field(value, &at, errors).unwrap_or_default(),
+            "slo_interval_secs" => raw.slo_interval_secs = field(value, &at, errors),
             _ => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
                 errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
@@ -233,6 +268,8 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
     };
     let window = number("PACER_ATTRIBUTION_WINDOW_SECS");
     let body = number("PACER_MAX_BODY_BYTES");
+    let slo_interval = number("PACER_SLO_INTERVAL_SECS");
+    raw.slo_interval_secs = slo_interval.or(raw.slo_interval_secs);
     raw.attribution_window_secs = window.or(raw.attribution_window_secs);
     raw.max_body_bytes = body.or(raw.max_body_bytes);
     for (name, slot) in [
@@ -303,6 +340,11 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
     let aliases: HashMap<String, String> = environments.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let normalizer = Normalizer::new(aliases);
     let rollback = rollback_config(raw.alerts.service_labels, raw.alerts.environment_labels, raw.alerts.compare_url, raw.alerts.max_attempts, raw.alerts.grafana_secret, raw.rollback, &normalizer, errors);
+    let slos = slos(raw.slo, &normalizer, errors);
+    let slo_interval = raw.slo_interval_secs.unwrap_or(30);
+    if !(1..=3_600).contains(&slo_interval) {
+        errors.push(format!("slo_interval_secs: expected 1 to 3600 but found {slo_interval}"));
+    }
     Settings {
         listen,
         database_url,
@@ -317,8 +359,61 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
             max_body_bytes: usize::try_from(max_body.clamp(1_024, 1 << 30)).unwrap_or(defaults.max_body_bytes),
             alertmanager_token: raw.alerts.alertmanager_token,
             rollback: Arc::new(rollback),
+            slos,
+            slo_interval: Duration::from_secs(slo_interval.clamp(1, 3_600) as u64),
         },
     }
+}
+
+fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> Vec<Slo> {
+    let mut names = BTreeSet::new();
+    let mut slos = Vec::new();
+    for (index, f) in files.into_iter().enumerate() {
+        let at = format!("slo[{index}]");
+        if !names.insert(f.name.clone()) {
+            errors.push(format!("{at}.name: another SLO is already named {:?}", f.name));
+        }
+        // 99.9 and 0.999 both mean three nines.
+        let objective = if f.objective > 1.0 { f.objective / 100.0 } else { f.objective };
+        if !(objective > 0.0 && objective < 1.0) {
+            errors.push(format!("{at}.objective: expected a percentage below 100 (99.9) or a fraction below 1 (0.999) but found {}", f.objective));
+        }
+        let days = f.window_days.unwrap_or(30.0);
+        if !(1.0..=90.0).contains(&days) {
+            errors.push(format!("{at}.window_days: expected 1 to 90 but found {days}"));
+        }
+        let source = match f.prometheus {
+            Some(p) => {
+                if f.series.is_some() {
+                    errors.push(format!("{at}: expected either series (sli events) or [slo.prometheus], not both"));
+                }
+                if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                    errors.push(format!("{at}.prometheus.url: expected an http:// or https:// URL but found {:?}", p.url));
+                }
+                for (name, query) in [("total", Some(&p.total)), ("good", p.good.as_ref()), ("errors", p.errors.as_ref())] {
+                    if query.is_some_and(|q| !q.contains("$window")) {
+                        errors.push(format!("{at}.prometheus.{name}: expected the query to use $window"));
+                    }
+                }
+                if p.good.is_none() && p.errors.is_none() {
+                    errors.push(format!("{at}.prometheus: expected good or errors beside total"));
+                }
+                SloSource::Prometheus { url: p.url, good: p.good, errors: p.errors, total: p.total }
+            }
+            None => SloSource::Events { series: f.series.unwrap_or_else(|| "default".to_owned()) },
+        };
+        slos.push(Slo {
+            name: f.name,
+            service: f.service,
+            environment: normalizer.environment(f.environment.as_deref().unwrap_or("production")),
+            objective,
+            window: (days * 86_400_000.0) as i64,
+            min_events: f.min_events.unwrap_or(10.0).max(0.0),
+            rollback: f.rollback.unwrap_or(true),
+            source,
+        });
+    }
+    slos
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -65,15 +65,30 @@ async fn grafana(State(state): State<AppState>, headers: HeaderMap, body: Result
 
 async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Value>, Problem> {
     let alerts = alerts::parse(body).map_err(Problem::invalid_events)?;
+    handle(state, source, &alerts, true).await.map(Json)
+}
+
+/// Stores what `alerts` lead to — incidents and, when `may_roll_back`, rollbacks — in one
+/// transaction, and wakes the dispatcher when a rollback was created.
+///
+/// # Errors
+/// The database failed; nothing is stored.
+pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: bool) -> Result<Value, Problem> {
     let now = now();
-    let rollback = &state.config.rollback;
+    let without_policies;
+    let rollback = if may_roll_back {
+        &*state.config.rollback
+    } else {
+        without_policies = pacer_rollback::RollbackConfig { policies: Vec::new(), ..(*state.config.rollback).clone() };
+        &without_policies
+    };
     let normalizer = &state.config.normalizer;
     let mut analyses: HashMap<String, Arc<Analysis>> = HashMap::new();
     let mut incidents = Vec::new();
     let mut rollbacks = Vec::new();
     let mut skipped = Vec::new();
     let mut ignored = 0;
-    for alert in &alerts {
+    for alert in alerts {
         let environment = alert.environment(&rollback.labels, normalizer);
         let analysis = match analyses.get(&environment) {
             Some(a) => Arc::clone(a),
@@ -103,14 +118,14 @@ async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Val
             tracing::warn!(source, rollback_id = id, "rollback decided");
         }
     }
-    log_unattributed(&alerts, ignored, source);
-    Ok(Json(json!({
+    log_unattributed(alerts, ignored, source);
+    Ok(json!({
         "accepted": stored.accepted,
         "duplicates": stored.duplicates,
         "ignored": ignored,
         "rollbacks": created,
         "skipped": skipped,
-    })))
+    }))
 }
 
 fn log_unattributed(alerts: &[Alert], ignored: usize, source: &str) {

@@ -31,6 +31,52 @@ pub struct ApiConfig {
     pub alertmanager_token: Option<String>,
     /// Rollback policies, hooks and alert label names.
     pub rollback: Arc<RollbackConfig>,
+    /// Service-level objectives.
+    pub slos: Vec<Slo>,
+    /// How often SLOs are evaluated for burn alerts.
+    pub slo_interval: std::time::Duration,
+}
+
+/// A service-level objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// Its name, unique.
+    pub name: String,
+    /// The service.
+    pub service: String,
+    /// The environment.
+    pub environment: String,
+    /// The objective as a fraction (0.999 for 99.9 %).
+    pub objective: f64,
+    /// The rolling window.
+    pub window: Millis,
+    /// Fewest events in a short window for a burn alert to count.
+    pub min_events: f64,
+    /// Whether a page-level burn may trigger the rollback flow (per the rollback policy).
+    pub rollback: bool,
+    /// Where the counts come from.
+    pub source: SloSource,
+}
+
+/// Where an SLO's good and total counts come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SloSource {
+    /// `sli` events of this series (`slo` field).
+    Events {
+        /// The series name.
+        series: String,
+    },
+    /// A Prometheus server; queries use `$window` for the window (`300s`).
+    Prometheus {
+        /// The server's base URL.
+        url: String,
+        /// Good events in `$window`.
+        good: Option<String>,
+        /// Bad events in `$window` (when `good` is not given).
+        errors: Option<String>,
+        /// All events in `$window`.
+        total: String,
+    },
 }
 
 impl Default for ApiConfig {
@@ -45,6 +91,8 @@ impl Default for ApiConfig {
             max_body_bytes: 10 * 1024 * 1024,
             alertmanager_token: None,
             rollback: Arc::default(),
+            slos: Vec::new(),
+            slo_interval: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -16,6 +16,7 @@ mod metrics;
 pub mod problem;
 pub mod query;
 mod rollbacks;
+pub mod slo;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(listing::router(state.clone()))
         .merge(alerts::router(state.clone()))
         .merge(rollbacks::router(state.clone()))
+        .merge(slo::router(state.clone()))
         .merge(health::router(state))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })

@@ -85,6 +85,11 @@ impl Problem {
         Self::new(StatusCode::CONFLICT, "/problems/conflict", "Conflict", detail)
     }
 
+    /// A server pacer depends on (Prometheus) failed.
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "/problems/bad-gateway", "Upstream failed", detail)
+    }
+
     /// The database is unavailable for now.
     pub fn unavailable() -> Self {
         let problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "/problems/unavailable", "Service unavailable", "the database is unavailable; retry later");

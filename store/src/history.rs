@@ -255,3 +255,27 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Good and total SLI events of one series in `[from, to)`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn sli_counts(&self, service: &str, environment: &str, slo: &str, from: Millis, to: Millis) -> Result<(i64, i64)> {
+        // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both engines return integers.
+        const SQL: &str = "SELECT CAST(COALESCE(SUM(good), 0) AS BIGINT), CAST(COALESCE(SUM(total), 0) AS BIGINT)
+             FROM sli_samples WHERE service = $1 AND environment = $2 AND slo = $3 AND at >= $4 AND at < $5";
+        let counts: (i64, i64) = with_pool!(self, pool => {
+            sqlx::query_as(SQL)
+                .bind(service)
+                .bind(environment)
+                .bind(slo)
+                .bind(from)
+                .bind(to)
+                .fetch_one(pool)
+                .await
+                .map_err(StoreError::classify)?
+        });
+        Ok(counts)
+    }
+}

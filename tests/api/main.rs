@@ -13,6 +13,7 @@ mod prometheus;
 mod property;
 mod rollback;
 mod scenarios;
+mod slo;
 
 use serde_json::{Value, json};
 

@@ -95,8 +95,15 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
         return;
     };
     let hook = Receiver::start().await;
+    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
+    // The SLO reads the same counter through Prometheus' query API; evaluated on request only.
     let toml = format!(
-        "[[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\n[[rollback.hooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
+        "slo_interval_secs = 3600\n\
+         [[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\n[[rollback.hooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n\
+         [[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.0\nrollback = false\n\
+         [slo.prometheus]\nurl = \"http://127.0.0.1:{prometheus_port}\"\n\
+         total = 'sum(increase(http_requests_total{{service=\"checkout\"}}[$window]))'\n\
+         errors = 'sum(increase(http_requests_total{{service=\"checkout\",code=~\"5..\"}}[$window]))'\n",
         hook.url
     );
     let Some(pacer) = TestApp::spawn_with_config(Backend::Sqlite, &toml, &[]).await else { return };
@@ -113,7 +120,6 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
     let app_port = start_app(Arc::clone(&failing)).await;
     let dir = std::env::temp_dir().join(unique("pacer_prometheus"));
     std::fs::create_dir_all(&dir).expect("dir");
-    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
     std::fs::write(
         dir.join("alertmanager.yml"),
         format!(
@@ -169,6 +175,11 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
     assert_eq!(report["target"]["version"], "4.1.0", "{report:#}");
     assert_eq!(report["trigger"]["alert"], "CheckoutHigh5xx");
     assert!(report["trigger"]["generator_url"].as_str().is_some_and(|u| u.contains(&prometheus_port.to_string())), "{report:#}");
+    let slo = pacer.get("/api/v1/slos/checkout-availability").await;
+    assert_eq!(slo["source"], "prometheus");
+    let five = slo["windows"][0]["error_ratio"].as_f64().expect("the 5m window has traffic");
+    assert!((0.1..0.5).contains(&five), "a third of the requests fail: {slo:#}");
+    assert!(slo["windows"][0]["burn_rate"].as_f64().is_some_and(|b| b > 10.0), "{slo:#}");
 
     failing.store(false, Ordering::SeqCst);
     let client = &pacer.client;
