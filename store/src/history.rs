@@ -162,7 +162,7 @@ impl Store {
 }
 
 /// A commit as a rollback report shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct CommitSummary {
     /// The sha.
     pub sha: String,
@@ -177,7 +177,7 @@ pub struct CommitSummary {
 }
 
 /// A pull request as a rollback report shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct PullRequestSummary {
     /// Its id.
     pub id: String,
@@ -202,7 +202,7 @@ impl Store {
         if shas.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, Option<String>, i64, Option<String>, Option<String>)> = with_pool!(self, pool => {
+        let rows: Vec<CommitSummary> = with_pool!(self, pool => {
             let mut sql = sqlx::QueryBuilder::new("SELECT sha, repository, committed_at, author, message FROM commits WHERE sha IN (");
             let mut list = sql.separated(", ");
             for sha in shas {
@@ -213,13 +213,7 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(sha, repository, committed_at, author, message)| CommitSummary {
-                sha,
-                repository,
-                committed_at,
-                author,
-                message: message.and_then(|m| m.lines().next().map(str::to_owned)),
-            })
+            .map(|c| CommitSummary { message: c.message.and_then(|m| m.lines().next().map(str::to_owned)), ..c })
             .collect())
     }
 
@@ -231,7 +225,7 @@ impl Store {
         if shas.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, String, i64, Option<String>, Option<i64>, Option<String>)> = with_pool!(self, pool => {
+        let rows: Vec<PullRequestSummary> = with_pool!(self, pool => {
             let mut sql = sqlx::QueryBuilder::new(
                 "SELECT id, repository, number, author, merged_at, merge_commit_sha FROM pull_requests WHERE merge_commit_sha IN (",
             );
@@ -242,17 +236,7 @@ impl Store {
             sql.push(") ORDER BY merged_at");
             sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(id, repository, number, author, merged_at, merge_commit_sha)| PullRequestSummary {
-                id,
-                repository,
-                number,
-                author,
-                merged_at,
-                merge_commit_sha,
-            })
-            .collect())
+        Ok(rows)
     }
 }
 

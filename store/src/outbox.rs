@@ -70,7 +70,7 @@ pub struct RollbackRow {
 }
 
 /// One hook's delivery of a rollback.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct DeliveryRow {
     /// Row id.
     pub id: i64,
@@ -87,12 +87,16 @@ pub struct DeliveryRow {
     /// When it was delivered (epoch ms).
     pub delivered_at: Option<Millis>,
     /// Every attempt.
+    #[sqlx(skip)]
     pub attempts: Vec<AttemptRow>,
 }
 
 /// One delivery attempt.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct AttemptRow {
+    /// The delivery it belongs to.
+    #[serde(skip)]
+    pub delivery_id: i64,
     /// 1-based attempt number.
     pub attempt: i64,
     /// When it was made (epoch ms).
@@ -353,42 +357,23 @@ impl Store {
         const ONE: &str = "SELECT id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id,
                  reason, report, created_at, approved_at
              FROM rollbacks WHERE id = $1";
-        const DELIVERIES: &str = "SELECT id, hook_url, webhook_id, state, attempts, next_attempt_at, delivered_at
+        const DELIVERIES: &str = "SELECT id, hook_url, webhook_id, state, attempts AS attempt_count, next_attempt_at, delivered_at
              FROM rollback_deliveries WHERE rollback_id = $1 ORDER BY id";
         const ATTEMPTS: &str = "SELECT a.delivery_id, a.attempt, a.at, a.status_code, a.latency_ms, a.error
              FROM rollback_attempts a JOIN rollback_deliveries d ON d.id = a.delivery_id
              WHERE d.rollback_id = $1 ORDER BY a.delivery_id, a.attempt";
         let (row, deliveries, attempts) = with_pool!(self, pool => {
             let row: Option<RollbackTuple> = sqlx::query_as(ONE).bind(id).fetch_optional(pool).await.map_err(StoreError::classify)?;
-            let deliveries: Vec<(i64, String, String, String, i64, i64, Option<i64>)> =
+            let deliveries: Vec<DeliveryRow> =
                 sqlx::query_as(DELIVERIES).bind(id).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let attempts: Vec<(i64, i64, i64, Option<i64>, i64, Option<String>)> =
+            let attempts: Vec<AttemptRow> =
                 sqlx::query_as(ATTEMPTS).bind(id).fetch_all(pool).await.map_err(StoreError::classify)?;
             (row, deliveries, attempts)
         });
         let Some(mut found) = row.map(rollback) else { return Ok(None) };
         found.deliveries = deliveries
             .into_iter()
-            .map(|(delivery_id, hook_url, webhook_id, state, attempt_count, next_attempt_at, delivered_at)| DeliveryRow {
-                id: delivery_id,
-                hook_url,
-                webhook_id,
-                state,
-                attempt_count,
-                next_attempt_at,
-                delivered_at,
-                attempts: attempts
-                    .iter()
-                    .filter(|a| a.0 == delivery_id)
-                    .map(|(_, attempt, at, status_code, latency_ms, error)| AttemptRow {
-                        attempt: *attempt,
-                        at: *at,
-                        status_code: *status_code,
-                        latency_ms: *latency_ms,
-                        error: error.clone(),
-                    })
-                    .collect(),
-            })
+            .map(|d| DeliveryRow { attempts: attempts.iter().filter(|a| a.delivery_id == d.id).cloned().collect(), ..d })
             .collect();
         Ok(Some(found))
     }
