@@ -33,6 +33,14 @@ fn check_config_reports_every_problem_at_once_and_never_prints_secrets() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn the_example_configuration_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/pacer.example.toml");
+    let output = pacer().args(["check-config", "--config", example]).output().expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rollback checkout/production = auto"));
+}
+
 async fn the_demo_fills_every_metric(backend: Backend) {
     let Some((url, _guard)) = fresh_database(backend).await else { return };
     let output = pacer().args(["demo", "--no-serve", "--database", &url]).output().expect("run");
