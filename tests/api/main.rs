@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod cli;
+mod grafana;
 mod hooks;
 mod ingest;
 mod listing;
@@ -14,6 +15,7 @@ mod property;
 mod rollback;
 mod scenarios;
 mod slo;
+mod telemetry;
 
 use serde_json::{Value, json};
 
