@@ -8,7 +8,7 @@
 
 use pacer_collector::{Collected, key};
 use pacer_engine::Millis;
-use pacer_engine::model::Fact;
+use pacer_engine::model::{CiRun, Commit, Deployment, Fact, Incident, PullRequest, ShippedCommit, SliSample};
 
 use crate::outbox::{NewRollback, insert_rollbacks};
 use crate::{Result, Store, StoreError, with_pool};
@@ -33,72 +33,173 @@ pub struct RawEvent {
     pub payload: serde_json::Value,
 }
 
-const INSERT_RAW: &str = "INSERT INTO raw_events (source, kind, key, fingerprint, received_at, payload)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, kind, key, fingerprint) DO NOTHING";
+/// Most bound parameters in one statement (SQLite allows 32 766, PostgreSQL 65 535).
+const MAX_PARAMETERS: usize = 30_000;
+/// Most rows in one statement.
+const MAX_ROWS: usize = 1_000;
 
-const UPSERT_DEPLOYMENT: &str = "INSERT INTO deployments (id, service, environment, version, commit_sha, status,
-         status_rank, started_at, finished_at, rollback_of, unplanned, team, url, listed_at, fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-     ON CONFLICT (id) DO UPDATE SET service = excluded.service, environment = excluded.environment,
+/// Rows per statement for a table with `columns` parameters a row.
+fn chunk(columns: usize) -> usize {
+    (MAX_PARAMETERS / columns).min(MAX_ROWS)
+}
+
+/// One multi-row upsert: the insert head, its column count, and the conflict clause, which
+/// updates only when the new state ranks at least as far and differs, and returns the rows it
+/// inserted or changed.
+struct Upsert {
+    head: &'static str,
+    columns: usize,
+    tail: &'static str,
+}
+
+const RAW: Upsert = Upsert {
+    head: "INSERT INTO raw_events (source, kind, key, fingerprint, received_at, payload) ",
+    columns: 6,
+    tail: " ON CONFLICT (source, kind, key, fingerprint) DO NOTHING",
+};
+
+const DEPLOYMENTS: Upsert = Upsert {
+    head: "INSERT INTO deployments (id, service, environment, version, commit_sha, status, status_rank, started_at, \
+           finished_at, rollback_of, unplanned, team, url, listed_at, fingerprint, updated_at) ",
+    columns: 16,
+    tail: " ON CONFLICT (id) DO UPDATE SET service = excluded.service, environment = excluded.environment,
          version = excluded.version, commit_sha = excluded.commit_sha, status = excluded.status,
          status_rank = excluded.status_rank, started_at = excluded.started_at,
          finished_at = excluded.finished_at, rollback_of = excluded.rollback_of,
          unplanned = excluded.unplanned, team = excluded.team, url = excluded.url,
          listed_at = excluded.listed_at, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.status_rank >= deployments.status_rank AND excluded.fingerprint <> deployments.fingerprint";
+     WHERE excluded.status_rank >= deployments.status_rank AND excluded.fingerprint <> deployments.fingerprint
+     RETURNING id",
+};
 
-const UPSERT_COMMIT: &str = "INSERT INTO commits (sha, committed_at, repository, service, authored_at, author, message,
-         fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (sha) DO UPDATE SET committed_at = excluded.committed_at, repository = excluded.repository,
+const COMMITS: Upsert = Upsert {
+    head: "INSERT INTO commits (sha, committed_at, repository, service, authored_at, author, message, fingerprint, updated_at) ",
+    columns: 9,
+    tail: " ON CONFLICT (sha) DO UPDATE SET committed_at = excluded.committed_at, repository = excluded.repository,
          service = excluded.service, authored_at = excluded.authored_at, author = excluded.author,
          message = excluded.message, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> commits.fingerprint";
+     WHERE excluded.fingerprint <> commits.fingerprint
+     RETURNING sha",
+};
 
-const UPSERT_PULL_REQUEST: &str = "INSERT INTO pull_requests (id, repository, number, opened_at, service, author,
-         first_commit_at, first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions,
-         fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-     ON CONFLICT (id) DO UPDATE SET repository = excluded.repository, number = excluded.number,
+const PULL_REQUESTS: Upsert = Upsert {
+    head: "INSERT INTO pull_requests (id, repository, number, opened_at, service, author, first_commit_at, \
+           first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions, fingerprint, updated_at) ",
+    columns: 16,
+    tail: " ON CONFLICT (id) DO UPDATE SET repository = excluded.repository, number = excluded.number,
          opened_at = excluded.opened_at, service = excluded.service, author = excluded.author,
          first_commit_at = excluded.first_commit_at, first_review_at = excluded.first_review_at,
          approved_at = excluded.approved_at, merged_at = excluded.merged_at, closed_at = excluded.closed_at,
          merge_commit_sha = excluded.merge_commit_sha, additions = excluded.additions,
          deletions = excluded.deletions, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> pull_requests.fingerprint";
+     WHERE excluded.fingerprint <> pull_requests.fingerprint
+     RETURNING id",
+};
 
-const UPSERT_INCIDENT: &str = "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title,
-         url, deployment_id, commit_sha, status_rank, fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-     ON CONFLICT (id) DO UPDATE SET service = excluded.service, environment = excluded.environment,
+const INCIDENTS: Upsert = Upsert {
+    head: "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title, url, deployment_id, \
+           commit_sha, status_rank, fingerprint, updated_at) ",
+    columns: 13,
+    tail: " ON CONFLICT (id) DO UPDATE SET service = excluded.service, environment = excluded.environment,
          opened_at = excluded.opened_at, resolved_at = excluded.resolved_at, severity = excluded.severity,
          title = excluded.title, url = excluded.url, deployment_id = excluded.deployment_id,
          commit_sha = excluded.commit_sha, status_rank = excluded.status_rank,
          fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.status_rank >= incidents.status_rank AND excluded.fingerprint <> incidents.fingerprint";
+     WHERE excluded.status_rank >= incidents.status_rank AND excluded.fingerprint <> incidents.fingerprint
+     RETURNING id",
+};
 
-const UPSERT_CI_RUN: &str = "INSERT INTO ci_runs (id, pipeline, status, started_at, finished_at, stage, repository,
-         service, commit_sha, branch, queued_at, url, fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-     ON CONFLICT (id) DO UPDATE SET pipeline = excluded.pipeline, status = excluded.status,
+const CI_RUNS: Upsert = Upsert {
+    head: "INSERT INTO ci_runs (id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, \
+           branch, queued_at, url, fingerprint, updated_at) ",
+    columns: 14,
+    tail: " ON CONFLICT (id) DO UPDATE SET pipeline = excluded.pipeline, status = excluded.status,
          started_at = excluded.started_at, finished_at = excluded.finished_at, stage = excluded.stage,
          repository = excluded.repository, service = excluded.service, commit_sha = excluded.commit_sha,
          branch = excluded.branch, queued_at = excluded.queued_at, url = excluded.url,
          fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> ci_runs.fingerprint";
+     WHERE excluded.fingerprint <> ci_runs.fingerprint
+     RETURNING id",
+};
 
-const UPSERT_SLI: &str = "INSERT INTO sli_samples (service, environment, slo, at, good, total, fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (service, environment, slo, at) DO UPDATE SET good = excluded.good, total = excluded.total,
+const SLI: Upsert = Upsert {
+    head: "INSERT INTO sli_samples (service, environment, slo, at, good, total, fingerprint, updated_at) ",
+    columns: 8,
+    tail: " ON CONFLICT (service, environment, slo, at) DO UPDATE SET good = excluded.good, total = excluded.total,
          fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> sli_samples.fingerprint";
+     WHERE excluded.fingerprint <> sli_samples.fingerprint
+     RETURNING service",
+};
 
-const DELETE_DEPLOYMENT_COMMITS: &str = "DELETE FROM deployment_commits WHERE deployment_id = $1";
-const INSERT_DEPLOYMENT_COMMIT: &str =
-    "INSERT INTO deployment_commits (deployment_id, position, sha, committed_at, authored_at) VALUES ($1, $2, $3, $4, $5)";
-const DELETE_PARENTS: &str = "DELETE FROM commit_parents WHERE sha = $1";
-const INSERT_PARENT: &str = "INSERT INTO commit_parents (sha, position, parent_sha) VALUES ($1, $2, $3)";
+const SHIPPED: Upsert = Upsert {
+    head: "INSERT INTO deployment_commits (deployment_id, position, sha, committed_at, authored_at) ",
+    columns: 5,
+    tail: "",
+};
+
+const PARENTS: Upsert = Upsert { head: "INSERT INTO commit_parents (sha, position, parent_sha) ", columns: 3, tail: "" };
+
 const BUMP_GENERATION: &str = "UPDATE store_generation SET value = value + 1 WHERE id = 1";
+
+/// Runs one multi-row statement per chunk of `rows`, binding each row with `bind`; returns the
+/// rows the statements returned (the facts they inserted or changed).
+macro_rules! batched {
+    ($tx:expr, $upsert:expr, $rows:expr, |$b:ident, $row:ident| $bind:block) => {{
+        let mut returned: Vec<String> = Vec::new();
+        for chunk in $rows.chunks(chunk($upsert.columns)) {
+            let mut sql = sqlx::QueryBuilder::new($upsert.head);
+            sql.push_values(chunk, |mut $b, $row| $bind);
+            sql.push($upsert.tail);
+            if $upsert.tail.contains("RETURNING") {
+                let rows: Vec<(String,)> = sql.build_query_as().fetch_all(&mut *$tx).await.map_err(StoreError::classify)?;
+                returned.extend(rows.into_iter().map(|(key,)| key));
+            } else {
+                sql.build().execute(&mut *$tx).await.map_err(StoreError::classify)?;
+            }
+        }
+        returned
+    }};
+}
+
+/// Deletes the rows of `table` whose `column` is one of `keys`.
+macro_rules! delete_children {
+    ($tx:expr, $sql:expr, $keys:expr) => {{
+        for chunk in $keys.chunks(MAX_ROWS) {
+            let mut sql = sqlx::QueryBuilder::new($sql);
+            let mut list = sql.separated(", ");
+            for key in chunk {
+                list.push_bind(key.clone());
+            }
+            sql.push(")");
+            sql.build().execute(&mut *$tx).await.map_err(StoreError::classify)?;
+        }
+    }};
+}
+
+/// The events of one wave: no two share a key, so each can be one multi-row statement per kind.
+#[derive(Default)]
+struct Wave<'a> {
+    deployments: Vec<(&'a Deployment, &'a str)>,
+    commits: Vec<(&'a Commit, &'a str)>,
+    pull_requests: Vec<(&'a PullRequest, &'a str)>,
+    incidents: Vec<(&'a Incident, &'a str)>,
+    ci_runs: Vec<(&'a CiRun, &'a str)>,
+    sli: Vec<(&'a SliSample, &'a str)>,
+}
+
+impl<'a> Wave<'a> {
+    fn add(&mut self, event: &'a Collected) {
+        let fp = event.fingerprint.as_str();
+        match &event.fact {
+            Fact::Deployment(d) => self.deployments.push((d, fp)),
+            Fact::Commit(c) => self.commits.push((c, fp)),
+            Fact::PullRequest(p) => self.pull_requests.push((p, fp)),
+            Fact::Incident(i) => self.incidents.push((i, fp)),
+            Fact::CiRun(r) => self.ci_runs.push((r, fp)),
+            Fact::Sli(s) => self.sli.push((s, fp)),
+        }
+    }
+}
 
 impl Store {
     /// Stores a batch from `source` atomically: every raw payload and every fact, or nothing.
@@ -125,192 +226,182 @@ impl Store {
         events: &[Collected],
         rollbacks: &[NewRollback],
     ) -> Result<(Ingested, Vec<String>)> {
-        let mut ordered: Vec<(&'static str, String, &Collected)> =
-            events.iter().map(|e| { let (kind, key) = key(&e.fact); (kind, key, e) }).collect();
-        // Stable: several states of one fact in a batch keep their order.
+        let mut ordered: Vec<(&'static str, String, &Collected)> = events
+            .iter()
+            .map(|e| {
+                let (kind, key) = key(&e.fact);
+                (kind, key, e)
+            })
+            .collect();
+        // Stable: several states of one fact in a batch keep their order. Key order also makes
+        // concurrent batches lock rows in the same order, so they cannot deadlock.
         ordered.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let mut outcome = Ingested::default();
+        // The n-th state of a fact in this batch goes to wave n, so no statement sees a key twice
+        // and later states are written after earlier ones.
+        let mut waves: Vec<Wave<'_>> = Vec::new();
+        let mut previous: Option<(&str, &str)> = None;
+        let mut depth = 0;
+        for (kind, key, event) in &ordered {
+            depth = if previous == Some((*kind, key.as_str())) { depth + 1 } else { 0 };
+            previous = Some((*kind, key.as_str()));
+            if waves.len() <= depth {
+                waves.push(Wave::default());
+            }
+            waves[depth].add(event);
+        }
+        let raw: Vec<(&str, &str, &str, String)> =
+            ordered.iter().map(|(kind, key, e)| (*kind, key.as_str(), e.fingerprint.as_str(), e.raw.to_string())).collect();
+        let mut changed = 0u64;
         let created = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
-            for (kind, key, event) in &ordered {
-                if let Some(source) = source {
-                    sqlx::query(INSERT_RAW)
-                        .bind(source)
-                        .bind(*kind)
-                        .bind(key)
-                        .bind(&event.fingerprint)
-                        .bind(now)
-                        .bind(event.raw.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(StoreError::classify)?;
+            if let Some(source) = source {
+                batched!(tx, RAW, raw, |b, row| {
+                    let (kind, key, fingerprint, payload) = row;
+                    b.push_bind(source.to_owned())
+                        .push_bind(*kind)
+                        .push_bind((*key).to_owned())
+                        .push_bind((*fingerprint).to_owned())
+                        .push_bind(now)
+                        .push_bind(payload.clone());
+                });
+            }
+            for wave in &waves {
+                let ids = batched!(tx, DEPLOYMENTS, wave.deployments, |b, row| {
+                    let (d, fp) = row;
+                    b.push_bind(d.id.clone())
+                        .push_bind(d.service.clone())
+                        .push_bind(d.environment.clone())
+                        .push_bind(d.version.clone())
+                        .push_bind(d.commit_sha.clone())
+                        .push_bind(d.status.as_str())
+                        .push_bind(d.status.rank())
+                        .push_bind(d.started_at)
+                        .push_bind(d.finished_at)
+                        .push_bind(d.rollback_of.clone())
+                        .push_bind(d.unplanned)
+                        .push_bind(d.team.clone())
+                        .push_bind(d.url.clone())
+                        .push_bind(d.finished_at.or(d.started_at).unwrap_or(now))
+                        .push_bind((*fp).to_owned())
+                        .push_bind(now);
+                });
+                changed += ids.len() as u64;
+                if !ids.is_empty() {
+                    delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids);
+                    let shipped: Vec<(&str, i64, &ShippedCommit)> = wave
+                        .deployments
+                        .iter()
+                        .filter(|(d, _)| ids.contains(&d.id))
+                        .flat_map(|(d, _)| d.commits.iter().enumerate().map(move |(i, c)| (d.id.as_str(), i as i64, c)))
+                        .collect();
+                    batched!(tx, SHIPPED, shipped, |b, row| {
+                        let (id, position, c) = row;
+                        b.push_bind((*id).to_owned()).push_bind(*position).push_bind(c.sha.clone()).push_bind(c.committed_at).push_bind(c.authored_at);
+                    });
                 }
-                let fingerprint = &event.fingerprint;
-                let changed = match &event.fact {
-                    Fact::Deployment(d) => {
-                        let listed_at = d.finished_at.or(d.started_at).unwrap_or(now);
-                        let changed = sqlx::query(UPSERT_DEPLOYMENT)
-                            .bind(&d.id)
-                            .bind(&d.service)
-                            .bind(&d.environment)
-                            .bind(&d.version)
-                            .bind(&d.commit_sha)
-                            .bind(d.status.as_str())
-                            .bind(d.status.rank())
-                            .bind(d.started_at)
-                            .bind(d.finished_at)
-                            .bind(&d.rollback_of)
-                            .bind(d.unplanned)
-                            .bind(&d.team)
-                            .bind(&d.url)
-                            .bind(listed_at)
-                            .bind(fingerprint)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::classify)?
-                            .rows_affected()
-                            > 0;
-                        if changed {
-                            sqlx::query(DELETE_DEPLOYMENT_COMMITS).bind(&d.id).execute(&mut *tx).await.map_err(StoreError::classify)?;
-                            for (position, c) in d.commits.iter().enumerate() {
-                                sqlx::query(INSERT_DEPLOYMENT_COMMIT)
-                                    .bind(&d.id)
-                                    .bind(position as i64)
-                                    .bind(&c.sha)
-                                    .bind(c.committed_at)
-                                    .bind(c.authored_at)
-                                    .execute(&mut *tx)
-                                    .await
-                                    .map_err(StoreError::classify)?;
-                            }
-                        }
-                        changed
-                    }
-                    Fact::Commit(c) => {
-                        let changed = sqlx::query(UPSERT_COMMIT)
-                            .bind(&c.sha)
-                            .bind(c.committed_at)
-                            .bind(&c.repository)
-                            .bind(&c.service)
-                            .bind(c.authored_at)
-                            .bind(&c.author)
-                            .bind(&c.message)
-                            .bind(fingerprint)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::classify)?
-                            .rows_affected()
-                            > 0;
-                        if changed {
-                            sqlx::query(DELETE_PARENTS).bind(&c.sha).execute(&mut *tx).await.map_err(StoreError::classify)?;
-                            for (position, parent) in c.parents.iter().enumerate() {
-                                sqlx::query(INSERT_PARENT)
-                                    .bind(&c.sha)
-                                    .bind(position as i64)
-                                    .bind(parent)
-                                    .execute(&mut *tx)
-                                    .await
-                                    .map_err(StoreError::classify)?;
-                            }
-                        }
-                        changed
-                    }
-                    Fact::PullRequest(p) => {
-                        sqlx::query(UPSERT_PULL_REQUEST)
-                            .bind(&p.id)
-                            .bind(&p.repository)
-                            .bind(p.number)
-                            .bind(p.opened_at)
-                            .bind(&p.service)
-                            .bind(&p.author)
-                            .bind(p.first_commit_at)
-                            .bind(p.first_review_at)
-                            .bind(p.approved_at)
-                            .bind(p.merged_at)
-                            .bind(p.closed_at)
-                            .bind(&p.merge_commit_sha)
-                            .bind(p.additions)
-                            .bind(p.deletions)
-                            .bind(fingerprint)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::classify)?
-                            .rows_affected()
-                            > 0
-                    }
-                    Fact::Incident(i) => {
-                        sqlx::query(UPSERT_INCIDENT)
-                            .bind(&i.id)
-                            .bind(&i.service)
-                            .bind(&i.environment)
-                            .bind(i.opened_at)
-                            .bind(i.resolved_at)
-                            .bind(&i.severity)
-                            .bind(&i.title)
-                            .bind(&i.url)
-                            .bind(&i.deployment_id)
-                            .bind(&i.commit_sha)
-                            .bind(i.rank())
-                            .bind(fingerprint)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::classify)?
-                            .rows_affected()
-                            > 0
-                    }
-                    Fact::CiRun(r) => {
-                        sqlx::query(UPSERT_CI_RUN)
-                            .bind(&r.id)
-                            .bind(&r.pipeline)
-                            .bind(&r.status)
-                            .bind(r.started_at)
-                            .bind(r.finished_at)
-                            .bind(&r.stage)
-                            .bind(&r.repository)
-                            .bind(&r.service)
-                            .bind(&r.commit_sha)
-                            .bind(&r.branch)
-                            .bind(r.queued_at)
-                            .bind(&r.url)
-                            .bind(fingerprint)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::classify)?
-                            .rows_affected()
-                            > 0
-                    }
-                    Fact::Sli(s) => {
-                        sqlx::query(UPSERT_SLI)
-                            .bind(&s.service)
-                            .bind(&s.environment)
-                            .bind(&s.slo)
-                            .bind(s.at)
-                            .bind(s.good)
-                            .bind(s.total)
-                            .bind(fingerprint)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(StoreError::classify)?
-                            .rows_affected()
-                            > 0
-                    }
-                };
-                if changed { outcome.accepted += 1 } else { outcome.duplicates += 1 }
+                let shas = batched!(tx, COMMITS, wave.commits, |b, row| {
+                    let (c, fp) = row;
+                    b.push_bind(c.sha.clone())
+                        .push_bind(c.committed_at)
+                        .push_bind(c.repository.clone())
+                        .push_bind(c.service.clone())
+                        .push_bind(c.authored_at)
+                        .push_bind(c.author.clone())
+                        .push_bind(c.message.clone())
+                        .push_bind((*fp).to_owned())
+                        .push_bind(now);
+                });
+                changed += shas.len() as u64;
+                if !shas.is_empty() {
+                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", shas);
+                    let parents: Vec<(&str, i64, &str)> = wave
+                        .commits
+                        .iter()
+                        .filter(|(c, _)| shas.contains(&c.sha))
+                        .flat_map(|(c, _)| c.parents.iter().enumerate().map(move |(i, p)| (c.sha.as_str(), i as i64, p.as_str())))
+                        .collect();
+                    batched!(tx, PARENTS, parents, |b, row| {
+                        let (sha, position, parent) = row;
+                        b.push_bind((*sha).to_owned()).push_bind(*position).push_bind((*parent).to_owned());
+                    });
+                }
+                changed += batched!(tx, PULL_REQUESTS, wave.pull_requests, |b, row| {
+                    let (p, fp) = row;
+                    b.push_bind(p.id.clone())
+                        .push_bind(p.repository.clone())
+                        .push_bind(p.number)
+                        .push_bind(p.opened_at)
+                        .push_bind(p.service.clone())
+                        .push_bind(p.author.clone())
+                        .push_bind(p.first_commit_at)
+                        .push_bind(p.first_review_at)
+                        .push_bind(p.approved_at)
+                        .push_bind(p.merged_at)
+                        .push_bind(p.closed_at)
+                        .push_bind(p.merge_commit_sha.clone())
+                        .push_bind(p.additions)
+                        .push_bind(p.deletions)
+                        .push_bind((*fp).to_owned())
+                        .push_bind(now);
+                })
+                .len() as u64;
+                changed += batched!(tx, INCIDENTS, wave.incidents, |b, row| {
+                    let (i, fp) = row;
+                    b.push_bind(i.id.clone())
+                        .push_bind(i.service.clone())
+                        .push_bind(i.environment.clone())
+                        .push_bind(i.opened_at)
+                        .push_bind(i.resolved_at)
+                        .push_bind(i.severity.clone())
+                        .push_bind(i.title.clone())
+                        .push_bind(i.url.clone())
+                        .push_bind(i.deployment_id.clone())
+                        .push_bind(i.commit_sha.clone())
+                        .push_bind(i.rank())
+                        .push_bind((*fp).to_owned())
+                        .push_bind(now);
+                })
+                .len() as u64;
+                changed += batched!(tx, CI_RUNS, wave.ci_runs, |b, row| {
+                    let (r, fp) = row;
+                    b.push_bind(r.id.clone())
+                        .push_bind(r.pipeline.clone())
+                        .push_bind(r.status.clone())
+                        .push_bind(r.started_at)
+                        .push_bind(r.finished_at)
+                        .push_bind(r.stage.clone())
+                        .push_bind(r.repository.clone())
+                        .push_bind(r.service.clone())
+                        .push_bind(r.commit_sha.clone())
+                        .push_bind(r.branch.clone())
+                        .push_bind(r.queued_at)
+                        .push_bind(r.url.clone())
+                        .push_bind((*fp).to_owned())
+                        .push_bind(now);
+                })
+                .len() as u64;
+                changed += batched!(tx, SLI, wave.sli, |b, row| {
+                    let (s, fp) = row;
+                    b.push_bind(s.service.clone())
+                        .push_bind(s.environment.clone())
+                        .push_bind(s.slo.clone())
+                        .push_bind(s.at)
+                        .push_bind(s.good)
+                        .push_bind(s.total)
+                        .push_bind((*fp).to_owned())
+                        .push_bind(now);
+                })
+                .len() as u64;
             }
             let created = insert_rollbacks!(tx, now, rollbacks);
-            if outcome.accepted > 0 {
+            if changed > 0 {
                 // Last, so the hottest row is locked only for the commit itself.
                 sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(StoreError::classify)?;
             }
             tx.commit().await.map_err(StoreError::classify)?;
             created
         });
+        let outcome = Ingested { accepted: changed, duplicates: events.len() as u64 - changed };
         Ok((outcome, created))
     }
 
