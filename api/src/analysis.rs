@@ -1,58 +1,72 @@
-//! A cache of engine analyses, one per environment, rebuilt when the store's generation moves.
+//! A cache of engine analyses, one per environment, kept current with the store's generations.
 //!
 //! Metrics are always computed from the stored facts, so data that arrives late counts at once;
-//! the cache only avoids rebuilding when nothing changed. The generation is read from the
-//! database on every request, so a write through any replica invalidates every replica's cache.
+//! the cache only avoids recomputing when nothing changed. When only incidents changed, failures
+//! are attributed again on the cached changesets; when deployments, commits or pull requests
+//! changed, the analysis is rebuilt. The generations are read from the database on every
+//! request, so a write through any replica is seen by every replica.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use pacer_engine::Millis;
 use pacer_engine::dora::Analysis;
-use pacer_store::Store;
+use pacer_store::{Generations, Store};
 
 use crate::problem::Problem;
 
 /// Analyses by environment.
 #[derive(Debug, Default)]
 pub struct Analyses {
-    cached: Mutex<HashMap<String, (i64, Arc<Analysis>)>>,
-    /// One build at a time: concurrent readers of a stale analysis wait for one rebuild.
+    cached: Mutex<HashMap<String, (Generations, Arc<Analysis>)>>,
+    /// One rebuild at a time: concurrent readers of a stale analysis wait for one rebuild.
     building: tokio::sync::Mutex<()>,
 }
 
 impl Analyses {
-    /// The analysis of `environment` as of the store's current generation.
+    /// The analysis of `environment` as of the store's current generations.
     ///
     /// # Errors
     /// The database failed.
     pub async fn get(&self, store: &Store, environment: &str, attribution_window: Millis) -> Result<Arc<Analysis>, Problem> {
-        let generation = store.generation().await?;
-        if let Some(fresh) = self.fresh(environment, generation) {
-            return Ok(fresh);
+        let generations = store.generations().await?;
+        if let Some((at, analysis)) = self.cached(environment)
+            && at == generations
+        {
+            return Ok(analysis);
         }
         let _building = self.building.lock().await;
-        let generation = store.generation().await?;
-        if let Some(fresh) = self.fresh(environment, generation) {
-            return Ok(fresh);
-        }
-        // Facts read after the generation: at worst newer than it, so the next request rebuilds.
-        let history = store.history(environment).await?;
-        let analysis = tokio::task::spawn_blocking(move || Analysis::build(history, attribution_window))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "analysis failed");
-                Problem::internal()
-            })?;
+        // Read again: another request may have refreshed it while this one waited. Facts read
+        // after the generations are at worst newer than them, so the next request refreshes.
+        let generations = store.generations().await?;
+        let cached = self.cached(environment);
+        let analysis = match cached {
+            Some((at, analysis)) if at == generations => return Ok(analysis),
+            Some((at, analysis)) if at.structure == generations.structure => {
+                let incidents = store.incidents_in(environment).await?;
+                blocking(move || analysis.with_incidents(incidents, attribution_window)).await?
+            }
+            _ => {
+                let history = store.history(environment).await?;
+                blocking(move || Analysis::build(history, attribution_window)).await?
+            }
+        };
         let analysis = Arc::new(analysis);
         if let Ok(mut cached) = self.cached.lock() {
-            cached.insert(environment.to_owned(), (generation, Arc::clone(&analysis)));
+            cached.insert(environment.to_owned(), (generations, Arc::clone(&analysis)));
         }
         Ok(analysis)
     }
 
-    fn fresh(&self, environment: &str, generation: i64) -> Option<Arc<Analysis>> {
+    fn cached(&self, environment: &str) -> Option<(Generations, Arc<Analysis>)> {
         let cached = self.cached.lock().ok()?;
-        cached.get(environment).filter(|(g, _)| *g == generation).map(|(_, a)| Arc::clone(a))
+        cached.get(environment).map(|(g, a)| (*g, Arc::clone(a)))
     }
+}
+
+async fn blocking(work: impl FnOnce() -> Analysis + Send + 'static) -> Result<Analysis, Problem> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "analysis failed");
+        Problem::internal()
+    })
 }

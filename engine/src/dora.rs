@@ -140,6 +140,18 @@ impl Analysis {
         Self { environment, deployments: analyzed, incidents, by_id }
     }
 
+    /// The same analysis with another set of incidents: changesets and lead times are kept, and
+    /// failures are attributed again. Cheaper than [`Analysis::build`] when only incidents changed.
+    pub fn with_incidents(&self, incidents: Vec<Incident>, attribution_window: Millis) -> Self {
+        let mut deployments: Vec<AnalyzedDeployment> = self
+            .deployments
+            .iter()
+            .map(|d| AnalyzedDeployment { failure_causes: Vec::new(), recovered_at: None, ..d.clone() })
+            .collect();
+        attribute(&mut deployments, &incidents, attribution_window);
+        Self { environment: self.environment.clone(), deployments, incidents, by_id: self.by_id.clone() }
+    }
+
     /// What the analysis knows of a successful deployment.
     pub fn deployment(&self, id: &str) -> Option<&AnalyzedDeployment> {
         self.by_id.get(id).map(|&i| &self.deployments[i])

@@ -133,9 +133,11 @@ CREATE TABLE sli_samples (
 );
 
 -- Bumped by every write that changes a fact, in the same transaction: readers cache analyses
--- and rebuild them only when the generation moved, on any replica.
+-- and rebuild them only when the generation moved, on any replica. Row 1 counts every change;
+-- row 2 only changes to deployments, commits and pull requests (what changesets depend on), so an
+-- incident alone re-attributes failures without walking the commit graph again.
 CREATE TABLE store_generation (
-    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    id    INTEGER PRIMARY KEY CHECK (id IN (1, 2)),
     value INTEGER NOT NULL
 );
-INSERT INTO store_generation (id, value) VALUES (1, 0);
+INSERT INTO store_generation (id, value) VALUES (1, 0), (2, 0);

@@ -101,9 +101,8 @@ impl Store {
         const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents ORDER BY sha, position";
         const PULL_REQUESTS: &str = "SELECT merge_commit_sha, MIN(first_commit_at) FROM pull_requests
              WHERE merge_commit_sha IS NOT NULL AND first_commit_at IS NOT NULL GROUP BY merge_commit_sha";
-        const INCIDENTS: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE environment = $1");
 
-        let (deployments, shipped, commits, parents, pull_requests, incidents) = with_pool!(self, pool => {
+        let (deployments, shipped, commits, parents, pull_requests) = with_pool!(self, pool => {
             let deployments: Vec<DeploymentTuple> =
                 sqlx::query_as(DEPLOYMENTS).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
             let shipped: Vec<(String, String, Option<i64>, Option<i64>)> =
@@ -112,9 +111,7 @@ impl Store {
             let parents: Vec<(String, String)> = sqlx::query_as(PARENTS).fetch_all(pool).await.map_err(StoreError::classify)?;
             let pull_requests: Vec<(String, i64)> =
                 sqlx::query_as(PULL_REQUESTS).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let incidents: Vec<IncidentTuple> =
-                sqlx::query_as(INCIDENTS).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
-            (deployments, shipped, commits, parents, pull_requests, incidents)
+            (deployments, shipped, commits, parents, pull_requests)
         });
 
         let mut explicit: HashMap<String, Vec<ShippedCommit>> = HashMap::new();
@@ -143,8 +140,20 @@ impl Store {
             deployments,
             graph,
             pr_first_commit: pull_requests.into_iter().collect::<HashMap<String, Millis>>(),
-            incidents: incidents.into_iter().map(incident).collect(),
+            incidents: self.incidents_in(environment).await?,
         })
+    }
+
+    /// Every incident of `environment`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn incidents_in(&self, environment: &str) -> Result<Vec<Incident>> {
+        const INCIDENTS: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE environment = $1");
+        let rows: Vec<IncidentTuple> = with_pool!(self, pool => {
+            sqlx::query_as(INCIDENTS).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(incident).collect())
     }
 
     /// The environments that have deployments or incidents, sorted.

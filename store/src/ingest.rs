@@ -140,6 +140,7 @@ const SHIPPED: Upsert = Upsert {
 const PARENTS: Upsert = Upsert { head: "INSERT INTO commit_parents (sha, position, parent_sha) ", columns: 3, tail: "" };
 
 const BUMP_GENERATION: &str = "UPDATE store_generation SET value = value + 1 WHERE id = 1";
+const BUMP_GENERATIONS: &str = "UPDATE store_generation SET value = value + 1 WHERE id IN (1, 2)";
 
 /// Runs one multi-row statement per chunk of `rows`, binding each row with `bind`; returns the
 /// rows the statements returned (the facts they inserted or changed).
@@ -252,6 +253,7 @@ impl Store {
         let raw: Vec<(&str, &str, &str, String)> =
             ordered.iter().map(|(kind, key, e)| (*kind, key.as_str(), e.fingerprint.as_str(), e.raw.to_string())).collect();
         let mut changed = 0u64;
+        let mut structural = 0u64;
         let created = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             if let Some(source) = source {
@@ -286,6 +288,7 @@ impl Store {
                         .push_bind(now);
                 });
                 changed += ids.len() as u64;
+                structural += ids.len() as u64;
                 if !ids.is_empty() {
                     delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids);
                     let shipped: Vec<(&str, i64, &ShippedCommit)> = wave
@@ -312,6 +315,7 @@ impl Store {
                         .push_bind(now);
                 });
                 changed += shas.len() as u64;
+                structural += shas.len() as u64;
                 if !shas.is_empty() {
                     delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", shas);
                     let parents: Vec<(&str, i64, &str)> = wave
@@ -325,7 +329,7 @@ impl Store {
                         b.push_bind((*sha).to_owned()).push_bind(*position).push_bind((*parent).to_owned());
                     });
                 }
-                changed += batched!(tx, PULL_REQUESTS, wave.pull_requests, |b, row| {
+                let merged = batched!(tx, PULL_REQUESTS, wave.pull_requests, |b, row| {
                     let (p, fp) = row;
                     b.push_bind(p.id.clone())
                         .push_bind(p.repository.clone())
@@ -345,6 +349,8 @@ impl Store {
                         .push_bind(now);
                 })
                 .len() as u64;
+                changed += merged;
+                structural += merged;
                 changed += batched!(tx, INCIDENTS, wave.incidents, |b, row| {
                     let (i, fp) = row;
                     b.push_bind(i.id.clone())
@@ -395,8 +401,9 @@ impl Store {
             }
             let created = insert_rollbacks!(tx, now, rollbacks);
             if changed > 0 {
-                // Last, so the hottest row is locked only for the commit itself.
-                sqlx::query(BUMP_GENERATION).execute(&mut *tx).await.map_err(StoreError::classify)?;
+                // Last, so the hottest rows are locked only for the commit itself.
+                let bump = if structural > 0 { BUMP_GENERATIONS } else { BUMP_GENERATION };
+                sqlx::query(bump).execute(&mut *tx).await.map_err(StoreError::classify)?;
             }
             tx.commit().await.map_err(StoreError::classify)?;
             created
@@ -438,7 +445,7 @@ impl Store {
             "DELETE FROM incidents",
             "DELETE FROM ci_runs",
             "DELETE FROM sli_samples",
-            BUMP_GENERATION,
+            BUMP_GENERATIONS,
         ];
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;

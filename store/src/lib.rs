@@ -70,6 +70,16 @@ impl StoreError {
     }
 }
 
+/// Where the stored facts stand; any change moves `facts`, a change to deployments, commits or
+/// pull requests also moves `structure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Generations {
+    /// Moves with every change.
+    pub facts: i64,
+    /// Moves with changes to what changesets depend on.
+    pub structure: i64,
+}
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -175,6 +185,18 @@ impl Store {
                 .map_err(StoreError::classify)?
         });
         Ok(value)
+    }
+
+    /// Both generation counters: every change, and changes to what changesets depend on.
+    ///
+    /// # Errors
+    /// The database is unreachable.
+    pub async fn generations(&self) -> Result<Generations> {
+        let rows: Vec<(i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT CAST(id AS BIGINT), value FROM store_generation").fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        let value = |id| rows.iter().find(|(i, _)| *i == id).map_or(0, |(_, v)| *v);
+        Ok(Generations { facts: value(1), structure: value(2) })
     }
 
     /// Closes every connection, waiting for those in use.
