@@ -8,11 +8,14 @@
 mod alerts;
 pub mod analysis;
 mod auth;
+pub mod charts;
 pub mod config;
 mod events;
 mod health;
 mod listing;
 mod metrics;
+mod page;
+pub mod plot;
 pub mod problem;
 pub mod query;
 mod rollbacks;
@@ -63,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router(state.clone()))
         .merge(rollbacks::router(state.clone()))
         .merge(slo::router(state.clone()))
+        .merge(charts::router(state.clone()))
+        .merge(page::router(state.clone()))
         .merge(health::router(state))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })

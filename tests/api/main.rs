@@ -5,10 +5,12 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod charts;
 mod cli;
 mod hooks;
 mod ingest;
 mod listing;
+mod page;
 mod prometheus;
 mod property;
 mod rollback;
