@@ -172,13 +172,13 @@ pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interv
     let buckets = interval.buckets(filters.from, filters.to);
     let summaries = analysis.series(filters.from, filters.to, interval, filters.benchmarks, &filters.scope);
     let line = |name: &str, value: fn(&Summary) -> Option<f64>| Series { name: name.to_owned(), values: summaries.iter().map(value).collect() };
-    let bands = filters.benchmarks.bands();
+    let cut = filters.benchmarks.bands();
     let hours = |cut: [Millis; 3]| cut.map(|c| c as f64 / HOUR as f64);
     let (y_label, series, bands) = match kind {
         Kind::DeploymentFrequency => (
             "deployments per day",
             vec![line("deployments per day", |s| Some(s.deployment_frequency.per_day))],
-            levels(bands.deploys_per_day, true),
+            levels(cut.deploys_per_day, true),
         ),
         Kind::LeadTime => (
             "hours from commit to production",
@@ -186,12 +186,12 @@ pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interv
                 line("median", |s| s.lead_time.median_seconds.map(|v| v / 3_600.0)),
                 line("90th percentile", |s| s.lead_time.p90_seconds.map(|v| v / 3_600.0)),
             ],
-            levels(hours(bands.lead_time), false),
+            levels(hours(cut.lead_time), false),
         ),
         Kind::ChangeFailureRate => (
             "% of deployments that failed",
             vec![line("change failure rate", |s| s.change_failure_rate.rate.map(|r| r * 100.0))],
-            levels(bands.change_failure_rate.map(|r| r * 100.0), false),
+            levels(cut.change_failure_rate.map(|r| r * 100.0), false),
         ),
         Kind::TimeToRestore => (
             "hours to restore (median)",
@@ -199,17 +199,17 @@ pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interv
                 line("time to restore (incidents)", |s| s.time_to_restore.median_seconds.map(|v| v / 3_600.0)),
                 line("failed-deployment recovery time", |s| s.failed_deployment_recovery_time.median_seconds.map(|v| v / 3_600.0)),
             ],
-            levels(hours(bands.recovery), false),
+            levels(hours(cut.recovery), false),
         ),
         // The reports publish no rework-rate bands, so this chart has none.
         Kind::ReworkRate | Kind::SloBurn => {
             ("% of deployments that were rework", vec![line("rework rate", |s| s.rework_rate.rate.map(|r| r * 100.0))], Vec::new())
         }
     };
-    let what = format!("{} · {}", filters.environment, scope_label(team, &filters.scope));
+    let what = format!("{} · {} · per {} · {}", filters.environment, scope_label(team, &filters.scope), interval_name(interval), range_label(filters.from, filters.to));
     Chart {
         title: kind.title().to_owned(),
-        subtitle: format!("{what} · per {} · {} · DORA {} bands", interval_name(interval), range_label(filters.from, filters.to), year(filters.benchmarks)),
+        subtitle: if bands.is_empty() { what } else { format!("{what} · DORA {} bands", year(filters.benchmarks)) },
         x_label: "date (UTC)".to_owned(),
         y_label: y_label.to_owned(),
         buckets,

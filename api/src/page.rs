@@ -143,6 +143,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     deployment_table(&mut html, &deployments, &analysis, &pull_requests);
     incident_table(&mut html, &incidents, &analysis);
     rollback_table(&mut html, &rollbacks);
+    rollback_deployments(&mut html, &analysis, &f);
     slo_section(&mut html, &view, &slos);
     foot(&mut html, &view);
     Ok((
@@ -206,7 +207,7 @@ button { background: #0b57d0; color: #fff; border-color: #0b57d0; padding: 0.35r
 .trend.better { color: #1b5e20; } .trend.worse { color: #b71c1c; }
 .level { display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem; font-weight: 700; color: #fff; background: #555; }
 .level.elite { background: #1b5e20; } .level.high { background: #01579b; } .level.medium { background: #7a4f00; } .level.low { background: #b71c1c; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1rem; }
 figure { margin: 0; } figure img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 figcaption { font-size: 0.875rem; color: var(--muted); }
 .scroll { overflow-x: auto; }
@@ -648,6 +649,39 @@ fn rollback_table(html: &mut String, rollbacks: &[pacer_store::RollbackRow]) {
     table_end(html, rollbacks.is_empty(), COLUMNS.len(), "No rollbacks: pacer has not rolled back a deployment of these services.");
 }
 
+/// Rollbacks the deployers reported (`rollback_of`), whether or not pacer decided them, with why
+/// the deployment they undid failed.
+fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
+    const COLUMNS: [&str; 5] = ["Finished (UTC)", "Service", "Rollback", "Undid", "Why the undone deployment failed"];
+    let reported: Vec<_> = analysis
+        .deployments
+        .iter()
+        .rev()
+        .filter(|d| f.from <= d.finished_at && d.finished_at < f.to && f.scope.includes(&d.deployment.service))
+        .filter(|d| d.deployment.rollback_of.is_some())
+        .take(ROWS as usize)
+        .collect();
+    table_start(html, "rollback-deployments", "Rollback deployments", &COLUMNS);
+    for d in &reported {
+        let undone_id = d.deployment.rollback_of.as_deref().unwrap_or_default();
+        let undone = analysis.deployment(undone_id);
+        let version = |d: &pacer_engine::model::Deployment| d.version.as_deref().map_or_else(|| escape(&d.id), |v| format!("{} ({})", escape(&d.id), escape(v)));
+        let why: Vec<String> = undone
+            .map(|u| u.failure_causes.iter().filter(|c| c.incident_id().is_some()).map(cause).collect())
+            .unwrap_or_default();
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            when(Some(d.finished_at)),
+            escape(&d.deployment.service),
+            version(&d.deployment),
+            undone.map_or_else(|| escape(undone_id), |u| version(&u.deployment)),
+            if why.is_empty() { "no incident names it".to_owned() } else { why.join("; ") },
+        );
+    }
+    table_end(html, reported.is_empty(), COLUMNS.len(), "No rollback deployments in this range.");
+}
+
 fn slo_section(html: &mut String, view: &View<'_>, slos: &[(&crate::config::Slo, Result<Value, Problem>)]) {
     const COLUMNS: [&str; 7] = ["SLO", "Service", "Objective", "Error ratio (window)", "Budget left", "Burn 1h / 6h / 1d", "Status"];
     table_start(html, "slos", "SLOs", &COLUMNS);
@@ -667,7 +701,7 @@ fn slo_section(html: &mut String, view: &View<'_>, slos: &[(&crate::config::Slo,
                 format!(
                     "<td>{}</td><td>{}</td><td>{} / {} / {}</td><td>{state}</td>",
                     ratio(&json["error_ratio"]),
-                    ratio(&json["budget_remaining"]),
+                    json["budget_remaining"].as_f64().map_or_else(|| "—".to_owned(), |b| format!("{:.1} %", b * 100.0)),
                     burn("1h"),
                     burn("6h"),
                     burn("1d")

@@ -165,12 +165,15 @@ pub fn runs(values: &[Option<f64>]) -> Vec<Vec<(usize, f64)>> {
     runs
 }
 
-/// The top of the y axis: the largest value or, when higher, the next band edge above it (so
-/// the reader sees how far the next level is), with some headroom.
+/// The top of the y axis: the largest value or, when higher, the band edge just above the first
+/// line (so the reader sees how far the next level is), with some headroom. Bands describe the
+/// first line; later ones (a p90) only need to fit.
 pub fn y_top(chart: &Chart) -> f64 {
-    let max = chart.series.iter().flat_map(|s| s.values.iter().flatten()).copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
-    let next_edge = chart.bands.iter().flat_map(|b| [b.low, b.high]).filter(|e| e.is_finite() && *e > max).fold(f64::INFINITY, f64::min);
-    let top = if next_edge.is_finite() { next_edge } else { max };
+    let max = |values: &mut dyn Iterator<Item = f64>| values.filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let all = max(&mut chart.series.iter().flat_map(|s| s.values.iter().flatten().copied()));
+    let first = max(&mut chart.series.iter().take(1).flat_map(|s| s.values.iter().flatten().copied()));
+    let next_edge = chart.bands.iter().flat_map(|b| [b.low, b.high]).filter(|e| e.is_finite() && *e > first).fold(f64::INFINITY, f64::min);
+    let top = if next_edge.is_finite() { next_edge.max(all) } else { all };
     if top > 0.0 { top * 1.1 } else { 1.0 }
 }
 
@@ -236,7 +239,7 @@ where
         .y_labels(6)
         .x_label_formatter(&|d: &DateTime<Utc>| d.format("%Y-%m-%d").to_string())
         .y_label_formatter(&|v: &f64| tick(*v))
-        .light_line_style(RGBAColor(0, 0, 0, 0.04))
+        .light_line_style(TRANSPARENT)
         .bold_line_style(RGBAColor(0, 0, 0, 0.12))
         .axis_desc_style((FONT, 14).into_font().color(&INK))
         .label_style((FONT, 12).into_font().color(&INK))
@@ -313,6 +316,10 @@ mod tests {
         assert!((y_top(&chart(vec![Some(10.0)])) - 24.0 * 1.1).abs() < 1e-9);
         assert!((y_top(&chart(vec![Some(30.0)])) - 33.0).abs() < 1e-9);
         assert!((y_top(&chart(vec![None])) - 24.0 * 1.1).abs() < 1e-9);
+        let mut with_p90 = chart(vec![Some(10.0)]);
+        with_p90.series.push(Series { name: "p90".into(), values: vec![Some(50.0)] });
+        with_p90.bands.push(Band { label: "high", low: 24.0, high: 168.0, color: LEVEL_COLORS[1] });
+        assert!((y_top(&with_p90) - 55.0).abs() < 1e-9, "the p90 fits, the next edge above it does not stretch the axis");
     }
 
     #[test]

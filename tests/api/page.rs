@@ -43,7 +43,7 @@ on_both!(the_page_escapes_names_that_look_like_markup_and_labels_every_control, 
 
     // Accessibility basics: language, headings, a label for every control, alt text on every image.
     assert!(page.starts_with("<!doctype html>\n<html lang=\"en\">"));
-    for heading in ["<h1>", ">DORA keys</h2>", ">Trends</h2>", ">Recent deployments</h2>", ">Incidents</h2>", ">Rollbacks</h2>", ">SLOs</h2>"] {
+    for heading in ["<h1>", ">DORA keys</h2>", ">Trends</h2>", ">Recent deployments</h2>", ">Incidents</h2>", ">Rollbacks</h2>", ">Rollback deployments</h2>", ">SLOs</h2>"] {
         assert!(page.contains(heading), "missing heading {heading}");
     }
     let controls: Vec<&str> = page.match_indices(" id=\"f-").map(|(i, _)| &page[i + 5..i + 5 + page[i + 5..].find('"').expect("id")]).collect();
