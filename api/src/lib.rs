@@ -8,12 +8,15 @@
 mod alerts;
 pub mod analysis;
 mod auth;
+pub mod charts;
 pub mod config;
 mod events;
 mod grafana;
 mod health;
 mod listing;
 mod dora;
+mod page;
+pub mod plot;
 pub mod problem;
 pub mod query;
 mod rollbacks;
@@ -67,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router(state.clone()))
         .merge(rollbacks::router(state.clone()))
         .merge(slo::router(state.clone()))
+        .merge(charts::router(state.clone()))
+        .merge(page::router(state.clone()))
         .merge(telemetry::router(state.clone()))
         .merge(grafana::router(state.clone()))
         .merge(health::router(state.clone()))

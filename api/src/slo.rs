@@ -88,7 +88,11 @@ pub async fn status(state: &AppState, slo: &Slo, now: Millis) -> Result<Status, 
     Ok(Status { firing, json })
 }
 
-async fn count(state: &AppState, slo: &Slo, now: Millis, length: Millis) -> Result<Counts, Problem> {
+/// The good and total events of `slo` in `[now - length, now)`.
+///
+/// # Errors
+/// The database or the Prometheus server failed.
+pub(crate) async fn count(state: &AppState, slo: &Slo, now: Millis, length: Millis) -> Result<Counts, Problem> {
     match &slo.source {
         SloSource::Events { series } => {
             let (good, total) = state.store.sli_counts(&slo.service, &slo.environment, series, now - length, now).await?;

@@ -5,11 +5,13 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod charts;
 mod cli;
 mod grafana;
 mod hooks;
 mod ingest;
 mod listing;
+mod page;
 mod prometheus;
 mod property;
 mod rollback;

@@ -1,0 +1,341 @@
+//! `GET /charts/{name}.{svg|png}`: the DORA keys and SLO burn as images, per calendar bucket,
+//! with the DORA level bands of the chosen report shaded behind the line.
+//!
+//! This module decides what each chart shows — which numbers of [`Analysis::series`], in which
+//! unit, against which bands — and answers HTTP; [`crate::plot`] draws. [`dora`] is public so
+//! that other renderings (the report email) draw the same charts from an analysis.
+
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Router, middleware};
+use chrono::DateTime;
+use pacer_engine::Millis;
+use pacer_engine::burn::burn_rate;
+use pacer_engine::calendar::Interval;
+use pacer_engine::dora::{Analysis, Scope, Summary};
+use pacer_engine::levels::Benchmarks;
+use pacer_engine::model::HOUR;
+
+use crate::config::Slo;
+use crate::dora::analyze;
+use crate::plot::{self, Band, Chart, Format, LEVEL_COLORS, Series};
+use crate::query::{FILTERS, Filters, Params};
+use crate::{AppState, Problem, auth, now};
+
+/// The charts, by the name in their path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Deployments per day.
+    DeploymentFrequency,
+    /// Median and p90 lead time.
+    LeadTime,
+    /// Failed deployments / deployments.
+    ChangeFailureRate,
+    /// Median time to restore and failed-deployment recovery time.
+    TimeToRestore,
+    /// Rework deployments / deployments.
+    ReworkRate,
+    /// An SLO's burn rate.
+    SloBurn,
+}
+
+/// Every chart, in the order the web page shows them.
+pub const KINDS: [Kind; 6] = [Kind::DeploymentFrequency, Kind::LeadTime, Kind::ChangeFailureRate, Kind::TimeToRestore, Kind::ReworkRate, Kind::SloBurn];
+
+impl Kind {
+    /// Parses a chart name (`lead-time`).
+    pub fn parse(name: &str) -> Option<Self> {
+        KINDS.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The name in the path.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DeploymentFrequency => "deployment-frequency",
+            Self::LeadTime => "lead-time",
+            Self::ChangeFailureRate => "change-failure-rate",
+            Self::TimeToRestore => "time-to-restore",
+            Self::ReworkRate => "rework-rate",
+            Self::SloBurn => "slo-burn",
+        }
+    }
+
+    /// The chart's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::DeploymentFrequency => "Deployment frequency",
+            Self::LeadTime => "Lead time for changes",
+            Self::ChangeFailureRate => "Change failure rate",
+            Self::TimeToRestore => "Time to restore",
+            Self::ReworkRate => "Rework rate",
+            Self::SloBurn => "SLO burn rate",
+        }
+    }
+}
+
+/// Allowed widths in pixels.
+pub const WIDTH: RangeInclusive<u32> = 200..=2_000;
+/// Allowed heights in pixels.
+pub const HEIGHT: RangeInclusive<u32> = 150..=1_500;
+/// Size when none is asked for.
+const DEFAULT_SIZE: (u32, u32) = (800, 400);
+/// Most buckets a chart draws (beyond, points would be closer than a pixel).
+const MAX_BUCKETS: usize = 1_000;
+/// Most buckets of an SLO chart: each one is a count query (or a Prometheus query).
+const MAX_SLO_BUCKETS: usize = 400;
+/// Charts change as events arrive, but a page reload within a minute may reuse them.
+const CACHE_CONTROL: &str = "private, max-age=60";
+
+/// Chart routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/charts/{file}", get(chart))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
+        .with_state(state)
+}
+
+async fn chart(State(state): State<AppState>, Path(file): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, Problem> {
+    let (kind, format) = file
+        .rsplit_once('.')
+        .and_then(|(name, extension)| Some((Kind::parse(name)?, Format::parse(extension)?)))
+        .ok_or_else(|| {
+            let names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+            Problem::not_found(format!("no chart named {file:?}; expected one of {} with .svg or .png", names.join(", ")))
+        })?;
+    let params = Params::parse(raw.as_deref())?;
+    let mut known = match kind {
+        Kind::SloBurn => vec!["from", "to", "slo"],
+        _ => FILTERS.to_vec(),
+    };
+    known.extend(["interval", "width", "height"]);
+    params.only(&known)?;
+    let width = dimension(&params, "width", WIDTH, DEFAULT_SIZE.0)?;
+    let height = dimension(&params, "height", HEIGHT, DEFAULT_SIZE.1)?;
+    let interval = interval(&params)?;
+    let chart = match kind {
+        Kind::SloBurn => slo_burn(&state, &params, interval).await?,
+        _ => {
+            let (analysis, filters) = analyze(&state, &params).await?;
+            check_buckets(interval, &filters, MAX_BUCKETS)?;
+            dora(kind, &analysis, &filters, interval, params.one("team")?)
+        }
+    };
+    let bytes = tokio::task::spawn_blocking(move || plot::render(&chart, format, width, height))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|drawn| drawn.map_err(|e| e.to_string()))
+        .map_err(|error| {
+            tracing::error!(error, chart = kind.name(), "chart failed");
+            Problem::internal()
+        })?;
+    Ok(([(header::CONTENT_TYPE, format.media_type()), (header::CACHE_CONTROL, CACHE_CONTROL)], bytes).into_response())
+}
+
+/// Reads a size parameter.
+fn dimension(params: &Params, name: &str, range: RangeInclusive<u32>, default: u32) -> Result<u32, Problem> {
+    match params.one(name)? {
+        None => Ok(default),
+        Some(text) => text.parse::<u32>().ok().filter(|v| range.contains(v)).ok_or_else(|| {
+            Problem::invalid_query(name, format!("expected an integer from {} to {} but found {text:?}", range.start(), range.end()))
+        }),
+    }
+}
+
+/// Reads `interval` (`day`, `week` or `month`; `week` when absent).
+///
+/// # Errors
+/// Any other value.
+pub(crate) fn interval(params: &Params) -> Result<Interval, Problem> {
+    match params.one("interval")? {
+        None => Ok(Interval::Week),
+        Some(name) => Interval::parse(name).ok_or_else(|| Problem::invalid_query("interval", format!("expected day, week or month but found {name:?}"))),
+    }
+}
+
+fn check_buckets(interval: Interval, filters: &Filters, max: usize) -> Result<(), Problem> {
+    let count = interval.buckets(filters.from, filters.to).len();
+    if count > max {
+        let detail = format!("expected at most {max} buckets but the window has {count}; use a wider interval or a shorter window");
+        return Err(Problem::invalid_query("interval", detail));
+    }
+    Ok(())
+}
+
+/// A DORA chart of `analysis` over the buckets of `filters`' window; `team` only labels it.
+/// `kind` must not be [`Kind::SloBurn`] (that chart needs the store; it gets no series here).
+pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interval, team: Option<&str>) -> Chart {
+    let buckets = interval.buckets(filters.from, filters.to);
+    let summaries = analysis.series(filters.from, filters.to, interval, filters.benchmarks, &filters.scope);
+    let line = |name: &str, value: fn(&Summary) -> Option<f64>| Series { name: name.to_owned(), values: summaries.iter().map(value).collect() };
+    let cut = filters.benchmarks.bands();
+    let hours = |cut: [Millis; 3]| cut.map(|c| c as f64 / HOUR as f64);
+    let (y_label, series, bands) = match kind {
+        Kind::DeploymentFrequency => (
+            "deployments per day",
+            vec![line("deployments per day", |s| Some(s.deployment_frequency.per_day))],
+            levels(cut.deploys_per_day, true),
+        ),
+        Kind::LeadTime => (
+            "hours from commit to production",
+            vec![
+                line("median", |s| s.lead_time.median_seconds.map(|v| v / 3_600.0)),
+                line("90th percentile", |s| s.lead_time.p90_seconds.map(|v| v / 3_600.0)),
+            ],
+            levels(hours(cut.lead_time), false),
+        ),
+        Kind::ChangeFailureRate => (
+            "% of deployments that failed",
+            vec![line("change failure rate", |s| s.change_failure_rate.rate.map(|r| r * 100.0))],
+            levels(cut.change_failure_rate.map(|r| r * 100.0), false),
+        ),
+        Kind::TimeToRestore => (
+            "hours to restore (median)",
+            vec![
+                line("time to restore (incidents)", |s| s.time_to_restore.median_seconds.map(|v| v / 3_600.0)),
+                line("failed-deployment recovery time", |s| s.failed_deployment_recovery_time.median_seconds.map(|v| v / 3_600.0)),
+            ],
+            levels(hours(cut.recovery), false),
+        ),
+        // The reports publish no rework-rate bands, so this chart has none.
+        Kind::ReworkRate | Kind::SloBurn => {
+            ("% of deployments that were rework", vec![line("rework rate", |s| s.rework_rate.rate.map(|r| r * 100.0))], Vec::new())
+        }
+    };
+    let what = format!("{} · {} · per {} · {}", filters.environment, scope_label(team, &filters.scope), interval_name(interval), range_label(filters.from, filters.to));
+    Chart {
+        title: kind.title().to_owned(),
+        subtitle: if bands.is_empty() { what } else { format!("{what} · DORA {} bands", year(filters.benchmarks)) },
+        x_label: "date (UTC)".to_owned(),
+        y_label: y_label.to_owned(),
+        buckets,
+        series,
+        bands,
+    }
+}
+
+/// The level bands for three cut-offs listed best first (`[elite, high, medium]`).
+fn levels(cut: [f64; 3], higher_is_better: bool) -> Vec<Band> {
+    const NAMES: [&str; 4] = ["elite", "high", "medium", "low"];
+    let edges = if higher_is_better {
+        [(cut[0], f64::INFINITY), (cut[1], cut[0]), (cut[2], cut[1]), (0.0, cut[2])]
+    } else {
+        [(0.0, cut[0]), (cut[0], cut[1]), (cut[1], cut[2]), (cut[2], f64::INFINITY)]
+    };
+    (0..4).map(|i| Band { label: NAMES[i], low: edges[i].0, high: edges[i].1, color: LEVEL_COLORS[i] }).collect()
+}
+
+async fn slo_burn(state: &AppState, params: &Params, interval: Interval) -> Result<Chart, Problem> {
+    let names: Vec<&str> = state.config.slos.iter().map(|s| s.name.as_str()).collect();
+    let expected = if names.is_empty() { "no SLO is configured".to_owned() } else { format!("expected one of {}", names.join(", ")) };
+    let name = params.one("slo")?.ok_or_else(|| Problem::invalid_query("slo", format!("slo-burn needs slo=<name>; {expected}")))?;
+    let slo = state.config.slos.iter().find(|s| s.name == name).ok_or_else(|| Problem::invalid_query("slo", format!("{expected} but found {name:?}")))?;
+    // Only from and to are accepted here: an SLO names its own service and environment.
+    let filters = Filters::parse(params, &state.config, now(), |_| BTreeSet::new())?;
+    check_buckets(interval, &filters, MAX_SLO_BUCKETS)?;
+    let buckets = interval.buckets(filters.from, filters.to);
+    let mut values = Vec::with_capacity(buckets.len());
+    for &(start, end) in &buckets {
+        let counts = crate::slo::count(state, slo, end, end - start).await?;
+        values.push(counts.error_ratio().map(|r| burn_rate(r, slo.objective)));
+    }
+    Ok(slo_chart(slo, interval, filters.from, filters.to, buckets, values))
+}
+
+/// The burn-rate chart of `slo`: one value per bucket, `None` for a bucket without traffic.
+pub fn slo_chart(slo: &Slo, interval: Interval, from: Millis, to: Millis, buckets: Vec<(Millis, Millis)>, burn: Vec<Option<f64>>) -> Chart {
+    Chart {
+        title: format!("{}: {}", Kind::SloBurn.title(), slo.name),
+        subtitle: format!(
+            "{} · {} · objective {} % · per {} · {}",
+            slo.service,
+            slo.environment,
+            plot::tick(slo.objective * 100.0),
+            interval_name(interval),
+            range_label(from, to)
+        ),
+        x_label: "date (UTC)".to_owned(),
+        y_label: "burn rate (× the error budget)".to_owned(),
+        buckets,
+        series: vec![Series { name: "burn rate".to_owned(), values: burn }],
+        bands: vec![
+            Band { label: "within budget", low: 0.0, high: 1.0, color: LEVEL_COLORS[0] },
+            Band { label: "burning the budget early", low: 1.0, high: f64::INFINITY, color: LEVEL_COLORS[3] },
+        ],
+    }
+}
+
+/// Who a summary covers, for people: `all services`, `team commerce`, `checkout, cart`.
+pub(crate) fn scope_label(team: Option<&str>, scope: &Scope) -> String {
+    let services = match &scope.services {
+        None => "all services".to_owned(),
+        Some(names) if names.is_empty() => "no services".to_owned(),
+        Some(names) => {
+            let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+            match names.len() - shown.len() {
+                0 => shown.join(", "),
+                more => format!("{} and {more} more", shown.join(", ")),
+            }
+        }
+    };
+    match team {
+        Some(team) => format!("team {team} ({services})"),
+        None => services,
+    }
+}
+
+/// `2026-10-24 to 2026-11-23` (the end day inclusive).
+pub(crate) fn range_label(from: Millis, to: Millis) -> String {
+    let day = |at: Millis| DateTime::from_timestamp_millis(at).map_or_else(|| at.to_string(), |t| t.format("%Y-%m-%d").to_string());
+    format!("{} to {}", day(from), day(to - 1))
+}
+
+pub(crate) fn interval_name(interval: Interval) -> &'static str {
+    match interval {
+        Interval::Day => "day",
+        Interval::Week => "week",
+        Interval::Month => "month",
+    }
+}
+
+pub(crate) fn year(benchmarks: Benchmarks) -> &'static str {
+    match benchmarks {
+        Benchmarks::Y2021 => "2021",
+        Benchmarks::Y2023 => "2023",
+        Benchmarks::Y2024 => "2024",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chart_name_parses_back() {
+        for kind in KINDS {
+            assert_eq!(Kind::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(Kind::parse("lead_time"), None);
+    }
+
+    #[test]
+    fn bands_run_from_best_to_worst_in_the_right_direction() {
+        let up = levels([1.0, 0.5, 0.1], true);
+        assert_eq!((up[0].label, up[0].low, up[0].high), ("elite", 1.0, f64::INFINITY));
+        assert_eq!((up[3].label, up[3].low, up[3].high), ("low", 0.0, 0.1));
+        let down = levels([24.0, 168.0, 720.0], false);
+        assert_eq!((down[0].label, down[0].low, down[0].high), ("elite", 0.0, 24.0));
+        assert_eq!((down[3].label, down[3].low), ("low", 720.0));
+    }
+
+    #[test]
+    fn scope_labels_name_a_few_services() {
+        assert_eq!(scope_label(None, &Scope::all()), "all services");
+        let many = Scope::services(["a", "b", "c", "d", "e"].map(String::from));
+        assert_eq!(scope_label(Some("x"), &many), "team x (a, b, c and 2 more)");
+    }
+}

@@ -1,0 +1,806 @@
+//! `GET /`: pacer's own web page — the DORA keys with their levels and trends, the charts, recent
+//! deployments, incidents, rollbacks and SLO status, with a filter form. Server-rendered HTML
+//! that needs no JavaScript; a strict Content-Security-Policy forbids scripts outright.
+//!
+//! It reads the same filters as `GET /api/v1/dora` and shows what the JSON endpoints give; it
+//! computes nothing of its own beyond the comparison with the previous window. The markup is
+//! written with `format!`, and every piece of text that comes from stored data or the request
+//! goes through [`escape`]: one page of tables does not justify a template crate's build time.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Router, middleware};
+use chrono::DateTime;
+use pacer_engine::Millis;
+use pacer_engine::attribution::FailureCause;
+use pacer_engine::dora::{Analysis, Summary};
+use pacer_engine::levels::{Benchmarks, Level};
+use pacer_engine::model::{DAY, HOUR};
+use pacer_store::{ListQuery, PullRequestSummary};
+use serde_json::Value;
+
+use crate::charts::{self, KINDS, Kind, interval_name, range_label, scope_label};
+use crate::dora::analyze;
+use crate::query::{FILTERS, Filters, Params};
+use crate::{AppState, Problem, auth, now};
+
+/// Rows per table.
+const ROWS: i64 = 15;
+/// Size of the charts on the page, in pixels.
+const CHART_SIZE: (u32, u32) = (560, 300);
+/// The ranges the form offers, as `from` values.
+const RANGES: [(&str, &str); 5] =
+    [("now-7d", "last 7 days"), ("now-30d", "last 30 days"), ("now-90d", "last 90 days"), ("now-180d", "last 180 days"), ("now-365d", "last 365 days")];
+/// No scripts, no plugins, no framing; images (the charts) and the form only to pacer itself.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Page routes.
+pub fn router(state: AppState) -> Router {
+    Router::new().route("/", get(page)).route_layer(middleware::from_fn_with_state(state.clone(), auth::reader)).with_state(state)
+}
+
+/// Escapes text for HTML content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes one path segment.
+fn segment(text: &str) -> String {
+    text.bytes().fold(String::new(), |mut out, b| {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+        out
+    })
+}
+
+/// The request's parameters without empty values: a GET form sends `team=` for "all teams".
+fn filled(raw: Option<&str>) -> Result<Vec<(String, String)>, Problem> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| Problem::invalid_query("", format!("expected a URL-encoded query string: {e}")))?;
+    Ok(pairs.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect())
+}
+
+/// A query string of `pairs` plus `extra`, escaped for an attribute.
+fn query(pairs: &[(String, String)], extra: &[(&str, String)]) -> String {
+    let mut all: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+    escape(&serde_urlencoded::to_string(&all).unwrap_or_default())
+}
+
+async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, Problem> {
+    let pairs = filled(raw.as_deref())?;
+    let params = Params::parse(Some(&serde_urlencoded::to_string(&pairs).unwrap_or_default()))?;
+    let mut known = FILTERS.to_vec();
+    known.push("interval");
+    params.only(&known)?;
+    let interval = charts::interval(&params)?;
+    let (analysis, f) = analyze(&state, &params).await?;
+    let team = params.one("team")?;
+    let current = analysis.summary(f.from, f.to, f.benchmarks, &f.scope);
+    let previous = analysis.summary(f.from - (f.to - f.from), f.from, f.benchmarks, &f.scope);
+
+    let list = ListQuery {
+        environment: f.environment.clone(),
+        services: f.scope.services.as_ref().map(|s| s.iter().cloned().collect()),
+        from: Some(f.from),
+        to: Some(f.to),
+        status: None,
+        limit: ROWS,
+        cursor: None,
+    };
+    let deployments = state.store.deployments(&list).await?.items;
+    let shipped: Vec<String> =
+        deployments.iter().filter_map(|d| analysis.deployment(&d.id)).flat_map(|a| a.changeset.iter().cloned()).collect();
+    let mut pull_requests: HashMap<String, Vec<PullRequestSummary>> = HashMap::new();
+    for pr in state.store.pull_requests_merged_as(&shipped).await? {
+        pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
+    }
+    let incidents = state.store.incidents(&list).await?.items;
+    let rollbacks: Vec<_> = state
+        .store
+        .rollbacks(200)
+        .await?
+        .into_iter()
+        .filter(|r| r.environment == f.environment && f.scope.includes(&r.service))
+        .take(ROWS as usize)
+        .collect();
+    let mut slos = Vec::new();
+    for slo in state.config.slos.iter().filter(|s| s.environment == f.environment && f.scope.includes(&s.service)) {
+        // A Prometheus that does not answer costs the SLO its row, not the whole page.
+        slos.push((slo, crate::slo::status(&state, slo, now()).await.map(|s| s.json)));
+    }
+    let mut environments: BTreeSet<String> = state.store.environments().await?.into_iter().collect();
+    environments.insert(f.environment.clone());
+    let mut teams: BTreeSet<&str> = state.config.teams.keys().map(String::as_str).collect();
+    teams.extend(analysis.deployments.iter().filter_map(|d| d.deployment.team.as_deref()));
+
+    let view = View { pairs: &pairs, params: &params, filters: &f, team, interval };
+    let mut html = String::with_capacity(64 * 1024);
+    head(&mut html, &view);
+    form(&mut html, &view, &analysis, &teams, &environments);
+    keys(&mut html, &view, &current, &previous);
+    chart_figures(&mut html, &view, &current);
+    deployment_table(&mut html, &deployments, &analysis, &pull_requests);
+    incident_table(&mut html, &incidents, &analysis);
+    rollback_table(&mut html, &rollbacks);
+    rollback_deployments(&mut html, &analysis, &f);
+    slo_section(&mut html, &view, &slos);
+    foot(&mut html, &view);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+/// What every section needs to know about the request.
+struct View<'a> {
+    pairs: &'a [(String, String)],
+    params: &'a Params,
+    filters: &'a Filters,
+    team: Option<&'a str>,
+    interval: pacer_engine::calendar::Interval,
+}
+
+impl View<'_> {
+    /// The filter parameters of the request (without `interval`), for links to charts and JSON.
+    fn filter_pairs(&self) -> Vec<(String, String)> {
+        self.pairs.iter().filter(|(k, _)| FILTERS.contains(&k.as_str())).cloned().collect()
+    }
+
+    fn scope(&self) -> String {
+        format!("{} · {}", self.filters.environment, scope_label(self.team, &self.filters.scope))
+    }
+
+    fn range(&self) -> String {
+        range_label(self.filters.from, self.filters.to)
+    }
+}
+
+const STYLE: &str = r#"
+:root { color-scheme: light; --ink: #1b1b1b; --muted: #4a4a4a; --line: #d0d0d0; --link: #0b57d0; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink); background: #fff; }
+header, main, footer { max-width: 1200px; margin: 0 auto; padding: 0 1rem; }
+header { padding-top: 1rem; }
+h1 { font-size: 1.6rem; margin: 0.5rem 0 0; }
+h2 { font-size: 1.25rem; margin: 2rem 0 0.75rem; border-bottom: 1px solid var(--line); padding-bottom: 0.25rem; }
+a { color: var(--link); }
+:focus-visible { outline: 3px solid #1a4fd6; outline-offset: 2px; }
+.skip { position: absolute; left: -999px; top: 0; background: #fff; padding: 0.5rem; }
+.skip:focus { left: 0.5rem; }
+.lede { color: var(--muted); margin: 0.25rem 0 0; }
+form { display: flex; flex-wrap: wrap; gap: 0.75rem 1rem; align-items: end; margin-top: 1rem; padding: 0.75rem; border: 1px solid var(--line); border-radius: 6px; background: #f7f7f7; }
+form label { display: flex; flex-direction: column; font-size: 0.875rem; font-weight: 600; }
+select, input, button { font: inherit; padding: 0.3rem 0.4rem; border: 1px solid #767676; border-radius: 4px; background: #fff; color: var(--ink); }
+button { background: #0b57d0; color: #fff; border-color: #0b57d0; padding: 0.35rem 1rem; cursor: pointer; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr)); gap: 0.75rem; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 0.75rem; }
+.card h3 { font-size: 1rem; margin: 0; }
+.value { display: block; font-size: 1.75rem; font-weight: 700; margin: 0.25rem 0; }
+.detail, .trend { font-size: 0.875rem; margin: 0.25rem 0 0; color: var(--muted); }
+.trend.better { color: #1b5e20; } .trend.worse { color: #b71c1c; }
+.level { display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem; font-weight: 700; color: #fff; background: #555; }
+.level.elite { background: #1b5e20; } .level.high { background: #01579b; } .level.medium { background: #7a4f00; } .level.low { background: #b71c1c; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1rem; }
+figure { margin: 0; } figure img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+figcaption { font-size: 0.875rem; color: var(--muted); }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+th, td { text-align: left; vertical-align: top; padding: 0.35rem 0.5rem; border-bottom: 1px solid var(--line); }
+th { background: #f0f0f0; }
+code { font-size: 0.85em; }
+.bad { color: #b71c1c; font-weight: 600; }
+footer { margin: 2rem auto; color: var(--muted); font-size: 0.875rem; }
+"#;
+
+fn head(html: &mut String, view: &View<'_>) {
+    let _ = write!(
+        html,
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pacer · DORA metrics · {scope}</title>
+<link rel="icon" href="data:,">
+<style>{STYLE}</style>
+</head>
+<body>
+<a class="skip" href="#main">Skip to the numbers</a>
+<header>
+<h1>pacer: DORA metrics</h1>
+<p class="lede">{scope} · {range}</p>
+</header>
+<main id="main">
+"##,
+        scope = escape(&view.scope()),
+        range = escape(&view.range()),
+    );
+}
+
+fn options<'a>(html: &mut String, all: &str, values: impl IntoIterator<Item = (&'a str, &'a str)>, selected: Option<&str>) {
+    if !all.is_empty() {
+        let _ = write!(html, r#"<option value="">{}</option>"#, escape(all));
+    }
+    for (value, label) in values {
+        let mark = if selected == Some(value) { " selected" } else { "" };
+        let _ = write!(html, r#"<option value="{}"{mark}>{}</option>"#, escape(value), escape(label));
+    }
+}
+
+fn form(html: &mut String, view: &View<'_>, analysis: &Analysis, teams: &BTreeSet<&str>, environments: &BTreeSet<String>) {
+    let one = |name: &str| view.params.one(name).ok().flatten();
+    html.push_str(r#"<form method="get" action="/" aria-label="Filters">"#);
+    html.push_str(r#"<label for="f-team">Team<select id="f-team" name="team">"#);
+    options(html, "All teams", teams.iter().map(|t| (*t, *t)), one("team"));
+    // Services repeat (`service=a&service=b`), as in the JSON API: none chosen means all.
+    html.push_str(r#"</select></label><label for="f-service">Services (none = all)<select id="f-service" name="service" multiple size="3">"#);
+    let chosen = view.params.all("service");
+    for service in analysis.services() {
+        let mark = if chosen.contains(&service) { " selected" } else { "" };
+        let _ = write!(html, r#"<option{mark}>{}</option>"#, escape(service));
+    }
+    html.push_str(r#"</select></label><label for="f-environment">Environment<select id="f-environment" name="environment">"#);
+    options(html, "", environments.iter().map(|e| (e.as_str(), e.as_str())), Some(view.filters.environment.as_str()));
+    html.push_str(r#"</select></label><label for="f-from">Range<select id="f-from" name="from">"#);
+    let from = one("from").unwrap_or("now-30d");
+    let custom = (!RANGES.iter().any(|(value, _)| *value == from)).then_some((from, from));
+    options(html, "", RANGES.iter().copied().chain(custom), Some(from));
+    let _ = write!(
+        html,
+        r#"</select></label><label for="f-to">Until<input id="f-to" name="to" placeholder="now" size="12" value="{}"></label>"#,
+        escape(one("to").unwrap_or(""))
+    );
+    html.push_str(r#"<label for="f-interval">Chart interval<select id="f-interval" name="interval">"#);
+    options(html, "", [("day", "day"), ("week", "week"), ("month", "month")], Some(interval_name(view.interval)));
+    html.push_str(r#"</select></label><label for="f-benchmarks">Benchmarks<select id="f-benchmarks" name="benchmarks">"#);
+    options(html, "", [("2024", "DORA 2024"), ("2023", "DORA 2023"), ("2021", "DORA 2021")], Some(charts::year(view.filters.benchmarks)));
+    html.push_str("</select></label><button type=\"submit\">Apply</button></form>\n");
+}
+
+fn level_name(level: Option<Level>) -> &'static str {
+    match level {
+        Some(Level::Elite) => "elite",
+        Some(Level::High) => "high",
+        Some(Level::Medium) => "medium",
+        Some(Level::Low) => "low",
+        None => "no level",
+    }
+}
+
+fn badge(level: Option<Level>) -> String {
+    format!(r#"<span class="level {0}">{0}</span>"#, level_name(level))
+}
+
+/// A duration for people: `45 s`, `12 min`, `5.2 h`, `3.1 days`.
+pub fn duration(seconds: f64) -> String {
+    if seconds < 60.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < HOUR as f64 / 1000.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else if seconds < 2.0 * DAY as f64 / 1000.0 {
+        format!("{:.1} h", seconds / 3_600.0)
+    } else {
+        format!("{:.1} days", seconds / 86_400.0)
+    }
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1} %", rate * 100.0)
+}
+
+/// How a key is shown and compared.
+struct Key {
+    id: &'static str,
+    name: &'static str,
+    value: Option<f64>,
+    previous: Option<f64>,
+    shown: fn(f64) -> String,
+    level: Option<Option<Level>>,
+    detail: String,
+    higher_is_better: bool,
+    /// Rates compare in percentage points, the others relatively.
+    rate: bool,
+}
+
+fn keys(html: &mut String, view: &View<'_>, now: &Summary, before: &Summary) {
+    let recovery_2021 = view.filters.benchmarks == Benchmarks::Y2021;
+    let per_day = |v: f64| format!("{v:.2} / day");
+    let list = [
+        Key {
+            id: "deployment_frequency",
+            name: "Deployment frequency",
+            value: Some(now.deployment_frequency.per_day),
+            previous: Some(before.deployment_frequency.per_day).filter(|_| before.deployment_frequency.deployments > 0),
+            shown: per_day,
+            level: Some(now.deployment_frequency.level),
+            detail: format!(
+                "{} deployments on {} days ({:.1} per week)",
+                now.deployment_frequency.deployments, now.deployment_frequency.deploy_days, now.deployment_frequency.per_week
+            ),
+            higher_is_better: true,
+            rate: false,
+        },
+        Key {
+            id: "lead_time",
+            name: "Lead time for changes",
+            value: now.lead_time.median_seconds,
+            previous: before.lead_time.median_seconds,
+            shown: duration,
+            level: Some(now.lead_time.level),
+            detail: match now.lead_time.p90_seconds {
+                Some(p90) => format!("median over {} commits; 90th percentile {}", now.lead_time.samples, duration(p90)),
+                None => "no commit reached production in this window".to_owned(),
+            },
+            higher_is_better: false,
+            rate: false,
+        },
+        Key {
+            id: "change_failure_rate",
+            name: "Change failure rate",
+            value: now.change_failure_rate.rate,
+            previous: before.change_failure_rate.rate,
+            shown: percent,
+            level: Some(now.change_failure_rate.level),
+            detail: format!("{} of {} deployments failed", now.change_failure_rate.failed_deployments, now.change_failure_rate.deployments),
+            higher_is_better: false,
+            rate: true,
+        },
+        if recovery_2021 {
+            Key {
+                id: "time_to_restore",
+                name: "Time to restore",
+                value: now.time_to_restore.median_seconds,
+                previous: before.time_to_restore.median_seconds,
+                shown: duration,
+                level: Some(now.time_to_restore.level),
+                detail: format!("median over {} resolved incidents", now.time_to_restore.incidents),
+                higher_is_better: false,
+                rate: false,
+            }
+        } else {
+            let fdrt = &now.failed_deployment_recovery_time;
+            let restore = now.time_to_restore.median_seconds.map_or_else(|| "none".to_owned(), duration);
+            Key {
+                id: "failed_deployment_recovery_time",
+                name: "Failed-deployment recovery time",
+                value: fdrt.median_seconds,
+                previous: before.failed_deployment_recovery_time.median_seconds,
+                shown: duration,
+                level: Some(fdrt.level),
+                detail: format!(
+                    "{} of {} failed deployments recovered; time to restore over {} incidents: {restore}",
+                    fdrt.recovered, fdrt.failed_deployments, now.time_to_restore.incidents
+                ),
+                higher_is_better: false,
+                rate: false,
+            }
+        },
+        Key {
+            id: "rework_rate",
+            name: "Rework rate",
+            value: now.rework_rate.rate,
+            previous: before.rework_rate.rate,
+            shown: percent,
+            level: None,
+            detail: format!(
+                "{} of {} deployments were rollbacks or hotfixes (the reports give no bands)",
+                now.rework_rate.unplanned_deployments, now.rework_rate.deployments
+            ),
+            higher_is_better: false,
+            rate: true,
+        },
+    ];
+    let days = window_words(view.filters.to - view.filters.from);
+    let _ = write!(
+        html,
+        r#"<section aria-labelledby="h-keys"><h2 id="h-keys">DORA keys</h2>
+<p>Overall level (DORA {} bands): <span id="overall-level">{}</span></p><div class="cards">"#,
+        charts::year(view.filters.benchmarks),
+        badge(now.level)
+    );
+    for key in list {
+        let value = key.value.map_or_else(|| "no data".to_owned(), key.shown);
+        let raw = key.value.map_or_else(String::new, |v| v.to_string());
+        let level = key.level.map_or_else(String::new, |l| format!(" {}", badge(l)));
+        let _ = write!(
+            html,
+            r#"<article class="card" aria-labelledby="k-{id}"><h3 id="k-{id}">{name}</h3><data class="value" id="value-{id}" value="{raw}">{value}</data>{level}<p class="detail">{detail}</p>{trend}</article>"#,
+            id = key.id,
+            name = key.name,
+            detail = escape(&key.detail),
+            trend = trend(&key, &days),
+        );
+    }
+    html.push_str("</div></section>\n");
+}
+
+/// `30 days`, `12 hours`: the length of a window.
+fn window_words(length: Millis) -> String {
+    if length % DAY == 0 || length >= 7 * DAY {
+        let days = (length as f64 / DAY as f64).round() as i64;
+        if days == 1 { "day".to_owned() } else { format!("{days} days") }
+    } else {
+        format!("{:.0} hours", length as f64 / HOUR as f64)
+    }
+}
+
+/// The change from the previous window of the same length, in words and an arrow.
+fn trend(key: &Key, window: &str) -> String {
+    let (Some(now), Some(before)) = (key.value, key.previous) else {
+        return format!(r#"<p class="trend">no data in the previous {window} to compare with</p>"#);
+    };
+    let (change, unit) = if key.rate {
+        ((now - before) * 100.0, " points")
+    } else if before != 0.0 {
+        ((now - before) / before * 100.0, " %")
+    } else {
+        (if now == 0.0 { 0.0 } else { f64::INFINITY }, " %")
+    };
+    let was = (key.shown)(before);
+    if change.abs() < 0.5 {
+        return format!(r#"<p class="trend"><span aria-hidden="true">→ </span>steady: {} in the previous {window}</p>"#, escape(&was));
+    }
+    let up = now > before;
+    let (arrow, word) = if up { ("↑", "up") } else { ("↓", "down") };
+    let (class, verdict) = if up == key.higher_is_better { ("better", "better") } else { ("worse", "worse") };
+    let amount = if change.is_finite() { format!("{:.0}{unit}", change.abs()) } else { "from zero".to_owned() };
+    format!(
+        r#"<p class="trend {class}"><span aria-hidden="true">{arrow} </span>{word} {amount} from {} in the previous {window} ({verdict})</p>"#,
+        escape(&was)
+    )
+}
+
+fn chart_figures(html: &mut String, view: &View<'_>, now: &Summary) {
+    let pairs = view.filter_pairs();
+    let size = [("interval", interval_name(view.interval).to_owned()), ("width", CHART_SIZE.0.to_string()), ("height", CHART_SIZE.1.to_string())];
+    html.push_str(r#"<section aria-labelledby="h-charts"><h2 id="h-charts">Trends</h2><div class="charts">"#);
+    for kind in KINDS.into_iter().filter(|k| *k != Kind::SloBurn) {
+        let latest = match kind {
+            Kind::DeploymentFrequency => format!("{:.2} deployments per day", now.deployment_frequency.per_day),
+            Kind::LeadTime => now.lead_time.median_seconds.map_or_else(|| "no data".to_owned(), |m| format!("median {}", duration(m))),
+            Kind::ChangeFailureRate => now.change_failure_rate.rate.map_or_else(|| "no data".to_owned(), percent),
+            Kind::TimeToRestore => now.time_to_restore.median_seconds.map_or_else(|| "no data".to_owned(), |m| format!("median {}", duration(m))),
+            Kind::ReworkRate | Kind::SloBurn => now.rework_rate.rate.map_or_else(|| "no data".to_owned(), percent),
+        };
+        let bands = if kind == Kind::ReworkRate { "" } else { " over the DORA level bands" };
+        let alt = format!(
+            "Line chart of {} per {}{bands}, {}, {}; over the whole range: {latest}.",
+            kind.title().to_lowercase(),
+            interval_name(view.interval),
+            view.scope(),
+            view.range()
+        );
+        figure(html, kind.name(), &query(&pairs, &size), &alt, kind.title());
+    }
+    html.push_str("</div></section>\n");
+}
+
+fn figure(html: &mut String, chart: &str, query: &str, alt: &str, caption: &str) {
+    let _ = write!(
+        html,
+        r#"<figure><img src="/charts/{chart}.svg?{query}" alt="{alt}" width="{w}" height="{h}"><figcaption>{caption} · <a href="/charts/{chart}.png?{query}">PNG</a></figcaption></figure>"#,
+        alt = escape(alt),
+        caption = escape(caption),
+        w = CHART_SIZE.0,
+        h = CHART_SIZE.1,
+    );
+}
+
+fn when(at: Option<Millis>) -> String {
+    at.and_then(DateTime::from_timestamp_millis).map_or_else(|| "—".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+fn table_start(html: &mut String, id: &str, title: &str, columns: &[&str]) {
+    let _ = write!(html, r#"<section aria-labelledby="h-{id}"><h2 id="h-{id}">{title}</h2><div class="scroll" role="region" aria-labelledby="h-{id}" tabindex="0"><table id="{id}"><thead><tr>"#);
+    for column in columns {
+        let _ = write!(html, r#"<th scope="col">{column}</th>"#);
+    }
+    html.push_str("</tr></thead><tbody>");
+}
+
+fn table_end(html: &mut String, empty: bool, columns: usize, nothing: &str) {
+    if empty {
+        let _ = write!(html, r#"<tr><td colspan="{columns}">{nothing}</td></tr>"#);
+    }
+    html.push_str("</tbody></table></div></section>\n");
+}
+
+fn cause(c: &FailureCause) -> String {
+    match c {
+        FailureCause::IncidentNamedDeployment { incident_id } => format!("incident {} names it", escape(incident_id)),
+        FailureCause::IncidentNamedCommit { incident_id, commit_sha } => {
+            format!("incident {} names commit <code>{}</code>", escape(incident_id), escape(short(commit_sha)))
+        }
+        FailureCause::IncidentInWindow { incident_id } => format!("incident {} followed it", escape(incident_id)),
+        FailureCause::RolledBack { deployment_id } => format!("rolled back by {}", escape(deployment_id)),
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..10).unwrap_or(sha)
+}
+
+fn deployment_table(
+    html: &mut String,
+    deployments: &[pacer_store::DeploymentRow],
+    analysis: &Analysis,
+    pull_requests: &HashMap<String, Vec<PullRequestSummary>>,
+) {
+    const COLUMNS: [&str; 7] = ["Finished (UTC)", "Service", "Version", "What shipped", "Status", "Failed", "Notes"];
+    table_start(html, "deployments", "Recent deployments", &COLUMNS);
+    for d in deployments {
+        let analyzed = analysis.deployment(&d.id);
+        let shipped = match analyzed {
+            Some(a) => {
+                let prs: Vec<String> = a
+                    .changeset
+                    .iter()
+                    .filter_map(|sha| pull_requests.get(sha))
+                    .flatten()
+                    .map(|pr| escape(&format!("{}#{}", pr.repository, pr.number)))
+                    .collect();
+                let commits = if a.changeset.len() == 1 { "1 commit".to_owned() } else { format!("{} commits", a.changeset.len()) };
+                match prs.len() {
+                    0 => commits,
+                    n if n <= 4 => format!("{commits}; PRs {}", prs.join(", ")),
+                    n => format!("{commits}; PRs {} and {} more", prs[..3].join(", "), n - 3),
+                }
+            }
+            None => "—".to_owned(),
+        };
+        let failed = match analyzed {
+            Some(a) if a.failed() => {
+                format!(r#"<span class="bad">failed</span>: {}"#, a.failure_causes.iter().map(cause).collect::<Vec<_>>().join("; "))
+            }
+            Some(_) => "no".to_owned(),
+            None => "—".to_owned(),
+        };
+        let mut notes = Vec::new();
+        if let Some(of) = &d.rollback_of {
+            notes.push(format!("rollback of {}", escape(of)));
+        }
+        if d.unplanned {
+            notes.push("unplanned (hotfix)".to_owned());
+        }
+        let version = d.version.as_deref().map_or_else(|| d.commit_sha.as_deref().map_or("—", short).to_owned(), str::to_owned);
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{shipped}</td><td>{}</td><td>{failed}</td><td>{}</td></tr>",
+            when(d.finished_at.or(d.started_at)),
+            escape(&d.service),
+            escape(&version),
+            d.status.as_str(),
+            notes.join("; "),
+        );
+    }
+    table_end(html, deployments.is_empty(), COLUMNS.len(), "No deployments in this range.");
+}
+
+fn incident_table(html: &mut String, incidents: &[pacer_store::IncidentRow], analysis: &Analysis) {
+    const COLUMNS: [&str; 6] = ["Opened (UTC)", "Service", "Incident", "Severity", "Restored in", "Blamed on"];
+    table_start(html, "incidents", "Incidents", &COLUMNS);
+    for i in incidents {
+        let title = match &i.title {
+            Some(title) => format!("{} · {}", escape(&i.id), escape(title)),
+            None => escape(&i.id),
+        };
+        let title = match i.url.as_deref().filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+            Some(url) => format!(r#"<a href="{}">{title}</a>"#, escape(url)),
+            None => title,
+        };
+        let restored = i.resolved_at.map_or_else(|| "open".to_owned(), |r| duration((r - i.opened_at) as f64 / 1000.0));
+        let blamed: Vec<String> = analysis.blamed_on(&i.id).map(escape).collect();
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{title}</td><td>{}</td><td>{restored}</td><td>{}</td></tr>",
+            when(Some(i.opened_at)),
+            escape(&i.service),
+            escape(i.severity.as_deref().unwrap_or("—")),
+            if blamed.is_empty() { "—".to_owned() } else { blamed.join(", ") },
+        );
+    }
+    table_end(html, incidents.is_empty(), COLUMNS.len(), "No incidents in this range.");
+}
+
+fn rollback_table(html: &mut String, rollbacks: &[pacer_store::RollbackRow]) {
+    const COLUMNS: [&str; 7] = ["Decided (UTC)", "Service", "Rolled back", "To", "Mode", "State", "Reason"];
+    table_start(html, "rollbacks", "Rollbacks", &COLUMNS);
+    for r in rollbacks {
+        let _ = write!(
+            html,
+            r#"<tr><td><a href="/api/v1/rollbacks/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            segment(&r.id),
+            when(Some(r.created_at)),
+            escape(&r.service),
+            escape(&r.deployment_id),
+            escape(&r.target_deployment_id),
+            escape(&r.mode),
+            escape(&r.state.replace('_', " ")),
+            escape(&r.reason),
+        );
+    }
+    table_end(html, rollbacks.is_empty(), COLUMNS.len(), "No rollbacks: pacer has not rolled back a deployment of these services.");
+}
+
+/// Rollbacks the deployers reported (`rollback_of`), whether or not pacer decided them, with why
+/// the deployment they undid failed.
+fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
+    const COLUMNS: [&str; 5] = ["Finished (UTC)", "Service", "Rollback", "Undid", "Why the undone deployment failed"];
+    let reported: Vec<_> = analysis
+        .deployments
+        .iter()
+        .rev()
+        .filter(|d| f.from <= d.finished_at && d.finished_at < f.to && f.scope.includes(&d.deployment.service))
+        .filter(|d| d.deployment.rollback_of.is_some())
+        .take(ROWS as usize)
+        .collect();
+    table_start(html, "rollback-deployments", "Rollback deployments", &COLUMNS);
+    for d in &reported {
+        let undone_id = d.deployment.rollback_of.as_deref().unwrap_or_default();
+        let undone = analysis.deployment(undone_id);
+        let version = |d: &pacer_engine::model::Deployment| d.version.as_deref().map_or_else(|| escape(&d.id), |v| format!("{} ({})", escape(&d.id), escape(v)));
+        let why: Vec<String> = undone
+            .map(|u| u.failure_causes.iter().filter(|c| c.incident_id().is_some()).map(cause).collect())
+            .unwrap_or_default();
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            when(Some(d.finished_at)),
+            escape(&d.deployment.service),
+            version(&d.deployment),
+            undone.map_or_else(|| escape(undone_id), |u| version(&u.deployment)),
+            if why.is_empty() { "no incident names it".to_owned() } else { why.join("; ") },
+        );
+    }
+    table_end(html, reported.is_empty(), COLUMNS.len(), "No rollback deployments in this range.");
+}
+
+fn slo_section(html: &mut String, view: &View<'_>, slos: &[(&crate::config::Slo, Result<Value, Problem>)]) {
+    const COLUMNS: [&str; 7] = ["SLO", "Service", "Objective", "Error ratio (window)", "Budget left", "Burn 1h / 6h / 1d", "Status"];
+    table_start(html, "slos", "SLOs", &COLUMNS);
+    let ratio = |v: &Value| v.as_f64().map_or_else(|| "—".to_owned(), |r| format!("{:.3} %", r * 100.0));
+    for (slo, status) in slos {
+        let cells = match status {
+            Ok(json) => {
+                let burn = |window: &str| {
+                    json["windows"]
+                        .as_array()
+                        .and_then(|ws| ws.iter().find(|w| w["window"] == window))
+                        .and_then(|w| w["burn_rate"].as_f64())
+                        .map_or_else(|| "—".to_owned(), crate::plot::tick)
+                };
+                let state = json["status"].as_str().unwrap_or("unknown");
+                let state = if state == "ok" { "ok".to_owned() } else { format!(r#"<span class="bad">{}</span>"#, escape(state)) };
+                format!(
+                    "<td>{}</td><td>{}</td><td>{} / {} / {}</td><td>{state}</td>",
+                    ratio(&json["error_ratio"]),
+                    json["budget_remaining"].as_f64().map_or_else(|| "—".to_owned(), |b| format!("{:.1} %", b * 100.0)),
+                    burn("1h"),
+                    burn("6h"),
+                    burn("1d")
+                )
+            }
+            Err(problem) => format!(r#"<td colspan="4">unavailable: {}</td>"#, escape(&problem.detail)),
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{} %</td>{cells}</tr>",
+            escape(&slo.name),
+            escape(&slo.service),
+            crate::plot::tick(slo.objective * 100.0)
+        );
+    }
+    table_end(html, slos.is_empty(), COLUMNS.len(), "No SLO is configured for these services ([[slo]] in pacer.toml).");
+    if slos.is_empty() {
+        return;
+    }
+    html.push_str(r#"<div class="charts">"#);
+    let from: Vec<(String, String)> = view.pairs.iter().filter(|(k, _)| k == "from" || k == "to").cloned().collect();
+    for (slo, _) in slos {
+        let extra = [
+            ("slo", slo.name.clone()),
+            ("interval", interval_name(view.interval).to_owned()),
+            ("width", CHART_SIZE.0.to_string()),
+            ("height", CHART_SIZE.1.to_string()),
+        ];
+        let alt = format!(
+            "Line chart of the burn rate of SLO {} ({}, objective {} %) per {}, {}; above 1 the error budget runs out before the SLO window ends.",
+            slo.name,
+            slo.service,
+            crate::plot::tick(slo.objective * 100.0),
+            interval_name(view.interval),
+            view.range()
+        );
+        figure(html, Kind::SloBurn.name(), &query(&from, &extra), &alt, &format!("SLO burn rate: {}", slo.name));
+    }
+    html.push_str("</div>\n");
+}
+
+fn foot(html: &mut String, view: &View<'_>) {
+    let q = query(&view.filter_pairs(), &[]);
+    let _ = write!(
+        html,
+        r#"</main>
+<footer><p>The same numbers as JSON: <a href="/api/v1/dora?{q}">summary</a> · <a href="/api/v1/deployments?{q}">deployments</a> · <a href="/api/v1/incidents?{q}">incidents</a> · <a href="/api/v1/rollbacks">rollbacks</a> · <a href="/api/v1/slos">SLOs</a>. Definitions: docs/metrics.md.</p></footer>
+</body>
+</html>
+"#
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_data_is_escaped() {
+        assert_eq!(escape(r#"<script>alert("x")</script> & 'y'"#), "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;");
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(segment("rb_1/../x y"), "rb_1%2F..%2Fx%20y");
+    }
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(duration(42.0), "42 s");
+        assert_eq!(duration(1_800.0), "30 min");
+        assert_eq!(duration(5.25 * 3_600.0), "5.2 h");
+        assert_eq!(duration(3.0 * 86_400.0), "3.0 days");
+    }
+
+    fn key(value: f64, previous: f64, higher_is_better: bool, rate: bool) -> Key {
+        Key {
+            id: "x",
+            name: "x",
+            value: Some(value),
+            previous: Some(previous),
+            shown: percent,
+            level: None,
+            detail: String::new(),
+            higher_is_better,
+            rate,
+        }
+    }
+
+    #[test]
+    fn trends_say_whether_a_change_is_better_or_worse() {
+        let t = trend(&key(0.10, 0.05, false, true), "30 days");
+        assert!(t.contains("↑") && t.contains("up 5 points") && t.contains("worse"), "{t}");
+        let t = trend(&key(2.0, 1.0, true, false), "30 days");
+        assert!(t.contains("up 100 %") && t.contains("better"), "{t}");
+        let t = trend(&key(1.0, 1.001, true, false), "30 days");
+        assert!(t.contains("steady"), "{t}");
+        let mut k = key(1.0, 1.0, true, false);
+        k.previous = None;
+        assert!(trend(&k, "7 days").contains("no data in the previous 7 days"));
+    }
+}
