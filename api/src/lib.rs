@@ -7,6 +7,7 @@
 
 pub mod analysis;
 mod auth;
+mod changes;
 pub mod config;
 mod events;
 mod health;
@@ -14,6 +15,7 @@ mod listing;
 mod metrics;
 pub mod problem;
 pub mod query;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router(state.clone()))
         .merge(metrics::router(state.clone()))
         .merge(listing::router(state.clone()))
+        .merge(changes::router(state.clone()))
+        .merge(webhooks::router(state.clone()))
         .merge(health::router(state))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })

@@ -9,6 +9,7 @@
 
 pub mod dora;
 pub mod attribution;
+pub mod branch;
 pub mod calendar;
 pub mod changeset;
 pub mod levels;

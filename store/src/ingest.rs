@@ -3,7 +3,8 @@
 //! A fact is upserted on its key. The upsert changes the stored row only when the new state is at
 //! least as far along its lifecycle (`status_rank`) and its content differs (`fingerprint`), so a
 //! re-sent event is a no-op, a finished deployment replaces its in-progress state, and a late
-//! in-progress event never undoes a finish. Rows are written in key order so that concurrent
+//! in-progress event never undoes a finish. Pull requests and incidents, told in parts by
+//! webhooks, are merged column by column instead (see `merge_upsert!`). Rows are written in key order so that concurrent
 //! batches on PostgreSQL take row locks in the same order and cannot deadlock.
 
 use pacer_collector::{Collected, key};
@@ -54,27 +55,94 @@ const UPSERT_COMMIT: &str = "INSERT INTO commits (sha, committed_at, repository,
          message = excluded.message, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
      WHERE excluded.fingerprint <> commits.fingerprint";
 
-const UPSERT_PULL_REQUEST: &str = "INSERT INTO pull_requests (id, repository, number, opened_at, service, author,
-         first_commit_at, first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions,
-         fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-     ON CONFLICT (id) DO UPDATE SET repository = excluded.repository, number = excluded.number,
-         opened_at = excluded.opened_at, service = excluded.service, author = excluded.author,
-         first_commit_at = excluded.first_commit_at, first_review_at = excluded.first_review_at,
-         approved_at = excluded.approved_at, merged_at = excluded.merged_at, closed_at = excluded.closed_at,
-         merge_commit_sha = excluded.merge_commit_sha, additions = excluded.additions,
-         deletions = excluded.deletions, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> pull_requests.fingerprint";
+/// The SQL expression merging the stored `$column` of `$table` with the new one (`excluded`), by
+/// rule: `earliest` and `latest` time (either may be NULL), `known` (the new value unless it is
+/// NULL), `new`, and `ranked` (the new value when the new state ranks at least as far along).
+macro_rules! merged {
+    (earliest, $table:literal, $column:literal) => {
+        concat!("CASE WHEN ", $table, ".", $column, " IS NULL OR excluded.", $column, " < ", $table, ".", $column,
+            " THEN excluded.", $column, " ELSE ", $table, ".", $column, " END")
+    };
+    (latest, $table:literal, $column:literal) => {
+        concat!("CASE WHEN ", $table, ".", $column, " IS NULL OR excluded.", $column, " > ", $table, ".", $column,
+            " THEN excluded.", $column, " ELSE ", $table, ".", $column, " END")
+    };
+    (known, $table:literal, $column:literal) => {
+        concat!("COALESCE(excluded.", $column, ", ", $table, ".", $column, ")")
+    };
+    (new, $table:literal, $column:literal) => {
+        concat!("excluded.", $column)
+    };
+    (ranked, $table:literal, $column:literal) => {
+        concat!("CASE WHEN excluded.status_rank >= ", $table, ".status_rank THEN excluded.", $column, " ELSE ", $table, ".", $column, " END")
+    };
+}
 
-const UPSERT_INCIDENT: &str = "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title,
+/// An upsert that merges a new state of a fact into the stored one column by column, so that the
+/// order in which states arrive does not matter; the row changes (and counts as accepted) only
+/// when a merged column differs. `bookkeeping` columns follow the merge without being compared.
+macro_rules! merge_upsert {
+    ($table:literal, $insert:literal, [$(($rule:ident, $column:literal)),+ $(,)?], [$(($brule:ident, $bcolumn:literal)),+ $(,)?]) => {
+        concat!($insert, " ON CONFLICT (id) DO UPDATE SET ",
+            $($column, " = ", merged!($rule, $table, $column), ", ",)+
+            $($bcolumn, " = ", merged!($brule, $table, $bcolumn), ", ",)+
+            "updated_at = excluded.updated_at WHERE false",
+            $(" OR ", merged!($rule, $table, $column), " IS DISTINCT FROM ", $table, ".", $column,)+
+        )
+    };
+}
+
+/// Pull requests are told in parts (opened, reviewed, merged, often out of order, from different
+/// events): times keep the earliest (opened, first commit, first review, approval) or latest
+/// (closed) value, other fields the latest known one, so a later event without a field never
+/// erases it.
+const UPSERT_PULL_REQUEST: &str = merge_upsert!(
+    "pull_requests",
+    "INSERT INTO pull_requests (id, repository, number, opened_at, service, author,
+         first_commit_at, first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions,
+         head_sha, base_sha, fingerprint, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    [
+        (new, "repository"),
+        (new, "number"),
+        (earliest, "opened_at"),
+        (known, "service"),
+        (known, "author"),
+        (earliest, "first_commit_at"),
+        (earliest, "first_review_at"),
+        (earliest, "approved_at"),
+        (earliest, "merged_at"),
+        (latest, "closed_at"),
+        (known, "merge_commit_sha"),
+        (known, "additions"),
+        (known, "deletions"),
+        (known, "head_sha"),
+        (known, "base_sha"),
+    ],
+    [(new, "fingerprint")]
+);
+
+/// An incident's state never goes back (resolved outranks open), but its opening time keeps the
+/// earliest seen: a source that reports the resolution first (CDEvents) opens it then, and the
+/// detection, arriving later with a lower rank, still moves the opening back.
+const UPSERT_INCIDENT: &str = merge_upsert!(
+    "incidents",
+    "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title,
          url, deployment_id, commit_sha, status_rank, fingerprint, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-     ON CONFLICT (id) DO UPDATE SET service = excluded.service, environment = excluded.environment,
-         opened_at = excluded.opened_at, resolved_at = excluded.resolved_at, severity = excluded.severity,
-         title = excluded.title, url = excluded.url, deployment_id = excluded.deployment_id,
-         commit_sha = excluded.commit_sha, status_rank = excluded.status_rank,
-         fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.status_rank >= incidents.status_rank AND excluded.fingerprint <> incidents.fingerprint";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    [
+        (ranked, "service"),
+        (ranked, "environment"),
+        (earliest, "opened_at"),
+        (ranked, "resolved_at"),
+        (ranked, "severity"),
+        (ranked, "title"),
+        (ranked, "url"),
+        (ranked, "deployment_id"),
+        (ranked, "commit_sha"),
+    ],
+    [(ranked, "fingerprint"), (ranked, "status_rank")]
+);
 
 const UPSERT_CI_RUN: &str = "INSERT INTO ci_runs (id, pipeline, status, started_at, finished_at, stage, repository,
          service, commit_sha, branch, queued_at, url, fingerprint, updated_at)
@@ -195,7 +263,9 @@ impl Store {
                             .map_err(StoreError::classify)?
                             .rows_affected()
                             > 0;
-                        if changed {
+                        // Parents never change; a push that could not tell them (the first commit
+                        // of a new branch or a force push) must not erase what another told.
+                        if changed && !c.parents.is_empty() {
                             sqlx::query(DELETE_PARENTS).bind(&c.sha).execute(&mut *tx).await.map_err(StoreError::classify)?;
                             for (position, parent) in c.parents.iter().enumerate() {
                                 sqlx::query(INSERT_PARENT)
@@ -225,6 +295,8 @@ impl Store {
                             .bind(&p.merge_commit_sha)
                             .bind(p.additions)
                             .bind(p.deletions)
+                            .bind(&p.head_sha)
+                            .bind(&p.base_sha)
                             .bind(fingerprint)
                             .bind(now)
                             .execute(&mut *tx)
