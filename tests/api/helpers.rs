@@ -108,16 +108,44 @@ impl Drop for CleanupGuard {
 impl TestApp {
     /// Spawns pacer on `backend` with extra `PACER_…` settings; `None` when skipped.
     pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
+        Self::spawn_configured(backend, None, env).await
+    }
+
+    /// Spawns pacer on `backend` with a configuration file (TOML text) and `PACER_…` settings.
+    pub async fn spawn_with_file(backend: Backend, toml: &str, env: &[(&str, &str)]) -> Option<Self> {
+        let file = std::env::temp_dir().join(format!("{}.toml", unique("pacer_config")));
+        std::fs::write(&file, toml).expect("write the configuration");
+        let app = Self::spawn_configured(backend, Some(&file), env).await;
+        let _ = std::fs::remove_file(&file);
+        app
+    }
+
+    async fn spawn_configured(backend: Backend, file: Option<&std::path::Path>, env: &[(&str, &str)]) -> Option<Self> {
         let (database_url, guard) = fresh_database(backend).await?;
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(database_url.clone()) };
-        let settings = Settings::load(None, &env, &overrides).expect("valid test settings");
+        let settings = Settings::load(file, &env, &overrides).expect("valid test settings");
         let app = Application::build(&settings).await.expect("pacer starts");
         let addr = app.local_addr().expect("bound");
         tokio::spawn(app.run(std::future::pending()));
         let mut guard = guard;
         let cleanup = guard.0.take().expect("cleanup");
         Some(Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup })
+    }
+
+    /// Posts `body` to a webhook `path` with `headers`; returns the status and the JSON answer.
+    pub async fn post_webhook(&self, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, json)
     }
 
     /// Spawns pacer with default settings.
