@@ -193,10 +193,14 @@ impl Drop for TestApp {
     }
 }
 
-/// Runs a test body on both SQLite and PostgreSQL, each with its own fresh database.
+/// Runs a test body on both SQLite and PostgreSQL, each with its own fresh database; with
+/// `env = […]`, pacer runs with those `PACER_…` settings.
 #[macro_export]
 macro_rules! on_both {
     ($(#[$meta:meta])* $name:ident, |$app:ident| $body:block) => {
+        $crate::on_both!($(#[$meta])* $name, env = [], |$app| $body);
+    };
+    ($(#[$meta:meta])* $name:ident, env = [$($setting:expr),* $(,)?], |$app:ident| $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -206,14 +210,14 @@ macro_rules! on_both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, &[$($setting),*]).await {
                     scenario(app).await;
                 }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, &[$($setting),*]).await {
                     scenario(app).await;
                 }
             }

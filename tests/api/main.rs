@@ -7,10 +7,12 @@ mod auth;
 mod bad_input;
 mod cli;
 mod fixtures;
+mod github_flow;
 mod ingest;
 mod listing;
 mod property;
 mod scenarios;
+mod webhooks;
 
 use serde_json::{Value, json};
 
