@@ -15,6 +15,7 @@ mod listing;
 mod metrics;
 pub mod problem;
 pub mod query;
+mod stages;
 mod webhooks;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router(state.clone()))
         .merge(listing::router(state.clone()))
         .merge(changes::router(state.clone()))
+        .merge(stages::router(state.clone()))
         .merge(webhooks::router(state.clone()))
         .merge(health::router(state))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })

@@ -98,6 +98,8 @@ pub struct Analysis {
     pub deployments: Vec<AnalyzedDeployment>,
     /// The environment's incidents.
     pub incidents: Vec<Incident>,
+    /// Merge commit of a pull request → the start of the PR's branch (see [`History`]).
+    pub pr_first_commit: HashMap<String, Millis>,
     by_id: HashMap<String, usize>,
 }
 
@@ -137,7 +139,7 @@ impl Analysis {
 
         attribute(&mut analyzed, &incidents, attribution_window);
         let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
-        Self { environment, deployments: analyzed, incidents, by_id }
+        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id }
     }
 
     /// What the analysis knows of a successful deployment.

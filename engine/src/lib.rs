@@ -15,5 +15,6 @@ pub mod changeset;
 pub mod levels;
 pub mod model;
 pub mod percentile;
+pub mod stages;
 
 pub use model::Millis;

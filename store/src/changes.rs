@@ -1,10 +1,12 @@
 //! Paged listings of what flows toward a deployment — commits, pull requests and CI runs —
 //! newest first, with the keyset cursors of [`crate::Cursor`], so what a webhook recorded can be
-//! read back (`GET /api/v1/commits`, `/pull-requests`, `/ci-runs`).
+//! read back (`GET /api/v1/commits`, `/pull-requests`, `/ci-runs`), and the merged pull requests
+//! behind the PR stages (`GET /api/v1/lead-time/stages`).
 
 use std::collections::HashMap;
 
 use pacer_engine::model::{CiRun, Commit, PullRequest};
+use pacer_engine::stages::MergedPullRequest;
 
 use crate::listing::page;
 use crate::{Cursor, Page, Result, Store, StoreError, with_pool};
@@ -149,6 +151,32 @@ impl Store {
             })
             .collect();
         Ok(page(items, query.limit, |p: &PullRequest| Cursor { at: p.opened_at, id: p.id.clone() }))
+    }
+
+    /// Every merged pull request with its merge commit, for the PR stages.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn merged_pull_requests(&self) -> Result<Vec<MergedPullRequest>> {
+        const SQL: &str = "SELECT id, repository, number, first_commit_at, opened_at, first_review_at, merged_at, merge_commit_sha
+             FROM pull_requests WHERE merged_at IS NOT NULL AND merge_commit_sha IS NOT NULL";
+        type Row = (String, String, i64, Option<i64>, i64, Option<i64>, i64, String);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(SQL).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, repository, number, first_commit_at, opened_at, first_review_at, merged_at, merge_commit_sha)| MergedPullRequest {
+                id,
+                repository,
+                number,
+                first_commit_at,
+                opened_at,
+                first_review_at,
+                merged_at,
+                merge_commit_sha,
+            })
+            .collect())
     }
 
     /// A page of CI runs, newest first by finish time.

@@ -1,7 +1,7 @@
 //! A change's whole life in GitHub's own webhook shapes — branch pushes, a pull request opened,
 //! approved and squash-merged, the push to the default branch, a deployment with its successful
 //! status, and an `incident` issue naming the squash commit, opened then closed — and the DORA
-//! numbers it must give. The payloads are the shared fixtures with the fields of this story set.
+//! numbers and PR stages it must give. The payloads are the shared fixtures with the fields of this story set.
 
 use serde_json::{Value, json};
 
@@ -162,6 +162,21 @@ async fn assert_numbers(app: &TestApp) {
     );
 }
 
+/// The PR's stages: coding from the branch's first commit (2 h) to the opening (6 h), pickup to
+/// the approval (8 h), review to the merge (10 h), deploy to the deployment's finish (12 h).
+async fn assert_stages(app: &TestApp) {
+    let stages = app.get(&format!("/api/v1/lead-time/stages?{}", window(0.0, 48.0))).await;
+    let pr = &stages["pull_requests"][0];
+    assert_eq!(pr["id"], "github:Codertocat/Hello-World/pull/7", "{stages:#}");
+    assert_eq!(pr["deployment_id"], "github:Codertocat/Hello-World/deployments/1002", "{stages:#}");
+    let seconds = [&pr["coding_seconds"], &pr["pickup_seconds"], &pr["review_seconds"], &pr["deploy_seconds"]];
+    assert_eq!(seconds, [&json!(14_400.0), &json!(7_200.0), &json!(7_200.0), &json!(7_200.0)], "{stages:#}");
+    for stage in ["coding", "pickup", "review", "deploy"] {
+        assert_eq!(stages[stage]["samples"], 1, "{stage}: {stages:#}");
+    }
+    assert!(close(&stages["coding"]["median_seconds"], 14_400.0), "{stages:#}");
+}
+
 /// [`t`] as the API renders it (whole seconds, no fraction).
 fn t_secs(hours: f64) -> String {
     t(hours).replace(".000Z", "Z")
@@ -170,6 +185,7 @@ fn t_secs(hours: f64) -> String {
 on_both!(a_change_told_by_github_webhooks_gives_its_lead_time_failure_and_recovery, |app| {
     deliver(&app, &story()).await;
     assert_numbers(&app).await;
+    assert_stages(&app).await;
 });
 
 on_both!(the_same_story_delivered_backwards_gives_the_same_numbers, |app| {
@@ -177,4 +193,5 @@ on_both!(the_same_story_delivered_backwards_gives_the_same_numbers, |app| {
     events.reverse();
     deliver(&app, &events).await;
     assert_numbers(&app).await;
+    assert_stages(&app).await;
 });
