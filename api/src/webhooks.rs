@@ -63,7 +63,10 @@ async fn github(State(state): State<AppState>, headers: HeaderMap, body: Result<
         }
     }
     let event = required(&headers, "x-github-event")?;
-    let incoming = Incoming { source: Source::Github, event, delivery_id: text(&headers, "x-github-delivery"), payload: json_body(&body)? };
+    // GitHub's other content type sends the JSON as the form field `payload`.
+    let form = text(&headers, header::CONTENT_TYPE.as_str()).is_some_and(|media| media.starts_with("application/x-www-form-urlencoded"));
+    let payload = if form { form_payload(&body)? } else { json_body(&body)? };
+    let incoming = Incoming { source: Source::Github, event, delivery_id: text(&headers, "x-github-delivery"), payload };
     receive(&state, incoming).await
 }
 
@@ -159,6 +162,15 @@ fn readable(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
 
 fn json_body(body: &[u8]) -> Result<Value, Problem> {
     serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))
+}
+
+/// The JSON of a form-encoded GitHub delivery (`payload=…`).
+fn form_payload(body: &[u8]) -> Result<Value, Problem> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("expected a form-encoded body: {e}"))]))?;
+    let payload = fields.into_iter().find(|(name, _)| name == "payload").map(|(_, value)| value);
+    let payload = payload.ok_or_else(|| Problem::invalid_events(vec![FieldError::new("payload", "expected the form field payload but found none")]))?;
+    json_body(payload.as_bytes())
 }
 
 /// A header as text, when present and not empty.

@@ -53,6 +53,13 @@ on_both!(github_signatures_are_verified_and_a_bad_one_stores_nothing, env = [("P
     let (status, answer) = app.post_webhook("/webhooks/github", &[event, ("x-hub-signature-256", &upper)], body).await;
     assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer:#}");
     assert_eq!(stored(&app).await, (1, 0));
+    // GitHub's form content type: the signature covers the form body.
+    let issue = fixture("github/pull_request.opened.json");
+    let form = format!("payload={}", issue.bytes().map(|b| format!("%{b:02X}")).collect::<String>());
+    let signature = format!("sha256={}", sign(SECRET, &form));
+    let headers = [("x-github-event", "pull_request"), ("x-hub-signature-256", signature.as_str()), ("content-type", "application/x-www-form-urlencoded")];
+    let (status, answer) = app.post_webhook("/webhooks/github", &headers, form).await;
+    assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "{answer:#}");
 });
 
 on_both!(gitlab_tokens_and_pagerduty_and_cdevents_secrets_are_checked, env = [

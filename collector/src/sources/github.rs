@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use pacer_engine::model::{CiRun, Deployment, DeploymentStatus, Fact, Incident, PullRequest};
 
-use super::{Context, Doc, Outcome, Parsed, ci_status, chain, has_label, ignored, is_sha, issue_cause, pushed_commits};
+use super::{Context, Doc, Outcome, Parsed, ci_status, chain, has_label, ignored, is_sha, issue_cause, pushed_commits, release_deployment};
 use crate::normalize::PRODUCTION;
 
 /// Parses one GitHub delivery of type `event`.
@@ -320,21 +320,14 @@ fn release(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Result<Option<Deplo
     }
     let number = d.req_id("/release/id");
     let published_at = d.req_time("/release/published_at");
-    let Some(number) = number else { return Ok(None) };
-    Ok(Some(Deployment {
-        id: id(repo, &format!("releases/{number}")),
-        service: cx.config.service(repo),
-        environment: PRODUCTION.to_owned(),
-        version: d.string("/release/tag_name"),
+    let (Some(number), Some(published_at)) = (number, published_at) else { return Ok(None) };
+    Ok(Some(release_deployment(
+        id(repo, &format!("releases/{number}")),
+        cx.config.service(repo),
+        d.string("/release/tag_name"),
         // The target is usually a branch name; only a sha names the commit.
-        commit_sha: d.string("/release/target_commitish").filter(|s| is_sha(s)),
-        status: DeploymentStatus::Success,
-        started_at: None,
-        finished_at: published_at,
-        commits: Vec::new(),
-        rollback_of: None,
-        unplanned: false,
-        team: None,
-        url: d.string("/release/html_url"),
-    }))
+        d.string("/release/target_commitish").filter(|s| is_sha(s)),
+        published_at,
+        d.string("/release/html_url"),
+    )))
 }

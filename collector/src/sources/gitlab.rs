@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use pacer_engine::model::{CiRun, Deployment, DeploymentStatus, Fact, Incident, PullRequest};
 
-use super::{Context, Doc, Outcome, Parsed, ci_status, chain, has_label, ignored, is_sha, issue_cause, pushed_commits};
+use super::{Context, Doc, Outcome, Parsed, ci_status, chain, has_label, ignored, is_sha, issue_cause, pushed_commits, release_deployment};
 use crate::normalize::PRODUCTION;
 
 /// The statuses of a pipeline or job that mean it finished.
@@ -288,19 +288,12 @@ fn release(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<Deployment> {
     let released_at = d.time("/released_at").or_else(|| d.time("/created_at"));
     let released_at = if released_at.is_none() { d.req_time("/released_at") } else { released_at };
     let project = project?;
-    Some(Deployment {
-        id: id(&project, &format!("releases/{}", tag.as_deref()?)),
-        service: cx.config.service(&project),
-        environment: PRODUCTION.to_owned(),
-        version: tag,
-        commit_sha: d.string("/commit/id"),
-        status: DeploymentStatus::Success,
-        started_at: None,
-        finished_at: Some(released_at?),
-        commits: Vec::new(),
-        rollback_of: None,
-        unplanned: false,
-        team: None,
-        url: d.string("/url"),
-    })
+    Some(release_deployment(
+        id(&project, &format!("releases/{}", tag.as_deref()?)),
+        cx.config.service(&project),
+        tag,
+        d.string("/commit/id"),
+        released_at?,
+        d.string("/url"),
+    ))
 }

@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDateTime};
 use serde_json::Value;
 
 use pacer_engine::Millis;
-use pacer_engine::model::{Commit, Fact};
+use pacer_engine::model::{Commit, Deployment, DeploymentStatus, Fact};
 
 use crate::body::kind;
 use crate::fields::FieldError;
@@ -395,6 +395,26 @@ pub(crate) fn chain(repository: &str, before: Option<String>, commits: Vec<Pushe
         .collect()
 }
 
+/// A release counted as a deployment (when releases are a deploy source): to production,
+/// successful, finished when it was published.
+pub(crate) fn release_deployment(id: String, service: String, version: Option<String>, commit_sha: Option<String>, released_at: Millis, url: Option<String>) -> Deployment {
+    Deployment {
+        id,
+        service,
+        environment: crate::normalize::PRODUCTION.to_owned(),
+        version,
+        commit_sha,
+        status: DeploymentStatus::Success,
+        started_at: None,
+        finished_at: Some(released_at),
+        commits: Vec::new(),
+        rollback_of: None,
+        unplanned: false,
+        team: None,
+        url,
+    }
+}
+
 /// A CI conclusion in pacer's words (`success`, `failure`, `cancelled`, `skipped`, `timed_out`,
 /// `error`); GitHub's and GitLab's other words are mapped, unknown ones kept.
 pub(crate) fn ci_status(conclusion: &str) -> String {
@@ -447,10 +467,10 @@ impl NamedCause {
                 continue;
             }
             match key.as_str() {
-                "root cause" | "root-cause" | "rootcause" if cause.commit_sha.is_none() => {
-                    if token.len() >= 7 && token.chars().all(|c| c.is_ascii_hexdigit()) {
-                        cause.commit_sha = Some(token.to_ascii_lowercase());
-                    }
+                "root cause" | "root-cause" | "rootcause"
+                    if cause.commit_sha.is_none() && token.len() >= 7 && token.chars().all(|c| c.is_ascii_hexdigit()) =>
+                {
+                    cause.commit_sha = Some(token.to_ascii_lowercase());
                 }
                 "deployment" | "deployment id" | "deployment_id" if cause.deployment.is_none() => cause.deployment = Some(token.to_owned()),
                 _ => {}
