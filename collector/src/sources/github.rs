@@ -331,3 +331,62 @@ fn release(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Result<Option<Deplo
         d.string("/release/html_url"),
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::normalize::Normalizer;
+    use crate::sources::{Source, SourceConfig};
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../shared/fixtures/github/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).expect("json")
+    }
+
+    fn facts(event: &str, payload: &Value) -> Vec<Fact> {
+        let (normalizer, config) = (Normalizer::default(), SourceConfig::default());
+        match crate::sources::parse(Source::Github, event, payload, &Context { normalizer: &normalizer, config: &config }) {
+            Ok(Parsed::Facts(facts)) => facts,
+            other => panic!("{event}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_push_chains_its_commits_unless_it_was_forced() {
+        let mut push = fixture("push.new-branch.json");
+        let first = push["commits"][0].clone();
+        let mut second = first.clone();
+        second["id"] = json!("b".repeat(40));
+        push["before"] = json!("a".repeat(40));
+        push["commits"] = json!([first, second]);
+        let parents = |facts: Vec<Fact>| -> Vec<Vec<String>> {
+            facts.into_iter().map(|f| if let Fact::Commit(c) = f { c.parents } else { panic!("{f:?}") }).collect()
+        };
+        let chained = parents(facts("push", &push));
+        assert_eq!(chained, [vec!["a".repeat(40)], vec!["6113728f27ae82c7b1a177c8d03f9e96e0adf246".to_owned()]]);
+        push["forced"] = json!(true);
+        assert!(parents(facts("push", &push))[0].is_empty(), "a force push's before is no parent");
+    }
+
+    #[test]
+    fn another_reviewers_approval_sets_the_first_review_and_approval() {
+        let mut review = fixture("pull_request_review.submitted.json");
+        review["review"]["state"] = json!("approved");
+        review["review"]["user"]["login"] = json!("hubot");
+        let Ok::<[Fact; 1], _>([Fact::PullRequest(pr)]) = facts("pull_request_review", &review).try_into() else { panic!("not one pull request") };
+        assert_eq!((pr.first_review_at, pr.approved_at), (Some(1_557_933_638_000), Some(1_557_933_638_000)));
+        assert_eq!(pr.merge_commit_sha, None, "an open pull request's test merge is not its merge");
+    }
+
+    #[test]
+    fn a_deployment_payload_names_its_service_and_the_deployment_it_rolls_back() {
+        let mut status = fixture("deployment_status.created.success.json");
+        status["deployment"]["payload"] = json!({"service": "payments", "rollback_of": 145_988_700});
+        let Ok::<[Fact; 1], _>([Fact::Deployment(d)]) = facts("deployment_status", &status).try_into() else { panic!("not one deployment") };
+        assert_eq!(d.service, "payments");
+        assert_eq!(d.rollback_of.as_deref(), Some("github:Codertocat/Hello-World/deployments/145988700"));
+        assert_eq!(d.started_at, Some(1_557_933_653_000), "started when the deployment was created");
+    }
+}
