@@ -4,7 +4,7 @@
 //! least as far along its lifecycle (`status_rank`) and its content differs (`fingerprint`), so a
 //! re-sent event is a no-op, a finished deployment replaces its in-progress state, and a late
 //! in-progress event never undoes a finish. Pull requests and incidents, told in parts by
-//! webhooks, are merged column by column instead (see `merge_upsert!`). Rows are written in key order so that concurrent
+//! webhooks, are merged column by column instead (see `merge_on_conflict!`). Rows are written in key order so that concurrent
 //! batches on PostgreSQL take row locks in the same order and cannot deadlock.
 
 use pacer_collector::{Collected, key};
@@ -78,12 +78,13 @@ macro_rules! merged {
     };
 }
 
-/// An upsert that merges a new state of a fact into the stored one column by column, so that the
-/// order in which states arrive does not matter; the row changes (and counts as accepted) only
-/// when a merged column differs. `bookkeeping` columns follow the merge without being compared.
-macro_rules! merge_upsert {
-    ($table:literal, $insert:literal, [$(($rule:ident, $column:literal)),+ $(,)?], [$(($brule:ident, $bcolumn:literal)),+ $(,)?]) => {
-        concat!($insert, " ON CONFLICT (id) DO UPDATE SET ",
+/// The `ON CONFLICT` clause of an upsert that merges a new state of a fact into the stored one
+/// column by column, so that the order in which states arrive does not matter; the row changes
+/// (and counts as accepted) only when a merged column differs. `bookkeeping` columns follow the
+/// merge without being compared.
+macro_rules! merge_on_conflict {
+    ($table:literal, [$(($rule:ident, $column:literal)),+ $(,)?], [$(($brule:ident, $bcolumn:literal)),+ $(,)?]) => {
+        concat!(" ON CONFLICT (id) DO UPDATE SET ",
             $($column, " = ", merged!($rule, $table, $column), ", ",)+
             $($bcolumn, " = ", merged!($brule, $table, $bcolumn), ", ",)+
             "updated_at = excluded.updated_at WHERE false",
@@ -96,52 +97,56 @@ macro_rules! merge_upsert {
 /// events): times keep the earliest (opened, first commit, first review, approval) or latest
 /// (closed) value, other fields the latest known one, so a later event without a field never
 /// erases it.
-const UPSERT_PULL_REQUEST: &str = merge_upsert!(
-    "pull_requests",
+const UPSERT_PULL_REQUEST: &str = concat!(
     "INSERT INTO pull_requests (id, repository, number, opened_at, service, author,
          first_commit_at, first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions,
          head_sha, base_sha, fingerprint, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-    [
-        (new, "repository"),
-        (new, "number"),
-        (earliest, "opened_at"),
-        (known, "service"),
-        (known, "author"),
-        (earliest, "first_commit_at"),
-        (earliest, "first_review_at"),
-        (earliest, "approved_at"),
-        (earliest, "merged_at"),
-        (latest, "closed_at"),
-        (known, "merge_commit_sha"),
-        (known, "additions"),
-        (known, "deletions"),
-        (known, "head_sha"),
-        (known, "base_sha"),
-    ],
-    [(new, "fingerprint")]
+    merge_on_conflict!(
+        "pull_requests",
+        [
+            (new, "repository"),
+            (new, "number"),
+            (earliest, "opened_at"),
+            (known, "service"),
+            (known, "author"),
+            (earliest, "first_commit_at"),
+            (earliest, "first_review_at"),
+            (earliest, "approved_at"),
+            (earliest, "merged_at"),
+            (latest, "closed_at"),
+            (known, "merge_commit_sha"),
+            (known, "additions"),
+            (known, "deletions"),
+            (known, "head_sha"),
+            (known, "base_sha"),
+        ],
+        [(new, "fingerprint")]
+    )
 );
 
 /// An incident's state never goes back (resolved outranks open), but its opening time keeps the
 /// earliest seen: a source that reports the resolution first (CDEvents) opens it then, and the
 /// detection, arriving later with a lower rank, still moves the opening back.
-const UPSERT_INCIDENT: &str = merge_upsert!(
-    "incidents",
+const UPSERT_INCIDENT: &str = concat!(
     "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title,
          url, deployment_id, commit_sha, status_rank, fingerprint, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    [
-        (ranked, "service"),
-        (ranked, "environment"),
-        (earliest, "opened_at"),
-        (ranked, "resolved_at"),
-        (ranked, "severity"),
-        (ranked, "title"),
-        (ranked, "url"),
-        (ranked, "deployment_id"),
-        (ranked, "commit_sha"),
-    ],
-    [(ranked, "fingerprint"), (ranked, "status_rank")]
+    merge_on_conflict!(
+        "incidents",
+        [
+            (ranked, "service"),
+            (ranked, "environment"),
+            (earliest, "opened_at"),
+            (ranked, "resolved_at"),
+            (ranked, "severity"),
+            (ranked, "title"),
+            (ranked, "url"),
+            (ranked, "deployment_id"),
+            (ranked, "commit_sha"),
+        ],
+        [(ranked, "fingerprint"), (ranked, "status_rank")]
+    )
 );
 
 const UPSERT_CI_RUN: &str = "INSERT INTO ci_runs (id, pipeline, status, started_at, finished_at, stage, repository,
