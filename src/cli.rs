@@ -137,7 +137,7 @@ fn check_config(args: CommonArgs) -> anyhow::Result<()> {
 async fn recompute(args: CommonArgs) -> anyhow::Result<()> {
     let settings = settings(args.config.as_deref(), &Overrides { listen: None, database_url: args.database_url })?;
     let store = open_store(&settings.database_url).await?;
-    let done = crate::recompute::recompute(&store, &settings.api.normalizer, |p| {
+    let done = crate::recompute::recompute_with(&store, &settings.api.normalizer, &settings.api.sources, |p| {
         eprintln!("recompute: {} raw events read, {} facts rebuilt, {} skipped", p.read, p.rebuilt, p.skipped);
     })
     .await

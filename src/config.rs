@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use pacer_api::ApiConfig;
 use pacer_api::config::{Slo, SloSource};
+use pacer_api::config::{Secret, WebhookSecrets};
 use pacer_collector::Normalizer;
+use pacer_collector::sources::{DeploySource, GitHostConfig, RepositoryRule, SourceConfig};
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::SECOND;
 use pacer_engine::rollback::Mode;
@@ -22,7 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 13] = [
+pub const SETTINGS: [(&str, &str, &str); 18] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
@@ -36,6 +38,11 @@ pub const SETTINGS: [(&str, &str, &str); 13] = [
     ("rollback", "", "rollback policies and hooks"),
     ("slo", "", "service-level objectives"),
     ("slo_interval_secs", "PACER_SLO_INTERVAL_SECS", "how often SLOs are evaluated"),
+    ("github", "PACER_GITHUB_SECRET, PACER_GITHUB_INCIDENT_LABEL, PACER_GITHUB_DEPLOY_SOURCE", "GitHub webhooks"),
+    ("gitlab", "PACER_GITLAB_TOKEN, PACER_GITLAB_INCIDENT_LABEL, PACER_GITLAB_DEPLOY_SOURCE", "GitLab webhooks"),
+    ("cdevents", "PACER_CDEVENTS_TOKEN", "CDEvents webhooks"),
+    ("pagerduty", "PACER_PAGERDUTY_SECRET", "PagerDuty webhooks"),
+    ("repositories", "", "repository (and path) → service"),
 ];
 
 /// The validated settings.
@@ -76,6 +83,11 @@ struct Raw {
     rollback: Vec<PolicyFile>,
     slo: Vec<SloFile>,
     slo_interval_secs: Option<i64>,
+    github: GitHostFile,
+    gitlab: GitHostFile,
+    cdevents: CdeventsFile,
+    pagerduty: PagerdutyFile,
+    repositories: Vec<RepositoryFile>,
 }
 
 /// One `[[slo]]`.
@@ -142,6 +154,42 @@ struct HookFile {
     timeout_secs: Option<u64>,
 }
 
+/// `[github]` or `[gitlab]`: the secret (GitHub `secret`, GitLab `token`), the incident label and
+/// the deploy source.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHostFile {
+    #[serde(alias = "token")]
+    secret: Option<String>,
+    incident_label: Option<String>,
+    deploy_source: Option<String>,
+}
+
+/// `[cdevents]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CdeventsFile {
+    token: Option<String>,
+}
+
+/// `[pagerduty]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PagerdutyFile {
+    secret: Option<String>,
+    #[serde(default)]
+    services: BTreeMap<String, String>,
+}
+
+/// One `[[repositories]]` entry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepositoryFile {
+    repository: String,
+    path_prefix: Option<String>,
+    service: String,
+}
+
 impl Settings {
     /// Loads the file (when given), the environment and the overrides, and validates them.
     ///
@@ -201,6 +249,20 @@ impl Settings {
             let list: Vec<&str> = services.iter().map(String::as_str).collect();
             out.push_str(&format!("teams.{team} = [{}]\n", list.join(", ")));
         }
+        let (sources, webhooks) = (&self.api.sources, &self.api.webhooks);
+        let set = |s: &Option<Secret>| if s.is_some() { "(set)" } else { "(not set)" };
+        for (name, host, secret) in [("github", &sources.github, ("secret", &webhooks.github)), ("gitlab", &sources.gitlab, ("token", &webhooks.gitlab))] {
+            out.push_str(&format!("{name}.{} = {}\n", secret.0, set(secret.1)));
+            out.push_str(&format!("{name}.incident_label = {}\n{name}.deploy_source = {}\n", host.incident_label, host.deploy_source.as_str()));
+        }
+        out.push_str(&format!("cdevents.token = {}\npagerduty.secret = {}\n", set(&webhooks.cdevents), set(&webhooks.pagerduty)));
+        for (pagerduty_service, service) in &sources.pagerduty_services {
+            out.push_str(&format!("pagerduty.services.{pagerduty_service:?} = {service}\n"));
+        }
+        for rule in &sources.repositories {
+            let path = rule.path_prefix.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+            out.push_str(&format!("repositories: {}{path} → {}\n", rule.repository, rule.service));
+        }
         out
     }
 }
@@ -242,6 +304,11 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "rollback" => raw.rollback = field(value, &at, errors).unwrap_or_default(),
             "slo" => raw.slo = field(value, &at, errors).unwrap_or_default(),
             "slo_interval_secs" => raw.slo_interval_secs = field(value, &at, errors),
+            "github" => raw.github = field(value, &at, errors).unwrap_or_default(),
+            "gitlab" => raw.gitlab = field(value, &at, errors).unwrap_or_default(),
+            "cdevents" => raw.cdevents = field(value, &at, errors).unwrap_or_default(),
+            "pagerduty" => raw.pagerduty = field(value, &at, errors).unwrap_or_default(),
+            "repositories" => raw.repositories = field(value, &at, errors).unwrap_or_default(),
             _ => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
                 errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
@@ -280,6 +347,20 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
         ("PACER_BENCHMARKS", &mut raw.benchmarks),
         ("PACER_ALERTMANAGER_TOKEN", &mut raw.alerts.alertmanager_token),
         ("PACER_GRAFANA_SECRET", &mut raw.alerts.grafana_secret),
+    ] {
+        if let Some(value) = text(name) {
+            *slot = Some(value);
+        }
+    }
+    for (name, slot) in [
+        ("PACER_GITHUB_SECRET", &mut raw.github.secret),
+        ("PACER_GITHUB_INCIDENT_LABEL", &mut raw.github.incident_label),
+        ("PACER_GITHUB_DEPLOY_SOURCE", &mut raw.github.deploy_source),
+        ("PACER_GITLAB_TOKEN", &mut raw.gitlab.secret),
+        ("PACER_GITLAB_INCIDENT_LABEL", &mut raw.gitlab.incident_label),
+        ("PACER_GITLAB_DEPLOY_SOURCE", &mut raw.gitlab.deploy_source),
+        ("PACER_CDEVENTS_TOKEN", &mut raw.cdevents.token),
+        ("PACER_PAGERDUTY_SECRET", &mut raw.pagerduty.secret),
     ] {
         if let Some(value) = text(name) {
             *slot = Some(value);
@@ -345,6 +426,7 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
     if !(1..=3_600).contains(&slo_interval) {
         errors.push(format!("slo_interval_secs: expected 1 to 3600 but found {slo_interval}"));
     }
+    let (sources, webhooks) = webhook_settings(raw.github, raw.gitlab, raw.cdevents, raw.pagerduty, raw.repositories, errors);
     Settings {
         listen,
         database_url,
@@ -361,6 +443,8 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
             rollback: Arc::new(rollback),
             slos,
             slo_interval: Duration::from_secs(slo_interval.clamp(1, 3_600) as u64),
+            sources,
+            webhooks,
         },
     }
 }
@@ -483,6 +567,73 @@ fn rollback_config(
     config
 }
 
+/// Validates the webhook sections: what the parsers need, and the secrets.
+fn webhook_settings(
+    github: GitHostFile,
+    gitlab: GitHostFile,
+    cdevents: CdeventsFile,
+    pagerduty: PagerdutyFile,
+    repositories: Vec<RepositoryFile>,
+    errors: &mut Vec<String>,
+) -> (SourceConfig, WebhookSecrets) {
+    let mut secret = |name: &str, value: Option<String>| {
+        let value = value?;
+        if value.trim().is_empty() || value.trim() != value {
+            errors.push(format!("{name}: expected a secret without surrounding spaces (the value is not shown)"));
+        }
+        Some(Secret::new(value))
+    };
+    let webhooks = WebhookSecrets {
+        github: secret("github.secret", github.secret.clone()),
+        gitlab: secret("gitlab.token", gitlab.secret.clone()),
+        pagerduty: secret("pagerduty.secret", pagerduty.secret),
+        cdevents: secret("cdevents.token", cdevents.token),
+    };
+    let mut host = |name: &str, file: GitHostFile| {
+        let defaults = GitHostConfig::default();
+        let incident_label = file.incident_label.map_or(defaults.incident_label, |label| {
+            if label.trim().is_empty() {
+                errors.push(format!("{name}.incident_label: expected a label name but found an empty string"));
+            }
+            label.trim().to_owned()
+        });
+        let deploy_source = file.deploy_source.map_or(defaults.deploy_source, |text| {
+            DeploySource::parse(&text).unwrap_or_else(|| {
+                errors.push(format!("{name}.deploy_source: expected deployments, releases or both but found {text:?}"));
+                defaults.deploy_source
+            })
+        });
+        GitHostConfig { incident_label, deploy_source }
+    };
+    let (github, gitlab) = (host("github", github), host("gitlab", gitlab));
+    let mut rules: Vec<RepositoryRule> = Vec::new();
+    for (index, entry) in repositories.into_iter().enumerate() {
+        let at = format!("repositories[{index}]");
+        let repository = entry.repository.trim().trim_matches('/').to_owned();
+        if !repository.contains('/') {
+            errors.push(format!("{at}.repository: expected owner/name (GitLab: group/project) but found {:?}", entry.repository));
+        }
+        if entry.service.trim().is_empty() {
+            errors.push(format!("{at}.service: expected a service name but found an empty string"));
+        }
+        let path_prefix = entry.path_prefix.map(|p| p.trim().trim_start_matches('/').to_owned());
+        if path_prefix.as_deref() == Some("") {
+            errors.push(format!("{at}.path_prefix: expected a path such as services/api/ but found an empty one; leave it out for the whole repository"));
+        }
+        if rules.iter().any(|r| r.repository.eq_ignore_ascii_case(&repository) && r.path_prefix == path_prefix) {
+            errors.push(format!("{at}: {repository:?} with this path_prefix is already mapped"));
+        }
+        rules.push(RepositoryRule { repository, path_prefix, service: entry.service.trim().to_owned() });
+    }
+    for (pagerduty_service, service) in &pagerduty.services {
+        if service.trim().is_empty() {
+            errors.push(format!("pagerduty.services.{pagerduty_service}: expected a service name but found an empty string"));
+        }
+    }
+    let sources = SourceConfig { repositories: rules, github, gitlab, pagerduty_services: pagerduty.services };
+    (sources, webhooks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,10 +671,32 @@ mod tests {
     }
 
     #[test]
+    fn webhook_sections_report_every_problem_and_never_show_a_secret() {
+        let toml = "[github]\nsecret = \"gh-s3cret\"\ndeploy_source = \"tags\"\ncolour = 1\n\
+                    [gitlab]\ntoken = \"gl-s3cret\"\nincident_label = \"\"\n\
+                    [[repositories]]\nrepository = \"mono\"\nservice = \"api\"\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("github") && e.contains("colour")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("gitlab.incident_label")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("repositories[0].repository")), "{errors:#?}");
+        let toml = "[github]\nsecret = \"gh-s3cret\"\ndeploy_source = \"both\"\n[pagerduty]\nsecret = \"pd-s3cret\"\n\
+                    services = { \"API Service\" = \"api\" }\n[[repositories]]\nrepository = \"acme/mono\"\n\
+                    path_prefix = \"services/api/\"\nservice = \"api\"\n";
+        let s = load(toml, &[("PACER_GITLAB_TOKEN", "gl-s3cret"), ("PACER_CDEVENTS_TOKEN", "cd-s3cret")]).expect("valid");
+        assert_eq!(s.api.sources.github.deploy_source, DeploySource::Both);
+        assert_eq!(s.api.sources.repositories[0].path_prefix.as_deref(), Some("services/api/"));
+        assert_eq!(s.api.webhooks.gitlab.as_ref().map(Secret::expose), Some("gl-s3cret"));
+        let described = s.describe();
+        assert!(!described.contains("s3cret") && !format!("{s:?}").contains("s3cret"), "{described}");
+        assert!(described.contains("gitlab.token = (set)") && described.contains("github.deploy_source = both"), "{described}");
+    }
+
+    #[test]
     fn a_service_in_two_teams_is_an_error_and_secrets_are_not_described() {
         let errors = load("[teams]\na = [\"x\"]\nb = [\"x\"]\n", &[]).expect_err("invalid");
         assert!(errors[0].contains("already belongs"), "{errors:?}");
         let s = load("api_token = \"0123456789abcdef-secret\"\n", &[]).expect("valid");
-        assert!(!s.describe().contains("secret"));
+        assert!(!s.describe().contains("0123456789abcdef"));
     }
 }

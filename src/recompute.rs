@@ -1,6 +1,8 @@
 //! `pacer recompute`: rebuild every fact from the stored raw events, for when a definition or a
-//! normalization rule changed. Raw events are replayed in the order they arrived.
+//! normalization rule changed. Raw events are replayed in the order they arrived, then the stored
+//! webhook deliveries (GitHub, GitLab, CDEvents, PagerDuty), parsed with the current settings.
 
+use pacer_collector::sources::{self, Context, Parsed, Source, SourceConfig};
 use pacer_collector::{Collected, Normalizer, native};
 use pacer_store::Store;
 
@@ -22,7 +24,20 @@ pub struct Recomputed {
 ///
 /// # Errors
 /// The database failed; facts may be partly rebuilt, and running it again completes them.
-pub async fn recompute(store: &Store, normalizer: &Normalizer, mut progress: impl FnMut(&Recomputed)) -> Result<Recomputed, pacer_store::StoreError> {
+pub async fn recompute(store: &Store, normalizer: &Normalizer, progress: impl FnMut(&Recomputed)) -> Result<Recomputed, pacer_store::StoreError> {
+    recompute_with(store, normalizer, &SourceConfig::default(), progress).await
+}
+
+/// [`recompute`] with the webhook settings (`sources`) that map deliveries to facts.
+///
+/// # Errors
+/// The database failed; facts may be partly rebuilt, and running it again completes them.
+pub async fn recompute_with(
+    store: &Store,
+    normalizer: &Normalizer,
+    sources: &SourceConfig,
+    mut progress: impl FnMut(&Recomputed),
+) -> Result<Recomputed, pacer_store::StoreError> {
     store.clear_facts().await?;
     let mut done = Recomputed::default();
     let mut after = 0;
@@ -41,6 +56,26 @@ pub async fn recompute(store: &Store, normalizer: &Normalizer, mut progress: imp
             match parsed {
                 Some(fact) => facts.push(Collected::new(fact, raw.payload)),
                 None => done.skipped += 1,
+            }
+        }
+        let outcome = store.restore_facts(pacer_api::now(), &facts).await?;
+        done.rebuilt += outcome.accepted + outcome.duplicates;
+        progress(&done);
+    }
+    let cx = Context { normalizer, config: sources };
+    let mut after = 0;
+    loop {
+        let page = store.deliveries(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let mut facts = Vec::new();
+        for delivery in page {
+            done.read += 1;
+            let parsed = Source::parse(&delivery.source).and_then(|source| sources::parse(source, &delivery.event, &delivery.payload, &cx).ok());
+            match parsed {
+                Some(Parsed::Facts(parsed)) => facts.extend(parsed.into_iter().map(|fact| Collected::new(fact, serde_json::Value::Null))),
+                // Ignored under today's settings, or no longer parsable.
+                _ => done.skipped += 1,
             }
         }
         let outcome = store.restore_facts(pacer_api::now(), &facts).await?;

@@ -9,6 +9,7 @@ mod alerts;
 pub mod analysis;
 mod auth;
 pub mod charts;
+mod changes;
 pub mod config;
 mod events;
 mod grafana;
@@ -22,6 +23,8 @@ pub mod query;
 mod rollbacks;
 pub mod slo;
 pub mod telemetry;
+mod stages;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +77,9 @@ pub fn router(state: AppState) -> Router {
         .merge(page::router(state.clone()))
         .merge(telemetry::router(state.clone()))
         .merge(grafana::router(state.clone()))
+        .merge(changes::router(state.clone()))
+        .merge(stages::router(state.clone()))
+        .merge(webhooks::router(state.clone()))
         .merge(health::router(state.clone()))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })

@@ -37,17 +37,7 @@ async fn list_query(state: &AppState, params: &Params, extra: &[&str]) -> Result
     known.extend(extra);
     params.only(&known)?;
     let (analysis, f) = analyze(state, params).await?;
-    let limit = match params.one("limit")? {
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(Problem::invalid_query("limit", format!("expected an integer from 1 to {MAX_LIMIT} but found {text:?}"))),
-        },
-        None => DEFAULT_LIMIT,
-    };
-    let cursor = match params.one("cursor")? {
-        Some(text) => Some(Cursor::parse(text).ok_or_else(|| Problem::invalid_query("cursor", format!("expected a cursor from a previous page but found {text:?}")))?),
-        None => None,
-    };
+    let (limit, cursor) = page_params(params)?;
     let windowed = params.one("from")?.is_some() || params.one("to")?.is_some();
     let query = ListQuery {
         environment: f.environment,
@@ -59,6 +49,25 @@ async fn list_query(state: &AppState, params: &Params, extra: &[&str]) -> Result
         cursor,
     };
     Ok((analysis, query))
+}
+
+/// The page size (`limit`) and position (`cursor`) of a listing.
+///
+/// # Errors
+/// A limit out of range or a cursor that no page gave.
+pub(crate) fn page_params(params: &Params) -> Result<(i64, Option<Cursor>), Problem> {
+    let limit = match params.one("limit")? {
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(Problem::invalid_query("limit", format!("expected an integer from 1 to {MAX_LIMIT} but found {text:?}"))),
+        },
+        None => DEFAULT_LIMIT,
+    };
+    let cursor = match params.one("cursor")? {
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| Problem::invalid_query("cursor", format!("expected a cursor from a previous page but found {text:?}")))?),
+        None => None,
+    };
+    Ok((limit, cursor))
 }
 
 async fn deployments(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
@@ -89,7 +98,8 @@ async fn incidents(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.to_string())})))
 }
 
-fn time(at: Option<i64>) -> Value {
+/// An optional time as RFC 3339, or null.
+pub(crate) fn time(at: Option<i64>) -> Value {
     at.map_or(Value::Null, |t| Value::String(rfc3339(t)))
 }
 

@@ -65,6 +65,19 @@ impl Problem {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "/problems/unsupported-media-type", "Unsupported media type", detail)
     }
 
+    /// The body has a media type the endpoint does not take; `expected` says which it takes.
+    pub fn unsupported_media_type_of(expected: &str, found: &str) -> Self {
+        let detail = format!("expected {expected} but found {found:?}");
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "/problems/unsupported-media-type", "Unsupported media type", detail)
+    }
+
+    /// A header the endpoint needs is missing.
+    pub fn missing_header(name: &str) -> Self {
+        let detail = format!("expected a {name} header but found none");
+        let errors = vec![FieldError::new(format!("header:{name}"), detail.clone())];
+        Self { errors, ..Self::new(StatusCode::BAD_REQUEST, "/problems/missing-header", "Missing header", detail) }
+    }
+
     /// Missing or wrong credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized", detail)

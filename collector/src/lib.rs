@@ -3,7 +3,8 @@
 //! It owns parsing, validation and normalization (environment aliases, fingerprints for
 //! idempotency), and nothing about storage or HTTP: the api hands it bytes, gets back either
 //! facts ready to store or every problem found, each with the event index and a JSON pointer.
-//! Sources live in their own modules; [`native`] is pacer's own strict JSON API.
+//! Sources live in their own modules; [`native`] is pacer's own strict JSON API, [`sources`]
+//! the third-party webhooks (GitHub, GitLab, CDEvents, PagerDuty).
 
 pub mod alerts;
 pub mod body;
@@ -12,6 +13,7 @@ pub mod native;
 pub mod normalize;
 pub mod render;
 pub mod signature;
+pub mod sources;
 
 use pacer_engine::model::Fact;
 use sha2::{Digest, Sha256};

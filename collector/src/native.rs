@@ -171,6 +171,8 @@ fn pull_request(r: &mut Reader<'_>) -> Option<PullRequest> {
         merge_commit_sha,
         additions,
         deletions,
+        head_sha: None,
+        base_sha: None,
     })
 }
 

@@ -98,6 +98,8 @@ pub struct Analysis {
     pub deployments: Vec<AnalyzedDeployment>,
     /// The environment's incidents.
     pub incidents: Vec<Incident>,
+    /// Merge commit of a pull request → the start of the PR's branch (see [`History`]).
+    pub pr_first_commit: HashMap<String, Millis>,
     by_id: HashMap<String, usize>,
 }
 
@@ -137,7 +139,7 @@ impl Analysis {
 
         attribute(&mut analyzed, &incidents, attribution_window);
         let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
-        Self { environment, deployments: analyzed, incidents, by_id }
+        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id }
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
@@ -149,7 +151,13 @@ impl Analysis {
             .map(|d| AnalyzedDeployment { failure_causes: Vec::new(), recovered_at: None, ..d.clone() })
             .collect();
         attribute(&mut deployments, &incidents, attribution_window);
-        Self { environment: self.environment.clone(), deployments, incidents, by_id: self.by_id.clone() }
+        Self {
+            environment: self.environment.clone(),
+            deployments,
+            incidents,
+            pr_first_commit: self.pr_first_commit.clone(),
+            by_id: self.by_id.clone(),
+        }
     }
 
     /// What the analysis knows of a successful deployment.

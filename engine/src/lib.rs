@@ -9,6 +9,7 @@
 
 pub mod dora;
 pub mod attribution;
+pub mod branch;
 pub mod burn;
 pub mod calendar;
 pub mod changeset;
@@ -16,5 +17,6 @@ pub mod levels;
 pub mod model;
 pub mod percentile;
 pub mod rollback;
+pub mod stages;
 
 pub use model::Millis;

@@ -159,6 +159,13 @@ pub struct PullRequest {
     pub additions: Option<i64>,
     /// Lines deleted.
     pub deletions: Option<i64>,
+    /// The head of its branch when last seen (webhooks); with `base_sha` it lets the store find
+    /// the branch's first commit in the commit graph when `first_commit_at` is not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    /// The head of the branch it targets when last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_sha: Option<String>,
 }
 
 /// A production incident (or one in another environment).

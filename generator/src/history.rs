@@ -352,6 +352,8 @@ impl<'s> Sim<'s> {
             merge_commit_sha: Some(sha.clone()),
             additions: Some(additions),
             deletions: Some(deletions),
+            head_sha: None,
+            base_sha: None,
         });
         self.post_merge_build(&sha, merged_at);
         sha
@@ -429,6 +431,8 @@ impl<'s> Sim<'s> {
             merge_commit_sha: None,
             additions: Some(additions),
             deletions: Some(deletions),
+            head_sha: None,
+            base_sha: None,
         });
     }
 
@@ -459,6 +463,8 @@ impl<'s> Sim<'s> {
             merge_commit_sha: None,
             additions: Some(additions),
             deletions: Some(deletions),
+            head_sha: None,
+            base_sha: None,
         });
     }
 

@@ -82,6 +82,23 @@ pub(crate) fn incident(row: IncidentTuple) -> Incident {
     Incident { id, service, environment, opened_at, resolved_at, severity, title, url, deployment_id, commit_sha }
 }
 
+/// A merged pull request's merge commit, first commit time, and branch heads.
+type PullRequestStart = (String, Option<Millis>, Option<String>, Option<String>);
+
+/// Merge commit → the earliest start of the pull requests that produced it: the first commit
+/// time senders give, else the branch's first commit found in the commit graph (webhooks give
+/// the branch heads, not the time).
+fn branch_starts(pull_requests: Vec<PullRequestStart>, graph: &CommitGraph) -> HashMap<String, Millis> {
+    let mut starts: HashMap<String, Millis> = HashMap::new();
+    for (merge_commit, given, head, base) in pull_requests {
+        let found = || pacer_engine::branch::first_commit_at(graph, head.as_deref()?, base.as_deref()?);
+        if let Some(start) = given.or_else(found) {
+            starts.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+        }
+    }
+    starts
+}
+
 impl Store {
     /// Everything the engine needs to analyze `environment`.
     ///
@@ -99,8 +116,8 @@ impl Store {
              ORDER BY dc.deployment_id, dc.position";
         const COMMITS: &str = "SELECT sha, committed_at FROM commits";
         const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents ORDER BY sha, position";
-        const PULL_REQUESTS: &str = "SELECT merge_commit_sha, MIN(first_commit_at) FROM pull_requests
-             WHERE merge_commit_sha IS NOT NULL AND first_commit_at IS NOT NULL GROUP BY merge_commit_sha";
+        const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
+             WHERE merge_commit_sha IS NOT NULL AND (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL))";
 
         let (deployments, shipped, commits, parents, pull_requests) = with_pool!(self, pool => {
             let deployments: Vec<DeploymentTuple> =
@@ -109,7 +126,7 @@ impl Store {
                 sqlx::query_as(SHIPPED).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
             let commits: Vec<(String, i64)> = sqlx::query_as(COMMITS).fetch_all(pool).await.map_err(StoreError::classify)?;
             let parents: Vec<(String, String)> = sqlx::query_as(PARENTS).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let pull_requests: Vec<(String, i64)> =
+            let pull_requests: Vec<PullRequestStart> =
                 sqlx::query_as(PULL_REQUESTS).fetch_all(pool).await.map_err(StoreError::classify)?;
             (deployments, shipped, commits, parents, pull_requests)
         });
@@ -135,11 +152,12 @@ impl Store {
             graph.entry(sha).or_default().parents.push(parent);
         }
 
+        let pr_first_commit = branch_starts(pull_requests, &graph);
         Ok(History {
             environment: environment.to_owned(),
             deployments,
             graph,
-            pr_first_commit: pull_requests.into_iter().collect::<HashMap<String, Millis>>(),
+            pr_first_commit,
             incidents: self.incidents_in(environment).await?,
         })
     }

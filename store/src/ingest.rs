@@ -3,7 +3,9 @@
 //! A fact is upserted on its key. The upsert changes the stored row only when the new state is at
 //! least as far along its lifecycle (`status_rank`) and its content differs (`fingerprint`), so a
 //! re-sent event is a no-op, a finished deployment replaces its in-progress state, and a late
-//! in-progress event never undoes a finish. Rows are written in key order so that concurrent
+//! in-progress event never undoes a finish. Pull requests and incidents, told in parts by
+//! webhooks, are merged column by column instead (see `merge_on_conflict!`), so the order in
+//! which their parts arrive does not matter. Rows are written in key order so that concurrent
 //! batches on PostgreSQL take row locks in the same order and cannot deadlock.
 
 use pacer_collector::{Collected, key};
@@ -31,6 +33,44 @@ pub struct RawEvent {
     pub source: String,
     /// The payload as received.
     pub payload: serde_json::Value,
+}
+
+/// The SQL expression merging the stored `$column` of `$table` with the new one (`excluded`), by
+/// rule: `earliest` and `latest` time (either may be NULL), `known` (the new value unless it is
+/// NULL), `new`, and `ranked` (the new value when the new state ranks at least as far along).
+macro_rules! merged {
+    (earliest, $table:literal, $column:literal) => {
+        concat!("CASE WHEN ", $table, ".", $column, " IS NULL OR excluded.", $column, " < ", $table, ".", $column,
+            " THEN excluded.", $column, " ELSE ", $table, ".", $column, " END")
+    };
+    (latest, $table:literal, $column:literal) => {
+        concat!("CASE WHEN ", $table, ".", $column, " IS NULL OR excluded.", $column, " > ", $table, ".", $column,
+            " THEN excluded.", $column, " ELSE ", $table, ".", $column, " END")
+    };
+    (known, $table:literal, $column:literal) => {
+        concat!("COALESCE(excluded.", $column, ", ", $table, ".", $column, ")")
+    };
+    (new, $table:literal, $column:literal) => {
+        concat!("excluded.", $column)
+    };
+    (ranked, $table:literal, $column:literal) => {
+        concat!("CASE WHEN excluded.status_rank >= ", $table, ".status_rank THEN excluded.", $column, " ELSE ", $table, ".", $column, " END")
+    };
+}
+
+/// The `ON CONFLICT` clause of an upsert that merges a new state of a fact into the stored one
+/// column by column, so that the order in which states arrive does not matter; the row changes
+/// (and counts as accepted) only when a merged column differs. `bookkeeping` columns follow the
+/// merge without being compared.
+macro_rules! merge_on_conflict {
+    ($table:literal, [$(($rule:ident, $column:literal)),+ $(,)?], [$(($brule:ident, $bcolumn:literal)),+ $(,)?]) => {
+        concat!(" ON CONFLICT (id) DO UPDATE SET ",
+            $($column, " = ", merged!($rule, $table, $column), ", ",)+
+            $($bcolumn, " = ", merged!($brule, $table, $bcolumn), ", ",)+
+            "updated_at = excluded.updated_at WHERE false",
+            $(" OR ", merged!($rule, $table, $column), " IS DISTINCT FROM ", $table, ".", $column,)+
+        )
+    };
 }
 
 /// Most bound parameters in one statement (SQLite allows 32 766, PostgreSQL 65 535).
@@ -82,31 +122,66 @@ const COMMITS: Upsert = Upsert {
      RETURNING sha",
 };
 
+/// Pull requests are told in parts (opened, reviewed, merged, often out of order, from different
+/// events): times keep the earliest (opened, first commit, first review, approval) or latest
+/// (closed) value, other fields the latest known one, so a later event without a field never
+/// erases it.
 const PULL_REQUESTS: Upsert = Upsert {
     head: "INSERT INTO pull_requests (id, repository, number, opened_at, service, author, first_commit_at, \
-           first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions, fingerprint, updated_at) ",
-    columns: 16,
-    tail: " ON CONFLICT (id) DO UPDATE SET repository = excluded.repository, number = excluded.number,
-         opened_at = excluded.opened_at, service = excluded.service, author = excluded.author,
-         first_commit_at = excluded.first_commit_at, first_review_at = excluded.first_review_at,
-         approved_at = excluded.approved_at, merged_at = excluded.merged_at, closed_at = excluded.closed_at,
-         merge_commit_sha = excluded.merge_commit_sha, additions = excluded.additions,
-         deletions = excluded.deletions, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> pull_requests.fingerprint
-     RETURNING id",
+           first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions, head_sha, base_sha, \
+           fingerprint, updated_at) ",
+    columns: 18,
+    tail: concat!(
+        merge_on_conflict!(
+            "pull_requests",
+            [
+                (new, "repository"),
+                (new, "number"),
+                (earliest, "opened_at"),
+                (known, "service"),
+                (known, "author"),
+                (earliest, "first_commit_at"),
+                (earliest, "first_review_at"),
+                (earliest, "approved_at"),
+                (earliest, "merged_at"),
+                (latest, "closed_at"),
+                (known, "merge_commit_sha"),
+                (known, "additions"),
+                (known, "deletions"),
+                (known, "head_sha"),
+                (known, "base_sha"),
+            ],
+            [(new, "fingerprint")]
+        ),
+        " RETURNING id"
+    ),
 };
 
+/// An incident's state never goes back (resolved outranks open), but its opening time keeps the
+/// earliest seen: a source that reports the resolution first (CDEvents) opens it then, and the
+/// detection, arriving later with a lower rank, still moves the opening back.
 const INCIDENTS: Upsert = Upsert {
     head: "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title, url, deployment_id, \
            commit_sha, status_rank, fingerprint, updated_at) ",
     columns: 13,
-    tail: " ON CONFLICT (id) DO UPDATE SET service = excluded.service, environment = excluded.environment,
-         opened_at = excluded.opened_at, resolved_at = excluded.resolved_at, severity = excluded.severity,
-         title = excluded.title, url = excluded.url, deployment_id = excluded.deployment_id,
-         commit_sha = excluded.commit_sha, status_rank = excluded.status_rank,
-         fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.status_rank >= incidents.status_rank AND excluded.fingerprint <> incidents.fingerprint
-     RETURNING id",
+    tail: concat!(
+        merge_on_conflict!(
+            "incidents",
+            [
+                (ranked, "service"),
+                (ranked, "environment"),
+                (earliest, "opened_at"),
+                (ranked, "resolved_at"),
+                (ranked, "severity"),
+                (ranked, "title"),
+                (ranked, "url"),
+                (ranked, "deployment_id"),
+                (ranked, "commit_sha"),
+            ],
+            [(ranked, "fingerprint"), (ranked, "status_rank")]
+        ),
+        " RETURNING id"
+    ),
 };
 
 const CI_RUNS: Upsert = Upsert {
@@ -316,12 +391,20 @@ impl Store {
                 });
                 changed += shas.len() as u64;
                 structural += shas.len() as u64;
-                if !shas.is_empty() {
-                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", shas);
+                // Parents never change; a push that could not tell them (the first commit of a new
+                // branch, a force push) must not erase what another told.
+                let with_parents: Vec<String> = wave
+                    .commits
+                    .iter()
+                    .filter(|(c, _)| !c.parents.is_empty() && shas.contains(&c.sha))
+                    .map(|(c, _)| c.sha.clone())
+                    .collect();
+                if !with_parents.is_empty() {
+                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", with_parents);
                     let parents: Vec<(&str, i64, &str)> = wave
                         .commits
                         .iter()
-                        .filter(|(c, _)| shas.contains(&c.sha))
+                        .filter(|(c, _)| with_parents.contains(&c.sha))
                         .flat_map(|(c, _)| c.parents.iter().enumerate().map(move |(i, p)| (c.sha.as_str(), i as i64, p.as_str())))
                         .collect();
                     batched!(tx, PARENTS, parents, |b, row| {
@@ -345,6 +428,8 @@ impl Store {
                         .push_bind(p.merge_commit_sha.clone())
                         .push_bind(p.additions)
                         .push_bind(p.deletions)
+                        .push_bind(p.head_sha.clone())
+                        .push_bind(p.base_sha.clone())
                         .push_bind((*fp).to_owned())
                         .push_bind(now);
                 })

@@ -11,6 +11,8 @@
 //! content (see `migrations/*/0001_facts.sql`). Every change bumps a generation counter in the
 //! same transaction, so readers on any replica know when a cached analysis is stale.
 
+mod changes;
+mod delivery;
 mod history;
 mod ingest;
 mod counts;
@@ -23,6 +25,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
+pub use delivery::{Delivered, Delivery, StoredDelivery};
 pub use ingest::{Ingested, RawEvent};
 pub use history::{CommitSummary, PullRequestSummary};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};

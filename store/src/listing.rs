@@ -97,7 +97,7 @@ where
     }
 }
 
-fn page<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
+pub(crate) fn page<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
     let limit = usize::try_from(limit).unwrap_or(0);
     let next = (items.len() > limit).then(|| {
         items.truncate(limit);

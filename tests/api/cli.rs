@@ -34,11 +34,14 @@ fn check_config_reports_every_problem_at_once_and_never_prints_secrets() {
 }
 
 #[test]
-fn the_example_configuration_is_valid() {
+fn the_example_configuration_is_valid_and_covers_the_webhooks() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/pacer.example.toml");
     let output = pacer().args(["check-config", "--config", example]).output().expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("rollback checkout/production = auto"));
+    for expected in ["rollback checkout/production = auto", "github.deploy_source = deployments", "gitlab.token = (not set)", "pagerduty.services.\"Checkout API\" = checkout", "acme/monorepo services/payments/ → payments"] {
+        assert!(stdout.contains(expected), "{expected} missing from: {stdout}");
+    }
 }
 
 async fn the_demo_fills_every_metric(backend: Backend) {

@@ -116,15 +116,7 @@ impl TestApp {
     /// Spawns pacer on `backend` with extra `PACER_…` settings; `None` when skipped.
     pub async fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
         let (database_url, guard) = fresh_database(backend).await?;
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(database_url.clone()) };
-        let settings = Settings::load(None, &env, &overrides).expect("valid test settings");
-        let app = Application::build(&settings).await.expect("pacer starts");
-        let addr = app.local_addr().expect("bound");
-        tokio::spawn(app.run(std::future::pending()));
-        let mut guard = guard;
-        let cleanup = guard.0.take().expect("cleanup");
-        Some(Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup })
+        Some(Self::start(database_url, guard, None, env).await)
     }
 
     /// Spawns pacer with a TOML configuration file and extra `PACER_…` settings.
@@ -153,6 +145,21 @@ impl TestApp {
         let mut guard = guard;
         let cleanup = guard.0.take().unwrap_or(Cleanup::File(PathBuf::new()));
         Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup }
+    }
+
+    /// Posts `body` to a webhook `path` with `headers`; returns the status and the JSON answer.
+    pub async fn post_webhook(&self, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(Value::Null);
+        (status, json)
     }
 
     /// Spawns pacer with default settings.
@@ -200,10 +207,14 @@ impl Drop for TestApp {
     }
 }
 
-/// Runs a test body on both SQLite and PostgreSQL, each with its own fresh database.
+/// Runs a test body on both SQLite and PostgreSQL, each with its own fresh database; with
+/// `env = […]`, pacer runs with those `PACER_…` settings.
 #[macro_export]
 macro_rules! on_both {
     ($(#[$meta:meta])* $name:ident, |$app:ident| $body:block) => {
+        $crate::on_both!($(#[$meta])* $name, env = [], |$app| $body);
+    };
+    ($(#[$meta:meta])* $name:ident, env = [$($setting:expr),* $(,)?], |$app:ident| $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -213,14 +224,14 @@ macro_rules! on_both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, &[$($setting),*]).await {
                     scenario(app).await;
                 }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, &[$($setting),*]).await {
                     scenario(app).await;
                 }
             }

@@ -9,6 +9,8 @@ mod charts;
 mod cli;
 mod grafana;
 mod hooks;
+mod fixtures;
+mod github_flow;
 mod ingest;
 mod listing;
 mod page;
@@ -18,6 +20,7 @@ mod rollback;
 mod scenarios;
 mod slo;
 mod telemetry;
+mod webhooks;
 
 use serde_json::{Value, json};
 
