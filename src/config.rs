@@ -368,7 +368,7 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
     }
 }
 
-fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
+fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
     let defaults = ApiConfig::default();
     let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let listen = listen_text.parse().unwrap_or_else(|_| {
@@ -420,7 +420,8 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
     }
     let aliases: HashMap<String, String> = environments.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let normalizer = Normalizer::new(aliases);
-    let rollback = rollback_config(raw.alerts.service_labels, raw.alerts.environment_labels, raw.alerts.compare_url, raw.alerts.max_attempts, raw.alerts.grafana_secret, raw.rollback, &normalizer, errors);
+    let alertmanager_token = raw.alerts.alertmanager_token.take();
+    let rollback = rollback_config(raw.alerts, raw.rollback, &normalizer, errors);
     let slos = slos(raw.slo, &normalizer, errors);
     let slo_interval = raw.slo_interval_secs.unwrap_or(30);
     if !(1..=3_600).contains(&slo_interval) {
@@ -439,7 +440,7 @@ fn validate(raw: Raw, errors: &mut Vec<String>) -> Settings {
             teams,
             normalizer,
             max_body_bytes: usize::try_from(max_body.clamp(1_024, 1 << 30)).unwrap_or(defaults.max_body_bytes),
-            alertmanager_token: raw.alerts.alertmanager_token,
+            alertmanager_token,
             rollback: Arc::new(rollback),
             slos,
             slo_interval: Duration::from_secs(slo_interval.clamp(1, 3_600) as u64),
@@ -500,17 +501,8 @@ fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) 
     slos
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rollback_config(
-    service_labels: Option<Vec<String>>,
-    environment_labels: Option<Vec<String>>,
-    compare_url: Option<String>,
-    max_attempts: Option<u32>,
-    grafana_secret: Option<String>,
-    policies: Vec<PolicyFile>,
-    normalizer: &Normalizer,
-    errors: &mut Vec<String>,
-) -> RollbackConfig {
+fn rollback_config(alerts: AlertsFile, policies: Vec<PolicyFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> RollbackConfig {
+    let AlertsFile { service_labels, environment_labels, compare_url, max_attempts, grafana_secret, .. } = alerts;
     let mut config = RollbackConfig { grafana_secret, ..RollbackConfig::default() };
     for (name, labels, slot) in [
         ("alerts.service_labels", service_labels, &mut config.labels.service),

@@ -175,14 +175,7 @@ fn ids_are_unique_per_type() {
     let mut seen: HashSet<(&str, String)> = HashSet::new();
     let facts: Vec<Fact> = generate(&Spec::demo(END)).collect();
     for fact in &facts {
-        let key = match fact {
-            Fact::Deployment(d) => ("deployment", d.id.clone()),
-            Fact::Commit(c) => ("commit", c.sha.clone()),
-            Fact::PullRequest(p) => ("pull_request", p.id.clone()),
-            Fact::Incident(i) => ("incident", i.id.clone()),
-            Fact::CiRun(r) => ("ci_run", r.id.clone()),
-            Fact::Sli(s) => ("sli", format!("{}/{}/{}@{}", s.service, s.environment, s.slo, s.at)),
-        };
+        let key = pacer_collector::key(fact);
         assert!(seen.insert(key.clone()), "duplicate {key:?}");
     }
 }
