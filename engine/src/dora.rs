@@ -101,6 +101,8 @@ pub struct Analysis {
     /// Merge commit of a pull request → the start of the PR's branch (see [`History`]).
     pub pr_first_commit: HashMap<String, Millis>,
     by_id: HashMap<String, usize>,
+    /// Every service with a deployment or an incident, sorted.
+    services: Vec<String>,
 }
 
 impl Analysis {
@@ -139,7 +141,8 @@ impl Analysis {
 
         attribute(&mut analyzed, &incidents, attribution_window);
         let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
-        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id }
+        let services = services_of(&analyzed, &incidents);
+        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id, services }
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
@@ -151,12 +154,14 @@ impl Analysis {
             .map(|d| AnalyzedDeployment { failure_causes: Vec::new(), recovered_at: None, ..d.clone() })
             .collect();
         attribute(&mut deployments, &incidents, attribution_window);
+        let services = services_of(&deployments, &incidents);
         Self {
             environment: self.environment.clone(),
             deployments,
             incidents,
             pr_first_commit: self.pr_first_commit.clone(),
             by_id: self.by_id.clone(),
+            services,
         }
     }
 
@@ -172,19 +177,22 @@ impl Analysis {
 
     /// Every service with a deployment or an incident in this environment.
     pub fn services(&self) -> BTreeSet<&str> {
-        let mut services: BTreeSet<&str> = self.deployments.iter().map(|d| d.deployment.service.as_str()).collect();
-        services.extend(self.incidents.iter().map(|i| i.service.as_str()));
-        services
+        self.services.iter().map(String::as_str).collect()
+    }
+
+    /// The successful deployments that finished in `[from, to)`: a slice, found by binary search
+    /// (deployments are sorted by finish time), so a summary costs what its window holds.
+    fn finished_in(&self, from: Millis, to: Millis) -> &[AnalyzedDeployment] {
+        let start = self.deployments.partition_point(|d| d.finished_at < from);
+        let end = self.deployments.partition_point(|d| d.finished_at < to).max(start);
+        &self.deployments[start..end]
     }
 
     /// The DORA summary of the window `[from, to)`.
     pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
         let bands = benchmarks.bands();
-        let in_window: Vec<&AnalyzedDeployment> = self
-            .deployments
-            .iter()
-            .filter(|d| from <= d.finished_at && d.finished_at < to && scope.includes(&d.deployment.service))
-            .collect();
+        let in_window: Vec<&AnalyzedDeployment> =
+            self.finished_in(from, to).iter().filter(|d| scope.includes(&d.deployment.service)).collect();
         let count = in_window.len() as u64;
 
         let days = (to - from) as f64 / DAY as f64;
@@ -342,6 +350,13 @@ fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], win
             (a, b) => a.or(b),
         };
     }
+}
+
+/// Every service with a deployment or an incident, sorted.
+fn services_of(deployments: &[AnalyzedDeployment], incidents: &[Incident]) -> Vec<String> {
+    let mut services: BTreeSet<&str> = deployments.iter().map(|d| d.deployment.service.as_str()).collect();
+    services.extend(incidents.iter().map(|i| i.service.as_str()));
+    services.into_iter().map(str::to_owned).collect()
 }
 
 fn seconds(millis: Millis) -> f64 {
