@@ -1,7 +1,8 @@
 //! `pacer-bench`: measures pacer against references run in the same process, as ratios.
 //!
 //! ```text
-//! cargo run --release -p pacer-bench -- all [--size small|medium|full] [--postgres URL]
+//! cargo build --release --workspace
+//! target/release/pacer-bench all [--size small|medium|full] [--postgres URL] [--reuse]
 //! ```
 //!
 //! - **ingest**: native events over HTTP (NDJSON, 4 concurrent clients) into a fresh database,
@@ -9,7 +10,7 @@
 //!   the same engine.
 //! - **query**: `GET /api/v1/dora` for all services, one team and one service over 30, 90 and
 //!   365 days, against Four Keys-style SQL (`percentile_cont` over joined tables) on the same
-//!   PostgreSQL data.
+//!   PostgreSQL data. `--reuse` keeps the data set an earlier `query` run loaded.
 //! - **rollback**: Alertmanager-shaped alerts to a pacer with an `auto` policy; time from the
 //!   alert's POST to the hook request arriving at a local receiver.
 //! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
@@ -107,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         latency::run(size).await?;
     }
     if matches!(what, "query" | "all") {
-        query::run(size, &admin).await?;
+        query::run(size, &admin, args.iter().any(|a| a == "--reuse")).await?;
     }
     if !matches!(what, "ingest" | "rollback" | "query" | "all") {
         bail!("expected ingest, query, rollback or all but found {what:?}");

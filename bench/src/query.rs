@@ -88,14 +88,23 @@ async fn load(store: &Store, spec: &Spec) -> anyhow::Result<(u64, Duration)> {
 ///
 /// # Errors
 /// PostgreSQL or the server failed.
-pub async fn run(size: Size, admin: &str) -> anyhow::Result<()> {
+pub async fn run(size: Size, admin: &str, reuse: bool) -> anyhow::Result<()> {
     let end = pacer_api::now();
     let mut spec = Spec::benchmark(end, size.services, size.deployments, size.commits);
     spec.listed_commits_share = 1.0;
-    let url = fresh_postgres(admin, "pacer_bench_query").await?;
+    let url = if reuse {
+        let (server, _) = admin.rsplit_once('/').context("the PostgreSQL URL ends with /<database>")?;
+        format!("{server}/pacer_bench_query")
+    } else {
+        fresh_postgres(admin, "pacer_bench_query").await?
+    };
     let store = pacer::app::open_store(&url).await?;
-    let (facts, took) = load(&store, &spec).await?;
-    println!("\n<!-- loaded {facts} facts into PostgreSQL in {:.0} s ({:.0} facts/s) -->", took.as_secs_f64(), facts as f64 / took.as_secs_f64());
+    if reuse {
+        println!("\n<!-- reusing the data set loaded by an earlier run (generated relative to that run's time) -->");
+    } else {
+        let (facts, took) = load(&store, &spec).await?;
+        println!("\n<!-- loaded {facts} facts into PostgreSQL in {:.0} s ({:.0} facts/s) -->", took.as_secs_f64(), facts as f64 / took.as_secs_f64());
+    }
     let Store::Postgres(pool) = &store else { anyhow::bail!("expected PostgreSQL") };
 
     let mut ready = Vec::new();
