@@ -55,7 +55,9 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&self.state.config.rollback), Arc::clone(&self.state.wake));
+        let telemetry = Arc::clone(&self.state.telemetry);
+        let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&self.state.config.rollback), Arc::clone(&self.state.wake))
+            .observed(Arc::new(move |outcome, seconds| telemetry.hook_delivery(outcome, seconds)));
         let dispatching = tokio::spawn(dispatcher.run(until(stopped.clone())));
         let interval = self.state.config.slo_interval;
         let evaluating = (!self.state.config.slos.is_empty())

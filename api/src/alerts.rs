@@ -64,7 +64,10 @@ async fn grafana(State(state): State<AppState>, headers: HeaderMap, body: Result
 }
 
 async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Value>, Problem> {
-    let alerts = alerts::parse(body).map_err(Problem::invalid_events)?;
+    let alerts = alerts::parse(body).map_err(|errors| {
+        state.telemetry.ingested(source, 0, 0, 1);
+        Problem::invalid_events(errors)
+    })?;
     handle(state, source, &alerts, true).await.map(Json)
 }
 
@@ -112,6 +115,7 @@ pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_b
         }
     }
     let (stored, created) = state.store.ingest_with_rollbacks(source, now, &incidents, &rollbacks).await?;
+    state.telemetry.ingested(source, stored.accepted, stored.duplicates, 0);
     if !created.is_empty() {
         state.wake.notify_one();
         for id in &created {

@@ -22,7 +22,7 @@ use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::HOUR;
 
 use crate::config::Slo;
-use crate::metrics::analyze;
+use crate::dora::analyze;
 use crate::plot::{self, Band, Chart, Format, LEVEL_COLORS, Series};
 use crate::query::{FILTERS, Filters, Params};
 use crate::{AppState, Problem, auth, now};

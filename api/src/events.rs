@@ -32,8 +32,12 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Result<
         },
     };
     let body = body.map_err(|rejection| Problem::unreadable_body(rejection.status(), rejection.body_text()))?;
-    let events = native::parse_body(&body, ndjson, &state.config.normalizer).map_err(Problem::invalid_events)?;
+    let events = native::parse_body(&body, ndjson, &state.config.normalizer).map_err(|errors| {
+        state.telemetry.ingested("native", 0, 0, 1);
+        Problem::invalid_events(errors)
+    })?;
     let outcome = state.store.ingest("native", now(), &events).await?;
+    state.telemetry.ingested("native", outcome.accepted, outcome.duplicates, 0);
     tracing::info!(source = "native", accepted = outcome.accepted, duplicates = outcome.duplicates, "events stored");
     Ok(Json(json!({"accepted": outcome.accepted, "duplicates": outcome.duplicates})))
 }

@@ -11,15 +11,17 @@ mod auth;
 pub mod charts;
 pub mod config;
 mod events;
+mod grafana;
 mod health;
 mod listing;
-mod metrics;
+mod dora;
 mod page;
 pub mod plot;
 pub mod problem;
 pub mod query;
 mod rollbacks;
 pub mod slo;
+pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,12 +48,14 @@ pub struct AppState {
     pub analyses: Arc<analysis::Analyses>,
     /// Notified when a rollback is stored, so the dispatcher delivers it at once.
     pub wake: Arc<tokio::sync::Notify>,
+    /// pacer's own metrics.
+    pub telemetry: telemetry::Shared,
 }
 
 impl AppState {
     /// State over a store with a configuration.
     pub fn new(store: Store, config: ApiConfig) -> Self {
-        Self { store, config: Arc::new(config), analyses: Arc::default(), wake: Arc::default() }
+        Self { store, config: Arc::new(config), analyses: Arc::default(), wake: Arc::default(), telemetry: Arc::default() }
     }
 }
 
@@ -61,17 +65,20 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(events::router(state.clone()))
-        .merge(metrics::router(state.clone()))
+        .merge(dora::router(state.clone()))
         .merge(listing::router(state.clone()))
         .merge(alerts::router(state.clone()))
         .merge(rollbacks::router(state.clone()))
         .merge(slo::router(state.clone()))
         .merge(charts::router(state.clone()))
         .merge(page::router(state.clone()))
-        .merge(health::router(state))
+        .merge(telemetry::router(state.clone()))
+        .merge(grafana::router(state.clone()))
+        .merge(health::router(state.clone()))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state, telemetry::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {

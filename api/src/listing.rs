@@ -11,7 +11,7 @@ use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_store::{Cursor, ListQuery};
 use serde_json::{Value, json};
 
-use crate::metrics::analyze;
+use crate::dora::analyze;
 use crate::query::{FILTERS, Params};
 use crate::{AppState, Problem, auth};
 

@@ -25,7 +25,7 @@ use pacer_store::{ListQuery, PullRequestSummary};
 use serde_json::Value;
 
 use crate::charts::{self, KINDS, Kind, interval_name, range_label, scope_label};
-use crate::metrics::analyze;
+use crate::dora::analyze;
 use crate::query::{FILTERS, Filters, Params};
 use crate::{AppState, Problem, auth, now};
 

@@ -27,20 +27,36 @@ const BASE_DELAY: Millis = 1_000;
 /// Longest retry delay.
 const MAX_DELAY: Millis = 10 * 60 * 1_000;
 
+/// Told of every delivery attempt: its outcome (`delivered`, `retry`, `failed`, `gone`) and how
+/// long the hook took, in seconds.
+pub type Observer = Arc<dyn Fn(&'static str, f64) + Send + Sync>;
+
 /// Delivers rollback hooks.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Dispatcher {
     store: Store,
     config: Arc<RollbackConfig>,
     client: reqwest::Client,
     wake: Arc<Notify>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 impl Dispatcher {
     /// A dispatcher over `store`; `wake` is notified when a new rollback is stored.
     pub fn new(store: Store, config: Arc<RollbackConfig>, wake: Arc<Notify>) -> Self {
         let client = reqwest::Client::builder().user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default();
-        Self { store, config, client, wake }
+        Self { store, config, client, wake, observer: None }
+    }
+
+    /// Reports every attempt to `observer` (for metrics).
+    pub fn observed(self, observer: Observer) -> Self {
+        Self { observer: Some(observer), ..self }
     }
 
     /// Delivers until `shutdown` completes, then lets in-flight deliveries finish.
@@ -143,6 +159,15 @@ impl Dispatcher {
             }
             Err(e) => (None, Some(describe(&e)), retry(None)),
         };
+        if let Some(observe) = &self.observer {
+            let outcome = match next {
+                Next::Delivered => "delivered",
+                Next::RetryAt(_) => "retry",
+                Next::Failed => "failed",
+                Next::Gone => "gone",
+            };
+            observe(outcome, latency_ms as f64 / 1_000.0);
+        }
         match next {
             Next::Delivered => {
                 tracing::info!(rollback_id = due.rollback_id, hook = hook.url, attempt, latency_ms, "rollback hook delivered");

@@ -13,6 +13,7 @@
 
 mod history;
 mod ingest;
+mod counts;
 mod listing;
 mod outbox;
 

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod charts;
 mod cli;
+mod grafana;
 mod hooks;
 mod ingest;
 mod listing;
@@ -16,6 +17,7 @@ mod property;
 mod rollback;
 mod scenarios;
 mod slo;
+mod telemetry;
 
 use serde_json::{Value, json};
 

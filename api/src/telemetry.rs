@@ -1,0 +1,263 @@
+//! `GET /metrics`: every metric pacer exposes, named and defined in this one module.
+//!
+//! Two kinds: pacer's own health (requests, ingested events, hook deliveries), counted in this
+//! process; and delivery metrics (deployments, lead time, failures, incidents, recovery, SLO
+//! burn, rollbacks, outbox, CI durations), computed at scrape time from the database so every
+//! replica reports the same numbers. Label values come from bounded sets: routes are the matched
+//! route templates (`unmatched` otherwise), and services beyond the configured cap are `other`.
+//!
+//! The body is OpenMetrics when the scraper asks for it (`Accept:
+//! application/openmetrics-text`), else the Prometheus text format 0.0.4.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::{AppState, Problem, now};
+
+/// Label pairs.
+type Labels = Vec<(&'static str, String)>;
+
+/// Most distinct services in labels; the rest are `other`.
+pub const MAX_SERVICES: usize = 200;
+
+/// Buckets for durations from a second to a month.
+fn long_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(1.0, 4.0, 12)
+}
+
+/// Buckets for durations from a millisecond to a minute.
+fn short_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.001, 3.0, 11)
+}
+
+/// pacer's own counters, shared by every request of this process.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Registry,
+    http_requests: Family<Labels, Counter>,
+    http_duration: Family<Labels, Histogram>,
+    events: Family<Labels, Counter>,
+    hook_deliveries: Family<Labels, Histogram>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<Labels, Counter>::default();
+        let http_duration = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(short_buckets()));
+        let events = Family::<Labels, Counter>::default();
+        let hook_deliveries = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(short_buckets()));
+        // Known outcomes start at zero, so dashboards and alerts see the series before the first
+        // rollback ever happens.
+        for outcome in ["delivered", "retry", "failed", "gone"] {
+            let _ = hook_deliveries.get_or_create(&vec![("outcome", outcome.to_owned())]);
+        }
+        let build = Family::<Labels, Gauge>::default();
+        build.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
+        registry.register("pacer_http_requests", "HTTP requests answered, by route, method and status", http_requests.clone());
+        registry.register("pacer_http_request_duration_seconds", "Time to answer an HTTP request, by route", http_duration.clone());
+        registry.register("pacer_events_ingested", "Events received, by source and outcome (accepted, duplicate, rejected)", events.clone());
+        registry.register("pacer_hook_delivery_seconds", "Time from sending a rollback hook request to its answer, by outcome", hook_deliveries.clone());
+        registry.register("pacer_build_info", "The running pacer version", build);
+        Self { registry, http_requests, http_duration, events, hook_deliveries }
+    }
+}
+
+impl Telemetry {
+    /// Counts events from `source` by outcome.
+    pub fn ingested(&self, source: &str, accepted: u64, duplicates: u64, rejected: u64) {
+        for (outcome, n) in [("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)] {
+            if n > 0 {
+                self.events.get_or_create(&vec![("source", source.to_owned()), ("outcome", outcome.to_owned())]).inc_by(n);
+            }
+        }
+    }
+
+    /// Records a hook delivery attempt.
+    pub fn hook_delivery(&self, outcome: &str, seconds: f64) {
+        self.hook_deliveries.get_or_create(&vec![("outcome", outcome.to_owned())]).observe(seconds);
+    }
+}
+
+/// The `/metrics` route.
+pub fn router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
+}
+
+/// Counts every request by its matched route; unknown paths are `unmatched`.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let t = &state.telemetry;
+    let status = response.status().as_u16().to_string();
+    t.http_requests.get_or_create(&vec![("route", route.clone()), ("method", method), ("status", status)]).inc();
+    t.http_duration.get_or_create(&vec![("route", route)]).observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let scraped = scrape(&state).await?;
+    let mut body = String::new();
+    let encoded = encode_registry(&mut body, &state.telemetry.registry)
+        .and_then(|()| encode_registry(&mut body, &scraped))
+        .and_then(|()| encode_eof(&mut body));
+    if encoded.is_err() {
+        tracing::error!("metrics encoding failed");
+        return Err(Problem::internal());
+    }
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    let (content_type, body) = if openmetrics {
+        ("application/openmetrics-text; version=1.0.0; charset=utf-8", body)
+    } else {
+        ("text/plain; version=0.0.4; charset=utf-8", to_prometheus_text(&body))
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+/// Bounds the service label: the first [`MAX_SERVICES`] names (sorted) are kept.
+struct ServiceCap(BTreeSet<String>);
+
+impl ServiceCap {
+    fn label(&self, service: &str) -> String {
+        if self.0.contains(service) { service.to_owned() } else { "other".to_owned() }
+    }
+}
+
+/// The delivery metrics, computed now from the database.
+async fn scrape(state: &AppState) -> Result<Registry, Problem> {
+    let mut registry = Registry::default();
+    let deployments = Family::<Labels, Gauge>::default();
+    let failed = Family::<Labels, Gauge>::default();
+    let open_incidents = Family::<Labels, Gauge>::default();
+    let lead_time = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(long_buckets()));
+    let recovery = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(long_buckets()));
+    let rollbacks = Family::<Labels, Gauge>::default();
+    let outbox = Gauge::<i64>::default();
+    let burn = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let budget = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let ci = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.1, 3.0, 12)));
+
+    let counts = state.store.deployment_counts().await?;
+    let names: BTreeSet<String> = counts.iter().map(|(s, ..)| s.clone()).collect();
+    let cap = ServiceCap(names.into_iter().take(MAX_SERVICES).collect());
+    for (service, environment, status, n) in &counts {
+        deployments.get_or_create(&vec![("service", cap.label(service)), ("environment", environment.clone()), ("status", status.clone())]).inc_by(*n);
+    }
+    for environment in state.store.environments().await? {
+        let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+        for d in &analysis.deployments {
+            let labels = vec![("service", cap.label(&d.deployment.service)), ("environment", environment.clone())];
+            for seconds in &d.lead_times {
+                lead_time.get_or_create(&labels).observe(*seconds);
+            }
+            if d.failed() {
+                failed.get_or_create(&labels).inc();
+                if let Some(at) = d.recovered_at {
+                    recovery.get_or_create(&labels).observe((at - d.finished_at) as f64 / 1_000.0);
+                }
+            }
+        }
+        for incident in analysis.incidents.iter().filter(|i| i.resolved_at.is_none()) {
+            open_incidents.get_or_create(&vec![("service", cap.label(&incident.service)), ("environment", environment.clone())]).inc();
+        }
+    }
+    for (service, environment, state_name, n) in state.store.rollback_counts().await? {
+        rollbacks.get_or_create(&vec![("service", cap.label(&service)), ("environment", environment), ("state", state_name)]).inc_by(n);
+    }
+    outbox.set(state.store.outbox_depth().await?);
+    for slo in &state.config.slos {
+        // An SLO whose source fails is left out of this scrape rather than failing it.
+        let Ok(status) = crate::slo::status(state, slo, now()).await else { continue };
+        for window in status.json["windows"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(rate)) = (window["window"].as_str(), window["burn_rate"].as_f64()) {
+                burn.get_or_create(&vec![("slo", slo.name.clone()), ("window", name.to_owned())]).set(rate);
+            }
+        }
+        if let Some(left) = status.json["budget_remaining"].as_f64() {
+            budget.get_or_create(&vec![("slo", slo.name.clone())]).set(left);
+        }
+    }
+    let mut pipelines: HashMap<String, usize> = HashMap::new();
+    for (pipeline, stage, status, millis) in state.store.ci_durations().await? {
+        let known = pipelines.len();
+        let pipeline = if pipelines.contains_key(&pipeline) || known < MAX_SERVICES {
+            pipelines.entry(pipeline.clone()).or_insert(known);
+            pipeline
+        } else {
+            "other".to_owned()
+        };
+        let labels = vec![("pipeline", pipeline), ("stage", stage.unwrap_or_else(|| "unknown".to_owned())), ("status", status)];
+        ci.get_or_create(&labels).observe(millis as f64 / 1_000.0);
+    }
+
+    registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);
+    registry.register("pacer_lead_time_seconds", "Lead time for changes: one sample per commit of each successful deployment", lead_time);
+    registry.register("pacer_failed_deployments", "Successful deployments that failed (incident or rollback)", failed);
+    registry.register("pacer_open_incidents", "Incidents not resolved yet", open_incidents);
+    registry.register("pacer_recovery_time_seconds", "Failed-deployment recovery time", recovery);
+    registry.register("pacer_slo_burn_rate", "SLO burn rate, by SLO and window", burn);
+    registry.register("pacer_slo_budget_remaining_ratio", "Share of the SLO error budget left over its window", budget);
+    registry.register("pacer_rollbacks", "Rollback decisions, by service, environment and state", rollbacks);
+    registry.register("pacer_outbox_depth", "Rollback hook deliveries waiting to be delivered", outbox);
+    registry.register("pacer_ci_run_duration_seconds", "CI run durations, by pipeline, stage and status", ci);
+    Ok(registry)
+}
+
+/// Rewrites OpenMetrics text as the Prometheus text format 0.0.4: counters are typed under their
+/// `_total` sample name, and `# UNIT` and `# EOF` lines go.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# TYPE ", "# HELP "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// A shared handle to the telemetry.
+pub type Shared = Arc<Telemetry>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_typed_under_their_total_name_in_the_text_format() {
+        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n# TYPE g gauge\ng 1\n# EOF\n";
+        assert_eq!(to_prometheus_text(om), "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n# TYPE g gauge\ng 1\n");
+    }
+}

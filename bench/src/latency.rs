@@ -1,0 +1,116 @@
+//! Alert → rollback: the time from an Alertmanager POST to the rollback hook's arrival.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::routing::post;
+use pacer::config::{Overrides, Settings};
+use pacer_collector::Collected;
+use pacer_collector::render::to_event;
+use pacer_engine::model::{Deployment, DeploymentStatus, Fact, MINUTE};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::{Size, fresh_sqlite, percentile_ms};
+
+/// Runs the alert → rollback benchmark on SQLite.
+///
+/// # Errors
+/// The server or the database failed.
+pub async fn run(size: Size) -> anyhow::Result<()> {
+    let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let arrived = Arc::new(Notify::new());
+    let (log, signal) = (Arc::clone(&arrivals), Arc::clone(&arrived));
+    let receiver = axum::Router::new().route(
+        "/hook",
+        post(move |body: Bytes| {
+            let (log, signal) = (Arc::clone(&log), Arc::clone(&signal));
+            async move {
+                let at = Instant::now();
+                if let Ok(report) = serde_json::from_slice::<Value>(&body)
+                    && let Some(service) = report["service"].as_str()
+                    && let Ok(mut log) = log.lock()
+                {
+                    log.insert(service.to_owned(), at);
+                }
+                signal.notify_one();
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let config = std::env::temp_dir().join(format!("pacer-bench-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!("[[rollback]]\npolicy = \"auto\"\ncooldown_secs = 0\nmax_per_hour = 1000000\n[[rollback.hooks]]\nurl = \"{hook}\"\n"),
+    )?;
+    let url = fresh_sqlite("bench-rollback");
+    let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(url.clone()) };
+    let settings = Settings::load(Some(&config), &Default::default(), &overrides).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let app = pacer::app::Application::build(&settings).await?;
+    let base = format!("http://{}", app.local_addr()?);
+    let store = app.store().clone();
+    tokio::spawn(app.run(std::future::pending()));
+
+    let now = pacer_api::now();
+    let mut facts = Vec::new();
+    for i in 0..size.alerts {
+        for (id, finished) in [("v1", now - 120 * MINUTE), ("v2", now - MINUTE)] {
+            let d = Deployment {
+                id: format!("svc-{i:04}-{id}"),
+                service: format!("svc-{i:04}"),
+                environment: "production".into(),
+                version: Some(id.into()),
+                commit_sha: Some(format!("{i:04}{id}")),
+                status: DeploymentStatus::Success,
+                started_at: None,
+                finished_at: Some(finished),
+                commits: Vec::new(),
+                rollback_of: None,
+                unplanned: false,
+                team: None,
+                url: None,
+            };
+            let fact = Fact::Deployment(d);
+            let raw = to_event(&fact);
+            facts.push(Collected::new(fact, raw));
+        }
+    }
+    store.ingest("native", now, &facts).await?;
+
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(size.alerts);
+    let starts = chrono::DateTime::from_timestamp_millis(now).map(|t| t.to_rfc3339()).unwrap_or_default();
+    for i in 0..size.alerts {
+        let service = format!("svc-{i:04}");
+        let body = json!({"status": "firing", "alerts": [{"status": "firing", "startsAt": starts,
+            "labels": {"alertname": "High5xx", "service": service, "severity": "page"}}]});
+        let sent = Instant::now();
+        let response = client.post(format!("{base}/webhooks/alertmanager")).json(&body).send().await?;
+        anyhow::ensure!(response.status().is_success(), "alert refused: {}", response.text().await?);
+        let deadline = sent + Duration::from_secs(10);
+        loop {
+            if let Some(at) = arrivals.lock().ok().and_then(|log| log.get(&service).copied()) {
+                latencies.push(at - sent);
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no hook for {service}");
+            let _ = tokio::time::timeout(Duration::from_millis(50), arrived.notified()).await;
+        }
+    }
+    let _ = std::fs::remove_file(&config);
+    println!("\n| alert → first rollback hook request ({} alerts, SQLite, loopback) | p50 | p99 | max | target |", size.alerts);
+    println!("|---|---|---|---|---|");
+    let max = latencies.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
+    println!(
+        "| closed loop, one alert at a time | {:.1} ms | {:.1} ms | {max:.1} ms | p99 ≤ 50 ms |",
+        percentile_ms(&mut latencies, 0.5),
+        percentile_ms(&mut latencies, 0.99)
+    );
+    Ok(())
+}

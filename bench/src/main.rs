@@ -1,0 +1,116 @@
+//! `pacer-bench`: measures pacer against references run in the same process, as ratios.
+//!
+//! ```text
+//! cargo run --release -p pacer-bench -- all [--size small|medium|full] [--postgres URL]
+//! ```
+//!
+//! - **ingest**: native events over HTTP (NDJSON, 4 concurrent clients) into a fresh database,
+//!   against a raw batched multi-row insert of the same rows with sqlx into a fresh database of
+//!   the same engine.
+//! - **query**: `GET /api/v1/dora` for all services, one team and one service over 30, 90 and
+//!   365 days, against Four Keys-style SQL (`percentile_cont` over joined tables) on the same
+//!   PostgreSQL data.
+//! - **rollback**: Alertmanager-shaped alerts to a pacer with an `auto` policy; time from the
+//!   alert's POST to the hook request arriving at a local receiver.
+//! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
+//!   memory after the query load.
+//!
+//! Results are printed as Markdown rows for `BENCHMARKS.md`.
+
+mod fourkeys;
+mod ingest;
+mod latency;
+mod query;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// How much data a run uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// Its name.
+    pub name: &'static str,
+    /// Services in the data set.
+    pub services: usize,
+    /// Successful production deployments over a year.
+    pub deployments: u64,
+    /// Commits over a year.
+    pub commits: u64,
+    /// Events posted in the ingest benchmark.
+    pub ingest_events: usize,
+    /// Alerts in the rollback benchmark.
+    pub alerts: usize,
+}
+
+const SIZES: [Size; 3] = [
+    Size { name: "small", services: 50, deployments: 20_000, commits: 100_000, ingest_events: 20_000, alerts: 200 },
+    Size { name: "medium", services: 200, deployments: 200_000, commits: 1_000_000, ingest_events: 100_000, alerts: 1_000 },
+    Size { name: "full", services: 1_000, deployments: 1_000_000, commits: 5_000_000, ingest_events: 200_000, alerts: 1_000 },
+];
+
+/// Where the PostgreSQL server is.
+fn postgres_admin(args: &[String]) -> String {
+    args.windows(2)
+        .find(|w| w[0] == "--postgres")
+        .map(|w| w[1].clone())
+        .or_else(|| std::env::var("PACER_TEST_POSTGRES").ok())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+///
+/// # Errors
+/// The server is unreachable.
+pub async fn fresh_postgres(admin: &str, name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin).await.context("PostgreSQL unreachable")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    let (server, _) = admin.rsplit_once('/').context("the PostgreSQL URL ends with /<database>")?;
+    Ok(format!("{server}/{name}"))
+}
+
+/// A fresh SQLite database file URL.
+pub fn fresh_sqlite(name: &str) -> String {
+    let path = std::env::temp_dir().join(format!("{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    format!("sqlite://{}", path.display())
+}
+
+/// p-th percentile (nearest rank) of durations, in milliseconds.
+pub fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+    samples[rank].as_secs_f64() * 1_000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let what = args.first().map_or("all", String::as_str);
+    let size_name = args.windows(2).find(|w| w[0] == "--size").map_or("small", |w| w[1].as_str());
+    let Some(size) = SIZES.iter().find(|s| s.name == size_name).copied() else {
+        bail!("expected --size small, medium or full but found {size_name:?}");
+    };
+    let admin = postgres_admin(&args);
+    println!("<!-- pacer-bench {what} --size {} on {} -->", size.name, chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    if matches!(what, "ingest" | "all") {
+        ingest::run(size, &admin).await?;
+    }
+    if matches!(what, "rollback" | "all") {
+        latency::run(size).await?;
+    }
+    if matches!(what, "query" | "all") {
+        query::run(size, &admin).await?;
+    }
+    if !matches!(what, "ingest" | "rollback" | "query" | "all") {
+        bail!("expected ingest, query, rollback or all but found {what:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `/metrics`: valid for promtool, scraped by a real Prometheus, OpenMetrics on request.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+use crate::{deploy, t};
+
+fn installed(name: &str) -> bool {
+    std::env::var_os("PATH").and_then(|p| p.to_str().map(|p| p.split(':').any(|d| Path::new(d).join(name).is_file()))).unwrap_or(false)
+}
+
+fn require(name: &str) -> bool {
+    if installed(name) {
+        return true;
+    }
+    assert!(std::env::var("PACER_REQUIRE_ALL").as_deref() != Ok("1"), "{name} is required (PACER_REQUIRE_ALL=1)");
+    println!("skipped: {name} is not installed");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
+    if !require("promtool") || !require("prometheus") {
+        return;
+    }
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    app.ingest(json!([deploy("d1", "shop", "a", 1.0), deploy("d2", "shop", "b", 2.0),
+                      {"type": "incident", "id": "i", "service": "shop", "opened_at": t(3.0)},
+                      {"type": "ci_run", "id": "r", "pipeline": "build", "status": "success", "stage": "post_merge", "started_at": t(0.5), "finished_at": t(0.6)}]))
+        .await;
+    let _ = app.client.get(app.url("/nowhere")).send().await;
+    let text = app.client.get(app.url("/metrics")).send().await.expect("metrics");
+    assert!(text.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/plain; version=0.0.4")));
+    let text = text.text().await.expect("text");
+    for expected in [
+        "pacer_deployments{service=\"shop\",environment=\"production\",status=\"success\"} 2",
+        "pacer_open_incidents{service=\"shop\",environment=\"production\"} 1",
+        "pacer_failed_deployments{service=\"shop\",environment=\"production\"} 1",
+        "pacer_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "pacer_events_ingested_total{source=\"native\",outcome=\"accepted\"} 4",
+        "pacer_ci_run_duration_seconds_count{pipeline=\"build\",stage=\"post_merge\",status=\"success\"} 1",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+    let mut promtool = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool");
+    std::io::Write::write_all(promtool.stdin.as_mut().expect("stdin"), text.as_bytes()).expect("write");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(checked.status.success(), "promtool: {}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+
+    let open = app.client.get(app.url("/metrics")).header("accept", "application/openmetrics-text; version=1.0.0").send().await.expect("metrics");
+    assert!(open.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("application/openmetrics-text")));
+    assert!(open.text().await.expect("text").trim_end().ends_with("# EOF"));
+
+    let dir = std::env::temp_dir().join(crate::helpers::unique("pacer_scrape"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let target = app.base.trim_start_matches("http://");
+    std::fs::write(dir.join("prometheus.yml"), format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pacer\n    static_configs:\n      - targets: ['{target}']\n")).expect("config");
+    let mut prometheus = Command::new("prometheus")
+        .args([
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut found = Value::Null;
+    while Instant::now() < deadline {
+        let answer = app.client.get(format!("http://127.0.0.1:{port}/api/v1/query")).query(&[("query", "pacer_deployments{status=\"success\"}")]).send().await;
+        if let Ok(answer) = answer
+            && let Ok(body) = answer.json::<Value>().await
+            && body["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+        {
+            found = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(found["data"]["result"][0]["metric"]["service"], "shop", "Prometheus scraped pacer: {found}");
+    assert_eq!(found["data"]["result"][0]["value"][1], "2");
+}
