@@ -35,6 +35,8 @@ pub struct ApiConfig {
     pub slos: Vec<Slo>,
     /// How often SLOs are evaluated for burn alerts.
     pub slo_interval: std::time::Duration,
+    /// What shapes the weekly report: its time zone, subject and links.
+    pub report: crate::report::ReportSettings,
 }
 
 /// A service-level objective.
@@ -93,6 +95,7 @@ impl Default for ApiConfig {
             rollback: Arc::default(),
             slos: Vec::new(),
             slo_interval: std::time::Duration::from_secs(30),
+            report: crate::report::ReportSettings::default(),
         }
     }
 }
