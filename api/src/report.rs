@@ -291,7 +291,17 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
     let charts = KINDS
         .into_iter()
         .filter(|k| *k != Kind::SloBurn)
-        .map(|kind| (kind, charts::dora_over(kind, &analysis, &chart_filters, buckets.clone(), "week", team)))
+        .map(|kind| {
+            let mut chart = charts::dora_over(kind, &analysis, &chart_filters, buckets.clone(), "week", team);
+            // The page's subtitle names every service; at email width, the team and the weeks.
+            chart.subtitle = format!(
+                "{} · {CHART_WEEKS} weeks to {week} ({}) · DORA {} bands",
+                team.map_or_else(|| "all teams".to_owned(), |t| format!("team {t}")),
+                zone.name(),
+                charts::year(filters.benchmarks)
+            );
+            (kind, chart)
+        })
         .collect();
 
     Ok(Gathered { week, team: team.map(str::to_owned), filters, summary, trend, failed, incidents, rollbacks, slos, slowest, charts })
@@ -561,23 +571,26 @@ fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
     heading(&mut html, "DORA keys");
     let trend = view.trend();
     html.push_str(r#"<tr><td><table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;"#);
-    let _ = write!(html, r#"{FONT}"><tr><th style="{HEAD}">Key</th><th style="{HEAD}">This week</th><th style="{HEAD}">vs last week</th>"#);
+    let _ = write!(
+        html,
+        r#"{FONT}"><tr><th style="{HEAD}width:30%;">Key</th><th style="{HEAD}width:16%;">This week</th><th style="{HEAD}width:22%;">vs last week</th>"#
+    );
     for (week, _) in &trend {
-        let _ = write!(html, r#"<th style="{HEAD}text-align:right;">W{:02}</th>"#, week.number());
+        let _ = write!(html, r#"<th style="{HEAD}text-align:right;width:8%;">W{:02}</th>"#, week.number());
     }
     html.push_str("</tr>");
     for (index, key) in view.keys().iter().enumerate() {
         let level = key.level.map_or_else(String::new, |l| format!("<br>{}", badge(l)));
         let _ = write!(
             html,
-            r#"<tr><td style="{CELL}"><strong>{name}</strong><br><span style="color:#4a4a4a;font-size:12px;">{detail}</span></td><td style="{CELL}white-space:nowrap;"><strong style="font-size:15px;">{value}</strong>{level}</td><td style="{CELL}">{change}</td>"#,
+            r#"<tr><td style="{CELL}"><strong>{name}</strong><br><span style="color:#4a4a4a;font-size:12px;">{detail}</span></td><td style="{CELL}white-space:nowrap;"><strong style="font-size:15px;">{value}</strong>{level}</td><td style="{CELL}font-size:12px;">{change}</td>"#,
             name = key.name,
             detail = escape(&key.detail),
             value = escape(&key.shown_value()),
             change = change_html(key),
         );
         for (_, keys) in &trend {
-            let _ = write!(html, r#"<td style="{CELL}text-align:right;white-space:nowrap;">{}</td>"#, escape(&keys[index].shown_value()));
+            let _ = write!(html, r#"<td style="{CELL}text-align:right;font-size:12px;">{}</td>"#, escape(&keys[index].shown_value()));
         }
         html.push_str("</tr>");
     }
