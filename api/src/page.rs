@@ -269,7 +269,7 @@ fn form(html: &mut String, view: &View<'_>, analysis: &Analysis, teams: &BTreeSe
     options(html, "", environments.iter().map(|e| (e.as_str(), e.as_str())), Some(view.filters.environment.as_str()));
     html.push_str(r#"</select></label><label for="f-from">Range<select id="f-from" name="from">"#);
     let from = one("from").unwrap_or("now-30d");
-    let custom = (!RANGES.iter().any(|(value, _)| *value == from)).then(|| (from, from));
+    let custom = (!RANGES.iter().any(|(value, _)| *value == from)).then_some((from, from));
     options(html, "", RANGES.iter().copied().chain(custom), Some(from));
     let _ = write!(
         html,

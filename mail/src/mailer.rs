@@ -133,11 +133,13 @@ impl Mailer {
                         Ok(letter) => self.send(letter, &row).await,
                         Err(why) => self.unwritten(&row, why),
                     };
-                    match &outcome {
-                        SendOutcome::Sent => done.sent += 1,
-                        SendOutcome::RetryAt(..) => done.retrying += 1,
-                        SendOutcome::Failed(_) => done.failed += 1,
-                    }
+                    let counted = match &outcome {
+                        SendOutcome::Sent => (&mut done.sent, "sent"),
+                        SendOutcome::RetryAt(..) => (&mut done.retrying, "retry"),
+                        SendOutcome::Failed(_) => (&mut done.failed, "failed"),
+                    };
+                    *counted.0 += 1;
+                    self.state.telemetry.report_send(counted.1);
                     log(&row, &outcome);
                     self.state.store.record_send(&row, pacer_api::now(), &outcome).await?;
                 }
@@ -195,7 +197,7 @@ impl Mailer {
     /// caught up at start.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let zone = self.state.config.report.zone.clone();
+        let zone = self.state.config.report.zone;
         let schedule = &self.config.schedule;
         let start = pacer_api::now();
         let mut due = match schedule.latest_until(start, &zone) {

@@ -274,7 +274,7 @@ async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_ap
     let mut smtp = SmtpSink::new();
     smtp.start();
     let toml = config(&smtp.url(), RECIPIENTS);
-    let Some((loader, app, from)) = with_history(backend, &toml).await else { return };
+    let Some((_loader, app, from)) = with_history(backend, &toml).await else { return };
     let (week, _, to) = last_week();
 
     let messages = smtp.wait_for(3, Duration::from_secs(60)).await;
@@ -305,6 +305,9 @@ async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_ap
         seen.insert(rcpt);
     }
     assert_eq!(seen, BTreeSet::from(["cto@example.com".to_owned(), "lead@example.com".to_owned(), "dev@example.com".to_owned()]));
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("pacer_report_sends_total{outcome=\"sent\"} 3"), "{metrics}");
 
     // The schedule fires every second: later ticks, and a second pacer process on the same
     // database, send nothing more.
