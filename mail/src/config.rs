@@ -16,7 +16,7 @@ use crate::schedule::Schedule;
 pub const EVERYONE: &str = "*";
 
 /// How the weekly report is delivered.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MailConfig {
     /// When it goes out.
     pub schedule: Schedule,
@@ -32,6 +32,21 @@ pub struct MailConfig {
     pub retry: Duration,
     /// Attempts before a send is given up.
     pub max_attempts: u32,
+}
+
+impl std::fmt::Debug for MailConfig {
+    /// Everything but the SMTP URL's password, which may be in it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("schedule", &self.schedule)
+            .field("from", &self.from)
+            .field("smtp_url", &pacer_store::redact(&self.smtp_url))
+            .field("everyone", &self.everyone)
+            .field("teams", &self.teams)
+            .field("retry", &self.retry)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
 }
 
 /// The longest retry delay.
@@ -90,6 +105,21 @@ mod tests {
             let error = check_smtp_url(url).expect_err(url);
             assert!(!error.contains("s3cret"), "{error}");
         }
+    }
+
+    #[test]
+    fn debug_output_hides_the_smtp_password() {
+        let config = MailConfig {
+            schedule: Schedule::parse("Mon 09:00").expect("valid"),
+            from: mailbox("pacer@example.com").expect("valid"),
+            smtp_url: "smtps://ana:s3cret@mail.example.com".into(),
+            everyone: Vec::new(),
+            teams: BTreeMap::new(),
+            retry: Duration::from_secs(60),
+            max_attempts: 20,
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("ana:***@mail.example.com"), "{shown}");
     }
 
     #[test]
