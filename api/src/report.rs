@@ -724,7 +724,7 @@ fn slo_row(slo: &Slo, status: Result<&Value, &Problem>) -> [String; 6] {
             objective,
             ratio(&json["error_ratio"]),
             ratio(&json["budget_remaining"]),
-            json["status"].as_str().unwrap_or("unknown").to_owned(),
+            if json["error_ratio"].is_null() { "no traffic in the window".to_owned() } else { json["status"].as_str().unwrap_or("unknown").to_owned() },
         ],
         Err(problem) => [slo.name.clone(), slo.service.clone(), objective, "—".to_owned(), "—".to_owned(), format!("unavailable: {}", problem.detail)],
     }

@@ -144,6 +144,7 @@ fn history(from: i64) -> Value {
         deploy("d5", "identity", "i1", 60.0, json!({"commits": [{"sha": "i1", "committed_at": at(from, 10.0)}]})),
         {"type": "incident", "id": "INC-7", "service": "checkout", "opened_at": at(from, 27.0), "resolved_at": at(from, 31.5),
          "severity": "sev2", "title": "Basket errors", "deployment_id": "d2"},
+        {"type": "sli", "service": "checkout", "at": at(from, 100.0), "good": 9995, "total": 10000},
     ])
 }
 
@@ -166,6 +167,8 @@ retry_secs = 1
 }
 
 const RECIPIENTS: &str = "recipients = [\"cto@example.com\"]\n[report.teams]\ncommerce = [\"Lead <lead@example.com>\", \"dev@example.com\"]\n";
+/// Half the error budget of checkout's SLO is spent in the week (5 bad in 10 000 against 99.9 %).
+const SLO: &str = "[[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.9\n";
 
 /// Every `data-metric="…" data-value="…"` pair of the HTML.
 fn metrics(html: &str) -> Vec<(String, String)> {
@@ -273,7 +276,7 @@ async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_ap
     }
     let mut smtp = SmtpSink::new();
     smtp.start();
-    let toml = config(&smtp.url(), RECIPIENTS);
+    let toml = config(&smtp.url(), &format!("{RECIPIENTS}{SLO}"));
     let Some((_loader, app, from)) = with_history(backend, &toml).await else { return };
     let (week, _, to) = last_week();
 
@@ -298,6 +301,8 @@ async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_ap
             assert!(html.contains("INC-7") && html.contains("Basket errors"), "the week's incident is listed");
             assert!(html.contains("rolled back by d3"), "the rollback is the failure's reason");
             assert!(html.contains("acme/checkout#12"), "the slowest change names its pull request");
+            assert!(html.contains("11.0 h / 4.0 h / 14.0 h / 7.0 h"), "its coding, pickup, review and deploy stages");
+            assert!(html.contains("checkout-availability") && html.contains("50.000 %"), "the SLO's budget at the end of the week");
             assert!(!html.contains("identity"), "another team's service stays out");
         } else {
             assert_eq!(dora["deployment_frequency"]["deployments"], 5, "{dora:#}");
