@@ -327,16 +327,6 @@ async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_ap
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_api_on_sqlite() {
-    the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_api(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_api_on_postgres() {
-    the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_api(Backend::Postgres).await;
-}
-
 async fn two_replicas_starting_together_send_each_report_once(backend: Backend) {
     if !smtp_available() {
         return;
@@ -357,16 +347,6 @@ async fn two_replicas_starting_together_send_each_report_once(backend: Backend) 
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(smtp.messages().len(), 3, "{messages:#?}");
     assert!(sends(&a, week).await.iter().chain(&sends(&b, week).await).all(|r| r["attempts"] == 1));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_starting_together_send_each_report_once_on_sqlite() {
-    two_replicas_starting_together_send_each_report_once(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_starting_together_send_each_report_once_on_postgres() {
-    two_replicas_starting_together_send_each_report_once(Backend::Postgres).await;
 }
 
 async fn a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back(backend: Backend) {
@@ -405,16 +385,6 @@ async fn a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back(backend
     assert_eq!(log[0]["message_id"].as_str(), messages[0]["message_id"].as_str(), "every attempt carries the same Message-ID");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back_on_sqlite() {
-    a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back_on_postgres() {
-    a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back(Backend::Postgres).await;
-}
-
 async fn the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem(backend: Backend) {
     let Some((url, guard)) = fresh_database(backend).await else { return };
     let app = TestApp::start(url, guard, Some("[teams]\ncommerce = [\"checkout\", \"cart\"]\n"), &[]).await;
@@ -446,15 +416,31 @@ async fn the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem(backend: 
     assert_eq!(bad.status(), 400);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem_on_sqlite() {
-    the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem(Backend::Sqlite).await;
+/// Runs each `async fn name(Backend)` as two tests, `name::on_sqlite` and `name::on_postgres`.
+macro_rules! on_sqlite_and_postgres {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use crate::helpers::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$name(Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$name(Backend::Postgres).await;
+            }
+        }
+    )+};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem_on_postgres() {
-    the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem(Backend::Postgres).await;
-}
+on_sqlite_and_postgres!(
+    the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_api,
+    two_replicas_starting_together_send_each_report_once,
+    a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back,
+    the_preview_is_the_report_as_html_and_a_bad_week_is_a_problem,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pacer_report_writes_html_and_eml_and_sends_by_hand_only_once() {
