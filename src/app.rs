@@ -17,6 +17,7 @@ use crate::config::Settings;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    report: Option<Arc<pacer_mail::MailConfig>>,
 }
 
 impl Application {
@@ -27,7 +28,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings.database_url).await?;
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-        Ok(Self { listener, state: AppState::new(store, settings.api.clone()) })
+        Ok(Self { listener, state: AppState::new(store, settings.api.clone()), report: settings.report.clone() })
     }
 
     /// The address actually bound (useful with port 0).
@@ -45,14 +46,18 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     ///
-    /// # Errors
-    /// The server failed.
-    /// The rollback dispatcher runs beside the server and stops with it, finishing the
-    /// deliveries it has started.
+    /// The rollback dispatcher, the SLO evaluator and the weekly report's mailer run beside the
+    /// server and stop with it, finishing the deliveries they have started.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        // The weekly report's mailer, when an SMTP server is configured; it stops with the server
+        // after finishing the send in progress.
+        let mailer = match self.report.clone() {
+            Some(config) => Some(pacer_mail::Mailer::new(self.state.clone(), config).map_err(|e| anyhow::anyhow!("cannot start the weekly report mailer: {e}"))?),
+            None => None,
+        };
         let store = self.state.store.clone();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let telemetry = Arc::clone(&self.state.telemetry);
@@ -62,6 +67,7 @@ impl Application {
         let interval = self.state.config.slo_interval;
         let evaluating = (!self.state.config.slos.is_empty())
             .then(|| tokio::spawn(pacer_api::slo::evaluate(self.state.clone(), interval, until(stopped.clone()))));
+        let mailing = mailer.map(|mailer| tokio::spawn(mailer.run(until(stopped.clone()))));
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -71,6 +77,9 @@ impl Application {
         let _ = dispatching.await;
         if let Some(evaluating) = evaluating {
             let _ = evaluating.await;
+        }
+        if let Some(mailing) = mailing {
+            let _ = mailing.await;
         }
         store.close().await;
         served

@@ -1,4 +1,4 @@
-//! The command line: `pacer serve | demo | migrate | check-config | recompute`.
+//! The command line: `pacer serve | demo | migrate | check-config | recompute | report`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +32,8 @@ pub enum Command {
     CheckConfig(CommonArgs),
     /// Rebuild every fact from the stored raw events.
     Recompute(CommonArgs),
+    /// Write a week's report email to a file (.html or .eml), or send it to its recipients.
+    Report(crate::report::ReportArgs),
 }
 
 /// Options every command takes.
@@ -74,7 +76,11 @@ pub struct DemoArgs {
     pub no_serve: bool,
 }
 
-fn settings(config: Option<&std::path::Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+/// Loads the settings, printing every problem.
+///
+/// # Errors
+/// The configuration has problems.
+pub(crate) fn settings(config: Option<&std::path::Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
     let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("PACER_")).collect();
     Settings::load(config, &env, overrides).map_err(|errors| {
         for error in &errors {
@@ -92,6 +98,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate(args) => migrate(args).await,
         Command::CheckConfig(args) => check_config(args),
         Command::Recompute(args) => recompute(args).await,
+        Command::Report(args) => crate::report::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

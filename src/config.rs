@@ -13,6 +13,10 @@ use std::time::Duration;
 use pacer_api::ApiConfig;
 use pacer_api::config::{Slo, SloSource};
 use pacer_api::config::{Secret, WebhookSecrets};
+use pacer_api::report::ReportSettings;
+use pacer_api::week::Zone;
+use pacer_mail::config::{check_smtp_url, mailbox};
+use pacer_mail::{MailConfig, Mailbox, Schedule};
 use pacer_collector::Normalizer;
 use pacer_collector::sources::{DeploySource, GitHostConfig, RepositoryRule, SourceConfig};
 use pacer_engine::levels::Benchmarks;
@@ -24,7 +28,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 18] = [
+pub const SETTINGS: [(&str, &str, &str); 19] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
@@ -43,6 +47,7 @@ pub const SETTINGS: [(&str, &str, &str); 18] = [
     ("cdevents", "PACER_CDEVENTS_TOKEN", "CDEvents webhooks"),
     ("pagerduty", "PACER_PAGERDUTY_SECRET", "PagerDuty webhooks"),
     ("repositories", "", "repository (and path) → service"),
+    ("report", "PACER_REPORT_SMTP_URL", "the weekly report email (the variable sets its smtp_url)"),
 ];
 
 /// The validated settings.
@@ -56,6 +61,9 @@ pub struct Settings {
     pub api: ApiConfig,
     /// Environment aliases as configured (lower-case name → environment).
     pub environments: BTreeMap<String, String>,
+    /// How the weekly report is delivered; `None` when no SMTP server is configured (the
+    /// preview and `pacer report --out` still work).
+    pub report: Option<Arc<MailConfig>>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -88,6 +96,25 @@ struct Raw {
     cdevents: CdeventsFile,
     pagerduty: PagerdutyFile,
     repositories: Vec<RepositoryFile>,
+    report: ReportFile,
+}
+
+/// `[report]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportFile {
+    schedule: Option<String>,
+    timezone: Option<String>,
+    from: Option<String>,
+    smtp_url: Option<String>,
+    recipients: Option<Vec<String>>,
+    #[serde(default)]
+    teams: BTreeMap<String, Vec<String>>,
+    subject: Option<String>,
+    base_url: Option<String>,
+    grafana_url: Option<String>,
+    retry_secs: Option<u64>,
+    max_attempts: Option<u32>,
 }
 
 /// One `[[slo]]`.
@@ -263,6 +290,24 @@ impl Settings {
             let path = rule.path_prefix.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
             out.push_str(&format!("repositories: {}{path} → {}\n", rule.repository, rule.service));
         }
+        let shown = &self.api.report;
+        out.push_str(&format!("report.timezone = {}\nreport.subject = {}\n", shown.zone.name(), shown.subject));
+        match &self.report {
+            None => out.push_str("report = not sent (no smtp_url)\n"),
+            Some(mail) => {
+                // The URL's password is the secret here; pacer_store::redact hides it.
+                out.push_str(&format!(
+                    "report = {} via {} from {}\n",
+                    mail.schedule.text(),
+                    pacer_store::redact(&mail.smtp_url),
+                    mail.from
+                ));
+                for (team, recipients) in mail.audiences() {
+                    let list: Vec<String> = recipients.iter().map(ToString::to_string).collect();
+                    out.push_str(&format!("report.recipients[{team}] = [{}]\n", list.join(", ")));
+                }
+            }
+        }
         out
     }
 }
@@ -309,6 +354,7 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "cdevents" => raw.cdevents = field(value, &at, errors).unwrap_or_default(),
             "pagerduty" => raw.pagerduty = field(value, &at, errors).unwrap_or_default(),
             "repositories" => raw.repositories = field(value, &at, errors).unwrap_or_default(),
+            "report" => raw.report = field(value, &at, errors).unwrap_or_default(),
             _ => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
                 errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
@@ -347,6 +393,7 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
         ("PACER_BENCHMARKS", &mut raw.benchmarks),
         ("PACER_ALERTMANAGER_TOKEN", &mut raw.alerts.alertmanager_token),
         ("PACER_GRAFANA_SECRET", &mut raw.alerts.grafana_secret),
+        ("PACER_REPORT_SMTP_URL", &mut raw.report.smtp_url),
     ] {
         if let Some(value) = text(name) {
             *slot = Some(value);
@@ -423,6 +470,7 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
     let alertmanager_token = raw.alerts.alertmanager_token.take();
     let rollback = rollback_config(raw.alerts, raw.rollback, &normalizer, errors);
     let slos = slos(raw.slo, &normalizer, errors);
+    let (report_settings, report) = report(raw.report, errors);
     let slo_interval = raw.slo_interval_secs.unwrap_or(30);
     if !(1..=3_600).contains(&slo_interval) {
         errors.push(format!("slo_interval_secs: expected 1 to 3600 but found {slo_interval}"));
@@ -432,6 +480,7 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
         listen,
         database_url,
         environments,
+        report,
         api: ApiConfig {
             api_token: raw.api_token,
             read_token: raw.read_token,
@@ -446,8 +495,73 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
             slo_interval: Duration::from_secs(slo_interval.clamp(1, 3_600) as u64),
             sources,
             webhooks,
+            report: report_settings,
         },
     }
+}
+
+/// `[report]`: what shapes the report (for the API) and how it is delivered (for the mailer,
+/// only when an SMTP URL is set).
+fn report(f: ReportFile, errors: &mut Vec<String>) -> (ReportSettings, Option<Arc<MailConfig>>) {
+    let mut settings = ReportSettings::default();
+    if let Some(name) = &f.timezone {
+        match Zone::parse(name) {
+            Ok(zone) => settings.zone = zone,
+            Err(e) => errors.push(format!("report.timezone: {e}")),
+        }
+    }
+    if let Some(subject) = f.subject {
+        if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
+            errors.push("report.subject: expected one line of text, such as \"pacer weekly: {team} {week}\"".to_owned());
+        }
+        settings.subject = subject;
+    }
+    for (name, url, slot) in [("base_url", f.base_url, &mut settings.base_url), ("grafana_url", f.grafana_url, &mut settings.grafana_url)] {
+        if let Some(url) = url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                errors.push(format!("report.{name}: expected an http:// or https:// URL but found {url:?}"));
+            }
+            *slot = Some(url);
+        }
+    }
+    let schedule = Schedule::parse(f.schedule.as_deref().unwrap_or("Mon 09:00")).map_err(|e| errors.push(format!("report.schedule: {e}"))).ok();
+    let mut addresses = |at: String, list: Vec<String>| -> Vec<Mailbox> {
+        list.iter().filter_map(|text| mailbox(text).map_err(|e| errors.push(format!("{at}: {e}"))).ok()).collect()
+    };
+    let everyone = addresses("report.recipients".to_owned(), f.recipients.unwrap_or_default());
+    let teams: BTreeMap<String, Vec<Mailbox>> = f.teams.into_iter().map(|(team, list)| (team.clone(), addresses(format!("report.teams.{team}"), list))).collect();
+    let from = f.from.as_deref().map(|text| mailbox(text).map_err(|e| errors.push(format!("report.from: {e}"))).ok());
+    let retry = f.retry_secs.unwrap_or(60);
+    if !(1..=3_600).contains(&retry) {
+        errors.push(format!("report.retry_secs: expected 1 to 3600 but found {retry}"));
+    }
+    let max_attempts = f.max_attempts.unwrap_or(20);
+    if !(1..=100).contains(&max_attempts) {
+        errors.push(format!("report.max_attempts: expected 1 to 100 but found {max_attempts}"));
+    }
+    let anyone = !everyone.is_empty() || teams.values().any(|r| !r.is_empty());
+    let Some(smtp_url) = f.smtp_url else {
+        if anyone {
+            errors.push("report.smtp_url: expected an SMTP URL (or PACER_REPORT_SMTP_URL) to send the report to its recipients".to_owned());
+        }
+        return (settings, None);
+    };
+    if let Err(e) = check_smtp_url(&smtp_url) {
+        errors.push(format!("report.smtp_url: {e}"));
+    }
+    if !anyone {
+        errors.push("report: expected recipients or [report.teams] beside smtp_url; nobody would receive the report".to_owned());
+    }
+    let from = match from {
+        Some(from) => from,
+        None => {
+            errors.push("report.from: expected the sender's address, such as \"pacer <pacer@example.com>\"".to_owned());
+            None
+        }
+    };
+    let (Some(schedule), Some(from)) = (schedule, from) else { return (settings, None) };
+    let config = MailConfig { schedule, from, smtp_url, everyone, teams, retry: Duration::from_secs(retry.clamp(1, 3_600)), max_attempts: max_attempts.clamp(1, 100) };
+    (settings, Some(Arc::new(config)))
 }
 
 fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> Vec<Slo> {
@@ -682,6 +796,22 @@ mod tests {
         let described = s.describe();
         assert!(!described.contains("s3cret") && !format!("{s:?}").contains("s3cret"), "{described}");
         assert!(described.contains("gitlab.token = (set)") && described.contains("github.deploy_source = both"), "{described}");
+    }
+
+    #[test]
+    fn every_report_problem_is_reported_at_once_and_the_smtp_password_is_never_described() {
+        let errors = load("[report]\ntimezone = \"Mars/Base\"\nschedule = \"sometimes\"\nrecipients = [\"nobody\"]\nbase_url = \"pacer.local\"\n", &[])
+            .expect_err("invalid");
+        for key in ["report.timezone", "report.schedule", "report.recipients", "report.base_url"] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key} missing from {errors:#?}");
+        }
+        let url = "smtp://ana:s3cret-pw@mail.example.com:587?tls=required";
+        let s = load("[report]\nfrom = \"pacer <pacer@example.com>\"\nrecipients = [\"a@example.com\"]\n", &[("PACER_REPORT_SMTP_URL", url)]).expect("valid");
+        let described = s.describe();
+        assert!(!described.contains("s3cret"), "{described}");
+        assert!(described.contains("via smtp://ana:***@mail.example.com:587?tls=required"), "{described}");
+        let errors = load("[report]\nrecipients = [\"a@example.com\"]\n", &[("PACER_REPORT_SMTP_URL", url)]).expect_err("no sender");
+        assert!(errors.iter().all(|e| !e.contains("s3cret")) && errors.iter().any(|e| e.starts_with("report.from")), "{errors:#?}");
     }
 
     #[test]

@@ -169,8 +169,14 @@ fn check_buckets(interval: Interval, filters: &Filters, max: usize) -> Result<()
 /// A DORA chart of `analysis` over the buckets of `filters`' window; `team` only labels it.
 /// `kind` must not be [`Kind::SloBurn`] (that chart needs the store; it gets no series here).
 pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interval, team: Option<&str>) -> Chart {
-    let buckets = interval.buckets(filters.from, filters.to);
-    let summaries = analysis.series(filters.from, filters.to, interval, filters.benchmarks, &filters.scope);
+    dora_over(kind, analysis, filters, interval.buckets(filters.from, filters.to), interval_name(interval), team)
+}
+
+/// A DORA chart over the given buckets (`[start, end)`, ascending, each `per` long: `week`), for
+/// calendars other than UTC's — the weekly report's weeks start on Monday in its time zone.
+/// The scope and benchmarks come from `filters`; its window only labels the chart.
+pub fn dora_over(kind: Kind, analysis: &Analysis, filters: &Filters, buckets: Vec<(Millis, Millis)>, per: &str, team: Option<&str>) -> Chart {
+    let summaries: Vec<Summary> = buckets.iter().map(|&(start, end)| analysis.summary(start, end, filters.benchmarks, &filters.scope)).collect();
     let line = |name: &str, value: fn(&Summary) -> Option<f64>| Series { name: name.to_owned(), values: summaries.iter().map(value).collect() };
     let cut = filters.benchmarks.bands();
     let hours = |cut: [Millis; 3]| cut.map(|c| c as f64 / HOUR as f64);
@@ -206,10 +212,14 @@ pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interv
             ("% of deployments that were rework", vec![line("rework rate", |s| s.rework_rate.rate.map(|r| r * 100.0))], Vec::new())
         }
     };
-    let what = format!("{} · {} · per {} · {}", filters.environment, scope_label(team, &filters.scope), interval_name(interval), range_label(filters.from, filters.to));
+    let what = format!("{} · {}", filters.environment, scope_label(team, &filters.scope));
     Chart {
         title: kind.title().to_owned(),
-        subtitle: if bands.is_empty() { what } else { format!("{what} · DORA {} bands", year(filters.benchmarks)) },
+        subtitle: if bands.is_empty() {
+            format!("{what} · per {per} · {}", range_label(filters.from, filters.to))
+        } else {
+            format!("{what} · per {per} · {} · DORA {} bands", range_label(filters.from, filters.to), year(filters.benchmarks))
+        },
         x_label: "date (UTC)".to_owned(),
         y_label: y_label.to_owned(),
         buckets,

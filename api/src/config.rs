@@ -41,6 +41,8 @@ pub struct ApiConfig {
     pub sources: SourceConfig,
     /// The secrets webhook senders must prove they know.
     pub webhooks: WebhookSecrets,
+    /// What shapes the weekly report: its time zone, subject and links.
+    pub report: crate::report::ReportSettings,
 }
 
 /// A service-level objective.
@@ -136,6 +138,7 @@ impl Default for ApiConfig {
             slo_interval: std::time::Duration::from_secs(30),
             sources: SourceConfig::default(),
             webhooks: WebhookSecrets::default(),
+            report: crate::report::ReportSettings::default(),
         }
     }
 }

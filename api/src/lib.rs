@@ -14,17 +14,20 @@ pub mod config;
 mod events;
 mod grafana;
 mod health;
+mod keys;
 mod listing;
 mod dora;
 mod page;
 pub mod plot;
 pub mod problem;
 pub mod query;
+pub mod report;
 mod rollbacks;
 pub mod slo;
 pub mod telemetry;
 mod stages;
 mod webhooks;
+pub mod week;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(slo::router(state.clone()))
         .merge(charts::router(state.clone()))
         .merge(page::router(state.clone()))
+        .merge(report::router(state.clone()))
         .merge(telemetry::router(state.clone()))
         .merge(grafana::router(state.clone()))
         .merge(changes::router(state.clone()))

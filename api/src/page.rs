@@ -17,15 +17,15 @@ use axum::routing::get;
 use axum::{Router, middleware};
 use chrono::DateTime;
 use pacer_engine::Millis;
-use pacer_engine::attribution::FailureCause;
 use pacer_engine::dora::{Analysis, Summary};
-use pacer_engine::levels::{Benchmarks, Level};
+use pacer_engine::levels::Level;
 use pacer_engine::model::{DAY, HOUR};
 use pacer_store::{ListQuery, PullRequestSummary};
 use serde_json::Value;
 
 use crate::charts::{self, KINDS, Kind, interval_name, range_label, scope_label};
 use crate::dora::analyze;
+use crate::keys::{Change, Key, duration, failure_words, level_name, percent};
 use crate::query::{FILTERS, Filters, Params};
 use crate::{AppState, Problem, auth, now};
 
@@ -284,139 +284,12 @@ fn form(html: &mut String, view: &View<'_>, analysis: &Analysis, teams: &BTreeSe
     html.push_str("</select></label><button type=\"submit\">Apply</button></form>\n");
 }
 
-fn level_name(level: Option<Level>) -> &'static str {
-    match level {
-        Some(Level::Elite) => "elite",
-        Some(Level::High) => "high",
-        Some(Level::Medium) => "medium",
-        Some(Level::Low) => "low",
-        None => "no level",
-    }
-}
-
 fn badge(level: Option<Level>) -> String {
     format!(r#"<span class="level {0}">{0}</span>"#, level_name(level))
 }
 
-/// A duration for people: `45 s`, `12 min`, `5.2 h`, `3.1 days`.
-pub fn duration(seconds: f64) -> String {
-    if seconds < 60.0 {
-        format!("{seconds:.0} s")
-    } else if seconds < HOUR as f64 / 1000.0 {
-        format!("{:.0} min", seconds / 60.0)
-    } else if seconds < 2.0 * DAY as f64 / 1000.0 {
-        format!("{:.1} h", seconds / 3_600.0)
-    } else {
-        format!("{:.1} days", seconds / 86_400.0)
-    }
-}
-
-fn percent(rate: f64) -> String {
-    format!("{:.1} %", rate * 100.0)
-}
-
-/// How a key is shown and compared.
-struct Key {
-    id: &'static str,
-    name: &'static str,
-    value: Option<f64>,
-    previous: Option<f64>,
-    shown: fn(f64) -> String,
-    level: Option<Option<Level>>,
-    detail: String,
-    higher_is_better: bool,
-    /// Rates compare in percentage points, the others relatively.
-    rate: bool,
-}
-
 fn keys(html: &mut String, view: &View<'_>, now: &Summary, before: &Summary) {
-    let recovery_2021 = view.filters.benchmarks == Benchmarks::Y2021;
-    let per_day = |v: f64| format!("{v:.2} / day");
-    let list = [
-        Key {
-            id: "deployment_frequency",
-            name: "Deployment frequency",
-            value: Some(now.deployment_frequency.per_day),
-            previous: Some(before.deployment_frequency.per_day).filter(|_| before.deployment_frequency.deployments > 0),
-            shown: per_day,
-            level: Some(now.deployment_frequency.level),
-            detail: format!(
-                "{} deployments on {} days ({:.1} per week)",
-                now.deployment_frequency.deployments, now.deployment_frequency.deploy_days, now.deployment_frequency.per_week
-            ),
-            higher_is_better: true,
-            rate: false,
-        },
-        Key {
-            id: "lead_time",
-            name: "Lead time for changes",
-            value: now.lead_time.median_seconds,
-            previous: before.lead_time.median_seconds,
-            shown: duration,
-            level: Some(now.lead_time.level),
-            detail: match now.lead_time.p90_seconds {
-                Some(p90) => format!("median over {} commits; 90th percentile {}", now.lead_time.samples, duration(p90)),
-                None => "no commit reached production in this window".to_owned(),
-            },
-            higher_is_better: false,
-            rate: false,
-        },
-        Key {
-            id: "change_failure_rate",
-            name: "Change failure rate",
-            value: now.change_failure_rate.rate,
-            previous: before.change_failure_rate.rate,
-            shown: percent,
-            level: Some(now.change_failure_rate.level),
-            detail: format!("{} of {} deployments failed", now.change_failure_rate.failed_deployments, now.change_failure_rate.deployments),
-            higher_is_better: false,
-            rate: true,
-        },
-        if recovery_2021 {
-            Key {
-                id: "time_to_restore",
-                name: "Time to restore",
-                value: now.time_to_restore.median_seconds,
-                previous: before.time_to_restore.median_seconds,
-                shown: duration,
-                level: Some(now.time_to_restore.level),
-                detail: format!("median over {} resolved incidents", now.time_to_restore.incidents),
-                higher_is_better: false,
-                rate: false,
-            }
-        } else {
-            let fdrt = &now.failed_deployment_recovery_time;
-            let restore = now.time_to_restore.median_seconds.map_or_else(|| "none".to_owned(), duration);
-            Key {
-                id: "failed_deployment_recovery_time",
-                name: "Failed-deployment recovery time",
-                value: fdrt.median_seconds,
-                previous: before.failed_deployment_recovery_time.median_seconds,
-                shown: duration,
-                level: Some(fdrt.level),
-                detail: format!(
-                    "{} of {} failed deployments recovered; time to restore over {} incidents: {restore}",
-                    fdrt.recovered, fdrt.failed_deployments, now.time_to_restore.incidents
-                ),
-                higher_is_better: false,
-                rate: false,
-            }
-        },
-        Key {
-            id: "rework_rate",
-            name: "Rework rate",
-            value: now.rework_rate.rate,
-            previous: before.rework_rate.rate,
-            shown: percent,
-            level: None,
-            detail: format!(
-                "{} of {} deployments were rollbacks or hotfixes (the reports give no bands)",
-                now.rework_rate.unplanned_deployments, now.rework_rate.deployments
-            ),
-            higher_is_better: false,
-            rate: true,
-        },
-    ];
+    let list = crate::keys::keys(now, before, view.filters.benchmarks);
     let days = window_words(view.filters.to - view.filters.from);
     let _ = write!(
         html,
@@ -426,7 +299,7 @@ fn keys(html: &mut String, view: &View<'_>, now: &Summary, before: &Summary) {
         badge(now.level)
     );
     for key in list {
-        let value = key.value.map_or_else(|| "no data".to_owned(), key.shown);
+        let value = key.shown_value();
         let raw = key.value.map_or_else(String::new, |v| v.to_string());
         let level = key.level.map_or_else(String::new, |l| format!(" {}", badge(l)));
         let _ = write!(
@@ -453,28 +326,20 @@ fn window_words(length: Millis) -> String {
 
 /// The change from the previous window of the same length, in words and an arrow.
 fn trend(key: &Key, window: &str) -> String {
-    let (Some(now), Some(before)) = (key.value, key.previous) else {
-        return format!(r#"<p class="trend">no data in the previous {window} to compare with</p>"#);
-    };
-    let (change, unit) = if key.rate {
-        ((now - before) * 100.0, " points")
-    } else if before != 0.0 {
-        ((now - before) / before * 100.0, " %")
-    } else {
-        (if now == 0.0 { 0.0 } else { f64::INFINITY }, " %")
-    };
-    let was = (key.shown)(before);
-    if change.abs() < 0.5 {
-        return format!(r#"<p class="trend"><span aria-hidden="true">→ </span>steady: {} in the previous {window}</p>"#, escape(&was));
+    match key.change() {
+        Change::Unknown => format!(r#"<p class="trend">no data in the previous {window} to compare with</p>"#),
+        Change::Steady { was } => {
+            format!(r#"<p class="trend"><span aria-hidden="true">→ </span>steady: {} in the previous {window}</p>"#, escape(&was))
+        }
+        Change::Moved { up, better, amount, was } => {
+            let (arrow, word) = if up { ("↑", "up") } else { ("↓", "down") };
+            let (class, verdict) = if better { ("better", "better") } else { ("worse", "worse") };
+            format!(
+                r#"<p class="trend {class}"><span aria-hidden="true">{arrow} </span>{word} {amount} from {} in the previous {window} ({verdict})</p>"#,
+                escape(&was)
+            )
+        }
     }
-    let up = now > before;
-    let (arrow, word) = if up { ("↑", "up") } else { ("↓", "down") };
-    let (class, verdict) = if up == key.higher_is_better { ("better", "better") } else { ("worse", "worse") };
-    let amount = if change.is_finite() { format!("{:.0}{unit}", change.abs()) } else { "from zero".to_owned() };
-    format!(
-        r#"<p class="trend {class}"><span aria-hidden="true">{arrow} </span>{word} {amount} from {} in the previous {window} ({verdict})</p>"#,
-        escape(&was)
-    )
 }
 
 fn chart_figures(html: &mut String, view: &View<'_>, now: &Summary) {
@@ -532,17 +397,6 @@ fn table_end(html: &mut String, empty: bool, columns: usize, nothing: &str) {
     html.push_str("</tbody></table></div></section>\n");
 }
 
-fn cause(c: &FailureCause) -> String {
-    match c {
-        FailureCause::IncidentNamedDeployment { incident_id } => format!("incident {} names it", escape(incident_id)),
-        FailureCause::IncidentNamedCommit { incident_id, commit_sha } => {
-            format!("incident {} names commit <code>{}</code>", escape(incident_id), escape(short(commit_sha)))
-        }
-        FailureCause::IncidentInWindow { incident_id } => format!("incident {} followed it", escape(incident_id)),
-        FailureCause::RolledBack { deployment_id } => format!("rolled back by {}", escape(deployment_id)),
-    }
-}
-
 fn short(sha: &str) -> &str {
     sha.get(..10).unwrap_or(sha)
 }
@@ -577,7 +431,7 @@ fn deployment_table(
         };
         let failed = match analyzed {
             Some(a) if a.failed() => {
-                format!(r#"<span class="bad">failed</span>: {}"#, a.failure_causes.iter().map(cause).collect::<Vec<_>>().join("; "))
+                format!(r#"<span class="bad">failed</span>: {}"#, escape(&a.failure_causes.iter().map(failure_words).collect::<Vec<_>>().join("; ")))
             }
             Some(_) => "no".to_owned(),
             None => "—".to_owned(),
@@ -667,7 +521,7 @@ fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
         let undone = analysis.deployment(undone_id);
         let version = |d: &pacer_engine::model::Deployment| d.version.as_deref().map_or_else(|| escape(&d.id), |v| format!("{} ({})", escape(&d.id), escape(v)));
         let why: Vec<String> = undone
-            .map(|u| u.failure_causes.iter().filter(|c| c.incident_id().is_some()).map(cause).collect())
+            .map(|u| u.failure_causes.iter().filter(|c| c.incident_id().is_some()).map(|c| escape(&failure_words(c))).collect())
             .unwrap_or_default();
         let _ = write!(
             html,
@@ -767,14 +621,6 @@ mod tests {
     #[test]
     fn path_segments_are_percent_encoded() {
         assert_eq!(segment("rb_1/../x y"), "rb_1%2F..%2Fx%20y");
-    }
-
-    #[test]
-    fn durations_pick_a_readable_unit() {
-        assert_eq!(duration(42.0), "42 s");
-        assert_eq!(duration(1_800.0), "30 min");
-        assert_eq!(duration(5.25 * 3_600.0), "5.2 h");
-        assert_eq!(duration(3.0 * 86_400.0), "3.0 days");
     }
 
     fn key(value: f64, previous: f64, higher_is_better: bool, rate: bool) -> Key {

@@ -52,6 +52,7 @@ pub struct Telemetry {
     http_duration: Family<Labels, Histogram>,
     events: Family<Labels, Counter>,
     hook_deliveries: Family<Labels, Histogram>,
+    report_sends: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -66,14 +67,19 @@ impl Default for Telemetry {
         for outcome in ["delivered", "retry", "failed", "gone"] {
             let _ = hook_deliveries.get_or_create(&vec![("outcome", outcome.to_owned())]);
         }
+        let report_sends = Family::<Labels, Counter>::default();
+        for outcome in ["sent", "retry", "failed"] {
+            let _ = report_sends.get_or_create(&vec![("outcome", outcome.to_owned())]);
+        }
         let build = Family::<Labels, Gauge>::default();
         build.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
         registry.register("pacer_http_requests", "HTTP requests answered, by route, method and status", http_requests.clone());
         registry.register("pacer_http_request_duration_seconds", "Time to answer an HTTP request, by route", http_duration.clone());
         registry.register("pacer_events_ingested", "Events received, by source and outcome (accepted, duplicate, rejected)", events.clone());
         registry.register("pacer_hook_delivery_seconds", "Time from sending a rollback hook request to its answer, by outcome", hook_deliveries.clone());
+        registry.register("pacer_report_sends", "Weekly report emails attempted by this process, by outcome (sent, retry, failed)", report_sends.clone());
         registry.register("pacer_build_info", "The running pacer version", build);
-        Self { registry, http_requests, http_duration, events, hook_deliveries }
+        Self { registry, http_requests, http_duration, events, hook_deliveries, report_sends }
     }
 }
 
@@ -90,6 +96,11 @@ impl Telemetry {
     /// Records a hook delivery attempt.
     pub fn hook_delivery(&self, outcome: &str, seconds: f64) {
         self.hook_deliveries.get_or_create(&vec![("outcome", outcome.to_owned())]).observe(seconds);
+    }
+
+    /// Counts a weekly report send attempt: `sent`, `retry` or `failed`.
+    pub fn report_send(&self, outcome: &'static str) {
+        self.report_sends.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
     }
 }
 

@@ -46,6 +46,9 @@ pub struct AnalyzedDeployment {
     /// Lead-time samples in seconds, one per commit of the changeset with a known start.
     #[serde(skip)]
     pub lead_times: Vec<f64>,
+    /// The commit of each lead-time sample, in the same order.
+    #[serde(skip)]
+    pub lead_time_commits: Vec<String>,
     /// Why it counts as failed; empty when it did not fail.
     pub failure_causes: Vec<FailureCause>,
     /// When it recovered from its failure.
@@ -134,8 +137,16 @@ impl Analysis {
             .into_iter()
             .zip(sets)
             .map(|((finished_at, deployment), changeset)| {
-                let lead_times = lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit);
-                AnalyzedDeployment { deployment, finished_at, changeset, lead_times, failure_causes: Vec::new(), recovered_at: None }
+                let (lead_time_commits, lead_times) = lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit).into_iter().unzip();
+                AnalyzedDeployment {
+                    deployment,
+                    finished_at,
+                    changeset,
+                    lead_times,
+                    lead_time_commits,
+                    failure_causes: Vec::new(),
+                    recovered_at: None,
+                }
             })
             .collect();
 
@@ -284,7 +295,7 @@ fn lead_times(
     changeset: &[String],
     graph: &CommitGraph,
     pr_first_commit: &HashMap<String, Millis>,
-) -> Vec<f64> {
+) -> Vec<(String, f64)> {
     let explicit: HashMap<&str, Millis> =
         deployment.commits.iter().filter_map(|c| Some((c.sha.as_str(), c.committed_at?))).collect();
     changeset
@@ -297,7 +308,7 @@ fn lead_times(
                 (c, b) => c.or(b)?,
             };
             let sample = finished_at - start;
-            (sample > 0).then(|| seconds(sample))
+            (sample > 0).then(|| (sha.clone(), seconds(sample)))
         })
         .collect()
 }

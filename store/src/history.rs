@@ -218,6 +218,15 @@ pub struct PullRequestSummary {
     pub merged_at: Option<i64>,
     /// The commit its merge produced.
     pub merge_commit_sha: Option<String>,
+    /// When its first commit was made (epoch ms), when known; the stages start here.
+    #[serde(skip)]
+    pub first_commit_at: Option<i64>,
+    /// When it was opened (epoch ms).
+    #[serde(skip)]
+    pub opened_at: i64,
+    /// When it was first reviewed (epoch ms).
+    #[serde(skip)]
+    pub first_review_at: Option<i64>,
 }
 
 impl Store {
@@ -254,7 +263,8 @@ impl Store {
         }
         let rows: Vec<PullRequestSummary> = with_pool!(self, pool => {
             let mut sql = sqlx::QueryBuilder::new(
-                "SELECT id, repository, number, author, merged_at, merge_commit_sha FROM pull_requests WHERE merge_commit_sha IN (",
+                "SELECT id, repository, number, author, merged_at, merge_commit_sha, first_commit_at, opened_at, first_review_at
+                 FROM pull_requests WHERE merge_commit_sha IN (",
             );
             let mut list = sql.separated(", ");
             for sha in shas {

@@ -18,6 +18,7 @@ mod ingest;
 mod counts;
 mod listing;
 mod outbox;
+mod sends;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use ingest::{Ingested, RawEvent};
 pub use history::{CommitSummary, PullRequestSummary};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};
 pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
+pub use sends::{NewSend, SendOutcome, SendRow};
 
 /// The SQLite migrations, embedded.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -40,7 +40,8 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-fn require_all() -> bool {
+/// Whether every integration test must run (`PACER_REQUIRE_ALL=1`, as CI sets) instead of skipping.
+pub fn require_all() -> bool {
     std::env::var("PACER_REQUIRE_ALL").is_ok_and(|v| v == "1")
 }
 

@@ -16,6 +16,7 @@ mod listing;
 mod page;
 mod prometheus;
 mod property;
+mod report;
 mod rollback;
 mod scenarios;
 mod slo;
