@@ -94,9 +94,9 @@ pub async fn run(size: Size, admin: &str, reuse: bool) -> anyhow::Result<()> {
     spec.listed_commits_share = 1.0;
     let url = if reuse {
         let (server, _) = admin.rsplit_once('/').context("the PostgreSQL URL ends with /<database>")?;
-        format!("{server}/pacer_bench_query")
+        format!("{server}/pacer_bench_query_{}", size.name)
     } else {
-        fresh_postgres(admin, "pacer_bench_query").await?
+        fresh_postgres(admin, &format!("pacer_bench_query_{}", size.name)).await?
     };
     let store = pacer::app::open_store(&url).await?;
     if reuse {
