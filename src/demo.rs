@@ -56,6 +56,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let base = format!("http://{}", settings.listen);
     println!("pacer demo is serving {} services on {base}", spec.services);
+    println!("  web page:      {base}/   (charts: {base}/charts/lead-time.svg)");
+    println!("  metrics:       curl -s '{base}/metrics'");
     println!("  DORA summary:  curl -s '{base}/api/v1/dora' | jq");
     println!("  one team:      curl -s '{base}/api/v1/dora?team=commerce&from=now-90d' | jq");
     println!("  weekly series: curl -s '{base}/api/v1/dora/series?metric=lead_time&interval=week' | jq");
