@@ -41,9 +41,7 @@ pub async fn analyze(state: &AppState, params: &Params) -> Result<(Arc<Analysis>
 /// The services of a team: configured, or named as the team by their deployments.
 pub(crate) fn team_services(state: &AppState, analysis: &Analysis, team: &str) -> BTreeSet<String> {
     let mut services = state.config.teams.get(team).cloned().unwrap_or_default();
-    services.extend(
-        analysis.deployments.iter().filter(|d| d.deployment.team.as_deref() == Some(team)).map(|d| d.deployment.service.clone()),
-    );
+    services.extend(analysis.team_services(team).into_iter().flatten().cloned());
     services
 }
 

@@ -440,7 +440,7 @@ async fn values_of(state: &AppState, name: &str) -> Result<Vec<String>, Problem>
         "teams" | "team" => {
             let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
             let mut teams: BTreeSet<String> = state.config.teams.keys().cloned().collect();
-            teams.extend(analysis.deployments.iter().filter_map(|d| d.deployment.team.clone()));
+            teams.extend(analysis.teams().into_iter().map(str::to_owned));
             teams.into_iter().collect()
         }
         "environments" | "environment" => state.store.environments().await?,

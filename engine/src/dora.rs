@@ -108,6 +108,8 @@ pub struct Analysis {
     services: Vec<String>,
     /// Each service's deployments, as indexes into `deployments` (so ascending by finish time).
     by_service: HashMap<String, Vec<usize>>,
+    /// The services whose deployments name each team.
+    teams: HashMap<String, BTreeSet<String>>,
 }
 
 impl Analysis {
@@ -156,7 +158,13 @@ impl Analysis {
         let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
         let services = services_of(&analyzed, &incidents);
         let by_service = index_by_service(&analyzed);
-        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id, services, by_service }
+        let mut teams: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for d in &analyzed {
+            if let Some(team) = &d.deployment.team {
+                teams.entry(team.clone()).or_default().insert(d.deployment.service.clone());
+            }
+        }
+        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id, services, by_service, teams }
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
@@ -177,6 +185,7 @@ impl Analysis {
             by_id: self.by_id.clone(),
             services,
             by_service: self.by_service.clone(),
+            teams: self.teams.clone(),
         }
     }
 
@@ -188,6 +197,16 @@ impl Analysis {
     /// The deployments an incident is blamed on (by name or by the attribution window).
     pub fn blamed_on<'a>(&'a self, incident_id: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.deployments.iter().filter(move |d| d.failure_causes.iter().any(|c| c.incident_id() == Some(incident_id))).map(|d| d.deployment.id.as_str())
+    }
+
+    /// Every team some deployment names, sorted.
+    pub fn teams(&self) -> BTreeSet<&str> {
+        self.teams.keys().map(String::as_str).collect()
+    }
+
+    /// The services whose deployments name `team`.
+    pub fn team_services(&self, team: &str) -> Option<&BTreeSet<String>> {
+        self.teams.get(team)
     }
 
     /// Every service with a deployment or an incident in this environment.
