@@ -12,12 +12,12 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use pacer_collector::alerts::{self, Alert};
 use pacer_collector::render::to_event;
-use pacer_collector::signature::{constant_time_eq, verify_hex};
+use pacer_collector::signature::verify_hex;
 use pacer_collector::Collected;
 use pacer_engine::dora::Analysis;
 use pacer_engine::model::Fact;
@@ -37,14 +37,7 @@ pub fn router(state: AppState) -> Router {
 async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
     let body = body.map_err(|r| Problem::unreadable_body(r.status(), r.body_text()))?;
     if let Some(token) = &state.config.alertmanager_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Problem::unauthorized("expected an Authorization: Bearer <token> header but found none"))?;
-        if !constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
-            return Err(Problem::unauthorized("the bearer token is not valid for this endpoint"));
-        }
+        crate::auth::require_bearer(&headers, &[token.as_str()])?;
     }
     receive(&state, "alertmanager", &body).await
 }

@@ -2,7 +2,7 @@
 //! the read token (or the api token) when one is configured. Comparisons take constant time.
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use pacer_collector::signature::constant_time_eq;
@@ -31,13 +31,21 @@ fn check(request: &Request, accepted: &[Option<&str>]) -> Result<(), Problem> {
     if accepted.is_empty() {
         return Ok(());
     }
-    let presented = request
-        .headers()
+    require_bearer(request.headers(), &accepted)
+}
+
+/// Requires an `Authorization: Bearer <token>` header holding one of `accepted`. Digests are
+/// compared, so the time taken says nothing about how much of a token matched. Every endpoint
+/// that takes a bearer token (the API, Alertmanager, CDEvents) checks it here.
+///
+/// # Errors
+/// 401 when the header is missing or the token is not one of `accepted`.
+pub(crate) fn require_bearer(headers: &HeaderMap, accepted: &[&str]) -> Result<(), Problem> {
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .ok_or_else(|| Problem::unauthorized("expected an Authorization: Bearer <token> header but found none"))?;
-    // Compare digests so the time taken says nothing about how much of a token matched.
     let presented = Sha256::digest(presented.trim().as_bytes());
     let matches = accepted.iter().fold(false, |found, token| found | constant_time_eq(&presented, &Sha256::digest(token.as_bytes())));
     if matches { Ok(()) } else { Err(Problem::unauthorized("the bearer token is not valid for this endpoint")) }

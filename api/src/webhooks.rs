@@ -85,12 +85,7 @@ async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Result<
 async fn cdevents(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
     let body = readable(body)?;
     if let Some(secret) = &state.config.webhooks.cdevents {
-        let token = text(&headers, "authorization")
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::to_owned))
-            .ok_or_else(|| Problem::unauthorized("expected an Authorization: Bearer <token> header but found none"))?;
-        if !digest_eq(&token, secret) {
-            return Err(Problem::unauthorized("the bearer token is not valid for this endpoint"));
-        }
+        crate::auth::require_bearer(&headers, &[secret.expose()])?;
     }
     let media = text(&headers, header::CONTENT_TYPE.as_str()).map(|m| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     let event = match (media.as_deref(), text(&headers, "ce-specversion")) {

@@ -89,15 +89,6 @@ pub struct Generations {
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The database engine behind a [`Store`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// Embedded SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
-
 /// A connection pool to pacer's database.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -145,14 +136,6 @@ impl Store {
             Ok(Self::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl(redact(url)))
-        }
-    }
-
-    /// The engine behind this store.
-    pub fn engine(&self) -> Engine {
-        match self {
-            Self::Sqlite(_) => Engine::Sqlite,
-            Self::Postgres(_) => Engine::Postgres,
         }
     }
 
