@@ -91,7 +91,7 @@ fn body(bytes: &Bytes) -> Result<Value, Problem> {
     if bytes.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(bytes).map_err(|e| Problem::invalid_events(vec![pacer_collector::FieldError::new("", format!("invalid JSON: {e}"))]))
+    pacer_collector::body::json(bytes).map_err(Problem::invalid_events)
 }
 
 fn payload_definitions(state: &AppState, environments: &[String]) -> Value {
@@ -230,7 +230,7 @@ async fn query(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value
         }
         let Some(name) = t["target"].as_str().filter(|n| !n.is_empty()) else { continue };
         let payload = match &t["payload"] {
-            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            Value::String(text) => pacer_collector::body::json(text.as_bytes()).unwrap_or(Value::Null),
             other => other.clone(),
         };
         let (target, analysis) = self::target(&state, &payload, &request).await?;

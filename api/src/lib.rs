@@ -17,6 +17,7 @@ mod health;
 mod keys;
 mod listing;
 mod dora;
+pub mod openapi;
 mod page;
 pub mod plot;
 pub mod problem;
@@ -85,9 +86,11 @@ pub fn router(state: AppState) -> Router {
         .merge(stages::router(state.clone()))
         .merge(webhooks::router(state.clone()))
         .merge(health::router(state.clone()))
+        .merge(openapi::router())
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(query::refuse_nul))
         .layer(axum::middleware::from_fn_with_state(state, telemetry::track))
         .layer(
             TraceLayer::new_for_http()

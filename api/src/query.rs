@@ -58,6 +58,21 @@ impl Params {
     }
 }
 
+/// Refuses a request whose path or query holds an encoded NUL character (`%00`): PostgreSQL
+/// cannot store or compare text with it, and no client means it. A path with one names nothing
+/// (404); a query with one is a bad parameter (400).
+pub async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    const NUL: &str = "%00";
+    if request.uri().path().contains(NUL) {
+        return Problem::not_found("no resource has a NUL character in its path").into_response();
+    }
+    if request.uri().query().is_some_and(|q| q.contains(NUL)) {
+        return Problem::invalid_query("", "expected text without NUL characters but found one").into_response();
+    }
+    next.run(request).await
+}
+
 /// The parameters that select what the metrics cover.
 pub const FILTERS: [&str; 6] = ["from", "to", "service", "team", "environment", "benchmarks"];
 

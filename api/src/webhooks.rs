@@ -155,7 +155,7 @@ fn readable(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
 }
 
 fn json_body(body: &[u8]) -> Result<Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))
+    pacer_collector::body::json(body).map_err(Problem::invalid_events)
 }
 
 /// The JSON of a form-encoded GitHub delivery (`payload=…`).

@@ -16,12 +16,17 @@
 //! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
 //!   memory after the query load.
 //!
+//! - **soak** (not part of `all`): `wrk` against `pacer serve` with a mix of NDJSON ingest and
+//!   queries for `--minutes N` (10 by default) or `--seconds N`; passes with zero errors and flat
+//!   resident memory (see the `soak` module).
+//!
 //! Results are printed as Markdown rows for `BENCHMARKS.md`.
 
 mod fourkeys;
 mod ingest;
 mod latency;
 mod query;
+mod soak;
 
 use std::time::Duration;
 
@@ -81,6 +86,23 @@ pub fn fresh_sqlite(name: &str) -> String {
     format!("sqlite://{}", path.display())
 }
 
+/// The `pacer` binary built beside this one (`cargo build --release` builds both).
+///
+/// # Errors
+/// It is not there.
+pub fn pacer_binary() -> anyhow::Result<std::path::PathBuf> {
+    let path = std::env::current_exe()?.with_file_name("pacer");
+    anyhow::ensure!(path.is_file(), "expected the pacer binary at {} — run `cargo build --release` first", path.display());
+    Ok(path)
+}
+
+/// The resident memory (`VmRSS`) of a process in MB, or `None` when it is gone.
+pub fn resident_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kb| kb / 1024.0)
+}
+
 /// p-th percentile (nearest rank) of durations, in milliseconds.
 pub fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
@@ -110,8 +132,10 @@ async fn main() -> anyhow::Result<()> {
     if matches!(what, "query" | "all") {
         query::run(size, &admin, args.iter().any(|a| a == "--reuse")).await?;
     }
-    if !matches!(what, "ingest" | "rollback" | "query" | "all") {
-        bail!("expected ingest, query, rollback or all but found {what:?}");
+    if what == "soak" {
+        soak::run(&soak::options(&args, &admin)?).await?;
+    } else if !matches!(what, "ingest" | "rollback" | "query" | "all") {
+        bail!("expected ingest, query, rollback, all or soak but found {what:?}");
     }
     Ok(())
 }

@@ -11,15 +11,17 @@ use pacer_engine::model::DAY;
 use pacer_generator::{Spec, generate, services};
 use pacer_store::Store;
 
-use crate::{Size, fourkeys, fresh_postgres, percentile_ms};
+use crate::{Size, fourkeys, fresh_postgres, pacer_binary, percentile_ms, resident_mb};
 
 /// Repetitions of each query.
 const REPEAT: usize = 20;
 
-/// A `pacer serve` child process.
-struct Server {
-    child: Child,
-    base: String,
+/// A `pacer serve` child process, killed when dropped.
+pub(crate) struct Server {
+    /// The process.
+    pub(crate) child: Child,
+    /// Its base URL.
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -29,14 +31,12 @@ impl Drop for Server {
     }
 }
 
-/// The `pacer` binary built beside this one (`cargo build --release` builds both).
-fn pacer_binary() -> anyhow::Result<std::path::PathBuf> {
-    let path = std::env::current_exe()?.with_file_name("pacer");
-    anyhow::ensure!(path.is_file(), "expected the pacer binary at {} — run `cargo build --release` first", path.display());
-    Ok(path)
-}
-
-async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
+/// Starts `pacer serve` (the binary built beside this one) on `url` and waits until it is ready;
+/// returns it with the time that took.
+///
+/// # Errors
+/// The binary is missing or pacer did not become ready within a minute.
+pub(crate) async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = Instant::now();
     let child = Command::new(pacer_binary()?)
@@ -56,13 +56,6 @@ async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "pacer did not become ready");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-}
-
-fn resident_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 async fn load(store: &Store, spec: &Spec) -> anyhow::Result<(u64, Duration)> {
@@ -155,7 +148,7 @@ pub async fn run(size: Size, admin: &str, reuse: bool) -> anyhow::Result<()> {
             println!("| {label}, {days} d | {p50:.1} ms | {p99:.1} ms | {s50:.1} ms | {s99:.1} ms | {:.1}× | ≥ 10×, < 100 ms |", s50 / p50);
         }
     }
-    let rss = resident_mb(server.child.id());
+    let rss = resident_mb(server.child.id()).unwrap_or(f64::NAN);
     println!("\n| process | figure | target |\n|---|---|---|");
     println!("| first query after start (builds the analysis) | {:.0} ms | — |", cold.as_secs_f64() * 1_000.0);
     println!("| start to ready on the existing database (p50 of 4) | {:.0} ms | ≤ 200 ms |", percentile_ms(&mut ready, 0.5));
