@@ -165,7 +165,7 @@ async fn drive(wrk: &Path, script: &Path, base: &str, pid: u32, options: &Option
         .arg(format!("-t{}", options.threads))
         .arg(format!("-c{}", options.connections))
         .arg(format!("-d{}s", options.duration.as_secs()))
-        .args(["--timeout", "10s", "--latency", "-s"])
+        .args(["--timeout", "30s", "--latency", "-s"])
         .arg(script)
         .arg(base)
         .args(["--", &now.to_string(), &DEPLOYMENT_POOL.to_string()])

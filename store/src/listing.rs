@@ -76,13 +76,20 @@ where
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     sql.push(" WHERE environment = ").push_bind(query.environment.clone());
-    if let Some(services) = &query.services {
-        sql.push(" AND service IN (");
-        let mut list = sql.separated(", ");
-        for service in services {
-            list.push_bind(service.clone());
+    match &query.services {
+        // No service in scope (a team and services that do not meet): PostgreSQL refuses `IN ()`.
+        Some(services) if services.is_empty() => {
+            sql.push(" AND 1 = 0");
         }
-        sql.push(")");
+        Some(services) => {
+            sql.push(" AND service IN (");
+            let mut list = sql.separated(", ");
+            for service in services {
+                list.push_bind(service.clone());
+            }
+            sql.push(")");
+        }
+        None => {}
     }
     if let Some(from) = query.from {
         sql.push(format_args!(" AND {time} >= ")).push_bind(from);

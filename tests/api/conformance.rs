@@ -158,3 +158,21 @@ on_both!(a_nul_character_in_a_path_a_query_or_a_body_is_a_client_error_and_store
     let listed = app.get("/api/v1/deployments").await;
     assert_eq!(listed["items"], json!([]), "nothing of the refused batch was stored");
 });
+
+on_both!(a_team_and_services_that_do_not_meet_list_nothing_on_every_read, |app| {
+    app.ingest(json!([
+        {"type": "deployment", "id": "d1", "service": "checkout", "status": "success", "finished_at": ago(30), "team": "payments"},
+        {"type": "incident", "id": "i1", "service": "checkout", "opened_at": ago(20)},
+    ]))
+    .await;
+    for path in ["/api/v1/deployments?team=payments&service=search", "/api/v1/incidents?team=payments&service=search"] {
+        assert_eq!(app.get(path).await["items"], json!([]), "{path}");
+    }
+    assert_eq!(app.get("/api/v1/dora?team=payments&service=search").await["deployment_frequency"]["deployments"], 0);
+    let page = app.client.get(app.url("/?team=payments&service=search")).send().await.expect("request");
+    assert_eq!(page.status(), 200, "the web page with an empty scope");
+    let grafana = json!({"range": {"from": "now-1d", "to": "now"}, "filters": [{"key": "team", "value": "payments"}, {"key": "service", "value": "search"}],
+                         "targets": [{"target": "deployments_table"}, {"target": "incidents_table"}]});
+    let tables: Value = app.client.post(app.url("/grafana/query")).json(&grafana).send().await.expect("request").json().await.expect("json");
+    assert_eq!(tables[0]["rows"], json!([]), "{tables}");
+});
