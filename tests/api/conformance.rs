@@ -3,8 +3,9 @@
 //! and body is one the document describes — on SQLite and on PostgreSQL, each over a fresh
 //! database seeded with a realistic history so listings, SLOs and rollbacks have items.
 //!
-//! The run is bounded (`PACER_CONFORMANCE_EXAMPLES` cases per operation, 25 by default) so CI
-//! stays within a couple of minutes; README.md says how to run it longer. Without schemathesis
+//! The run is bounded (`PACER_CONFORMANCE_EXAMPLES` cases per operation, 25 by default) and
+//! seeded (`PACER_CONFORMANCE_SEED`) so CI stays within a couple of minutes and repeats itself;
+//! README.md says how to run it longer. Without schemathesis
 //! the test prints `skipped: …` (and fails under `PACER_REQUIRE_ALL=1`).
 
 use std::process::Stdio;
@@ -78,6 +79,7 @@ async fn conforms(backend: Backend) {
     let Some(app) = TestApp::spawn_with_config(backend, CONFIG, &[]).await else { return };
     seed(&app).await;
     let examples = std::env::var("PACER_CONFORMANCE_EXAMPLES").unwrap_or_else(|_| "25".to_owned());
+    let seed = std::env::var("PACER_CONFORMANCE_SEED").unwrap_or_else(|_| "20261201".to_owned());
     let workdir = std::env::temp_dir().join(crate::helpers::unique("schemathesis"));
     std::fs::create_dir_all(&workdir).expect("a work directory");
     let url = app.url("/api/v1/openapi.json");
@@ -87,7 +89,7 @@ async fn conforms(backend: Backend) {
         std::process::Command::new("schemathesis")
             .current_dir(dir)
             .args(["run", &url, "--checks", CHECKS, "--max-examples", &examples])
-            .args(["--phases", "examples,coverage,fuzzing", "--seed", "20261201", "--workers", "1", "--request-timeout", "30"])
+            .args(["--phases", "examples,coverage,fuzzing", "--seed", &seed, "--workers", "1", "--request-timeout", "30"])
             .args(["--no-color", "--output-truncate", "false"])
             .output()
     })
