@@ -15,7 +15,8 @@
 //!   alert's POST to the hook request arriving at a local receiver.
 //! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
 //!   memory after the query load.
-//!
+//! - **scale**: the ingest benchmark's events through one, two and three `pacer serve` processes
+//!   on one PostgreSQL database, round-robin, each run checked for exactly-once storage.
 //! - **soak** (not part of `all`): `wrk` against `pacer serve` with a mix of NDJSON ingest and
 //!   queries for `--minutes N` (10 by default) or `--seconds N`; passes with zero errors and flat
 //!   resident memory (see the `soak` module).
@@ -26,6 +27,7 @@ mod fourkeys;
 mod ingest;
 mod latency;
 mod query;
+mod scale;
 mod soak;
 
 use std::time::Duration;
@@ -132,10 +134,13 @@ async fn main() -> anyhow::Result<()> {
     if matches!(what, "query" | "all") {
         query::run(size, &admin, args.iter().any(|a| a == "--reuse")).await?;
     }
+    if matches!(what, "scale" | "all") {
+        scale::run(size, &admin).await?;
+    }
     if what == "soak" {
         soak::run(&soak::options(&args, &admin)?).await?;
-    } else if !matches!(what, "ingest" | "rollback" | "query" | "all") {
-        bail!("expected ingest, query, rollback, all or soak but found {what:?}");
+    } else if !matches!(what, "ingest" | "rollback" | "query" | "scale" | "all") {
+        bail!("expected ingest, query, rollback, scale, all or soak but found {what:?}");
     }
     Ok(())
 }

@@ -16,12 +16,12 @@ use crate::{Size, fourkeys, fresh_postgres, pacer_binary, percentile_ms, residen
 /// Repetitions of each query.
 const REPEAT: usize = 20;
 
-/// A `pacer serve` child process, killed when dropped.
-pub(crate) struct Server {
+/// A `pacer serve` child process.
+pub struct Server {
     /// The process.
-    pub(crate) child: Child,
+    pub child: Child,
     /// Its base URL.
-    pub(crate) base: String,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -31,12 +31,12 @@ impl Drop for Server {
     }
 }
 
-/// Starts `pacer serve` (the binary built beside this one) on `url` and waits until it is ready;
-/// returns it with the time that took.
+/// Starts `pacer serve` (the binary built beside this one) on `url` and waits until `/readyz`
+/// answers; returns it and the time that took.
 ///
 /// # Errors
-/// The binary is missing or pacer did not become ready within a minute.
-pub(crate) async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
+/// The binary is missing or the process never became ready.
+pub async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = Instant::now();
     let child = Command::new(pacer_binary()?)
