@@ -21,7 +21,8 @@
 //!   queries for `--minutes N` (10 by default) or `--seconds N`; passes with zero errors and flat
 //!   resident memory (see the `soak` module).
 //!
-//! Results are printed as Markdown rows for `BENCHMARKS.md`.
+//! The benchmarks that start `pacer serve` run the binary beside this one, or the one
+//! `PACER_BENCH_PACER` names. Results are printed as Markdown rows for `BENCHMARKS.md`.
 
 mod fourkeys;
 mod ingest;
@@ -88,12 +89,16 @@ pub fn fresh_sqlite(name: &str) -> String {
     format!("sqlite://{}", path.display())
 }
 
-/// The `pacer` binary built beside this one (`cargo build --release` builds both).
+/// The `pacer` binary the benchmarks start: `PACER_BENCH_PACER` when set, else the one built
+/// beside this one (`cargo build --release` builds both).
 ///
 /// # Errors
 /// It is not there.
 pub fn pacer_binary() -> anyhow::Result<std::path::PathBuf> {
-    let path = std::env::current_exe()?.with_file_name("pacer");
+    let path = match std::env::var_os("PACER_BENCH_PACER") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::env::current_exe()?.with_file_name("pacer"),
+    };
     anyhow::ensure!(path.is_file(), "expected the pacer binary at {} — run `cargo build --release` first", path.display());
     Ok(path)
 }
