@@ -9,3 +9,5 @@ pub mod config;
 pub mod demo;
 pub mod recompute;
 pub mod report;
+pub mod server;
+pub mod token;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access;
 mod auth;
 mod bad_input;
 mod charts;
@@ -12,6 +13,7 @@ mod hooks;
 mod fixtures;
 mod github_flow;
 mod ingest;
+mod limits;
 mod listing;
 mod page;
 mod prometheus;
