@@ -987,6 +987,30 @@ mod tests {
     }
 
     #[test]
+    fn every_limit_out_of_range_is_named_and_the_environment_overrides_the_file() {
+        let toml = "[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\ncolour = 1\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        assert!(errors.iter().any(|e| e.contains("limits") && e.contains("colour")), "{errors:#?}");
+        let s = load("[limits]\nheavy_queries = 2\nfuture_tolerance_secs = 60\n", &[("PACER_LIMITS_HEAVY_QUERIES", "3")]).expect("valid");
+        assert_eq!((s.api.limits.heavy_queries, s.api.limits.future_tolerance), (3, 60 * SECOND));
+        let errors = load("json_depth = 1\n[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\n", &[]).expect_err("invalid");
+        for key in ["limits.json_depth", "limits.batch_events", "limits.ip_requests_per_sec", "limits.body_timeout_secs"] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key} missing from {errors:#?}");
+        }
+    }
+
+    #[test]
+    fn a_read_token_makes_reads_need_a_token_unless_that_contradicts_read_access() {
+        let token = ("PACER_READ_TOKEN", "read-token-0123456789");
+        assert_eq!(load("", &[]).expect("valid").api.read_access, ReadAccess::Public);
+        assert_eq!(load("", &[token]).expect("valid").api.read_access, ReadAccess::Token);
+        assert_eq!(load("read_access = \"token\"\n", &[]).expect("valid").api.read_access, ReadAccess::Token);
+        let errors = load("read_access = \"public\"\n", &[token]).expect_err("contradiction");
+        assert!(errors[0].starts_with("read_access"), "{errors:#?}");
+        assert!(load("read_access = \"open\"\n", &[]).is_err());
+    }
+
+    #[test]
     fn a_service_in_two_teams_is_an_error_and_secrets_are_not_described() {
         let errors = load("[teams]\na = [\"x\"]\nb = [\"x\"]\n", &[]).expect_err("invalid");
         assert!(errors[0].contains("already belongs"), "{errors:?}");

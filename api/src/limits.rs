@@ -186,7 +186,7 @@ pub fn not_in_future<'a>(state: &AppState, facts: impl IntoIterator<Item = &'a F
 /// address of `X-Forwarded-For`, the one that proxy added.
 fn client_ip(request: &Request, forwarded_for: bool) -> Option<IpAddr> {
     let forwarded = forwarded_for.then(|| {
-        let header = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).last()?;
+        let header = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back()?;
         header.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
     });
     forwarded.flatten().or_else(|| request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
