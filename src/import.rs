@@ -740,7 +740,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
 /// `90d`, `12w`, `36h`, `30m` back from `now`, or an RFC 3339 time.
 pub fn parse_since(text: &str, now: Millis) -> Option<Millis> {
     let text = text.trim();
-    let relative = text.bytes().next().is_some_and(|b| b.is_ascii_digit()) && text.bytes().last().is_some_and(|b| b.is_ascii_alphabetic());
+    let relative = text.len() > 1 && text[..text.len() - 1].bytes().all(|b| b.is_ascii_digit());
     if relative { pacer_api::query::parse_time(&format!("now-{text}"), now) } else { pacer_api::query::parse_time(text, now).filter(|_| text.contains('T')) }
 }
 
@@ -808,6 +808,17 @@ mod tests {
         let links = links(header);
         assert_eq!(links.get("next").map(String::as_str), Some("https://api.github.com/repositories/1/pulls?page=2"));
         assert_eq!(links.get("last").and_then(|u| page_number(u)), Some(5));
+    }
+
+    #[test]
+    fn since_is_a_span_back_from_now_or_a_time() {
+        let now = 1_767_571_200_000; // 2026-01-05T00:00:00Z
+        assert_eq!(parse_since("90d", now), Some(now - 90 * 86_400_000));
+        assert_eq!(parse_since("36h", now), Some(now - 36 * 3_600_000));
+        assert_eq!(parse_since("2026-01-04T00:00:00Z", now), Some(now - 86_400_000));
+        for bad in ["", "d", "90", "90y", "2026-01-04", "yesterday"] {
+            assert_eq!(parse_since(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]

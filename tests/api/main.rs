@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod backfill;
 mod bad_input;
 mod charts;
 mod cli;
