@@ -458,6 +458,11 @@ on_both!(an_import_overlapping_webhooks_stores_each_fact_once_with_the_same_valu
     let deployments = &overlapping.progress.resources[&pacer::import::Resource::Deployments];
     assert!(deployments.facts_unchanged >= 1, "the webhooks' deployment is already stored: {deployments:?}");
     assert_eq!(everything(&hooked).await, expected, "each fact once, with the values of the import alone, and the same DORA numbers");
+
+    // The imported objects are kept as they were read: the facts rebuild from them.
+    let store = pacer::app::open_store(&hooked.database_url).await.expect("store");
+    pacer::recompute::recompute_with(&store, &Normalizer::default(), &SourceConfig::default(), |_| {}).await.expect("recompute");
+    assert_eq!(everything(&hooked).await, expected, "pacer recompute rebuilds the same facts");
 });
 
 on_both!(the_cli_imports_a_repository_and_says_what_went_wrong, |app| {
