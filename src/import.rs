@@ -1,6 +1,6 @@
 //! `pacer import github`: fills in a repository's history from GitHub's REST API — default-branch
 //! commits with their parents, pull requests with their commits and reviews, deployments with
-//! their statuses, and completed workflow runs.
+//! their statuses, completed workflow runs, and published releases when they are a deploy source.
 //!
 //! This module owns the HTTP side: paging along `Link` headers, waiting out rate limits, retrying
 //! 5xx answers and network errors with exponential backoff, the stored cursors that make an import
@@ -74,11 +74,13 @@ pub enum Resource {
     Deployments,
     /// Workflow runs (each attempt).
     Runs,
+    /// Published releases, when they are a deploy source.
+    Releases,
 }
 
 impl Resource {
     /// Every resource, in import order.
-    pub const ALL: [Self; 4] = [Self::Commits, Self::Pulls, Self::Deployments, Self::Runs];
+    pub const ALL: [Self; 5] = [Self::Commits, Self::Pulls, Self::Deployments, Self::Runs, Self::Releases];
 
     /// The name its cursor is stored under.
     pub fn name(self) -> &'static str {
@@ -87,6 +89,7 @@ impl Resource {
             Self::Pulls => "pulls",
             Self::Deployments => "deployments",
             Self::Runs => "runs",
+            Self::Releases => "releases",
         }
     }
 
@@ -97,6 +100,7 @@ impl Resource {
             Self::Pulls => "pull requests",
             Self::Deployments => "deployments",
             Self::Runs => "workflow runs",
+            Self::Releases => "releases",
         }
     }
 
@@ -107,6 +111,7 @@ impl Resource {
             Self::Pulls => format!("/repos/{repo}/pulls?state=all&sort=updated&direction=desc&per_page={PER_PAGE}"),
             Self::Deployments => format!("/repos/{repo}/deployments?per_page={PER_PAGE}"),
             Self::Runs => format!("/repos/{repo}/actions/runs?per_page={PER_PAGE}"),
+            Self::Releases => format!("/repos/{repo}/releases?per_page={PER_PAGE}"),
         }
     }
 
@@ -116,7 +121,7 @@ impl Resource {
         match self {
             Self::Commits => None,
             Self::Pulls => Some("/updated_at"),
-            Self::Deployments | Self::Runs => Some("/created_at"),
+            Self::Deployments | Self::Runs | Self::Releases => Some("/created_at"),
         }
     }
 
@@ -312,12 +317,17 @@ impl Run<'_> {
         // What the mapping reads of the repository, as webhooks carry it.
         let repository = json!({"full_name": full_name, "default_branch": default_branch});
         self.progress.repo = full_name.to_owned();
+        let source = self.cx.config.github.deploy_source;
         for resource in Resource::ALL {
-            if resource == Resource::Deployments && !self.cx.config.github.deploy_source.deployments() {
-                self.notice("deployments skipped: they are not the deploy source (github.deploy_source)".to_owned());
-                continue;
+            // Only what counts as a deployment is read (github.deploy_source).
+            let skipped = match resource {
+                Resource::Deployments => !source.deployments(),
+                Resource::Releases => !source.releases(),
+                _ => false,
+            };
+            if !skipped {
+                self.pass(resource, &repository).await?;
             }
-            self.pass(resource, &repository).await?;
         }
         Ok(())
     }
@@ -413,6 +423,11 @@ impl Run<'_> {
                 }
                 let payload = json!({"action": "completed", "workflow_run": object, "repository": repository});
                 self.deliver(resource, "workflow_run", &format!("actions/runs/{id}/attempts/{attempt}"), payload).await
+            }
+            Resource::Releases => {
+                let id = object["id"].as_i64().unwrap_or_default();
+                let payload = json!({"action": "published", "release": object, "repository": repository});
+                self.deliver(resource, "release", &format!("releases/{id}"), payload).await
             }
         }
     }

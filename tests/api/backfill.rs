@@ -118,6 +118,20 @@ fn status(id: i64, state: &str, hours: f64) -> Value {
     )
 }
 
+fn release(id: i64, created: f64, target: &str, draft: bool) -> Value {
+    patched(
+        fixture("release.published.json")["release"].clone(),
+        &[
+            ("/id", json!(id)),
+            ("/tag_name", json!(format!("v{id}"))),
+            ("/target_commitish", json!(target)),
+            ("/draft", json!(draft)),
+            ("/created_at", json!(t(created))),
+            ("/published_at", if draft { Value::Null } else { json!(t(created + 0.05)) }),
+        ],
+    )
+}
+
 fn run(id: i64, attempt: i64, conclusion: Option<&str>, created: f64, event: &str, sha: &str) -> Value {
     patched(
         fixture("workflow_run.completed.success.json")["workflow_run"].clone(),
@@ -160,6 +174,7 @@ fn history() -> (HashMap<String, Vec<Value>>, HashMap<String, Value>) {
         (r("/deployments/302/statuses"), vec![status(3022, "success", 5.6), status(3021, "pending", 5.3)]),
         (r("/deployments/301/statuses"), vec![status(3011, "success", 1.5)]),
         (r("/deployments/300/statuses"), vec![status(3001, "success", -29.0)]),
+        (r("/releases"), vec![release(903, 10.8, M3, true), release(902, 10.55, M3, false), release(901, 1.55, "main", false), release(900, -50.0, M0, false)]),
         (r("/actions/runs"), vec![run(503, 1, None, 11.5, "pull_request", B3), run(502, 2, Some("success"), 9.6, "push", M3), run(501, 1, Some("success"), 3.1, "pull_request", B2), run(500, 1, Some("success"), -40.0, "push", M0)]),
     ]);
     let objects = HashMap::from([
@@ -285,6 +300,10 @@ struct Imported {
 }
 
 async fn import(app: &TestApp, fake: &FakeGithub) -> Imported {
+    import_with(app, fake, &SourceConfig::default()).await
+}
+
+async fn import_with(app: &TestApp, fake: &FakeGithub, sources: &SourceConfig) -> Imported {
     let store = pacer::app::open_store(&app.database_url).await.expect("store");
     let options = Options {
         repo: REPO.to_owned(),
@@ -295,13 +314,13 @@ async fn import(app: &TestApp, fake: &FakeGithub) -> Imported {
         backoff: Duration::from_millis(20),
     };
     let mut notices = Vec::new();
-    let (normalizer, sources) = (Normalizer::default(), SourceConfig::default());
+    let normalizer = Normalizer::default();
     let mut report = |event: Event<'_>| {
         if let Event::Notice(text) = event {
             notices.push(text);
         }
     };
-    let (progress, result) = import_github(&store, &normalizer, &sources, &options, &mut report, std::future::pending()).await;
+    let (progress, result) = import_github(&store, &normalizer, sources, &options, &mut report, std::future::pending()).await;
     Imported { progress, result, notices }
 }
 
@@ -493,4 +512,26 @@ on_both!(the_cli_imports_a_repository_and_says_what_went_wrong, |app| {
         assert!(stderr.contains(says), "{args:?} says {says:?}: {stderr}");
         assert!(!stderr.contains("ghp_"), "the token is never printed: {stderr}");
     }
+});
+
+on_both!(releases_are_imported_as_deployments_when_they_are_the_deploy_source, |app| {
+    let fake = FakeGithub::start(Script::default()).await;
+    let mut sources = SourceConfig::default();
+    sources.github.deploy_source = pacer_collector::sources::DeploySource::Releases;
+    let imported = import_with(&app, &fake, &sources).await;
+    assert!(imported.result.is_ok(), "{:?}", imported.result);
+    let deployments = app.get(&format!("/api/v1/deployments?{}&limit=500", window(-72.0, 48.0))).await;
+    let mut found: Vec<(String, Value, Value)> = deployments["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap_or_default().to_owned(), d["finished_at"].clone(), d["commit_sha"].clone()))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        found,
+        [("github:acme/shop/releases/901".to_owned(), at(1.6), Value::Null), ("github:acme/shop/releases/902".to_owned(), at(10.6), json!(M3))],
+        "published releases since --since, not the draft; a branch target names no commit"
+    );
+    assert!(!fake.requests().iter().any(|r| r.contains("/deployments")), "deployments are not read when they are not the deploy source");
 });

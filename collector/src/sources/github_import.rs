@@ -14,6 +14,7 @@
 //! | `pull_request` | `pull_request` (`GET /repos/{repo}/pulls/{n}`), `commits` (`…/pulls/{n}/commits`), `reviews` (`…/pulls/{n}/reviews`), `repository` | the pull request as the `pull_request` webhook maps it, its first review and approval counted as the `pull_request_review` webhook counts each review, `first_commit_at` the earliest committer date of its commits; a `commit` per listed commit |
 //! | `deployment` | `deployment` (`GET /repos/{repo}/deployments`), `statuses` (`…/deployments/{id}/statuses`), `repository` | the deployment as the `deployment` webhook maps it, then as the `deployment_status` webhook maps each status, oldest first, so the stored state is the one the webhooks leave |
 //! | `workflow_run` | the `workflow_run` webhook payload: `action` `completed`, `workflow_run` (`GET /repos/{repo}/actions/runs`, or one attempt of a run), `repository` | as the webhook |
+//! | `release` | the `release` webhook payload: `action` `published`, `release` (`GET /repos/{repo}/releases`), `repository` | as the webhook (a production deployment when releases are a deploy source; drafts and pre-releases are not) |
 //! | `commit` | `commit` (`GET /repos/{repo}/commits`, or one commit with its `files`), `repository` | a `commit` with its parents; with `files`, the service of the paths it touches |
 //!
 //! `repository` needs `full_name` and, for workflow runs, `default_branch`. A dismissed review
@@ -31,7 +32,7 @@ pub(crate) fn parse(event: &str, payload: &Value, cx: &Context<'_>) -> Outcome {
     match event {
         "pull_request" => pull_request(payload, cx),
         "deployment" => deployment(payload, cx),
-        "workflow_run" => github::parse(event, payload, cx),
+        "workflow_run" | "release" => github::parse(event, payload, cx),
         "commit" => {
             let mut d = Doc::new(payload);
             let Some(repo) = d.req_str("/repository/full_name") else { return Err(d.errors) };

@@ -109,7 +109,8 @@ impl DeploySource {
         matches!(self, Self::Deployments | Self::Both)
     }
 
-    fn releases(self) -> bool {
+    /// Whether published releases count.
+    pub fn releases(self) -> bool {
         matches!(self, Self::Releases | Self::Both)
     }
 }
