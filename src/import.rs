@@ -353,7 +353,7 @@ impl Run<'_> {
         self.progress.started = Some(Instant::now());
         self.progress.resources.entry(resource).or_default();
         while let Some(url) = cursor.next_url.clone() {
-            let page = self.get(&url).await?;
+            let mut page = self.get(&url).await?;
             let (items, estimate) = page.items(resource == Resource::Runs, &url)?;
             self.counts(resource).estimate = self.counts(resource).estimate.or(estimate);
             let mut ended = false;
@@ -373,8 +373,7 @@ impl Run<'_> {
                 finish(&mut cursor);
             }
             self.store.save_import_cursor(&repo, resource.name(), &cursor, pacer_api::now()).await?;
-            let progress = self.progress.clone();
-            (self.report)(Event::Progress(&progress));
+            (self.report)(Event::Progress(&self.progress));
         }
         Ok(())
     }
@@ -469,7 +468,7 @@ impl Run<'_> {
         let mut all = Vec::new();
         let mut next = Some(first.to_owned());
         while let Some(url) = next {
-            let page = self.get(&url).await?;
+            let mut page = self.get(&url).await?;
             all.extend(page.items(false, &url)?.0);
             next = page.next;
         }
@@ -522,13 +521,14 @@ struct Answer {
 impl Answer {
     /// The objects of a listing page and an estimate of the listing's size. Runs come wrapped
     /// (`{"total_count", "workflow_runs"}`), other listings are arrays.
-    fn items(&self, wrapped: bool, path: &str) -> Result<(Vec<Value>, Option<u64>), ImportError> {
-        let (list, total) = if wrapped { (&self.body["workflow_runs"], self.body["total_count"].as_u64()) } else { (&self.body, None) };
-        let Some(items) = list.as_array() else {
+    fn items(&mut self, wrapped: bool, path: &str) -> Result<(Vec<Value>, Option<u64>), ImportError> {
+        let total = self.body["total_count"].as_u64().filter(|_| wrapped);
+        let list = if wrapped { self.body["workflow_runs"].take() } else { self.body.take() };
+        let Value::Array(items) = list else {
             return Err(ImportError::Unexpected { path: path.to_owned(), detail: "expected a list of objects".into() });
         };
         let estimate = total.or_else(|| self.last_page.map(|last| last * items.len() as u64));
-        Ok((items.clone(), estimate))
+        Ok((items, estimate))
     }
 }
 
@@ -650,8 +650,10 @@ impl GithubClient {
     }
 }
 
-/// Sleeps until `until` (epoch ms), saying until when.
+/// Sleeps until `until` (epoch ms), saying until when; at least a second, so that a clock
+/// behind GitHub's cannot make it ask again and again.
 async fn wait_until(until: Millis, report: &mut (dyn FnMut(Event<'_>) + Send)) {
+    let until = until.max(pacer_api::now() + 1_000);
     let wait = Duration::from_millis(u64::try_from(until - pacer_api::now()).unwrap_or(0));
     let at = chrono::DateTime::from_timestamp_millis(until).map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_default();
     report(Event::Notice(format!("GitHub's rate limit is used up: waiting until {at} ({})", duration(wait))));
@@ -741,7 +743,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let since = parse_since(&args.since, now).ok_or_else(|| anyhow::anyhow!("expected --since like 90d, 12w, 36h or an RFC 3339 time but found {:?}", args.since))?;
     let settings = settings(args.common.config.as_deref(), &Overrides { listen: None, database_url: args.common.database_url.clone() })?;
     let store = open_store(&settings.database_url).await?;
-    let options = Options { repo: args.repo, since, api_url: args.api_url, token: args.token, retries: args.retries, backoff: Duration::from_secs(1) };
+    let options = Options { repo: args.repo, since, api_url: args.api_url, token: args.token.filter(|t| !t.trim().is_empty()), retries: args.retries, backoff: Duration::from_secs(1) };
     let mut line = ProgressLine { tty: std::io::stderr().is_terminal(), drawn: false };
     let started = Instant::now();
     eprintln!("importing {} from {} since {}", options.repo, options.api_url, rfc3339(since));
