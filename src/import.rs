@@ -804,7 +804,7 @@ pub fn summary(progress: &Progress, took: Duration, done: bool) -> String {
     );
     for (resource, c) in &progress.resources {
         out.push_str(&format!(
-            "  {:<14} {:>6} read, {:>6} facts new or changed, {:>6} already stored, {:>4} skipped\n",
+            "  {:<14} {:>6} read, {:>6} fact updates, {:>6} already stored, {:>4} skipped\n",
             resource.label(),
             c.read,
             c.facts_changed,
