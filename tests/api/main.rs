@@ -5,6 +5,7 @@ mod helpers;
 
 mod access;
 mod auth;
+mod backfill;
 mod bad_input;
 mod charts;
 mod cli;
@@ -20,6 +21,7 @@ mod prometheus;
 mod property;
 mod report;
 mod rollback;
+mod scale_out;
 mod scenarios;
 mod slo;
 mod telemetry;
