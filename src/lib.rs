@@ -7,5 +7,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod recompute;
 pub mod report;
+pub mod server;
+pub mod token;

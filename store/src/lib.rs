@@ -14,11 +14,13 @@
 mod changes;
 mod delivery;
 mod history;
+mod imports;
 mod ingest;
 mod counts;
 mod listing;
 mod outbox;
 mod sends;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,11 +30,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
 pub use delivery::{Delivered, Delivery, StoredDelivery};
+pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};
 pub use history::{CommitSummary, PullRequestSummary};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};
 pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
 pub use sends::{NewSend, SendOutcome, SendRow};
+pub use tokens::{Created, NewToken, TokenRow};
 
 /// The SQLite migrations, embedded.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

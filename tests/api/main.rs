@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod access;
 mod auth;
+mod backfill;
 mod bad_input;
 mod charts;
 mod conformance;
@@ -13,6 +15,7 @@ mod hooks;
 mod fixtures;
 mod github_flow;
 mod ingest;
+mod limits;
 mod listing;
 mod page;
 mod prometheus;
