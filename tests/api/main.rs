@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod charts;
 mod cli;
+mod faults;
 mod grafana;
 mod hooks;
 mod fixtures;
