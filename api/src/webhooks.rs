@@ -154,8 +154,11 @@ fn readable(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
     body.map_err(|rejection| Problem::unreadable_body(rejection.status(), rejection.body_text()))
 }
 
+/// The JSON of a body, with U+0000 replaced (PostgreSQL text cannot hold it; see `body`).
 fn json_body(body: &[u8]) -> Result<Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))
+    let mut value = serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))?;
+    pacer_collector::body::replace_nul(&mut value);
+    Ok(value)
 }
 
 /// The JSON of a form-encoded GitHub delivery (`payload=…`).

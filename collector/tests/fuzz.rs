@@ -15,13 +15,13 @@ use std::sync::Arc;
 use pacer_collector::alerts::{self, LabelNames};
 use pacer_collector::fields::FieldError;
 use pacer_collector::sources::cdevents::CloudEvent;
-use pacer_collector::sources::{self, Context, Parsed, Source, SourceConfig};
+use pacer_collector::sources::{self, Context, Parsed, Source};
 use pacer_collector::{Collected, Normalizer, native, render};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
 use serde_json::{Value, json};
 
-use mutate::{Input, budget, fixtures, mutations, run_for, to_json};
+use mutate::{Input, budget, cdevents_seeds, fixtures, gitlab_event, mutations, native_seeds, run_for, source_config, to_json};
 
 /// Seconds per target when `PACER_FUZZ_SECONDS` is not set: a short run for CI.
 const DEFAULT_SECS: f64 = 3.0;
@@ -34,33 +34,6 @@ fn check_problems(errors: &[FieldError]) -> TestCaseResult {
         prop_assert!(!e.detail.is_empty(), "a problem without detail at {:?}", e.pointer);
     }
     Ok(())
-}
-
-/// The X-Gitlab-Event of a GitLab fixture, from its first name segment.
-fn gitlab_event(name: &str) -> &'static str {
-    match name.split('.').next().unwrap_or_default() {
-        "pipeline" => "Pipeline Hook",
-        "merge_request" => "Merge Request Hook",
-        "deployment" => "Deployment Hook",
-        "job" => "Job Hook",
-        "push" => "Push Hook",
-        "tag_push" => "Tag Push Hook",
-        "issue" => "Issue Hook",
-        "release" => "Release Hook",
-        _ => "System Hook",
-    }
-}
-
-/// Settings that switch on every branch the sources have: incidents from labels, releases as
-/// deployments, a monorepo rule and a PagerDuty service map.
-fn source_config() -> SourceConfig {
-    let mut config = SourceConfig::default();
-    config.github.deploy_source = sources::DeploySource::Both;
-    config.gitlab.deploy_source = sources::DeploySource::Both;
-    config.github.incident_label = "bug".into();
-    config.repositories.push(sources::RepositoryRule { repository: "Codertocat/Hello-World".into(), path_prefix: Some("src/".into()), service: "hello".into() });
-    config.pagerduty_services.insert("API Service".into(), "api".into());
-    config
 }
 
 /// Parses a webhook body as the api does (JSON, then the source's parser) and checks the outcome.
@@ -85,41 +58,6 @@ fn webhook(source: Source, event: &str, bytes: &[u8]) -> TestCaseResult {
         }
         Err(errors) => check_problems(&errors),
     }
-}
-
-/// Native events rendered from what every webhook fixture produces, one per seed, plus batches.
-fn native_seeds() -> Vec<Value> {
-    let normalizer = Normalizer::default();
-    let config = source_config();
-    let cx = Context { normalizer: &normalizer, config: &config };
-    let mut events = Vec::new();
-    let mut facts_of = |source: Source, event: &str, payload: &Value| {
-        if let Ok(Parsed::Facts(facts)) = sources::parse(source, event, payload, &cx) {
-            events.extend(facts.iter().map(render::to_event));
-        }
-    };
-    for (name, payload) in fixtures("github", |_| true) {
-        facts_of(Source::Github, name.split('.').next().unwrap_or_default(), &payload);
-    }
-    for (name, payload) in fixtures("gitlab", |_| true) {
-        facts_of(Source::Gitlab, gitlab_event(&name), &payload);
-    }
-    for (_, payload) in cdevents_seeds() {
-        let event = payload.pointer("/context/type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        facts_of(Source::Cdevents, &event, &payload);
-    }
-    events.push(json!({"type": "sli", "service": "api", "at": "2026-11-22T08:00:00Z", "good": 990, "total": 1000}));
-    let batch = Value::Array(events.iter().take(12).cloned().collect());
-    let mut seeds = events;
-    seeds.push(batch);
-    seeds
-}
-
-fn cdevents_seeds() -> Vec<(String, Value)> {
-    ["conformance-v0.4.1", "conformance-v0.5.1", "conformance-main-0.6-draft"]
-        .iter()
-        .flat_map(|dir| fixtures(&format!("cdevents/{dir}"), |_| true))
-        .collect()
 }
 
 #[test]

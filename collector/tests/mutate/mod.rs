@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseResult, TestError, TestRunner};
+use pacer_collector::sources::{self, Context, Parsed, Source, SourceConfig};
+use pacer_collector::{Normalizer, render};
 use serde_json::{Map, Value, json};
 
 /// The shared fixtures beside the workspace, read at test time (never copied into the
@@ -29,6 +31,58 @@ pub fn fixtures_dir() -> String {
         .map(|up| format!("{manifest}{up}"))
         .find(|dir| std::path::Path::new(dir).is_dir())
         .unwrap_or_else(|| panic!("no shared/fixtures beside the workspace of {manifest}"))
+}
+
+/// JSON as TOML text: every object an inline table, `null`s left out (TOML has none), strings and
+/// keys as basic strings (JSON's escapes are TOML's). A root that is not an object becomes `value`.
+pub fn to_toml(value: &Value) -> Vec<u8> {
+    fn inline(value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push_str("\"\""),
+            Value::Bool(b) => out.push_str(&b.to_string()),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    inline(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (key, item)) in map.iter().filter(|(_, v)| !v.is_null()).enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push_str(" = ");
+                    inline(item, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+    let mut out = String::new();
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter().filter(|(_, v)| !v.is_null()) {
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(" = ");
+                inline(item, &mut out);
+                out.push('\n');
+            }
+        }
+        other => {
+            out.push_str("value = ");
+            inline(other, &mut out);
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
 }
 
 /// Every fixture under `dir` (relative to [`fixtures_dir`]) whose name passes `keep`, parsed,
@@ -49,6 +103,68 @@ pub fn fixtures(dir: &str, keep: impl Fn(&str) -> bool) -> Vec<(String, Value)> 
     found.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(!found.is_empty(), "no fixtures in {path}");
     found
+}
+
+/// The X-Gitlab-Event of a GitLab fixture, from its first name segment.
+pub fn gitlab_event(name: &str) -> &'static str {
+    match name.split('.').next().unwrap_or_default() {
+        "pipeline" => "Pipeline Hook",
+        "merge_request" => "Merge Request Hook",
+        "deployment" => "Deployment Hook",
+        "job" => "Job Hook",
+        "push" => "Push Hook",
+        "tag_push" => "Tag Push Hook",
+        "issue" => "Issue Hook",
+        "release" => "Release Hook",
+        _ => "System Hook",
+    }
+}
+
+/// Settings that switch on every branch the sources have: incidents from labels, releases as
+/// deployments, a monorepo rule and a PagerDuty service map.
+pub fn source_config() -> SourceConfig {
+    let mut config = SourceConfig::default();
+    config.github.deploy_source = sources::DeploySource::Both;
+    config.gitlab.deploy_source = sources::DeploySource::Both;
+    config.github.incident_label = "bug".into();
+    config.repositories.push(sources::RepositoryRule { repository: "Codertocat/Hello-World".into(), path_prefix: Some("src/".into()), service: "hello".into() });
+    config.pagerduty_services.insert("API Service".into(), "api".into());
+    config
+}
+
+/// Native events rendered from what every webhook fixture produces, one per seed, plus batches.
+pub fn native_seeds() -> Vec<Value> {
+    let normalizer = Normalizer::default();
+    let config = source_config();
+    let cx = Context { normalizer: &normalizer, config: &config };
+    let mut events = Vec::new();
+    let mut facts_of = |source: Source, event: &str, payload: &Value| {
+        if let Ok(Parsed::Facts(facts)) = sources::parse(source, event, payload, &cx) {
+            events.extend(facts.iter().map(render::to_event));
+        }
+    };
+    for (name, payload) in fixtures("github", |_| true) {
+        facts_of(Source::Github, name.split('.').next().unwrap_or_default(), &payload);
+    }
+    for (name, payload) in fixtures("gitlab", |_| true) {
+        facts_of(Source::Gitlab, gitlab_event(&name), &payload);
+    }
+    for (_, payload) in cdevents_seeds() {
+        let event = payload.pointer("/context/type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        facts_of(Source::Cdevents, &event, &payload);
+    }
+    events.push(json!({"type": "sli", "service": "api", "at": "2026-11-22T08:00:00Z", "good": 990, "total": 1000}));
+    let batch = Value::Array(events.iter().take(12).cloned().collect());
+    let mut seeds = events;
+    seeds.push(batch);
+    seeds
+}
+
+pub fn cdevents_seeds() -> Vec<(String, Value)> {
+    ["conformance-v0.4.1", "conformance-v0.5.1", "conformance-main-0.6-draft"]
+        .iter()
+        .flat_map(|dir| fixtures(&format!("cdevents/{dir}"), |_| true))
+        .collect()
 }
 
 /// One generated input: which seed it came from and its bytes.
@@ -75,6 +191,7 @@ enum Edit {
     Duplicate(usize, usize),
     ChangeType(usize),
     Nest(usize, usize),
+    Poison(usize, usize, usize),
 }
 
 /// A change to serialized bytes; positions are taken modulo the length.
@@ -100,6 +217,9 @@ const VOCABULARY: &[&str] = &[
     "production", "prod", "staging", "refs/heads/main", "refs/tags/v1", "0000000000000000000000000000000000000000",
     "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "root cause: 9f1c2e0a\ndeployment: 12", "a/b/c/d", "/", "~0~1", "",
 ];
+
+/// Characters that storage, logs and terminals treat specially, put inside otherwise valid text.
+const POISON: &[&str] = &["\u{0}", "\u{1}", "\u{7f}", "\u{85}", "\u{2028}", "\u{202e}", "\u{feff}", "\u{fffd}", "\u{10ffff}", "'", "\"", "\\", "%s", "${x}", "\n\r"];
 
 /// Timestamps at and past the edges of what parsers accept.
 const TIMES: &[&str] = &[
@@ -203,6 +323,23 @@ fn container(root: &mut Value, n: usize) -> Option<&mut Value> {
     Some(node(root, at))
 }
 
+/// Calls `f` on every string value and every object key, in pre-order.
+fn visit_strings(value: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match value {
+        Value::String(text) => f(text),
+        Value::Array(items) => items.iter_mut().for_each(|item| visit_strings(item, f)),
+        Value::Object(map) => {
+            let entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+            for (mut key, mut item) in entries {
+                f(&mut key);
+                visit_strings(&mut item, f);
+                map.insert(key, item);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn apply(doc: &mut Value, edit: &Edit) {
     match *edit {
         Edit::Drop(at, child) => match container(doc, at) {
@@ -243,6 +380,26 @@ fn apply(doc: &mut Value, edit: &Edit) {
                 Value::Array(items) => Value::Object(items.into_iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect::<Map<_, _>>()),
                 Value::Object(map) => Value::Array(map.into_iter().map(|(_, v)| v).collect()),
             };
+        }
+        Edit::Poison(at, pick, position) => {
+            // The n-th string (or key) of the document gets a special character inside it.
+            let poison = POISON[pick % POISON.len()];
+            let mut strings = 0;
+            visit_strings(doc, &mut |_| strings += 1);
+            if strings > 0 {
+                let target = at % strings;
+                let mut index = 0;
+                visit_strings(doc, &mut |text| {
+                    if index == target {
+                        let mut cut = position % (text.len() + 1);
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.insert_str(cut, poison);
+                    }
+                    index += 1;
+                });
+            }
         }
         Edit::Nest(at, depth) => {
             let target = node(doc, at);
@@ -302,6 +459,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         2 => (n(), n()).prop_map(|(a, b)| Edit::Duplicate(a, b)),
         3 => n().prop_map(Edit::ChangeType),
         1 => (n(), n()).prop_map(|(a, b)| Edit::Nest(a, b)),
+        3 => (n(), n(), n()).prop_map(|(a, b, c)| Edit::Poison(a, b, c)),
     ]
 }
 
