@@ -23,6 +23,7 @@ mod prometheus;
 mod property;
 mod report;
 mod rollback;
+mod scale_out;
 mod scenarios;
 mod slo;
 mod telemetry;
