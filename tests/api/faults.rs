@@ -480,7 +480,7 @@ async fn a_hung_or_dead_hook_never_slows_ingestion_or_alert_intake_on_postgres()
 async fn sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_then_exits_0(backend: Backend) {
     let Some((url, _guard)) = fresh_database(backend).await else { return };
     let hook = Receiver::start().await;
-    hook.answer_after(Duration::from_secs(4));
+    hook.answer_after(Duration::from_secs(8));
     let toml = format!("[[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\ncooldown_secs = 0\n[[rollback.hooks]]\nurl = \"{}\"\ntimeout_secs = 60\n", hook.url);
     let mut pacer = PacerProcess::start(&url, &toml);
     let client = reqwest::Client::new();
