@@ -122,6 +122,7 @@ async fn check(response: reqwest::Response, what: &str) -> u16 {
 
 async fn mutated_deliveries_to_every_endpoint_get_2xx_or_a_4xx_problem(app: TestApp) {
     let seed = first_seed();
+    let engine = if app.database_url.starts_with("sqlite:") { "sqlite" } else { "postgres" };
     for endpoint in endpoints() {
         let strategy = mutations(Arc::new(endpoint.seeds), to_json);
         let config = Config { rng_seed: RngSeed::Fixed(seed), failure_persistence: None, ..Config::default() };
@@ -139,7 +140,7 @@ async fn mutated_deliveries_to_every_endpoint_get_2xx_or_a_4xx_problem(app: Test
             *statuses.entry(check(response, &what).await).or_default() += 1;
         }
         let total: u64 = statuses.values().sum();
-        println!("fuzz http {}: {total} requests in {:.1} s, statuses {statuses:?} (PACER_FUZZ_SEED={seed})", endpoint.name, started.elapsed().as_secs_f64());
+        println!("fuzz http {} on {engine}: {total} requests in {:.1} s, statuses {statuses:?} (PACER_FUZZ_SEED={seed})", endpoint.name, started.elapsed().as_secs_f64());
     }
     // Whatever was stored, the numbers and listings are still computed.
     for path in ["/api/v1/dora", "/api/v1/dora/series", "/api/v1/deployments", "/api/v1/incidents", "/api/v1/commits", "/api/v1/pull-requests", "/api/v1/ci-runs", "/api/v1/lead-time/stages", "/api/v1/reports/preview"] {
