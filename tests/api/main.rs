@@ -7,6 +7,7 @@ mod helpers;
 mod mutate;
 
 mod auth;
+mod backfill;
 mod bad_input;
 mod charts;
 mod cli;
