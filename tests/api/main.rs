@@ -2,6 +2,9 @@
 //! database. Test names read as sentences about what a user would notice.
 
 mod helpers;
+/// Fuzzing inputs, shared with the collector's fuzz targets.
+#[path = "../../collector/tests/mutate/mod.rs"]
+mod mutate;
 
 mod access;
 mod auth;
@@ -9,6 +12,8 @@ mod backfill;
 mod bad_input;
 mod charts;
 mod cli;
+mod faults;
+mod fuzz;
 mod grafana;
 mod hooks;
 mod fixtures;
