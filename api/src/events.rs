@@ -11,6 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router, middleware};
 use pacer_collector::native;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::{AppState, Problem, auth, now};
 
@@ -36,7 +37,8 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Result<
         state.telemetry.ingested("native", 0, 0, 1);
         Problem::invalid_events(errors)
     })?;
-    let outcome = state.store.ingest("native", now(), &events).await?;
+    let span = tracing::info_span!("ingest", source = "native", events = events.len());
+    let outcome = state.store.ingest("native", now(), &events).instrument(span).await?;
     state.telemetry.ingested("native", outcome.accepted, outcome.duplicates, 0);
     tracing::info!(source = "native", accepted = outcome.accepted, duplicates = outcome.duplicates, "events stored");
     Ok(Json(json!({"accepted": outcome.accepted, "duplicates": outcome.duplicates})))

@@ -78,11 +78,17 @@ impl Receiver {
 pub struct PacerProcess {
     child: Child,
     pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl PacerProcess {
     /// Starts `pacer serve` on `database_url` with the configuration `toml`.
     pub fn start(database_url: &str, toml: &str) -> Self {
+        Self::start_with(database_url, toml, &[])
+    }
+
+    /// The same, with extra environment variables (`PACER_LOG_FORMAT`, `OTEL_…`).
+    pub fn start_with(database_url: &str, toml: &str, env: &[(&str, &str)]) -> Self {
         let config = std::env::temp_dir().join(format!("{}.toml", crate::helpers::unique("pacer_process")));
         std::fs::write(&config, toml).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pacer"))
@@ -91,25 +97,51 @@ impl PacerProcess {
             .env_remove("PACER_LISTEN")
             .env("NO_COLOR", "1")
             .env("PACER_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn pacer");
         let stderr = child.stderr.take().expect("stderr");
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = Arc::clone(&logs);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             // Keep draining the log so the child never blocks on a full pipe.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                // `addr=…` in text logs, `"addr":"…"` in JSON logs.
+                let addr = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next())
+                    .or_else(|| line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next()));
+                if let Some(addr) = addr {
+                    let _ = tx.send(addr.to_owned());
                 }
                 if std::env::var_os("TEST_LOG").is_some() {
                     eprintln!("[pacer] {line}");
                 }
+                kept.lock().expect("lock").push(line);
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(30)).expect("pacer logs its address");
-        Self { child, base: format!("http://{addr}") }
+        Self { child, base: format!("http://{addr}"), logs }
+    }
+
+    /// Every line pacer has logged to stderr so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("lock").clone()
+    }
+
+    /// Sends SIGTERM and waits for pacer to drain and exit; returns whether it exited cleanly.
+    pub async fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(sent.success(), "SIGTERM sent");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for pacer") {
+                return status.success();
+            }
+            assert!(Instant::now() < deadline, "pacer did not exit within 30 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Kills the process with SIGKILL: no shutdown, no draining.

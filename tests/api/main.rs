@@ -21,6 +21,7 @@ mod rollback;
 mod scenarios;
 mod slo;
 mod telemetry;
+mod traces;
 mod webhooks;
 
 use serde_json::{Value, json};
