@@ -2,7 +2,7 @@
 //! exports spans over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //!
 //! Logs go to stderr, as text or as JSON (`PACER_LOG_FORMAT=json`), filtered by `PACER_LOG`
-//! (default `info,sqlx=warn`). Every line logged inside a request carries the request span's
+//! (default `info,sqlx=warn`; traces keep `info` whatever it says). Every line logged inside a request carries the request span's
 //! fields, `request_id` among them; when traces are exported, JSON lines also carry the
 //! `trace_id` and `span_id` of the span they were logged in, so a log line leads to its trace.
 //!
@@ -42,6 +42,8 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// The service name traces carry unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` says
 /// otherwise.
 const SERVICE_NAME: &str = "pacer";
+/// Which spans (and events within them) are exported, whatever `PACER_LOG` says.
+const TRACE_FILTER: &str = "info,sqlx=warn";
 /// How long one export request may take when `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` is not set
 /// (the OTLP default).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,11 +56,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Exports the spans still batched and stops the exporter.
     pub async fn shutdown(self) {
         let Some(provider) = self.provider else { return };
@@ -94,8 +91,11 @@ pub fn init() -> anyhow::Result<Telemetry> {
         let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         logs.with_ansi(ansi).boxed()
     };
-    let traces = provider.as_ref().map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(SERVICE_NAME)));
-    let subscriber = Registry::default().with(filter).with(traces).with(logs);
+    // Each its own filter: quieter logs (`PACER_LOG=warn`) do not silence the traces.
+    let traces = provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(SERVICE_NAME)).with_filter(EnvFilter::new(TRACE_FILTER)));
+    let subscriber = Registry::default().with(logs.with_filter(filter)).with(traces);
     let dispatch = Dispatch::new(subscriber);
     let _ = dispatch_cell.set(dispatch.downgrade());
     tracing::dispatcher::set_global_default(dispatch).context("a tracing subscriber is already installed")?;

@@ -130,6 +130,12 @@ impl PacerProcess {
         self.logs.lock().expect("lock").clone()
     }
 
+    /// The names of pacer's threads (Linux: `/proc/<pid>/task/*/comm`, at most 15 bytes each).
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).expect("pacer's threads are listed in /proc");
+        tasks.filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok()).map(|name| name.trim().to_owned()).collect()
+    }
+
     /// Sends SIGTERM and waits for pacer to drain and exit; returns whether it exited cleanly.
     pub async fn terminate(&mut self) -> bool {
         let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");

@@ -22,6 +22,8 @@ use crate::rollback::{ago, alert, config, history};
 /// The caller's trace and span, as a W3C `traceparent` names them.
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+/// The start of the SDK's batch span processor thread's name ("OpenTelemetry.Traces.BatchProcessor").
+const BATCH_THREAD: &str = "OpenTelemetry";
 
 /// One span as the receiver decoded it.
 #[derive(Debug, Clone)]
@@ -234,13 +236,15 @@ async fn spans_still_batched_are_exported_on_sigterm() {
     assert_eq!(response.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(collector.spans().is_empty(), "nothing is exported before the batch is due: {:?}", collector.spans());
+    let threads = pacer.thread_names();
+    assert!(threads.iter().any(|t| t.starts_with(BATCH_THREAD)), "the batch span processor runs: {threads:?}");
     assert!(pacer.terminate().await, "pacer exits cleanly on SIGTERM");
     let span = collector.wait_for("GET /healthz", CALLER_TRACE, Duration::from_secs(5)).await.expect("the batched span is exported at shutdown");
     assert_eq!(span.service, "pacer-eu", "OTEL_SERVICE_NAME names the service");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_carry_the_request_id_and_no_trace_without_an_endpoint() {
+async fn without_an_endpoint_json_logs_carry_the_request_id_and_nothing_exports() {
     let Some((database_url, _guard)) = fresh_database(Backend::Sqlite).await else { return };
     let pacer = PacerProcess::start_with(&database_url, "", &[("PACER_LOG_FORMAT", "json")]);
     let event = serde_json::json!({"type": "deployment", "id": "d1", "service": "checkout", "status": "success", "finished_at": ago(1)});
@@ -257,6 +261,8 @@ async fn json_logs_carry_the_request_id_and_no_trace_without_an_endpoint() {
     assert_eq!(stored.len(), 1, "{:#?}", pacer.logs());
     assert!(in_request(&stored[0], &request_id), "the log line carries the generated request id {request_id}: {}", stored[0]);
     assert!(stored[0].get("trace_id").is_none(), "no trace ids without an OTLP endpoint: {}", stored[0]);
+    let threads = pacer.thread_names();
+    assert!(!threads.iter().any(|t| t.starts_with(BATCH_THREAD)), "no exporter thread without an OTLP endpoint: {threads:?}");
 }
 
 #[test]
