@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod observability;
 pub mod recompute;
 pub mod report;

@@ -2,7 +2,7 @@
 //! exports spans over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //!
 //! Logs go to stderr, as text or as JSON (`PACER_LOG_FORMAT=json`), filtered by `PACER_LOG`
-//! (default `info,sqlx=warn`; traces keep `info` whatever it says). Every line logged inside a request carries the request span's
+//! (default `info,sqlx=warn,octocrab=off`; traces keep that whatever it says). Every line logged inside a request carries the request span's
 //! fields, `request_id` among them; when traces are exported, JSON lines also carry the
 //! `trace_id` and `span_id` of the span they were logged in, so a log line leads to its trace.
 //!
@@ -42,8 +42,11 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// The service name traces carry unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` says
 /// otherwise.
 const SERVICE_NAME: &str = "pacer";
+/// The log filter when `PACER_LOG` is not set. octocrab logs every failed request as an error;
+/// `pacer import` retries and reports them.
+const LOG_FILTER: &str = "info,sqlx=warn,octocrab=off";
 /// Which spans (and events within them) are exported, whatever `PACER_LOG` says.
-const TRACE_FILTER: &str = "info,sqlx=warn";
+const TRACE_FILTER: &str = LOG_FILTER;
 /// How long one export request may take when `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` is not set
 /// (the OTLP default).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,7 +79,7 @@ impl Telemetry {
 /// # Errors
 /// The OpenTelemetry settings are invalid (an unsupported protocol, a malformed endpoint).
 pub fn init() -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_from_env("PACER_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_env("PACER_LOG").unwrap_or_else(|_| EnvFilter::new(LOG_FILTER));
     let json = std::env::var("PACER_LOG_FORMAT").is_ok_and(|f| f == "json");
     let provider = if exporting_configured() { Some(tracer_provider()?) } else { None };
 

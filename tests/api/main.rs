@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod backfill;
 mod bad_input;
 mod charts;
 mod cli;
@@ -18,6 +19,7 @@ mod prometheus;
 mod property;
 mod report;
 mod rollback;
+mod scale_out;
 mod scenarios;
 mod slo;
 mod telemetry;
