@@ -372,10 +372,10 @@ async fn a_full_sqlite_disk_refuses_writes_with_507_keeps_serving_reads_and_corr
     let (refused_ids, body) = batch_of(batch);
     let (again, _, problem, _) = answer(client.post(&events).json(&body).send().await.expect("an answer")).await;
     assert_eq!((again, problem), (507, true), "still refused, not a 500");
-    let log = pacer.log();
+    let log = pacer.logs();
     assert!(log.iter().any(|l| l.contains("ERROR") && l.contains("database storage full")), "the refusal is logged as an error: {log:#?}");
 
-    pacer.terminate();
+    pacer.signal_term();
     let exited = pacer.wait_exit(HANG).await;
     assert!(exited.is_some(), "pacer stops on SIGTERM");
     let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the database");
@@ -503,7 +503,7 @@ async fn sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_the
     stream.write_all(head).await.expect("first half");
     stream.flush().await.expect("flush");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    pacer.terminate();
+    pacer.signal_term();
     // Once the listener closes, shutdown has begun; the request is still being received.
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(&addr).await.is_ok() && Instant::now() < deadline {
@@ -518,7 +518,7 @@ async fn sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_the
     assert!(response.contains(r#""accepted":3000"#), "{response}");
 
     let status = pacer.wait_exit(HANG).await.expect("pacer exits after draining");
-    assert!(status.success(), "pacer exits 0 on SIGTERM: {status:?}; log: {:#?}", pacer.log());
+    assert!(status.success(), "pacer exits 0 on SIGTERM: {status:?}; log: {:#?}", pacer.logs());
     assert_eq!(hook.answered(), 1, "the delivery in progress was answered before exit");
 
     let stored = stored_deployments(&url).await;

@@ -96,12 +96,17 @@ pub struct PacerProcess {
     child: Child,
     pub base: String,
     /// Every line it logged so far.
-    log: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl PacerProcess {
     /// Starts `pacer serve` on `database_url` with the configuration `toml`.
     pub fn start(database_url: &str, toml: &str) -> Self {
+        Self::start_with(database_url, toml, &[])
+    }
+
+    /// The same, with extra environment variables (`PACER_LOG_FORMAT`, `OTEL_…`).
+    pub fn start_with(database_url: &str, toml: &str, env: &[(&str, &str)]) -> Self {
         let config = std::env::temp_dir().join(format!("{}.toml", crate::helpers::unique("pacer_process")));
         std::fs::write(&config, toml).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pacer"))
@@ -110,39 +115,57 @@ impl PacerProcess {
             .env_remove("PACER_LISTEN")
             .env("NO_COLOR", "1")
             .env("PACER_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn pacer");
         let stderr = child.stderr.take().expect("stderr");
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = Arc::clone(&logs);
         let (tx, rx) = std::sync::mpsc::channel();
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let lines = Arc::clone(&log);
         std::thread::spawn(move || {
             // Keep draining the log so the child never blocks on a full pipe.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().expect("lock").push(line.clone());
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                // `addr=…` in text logs, `"addr":"…"` in JSON logs.
+                let addr = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next())
+                    .or_else(|| line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next()));
+                if let Some(addr) = addr {
+                    let _ = tx.send(addr.to_owned());
                 }
                 if std::env::var_os("TEST_LOG").is_some() {
                     eprintln!("[pacer] {line}");
                 }
+                kept.lock().expect("lock").push(line);
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(30)).expect("pacer logs its address");
-        Self { child, base: format!("http://{addr}"), log }
+        Self { child, base: format!("http://{addr}"), logs }
     }
 
-    /// The lines it has logged so far.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().expect("lock").clone()
+    /// Every line pacer has logged to stderr so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("lock").clone()
     }
 
-    /// Asks it to stop with SIGTERM, as an orchestrator does.
-    pub fn terminate(&self) {
+    /// The names of pacer's threads (Linux: `/proc/<pid>/task/*/comm`, at most 15 bytes each).
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).expect("pacer's threads are listed in /proc");
+        tasks.filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok()).map(|name| name.trim().to_owned()).collect()
+    }
+
+    /// Asks it to stop with SIGTERM, as an orchestrator does, without waiting.
+    pub fn signal_term(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Sends SIGTERM and waits for pacer to drain and exit; returns whether it exited cleanly.
+    pub async fn terminate(&mut self) -> bool {
+        self.signal_term();
+        let status = self.wait_exit(Duration::from_secs(30)).await;
+        assert!(status.is_some(), "pacer did not exit within 30 s of SIGTERM");
+        status.is_some_and(|s| s.success())
     }
 
     /// Waits up to `timeout` for it to exit and returns how it exited (`None`: still running).
@@ -152,7 +175,7 @@ impl PacerProcess {
             match self.child.try_wait().expect("wait") {
                 Some(status) => return Some(status),
                 None if Instant::now() >= deadline => return None,
-                None => tokio::time::sleep(Duration::from_millis(50)).await,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }

@@ -30,6 +30,7 @@ mod scale_out;
 mod scenarios;
 mod slo;
 mod telemetry;
+mod traces;
 mod webhooks;
 
 use serde_json::{Value, json};
