@@ -9,7 +9,7 @@ use pacer_collector::Normalizer;
 use pacer_collector::sources::SourceConfig;
 use pacer_engine::Millis;
 use pacer_engine::levels::Benchmarks;
-use pacer_engine::model::DAY;
+use pacer_engine::model::{DAY, SECOND};
 use pacer_rollback::RollbackConfig;
 
 /// The API's configuration.
@@ -43,6 +43,8 @@ pub struct ApiConfig {
     pub webhooks: WebhookSecrets,
     /// What shapes the weekly report: its time zone, subject and links.
     pub report: crate::report::ReportSettings,
+    /// Time budget of each delivery stage, in milliseconds, in the order they are reported.
+    pub ci_budgets: Vec<(String, Millis)>,
 }
 
 /// A service-level objective.
@@ -139,6 +141,13 @@ impl Default for ApiConfig {
             sources: SourceConfig::default(),
             webhooks: WebhookSecrets::default(),
             report: crate::report::ReportSettings::default(),
+            ci_budgets: default_ci_budgets(),
         }
     }
+}
+
+/// The budgets the seed sets for a healthy pipeline: checks before a commit within a second,
+/// pull-request tests within ten minutes, deploy after merge within ten seconds.
+pub fn default_ci_budgets() -> Vec<(String, Millis)> {
+    vec![("pre_commit".to_owned(), SECOND), ("pull_request".to_owned(), 10 * 60 * SECOND), ("deploy".to_owned(), 10 * SECOND)]
 }
