@@ -209,11 +209,35 @@ impl Drop for TestApp {
 }
 
 /// Runs a test body on both SQLite and PostgreSQL, each with its own fresh database; with
-/// `env = […]`, pacer runs with those `PACER_…` settings.
+/// `env = […]`, pacer runs with those `PACER_…` settings; with `config = TOML`, with that
+/// configuration file.
 #[macro_export]
 macro_rules! on_both {
     ($(#[$meta:meta])* $name:ident, |$app:ident| $body:block) => {
         $crate::on_both!($(#[$meta])* $name, env = [], |$app| $body);
+    };
+    ($(#[$meta:meta])* $name:ident, config = $toml:expr, |$app:ident| $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($app: $crate::helpers::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with_config($crate::helpers::Backend::Sqlite, $toml, &[]).await {
+                    scenario(app).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_with_config($crate::helpers::Backend::Postgres, $toml, &[]).await {
+                    scenario(app).await;
+                }
+            }
+        }
     };
     ($(#[$meta:meta])* $name:ident, env = [$($setting:expr),* $(,)?], |$app:ident| $body:block) => {
         $(#[$meta])*

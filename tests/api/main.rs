@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod charts;
+mod ci;
 mod cli;
 mod grafana;
 mod hooks;
