@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::ci::CI_FILTERS;
 use crate::dora::{analyze, team_services};
-use crate::query::{FILTERS, Params};
+use crate::query::{FILTERS, Filters, Params};
 use crate::{AppState, Problem, auth, now};
 
 /// PR flow routes.
@@ -84,22 +84,23 @@ async fn stages(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Resul
     })))
 }
 
-/// The PR flow of the window and scope `params` name.
+/// The PR flow of the window and scope of `filters`, of `repository` when given: pull requests
+/// count by their own service (one without a service only when no service or team is asked for).
 ///
 /// # Errors
-/// A bad parameter, or the database failed.
-pub(crate) async fn flow_of(state: &AppState, params: &Params) -> Result<Throughput, Problem> {
-    let (_, f) = analyze(state, params).await?;
-    let repository = params.one("repository")?;
-    let mut prs = state.store.flow_pull_requests(f.from, f.to).await?;
+/// The database failed.
+pub(crate) async fn flow_of(state: &AppState, filters: &Filters, repository: Option<&str>) -> Result<Throughput, Problem> {
+    let mut prs = state.store.flow_pull_requests(filters.from, filters.to).await?;
     prs.retain(|p| {
-        repository.is_none_or(|r| p.repository == r) && p.service.as_deref().map_or(f.scope.services.is_none(), |s| f.scope.includes(s))
+        repository.is_none_or(|r| p.repository == r)
+            && p.service.as_deref().map_or(filters.scope.services.is_none(), |s| filters.scope.includes(s))
     });
-    Ok(throughput(&prs, f.from, f.to, now()))
+    Ok(throughput(&prs, filters.from, filters.to, now()))
 }
 
 async fn flow(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Throughput>, Problem> {
     let params = Params::parse(raw.as_deref())?;
     params.only(&CI_FILTERS)?;
-    Ok(Json(flow_of(&state, &params).await?))
+    let (_, filters) = analyze(&state, &params).await?;
+    Ok(Json(flow_of(&state, &filters, params.one("repository")?).await?))
 }

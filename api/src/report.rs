@@ -290,7 +290,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
     let chart_filters = Filters { from: buckets[0].0, to, ..filters.clone() };
     let charts = KINDS
         .into_iter()
-        .filter(|k| *k != Kind::SloBurn)
+        .filter(|k| k.is_dora())
         .map(|kind| {
             let mut chart = charts::dora_over(kind, &analysis, &chart_filters, buckets.clone(), "week", team);
             // The page's subtitle names every service; at email width, the team and the weeks.

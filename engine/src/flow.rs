@@ -53,6 +53,9 @@ pub struct Waiting {
     pub author: Option<String>,
     /// When it was opened.
     pub opened_at: String,
+    /// The same, in milliseconds.
+    #[serde(skip)]
+    pub opened_millis: Millis,
     /// now − opened_at.
     pub waiting_seconds: f64,
 }
@@ -137,6 +140,7 @@ pub fn throughput(pull_requests: &[PullRequest], from: Millis, to: Millis, now: 
                 service: p.service.clone(),
                 author: p.author.clone(),
                 opened_at: rfc3339(p.opened_at),
+                opened_millis: p.opened_at,
                 waiting_seconds: (now - p.opened_at) as f64 / 1_000.0,
             })
             .collect(),

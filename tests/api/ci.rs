@@ -213,6 +213,22 @@ on_both!(bad_ci_and_pr_parameters_are_problems, |app| {
     }
 });
 
+on_both!(the_budget_compliance_chart_draws_a_line_per_budgeted_stage, |app| {
+    app.ingest(runs()).await;
+    app.ingest(pull_requests()).await;
+    let response = app.client.get(app.url(&format!("/charts/budget-compliance.svg?interval=day&{}", window(-24.0, 48.0)))).send().await.expect("chart");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let text = response.text().await.expect("svg");
+    let svg = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let texts: Vec<&str> = svg.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).collect();
+    for expected in ["Stage budget compliance", "% within the stage's budget", "pre_commit ≤ 1 s", "pull_request ≤ 10 min", "deploy ≤ 10 s"] {
+        assert!(texts.iter().any(|t| t.contains(expected)), "no text {expected:?} in {texts:?}");
+    }
+    let bad = app.client.get(app.url("/charts/budget-compliance.svg?benchmarks=2024")).send().await.expect("chart");
+    assert_eq!(bad.status(), 400, "budgets have no DORA bands");
+});
+
 /// A fixture as JSON, changed by `edit`.
 fn fixture(file: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let text = std::fs::read(format!("{FIXTURES}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
