@@ -88,12 +88,15 @@ async fn every_dashboard_query_returns_data_from_a_demo_pacer() {
     let store = pacer::app::open_store(&url).await.expect("store");
     let spec = pacer_generator::Spec::demo(pacer_api::now());
     pacer::demo::load(&store, &spec, &pacer_collector::Normalizer::default()).await.expect("demo history");
-    // One event through HTTP too, so ingestion counters exist, and an alert a minute after the
-    // latest checkout deployment, so a (dry-run) rollback decision exists.
-    app.ingest(json!({"type": "commit", "id": "http-commit", "committed_at": pacer_engine::calendar::rfc3339(pacer_api::now())})).await;
-    let latest = app.get("/api/v1/deployments?service=checkout&status=success&limit=1").await;
-    let finished = chrono::DateTime::parse_from_rfc3339(latest["items"][0]["finished_at"].as_str().expect("finished")).expect("time");
-    let starts = (finished + chrono::Duration::minutes(1)).to_rfc3339();
+    // A commit and a checkout deployment through HTTP too, so ingestion counters exist, and an
+    // alert a minute after that deployment, so a (dry-run) rollback decision exists whatever the
+    // demo's latest checkout deployment happens to be at this hour (it may be a rollback).
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
+    app.ingest(json!([{"type": "commit", "id": "http-commit", "committed_at": at(10)},
+                      {"type": "deployment", "id": "http-deploy", "service": "checkout", "commit_sha": "http-commit",
+                       "status": "success", "started_at": at(3), "finished_at": at(2)}])).await;
+    let starts = at(1);
     let alert = json!({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "High5xxRate", "service": "checkout"}, "startsAt": starts}]});
     let decided: Value = app.client.post(app.url("/webhooks/alertmanager")).json(&alert).send().await.expect("alert").json().await.expect("json");
     assert_eq!(decided["rollbacks"].as_array().map(Vec::len), Some(1), "{decided}");

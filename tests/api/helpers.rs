@@ -213,54 +213,39 @@ impl Drop for TestApp {
 /// configuration file.
 #[macro_export]
 macro_rules! on_both {
+    (@twins $(#[$meta:meta])* $name:ident, |$backend:ident| $spawn:expr, |$app:ident| $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($app: $crate::helpers::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let $backend = $crate::helpers::Backend::Sqlite;
+                if let Some(app) = $spawn.await {
+                    scenario(app).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let $backend = $crate::helpers::Backend::Postgres;
+                if let Some(app) = $spawn.await {
+                    scenario(app).await;
+                }
+            }
+        }
+    };
     ($(#[$meta:meta])* $name:ident, |$app:ident| $body:block) => {
         $crate::on_both!($(#[$meta])* $name, env = [], |$app| $body);
     };
-    ($(#[$meta:meta])* $name:ident, config = $toml:expr, |$app:ident| $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn scenario($app: $crate::helpers::TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_with_config($crate::helpers::Backend::Sqlite, $toml, &[]).await {
-                    scenario(app).await;
-                }
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_with_config($crate::helpers::Backend::Postgres, $toml, &[]).await {
-                    scenario(app).await;
-                }
-            }
-        }
-    };
     ($(#[$meta:meta])* $name:ident, env = [$($setting:expr),* $(,)?], |$app:ident| $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn scenario($app: $crate::helpers::TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, &[$($setting),*]).await {
-                    scenario(app).await;
-                }
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, &[$($setting),*]).await {
-                    scenario(app).await;
-                }
-            }
-        }
+        $crate::on_both!(@twins $(#[$meta])* $name, |backend| $crate::helpers::TestApp::spawn_with(backend, &[$($setting),*]), |$app| $body);
+    };
+    ($(#[$meta:meta])* $name:ident, config = $toml:expr, |$app:ident| $body:block) => {
+        $crate::on_both!(@twins $(#[$meta])* $name, |backend| $crate::helpers::TestApp::spawn_with_config(backend, $toml, &[]), |$app| $body);
     };
 }
 
