@@ -1,4 +1,4 @@
-//! The command line: `pacer serve | demo | migrate | check-config | recompute | report`.
+//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +34,8 @@ pub enum Command {
     Recompute(CommonArgs),
     /// Write a week's report email to a file (.html or .eml), or send it to its recipients.
     Report(crate::report::ReportArgs),
+    /// Fill in history from a Git host's API (resumable; idempotent with the webhooks).
+    Import(crate::import::ImportArgs),
 }
 
 /// Options every command takes.
@@ -99,6 +101,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CheckConfig(args) => check_config(args),
         Command::Recompute(args) => recompute(args).await,
         Command::Report(args) => crate::report::run(args).await,
+        Command::Import(args) => crate::import::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,5 +7,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod recompute;
 pub mod report;

@@ -11,9 +11,9 @@ use pacer_store::Store;
 use crate::{Size, fresh_postgres, fresh_sqlite};
 
 /// Events per request and per reference statement.
-const BATCH: usize = 500;
+pub const BATCH: usize = 500;
 /// Concurrent clients (and concurrent reference writers).
-const CLIENTS: usize = 4;
+pub const CLIENTS: usize = 4;
 
 /// The facts of the ingest benchmark: the first events of the benchmark data set.
 pub fn facts(size: Size) -> Vec<Fact> {
@@ -55,15 +55,25 @@ async fn over_http(url: &str, lines: Arc<Vec<String>>) -> anyhow::Result<Duratio
     let app = pacer::app::Application::build(&settings).await?;
     let base = format!("http://{}", app.local_addr()?);
     tokio::spawn(app.run(std::future::pending()));
+    post_round_robin(&[base], &lines).await
+}
+
+/// Posts `lines` as NDJSON batches of [`BATCH`] from [`CLIENTS`] concurrent clients, batch `i` to
+/// `bases[i % bases.len()]`; returns the time it took.
+///
+/// # Errors
+/// A request failed or was refused.
+pub async fn post_round_robin(bases: &[String], lines: &[String]) -> anyhow::Result<Duration> {
     let client = reqwest::Client::new();
-    let batches: Vec<String> = lines.chunks(BATCH).map(|c| c.join("\n")).collect();
-    let batches = Arc::new(batches);
+    let batches: Arc<Vec<String>> = Arc::new(lines.chunks(BATCH).map(|c| c.join("\n")).collect());
+    let bases = Arc::new(bases.to_vec());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..CLIENTS {
-        let (client, base, batches) = (client.clone(), base.clone(), Arc::clone(&batches));
+        let (client, bases, batches) = (client.clone(), Arc::clone(&bases), Arc::clone(&batches));
         tasks.spawn(async move {
-            for body in batches.iter().skip(worker).step_by(CLIENTS) {
+            for (i, body) in batches.iter().enumerate().skip(worker).step_by(CLIENTS) {
+                let base = &bases[i % bases.len()];
                 let response = client
                     .post(format!("{base}/api/v1/events"))
                     .header("content-type", "application/x-ndjson")

@@ -15,6 +15,8 @@
 //!   alert's POST to the hook request arriving at a local receiver.
 //! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
 //!   memory after the query load.
+//! - **scale**: the ingest benchmark's events through one, two and three `pacer serve` processes
+//!   on one PostgreSQL database, round-robin, each run checked for exactly-once storage.
 //!
 //! Results are printed as Markdown rows for `BENCHMARKS.md`.
 
@@ -22,6 +24,7 @@ mod fourkeys;
 mod ingest;
 mod latency;
 mod query;
+mod scale;
 
 use std::time::Duration;
 
@@ -110,8 +113,11 @@ async fn main() -> anyhow::Result<()> {
     if matches!(what, "query" | "all") {
         query::run(size, &admin, args.iter().any(|a| a == "--reuse")).await?;
     }
-    if !matches!(what, "ingest" | "rollback" | "query" | "all") {
-        bail!("expected ingest, query, rollback or all but found {what:?}");
+    if matches!(what, "scale" | "all") {
+        scale::run(size, &admin).await?;
+    }
+    if !matches!(what, "ingest" | "rollback" | "query" | "scale" | "all") {
+        bail!("expected ingest, query, rollback, scale or all but found {what:?}");
     }
     Ok(())
 }

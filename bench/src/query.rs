@@ -17,9 +17,11 @@ use crate::{Size, fourkeys, fresh_postgres, percentile_ms};
 const REPEAT: usize = 20;
 
 /// A `pacer serve` child process.
-struct Server {
-    child: Child,
-    base: String,
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// Its base URL.
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -36,7 +38,12 @@ fn pacer_binary() -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
+/// Starts `pacer serve` on `url` and waits until `/readyz` answers; returns it and the time that
+/// took.
+///
+/// # Errors
+/// The binary is missing or the process never became ready.
+pub async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = Instant::now();
     let child = Command::new(pacer_binary()?)

@@ -14,6 +14,7 @@
 mod changes;
 mod delivery;
 mod history;
+mod imports;
 mod ingest;
 mod counts;
 mod listing;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
 pub use counts::CiTiming;
 pub use delivery::{Delivered, Delivery, StoredDelivery};
+pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};
 pub use history::{CommitSummary, PullRequestSummary};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};

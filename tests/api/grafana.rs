@@ -88,15 +88,17 @@ async fn every_dashboard_query_returns_data_from_a_demo_pacer() {
     let store = pacer::app::open_store(&url).await.expect("store");
     let spec = pacer_generator::Spec::demo(pacer_api::now());
     pacer::demo::load(&store, &spec, &pacer_collector::Normalizer::default()).await.expect("demo history");
-    // A commit and a checkout deployment through HTTP too, so ingestion counters exist, and an
-    // alert a minute after that deployment, so a (dry-run) rollback decision exists whatever the
-    // demo's latest checkout deployment happens to be at this hour (it may be a rollback).
-    let now = chrono::Utc::now();
-    let at = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
-    app.ingest(json!([{"type": "commit", "id": "http-commit", "committed_at": at(10)},
-                      {"type": "deployment", "id": "http-deploy", "service": "checkout", "commit_sha": "http-commit",
-                       "status": "success", "started_at": at(3), "finished_at": at(2)}])).await;
-    let starts = at(1);
+    // Events through HTTP too, so ingestion counters exist: a commit, and a checkout deployment
+    // that finished a minute ago followed by an alert, so a (dry-run) rollback decision exists.
+    // The deployment is the test's own: the demo's latest one may be a rollback, which pacer
+    // never rolls back.
+    let now = pacer_api::now();
+    let at = |ago_secs: i64| pacer_engine::calendar::rfc3339(now - ago_secs * 1000);
+    app.ingest(json!({"type": "commit", "id": "http-commit", "committed_at": at(0)})).await;
+    app.ingest(json!({"type": "deployment", "id": "http-deploy", "service": "checkout", "commit_sha": "http-commit",
+                      "status": "success", "started_at": at(120), "finished_at": at(60)}))
+        .await;
+    let starts = at(30);
     let alert = json!({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "High5xxRate", "service": "checkout"}, "startsAt": starts}]});
     let decided: Value = app.client.post(app.url("/webhooks/alertmanager")).json(&alert).send().await.expect("alert").json().await.expect("json");
     assert_eq!(decided["rollbacks"].as_array().map(Vec::len), Some(1), "{decided}");

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod backfill;
 mod bad_input;
 mod charts;
 mod ci;
@@ -19,6 +20,7 @@ mod prometheus;
 mod property;
 mod report;
 mod rollback;
+mod scale_out;
 mod scenarios;
 mod slo;
 mod telemetry;

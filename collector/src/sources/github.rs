@@ -86,7 +86,8 @@ pub(crate) fn parse(event: &str, payload: &Value, cx: &Context<'_>) -> Outcome {
     d.finish(fact.map(|f| Parsed::Facts(vec![f])))
 }
 
-fn id(repo: &str, path: &str) -> String {
+/// The id of the object at `path` of `repo`, as github.com spells its address.
+pub(crate) fn id(repo: &str, path: &str) -> String {
     format!("github:{repo}/{path}")
 }
 
@@ -106,7 +107,7 @@ fn push(mut d: Doc<'_>, repo: &str, cx: &Context<'_>) -> Outcome {
 
 /// The pull request object at `/pull_request`, as `pull_request` and `pull_request_review`
 /// events carry it.
-fn pull_request(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<PullRequest> {
+pub(crate) fn pull_request(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<PullRequest> {
     let number = d.req_int("/pull_request/number");
     let opened_at = d.req_time("/pull_request/created_at");
     let merged_at = d.time("/pull_request/merged_at");
@@ -136,19 +137,32 @@ fn pull_request(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<PullReq
 }
 
 fn review(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<PullRequest> {
-    let state = d.req_str("/review/state").map(|s| s.to_ascii_lowercase());
-    let submitted_at = d.req_time("/review/submitted_at");
     let mut pr = pull_request(d, repo, cx)?;
-    let reviewer = d.str("/review/user/login");
-    // Answering comments on one's own pull request is not a review.
-    let by_author = reviewer.is_some() && reviewer == pr.author.as_deref();
-    if !by_author && state.as_deref() != Some("pending") {
-        pr.first_review_at = submitted_at;
-        if state.as_deref() == Some("approved") {
-            pr.approved_at = submitted_at;
-        }
-    }
+    apply_review(d, "/review", &mut pr);
     Some(pr)
+}
+
+/// Counts the review at `pointer` (a review object, as `pull_request_review` events and the
+/// reviews API give it) into `pr`'s first review and approval times, keeping the earliest.
+/// Answering comments on one's own pull request is not a review, nor is a pending one.
+pub(crate) fn apply_review(d: &mut Doc<'_>, pointer: &str, pr: &mut PullRequest) {
+    let state = d.req_str(&format!("{pointer}/state")).map(|s| s.to_ascii_lowercase());
+    if state.as_deref() == Some("pending") {
+        return;
+    }
+    let submitted_at = d.req_time(&format!("{pointer}/submitted_at"));
+    let reviewer = d.str(&format!("{pointer}/user/login"));
+    if reviewer.is_some() && reviewer == pr.author.as_deref() {
+        return;
+    }
+    let earliest = |stored: Option<i64>| match (stored, submitted_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    pr.first_review_at = earliest(pr.first_review_at);
+    if state.as_deref() == Some("approved") {
+        pr.approved_at = earliest(pr.approved_at);
+    }
 }
 
 /// The deployment status, or why it is ignored.

@@ -1,4 +1,5 @@
-//! Third-party webhooks: GitHub, GitLab, CDEvents and PagerDuty payloads turned into facts.
+//! Third-party webhooks: GitHub, GitLab, CDEvents and PagerDuty payloads turned into facts, and
+//! the GitHub REST objects `pacer import github` reads, turned into the same facts.
 //!
 //! Each source has its own module with a `parse(event, payload, context)` that returns the facts
 //! a delivery means, [`Parsed::Ignored`] for event types and actions pacer does not use, or every
@@ -13,6 +14,7 @@
 
 pub mod cdevents;
 pub mod github;
+pub mod github_import;
 pub mod gitlab;
 pub mod pagerduty;
 
@@ -39,11 +41,13 @@ pub enum Source {
     Cdevents,
     /// PagerDuty v3 webhooks.
     Pagerduty,
+    /// GitHub REST API objects read by `pacer import github`.
+    GithubImport,
 }
 
 impl Source {
     /// Every source.
-    pub const ALL: [Self; 4] = [Self::Github, Self::Gitlab, Self::Cdevents, Self::Pagerduty];
+    pub const ALL: [Self; 5] = [Self::Github, Self::Gitlab, Self::Cdevents, Self::Pagerduty, Self::GithubImport];
 
     /// The name used in paths, raw deliveries and logs.
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Source {
             Self::Gitlab => "gitlab",
             Self::Cdevents => "cdevents",
             Self::Pagerduty => "pagerduty",
+            Self::GithubImport => "github-import",
         }
     }
 
@@ -99,11 +104,13 @@ impl DeploySource {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
     }
 
-    fn deployments(self) -> bool {
+    /// Whether the host's deployments count.
+    pub fn deployments(self) -> bool {
         matches!(self, Self::Deployments | Self::Both)
     }
 
-    fn releases(self) -> bool {
+    /// Whether published releases count.
+    pub fn releases(self) -> bool {
         matches!(self, Self::Releases | Self::Both)
     }
 }
@@ -212,6 +219,7 @@ pub fn parse(source: Source, event: &str, payload: &Value, cx: &Context<'_>) -> 
         Source::Gitlab => gitlab::parse(event, payload, cx),
         Source::Cdevents => cdevents::parse(event, payload, cx),
         Source::Pagerduty => pagerduty::parse(event, payload, cx),
+        Source::GithubImport => github_import::parse(event, payload, cx),
     }?;
     Ok(match parsed {
         Parsed::Facts(facts) if facts.is_empty() => Parsed::Ignored(format!("{event} carries nothing pacer records")),
