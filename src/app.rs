@@ -72,8 +72,9 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         });
+        let header_timeout = self.state.config.limits.header_timeout;
         let router = pacer_api::router(self.state);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(until(stopped)).await.context("server failed");
+        let served = crate::server::serve(self.listener, router, header_timeout, until(stopped)).await.context("server failed");
         let _ = dispatching.await;
         if let Some(evaluating) = evaluating {
             let _ = evaluating.await;

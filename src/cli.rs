@@ -1,4 +1,4 @@
-//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import`.
+//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,6 +36,8 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Fill in history from a Git host's API (resumable; idempotent with the webhooks).
     Import(crate::import::ImportArgs),
+    /// Create, list or revoke API tokens.
+    Token(crate::token::TokenArgs),
 }
 
 /// Options every command takes.
@@ -102,6 +104,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Recompute(args) => recompute(args).await,
         Command::Report(args) => crate::report::run(args).await,
         Command::Import(args) => crate::import::run(args).await,
+        Command::Token(args) => crate::token::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use pacer_api::ApiConfig;
 use pacer_api::config::{Slo, SloSource};
-use pacer_api::config::{Secret, WebhookSecrets};
+use pacer_api::config::{Limits, Rate, ReadAccess, Secret, WebhookSecrets};
 use pacer_api::report::ReportSettings;
 use pacer_api::week::Zone;
 use pacer_mail::config::{check_smtp_url, mailbox};
@@ -29,11 +29,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 20] = [
+pub const SETTINGS: [(&str, &str, &str); 22] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
     ("read_token", "PACER_READ_TOKEN", "bearer token for read endpoints"),
+    ("read_access", "PACER_READ_ACCESS", "public or token: whether read endpoints need a token"),
     ("attribution_window_secs", "PACER_ATTRIBUTION_WINDOW_SECS", "incident attribution window"),
     ("benchmarks", "PACER_BENCHMARKS", "default DORA report year"),
     ("max_body_bytes", "PACER_MAX_BODY_BYTES", "largest request body"),
@@ -50,6 +51,7 @@ pub const SETTINGS: [(&str, &str, &str); 20] = [
     ("repositories", "", "repository (and path) → service"),
     ("report", "PACER_REPORT_SMTP_URL", "the weekly report email (the variable sets its smtp_url)"),
     ("ci", "", "time budgets of the delivery stages"),
+    ("limits", "PACER_LIMITS_<KEY> (each key, upper-case)", "body sizes, JSON depth, batch size, timeouts, rates, heavy queries, future tolerance"),
 ];
 
 /// The validated settings.
@@ -84,6 +86,7 @@ struct Raw {
     database_url: Option<String>,
     api_token: Option<String>,
     read_token: Option<String>,
+    read_access: Option<String>,
     attribution_window_secs: Option<i64>,
     benchmarks: Option<String>,
     max_body_bytes: Option<i64>,
@@ -100,6 +103,7 @@ struct Raw {
     repositories: Vec<RepositoryFile>,
     report: ReportFile,
     ci: CiFile,
+    limits: LimitsFile,
 }
 
 /// `[ci]`.
@@ -109,6 +113,28 @@ struct CiFile {
     /// `<stage>_secs = <seconds>`: a stage's time budget.
     #[serde(default)]
     budgets: BTreeMap<String, toml::Value>,
+}
+
+/// `[limits]`; every key is also `PACER_LIMITS_<KEY>`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    webhook_body_bytes: Option<i64>,
+    alert_body_bytes: Option<i64>,
+    query_body_bytes: Option<i64>,
+    json_depth: Option<i64>,
+    batch_events: Option<i64>,
+    request_timeout_secs: Option<i64>,
+    header_timeout_secs: Option<i64>,
+    body_timeout_secs: Option<i64>,
+    ip_requests_per_sec: Option<f64>,
+    ip_burst: Option<i64>,
+    token_requests_per_sec: Option<f64>,
+    token_burst: Option<i64>,
+    heavy_queries: Option<i64>,
+    heavy_queue_ms: Option<i64>,
+    future_tolerance_secs: Option<i64>,
+    forwarded_for: Option<bool>,
 }
 
 /// `[report]`.
@@ -267,6 +293,34 @@ impl Settings {
             benchmarks_name(self.api.benchmarks),
             self.api.max_body_bytes,
         );
+        let read_access = match self.api.read_access {
+            ReadAccess::Public => "public",
+            ReadAccess::Token => "token",
+        };
+        out.push_str(&format!("read_access = {read_access}\n"));
+        let l = &self.api.limits;
+        out.push_str(&format!(
+            "limits: bodies webhook {} / alert {} / query {} bytes, json_depth {}, batch_events {}, timeouts request {} s / header {} s / body {} s\n",
+            l.webhook_body_bytes,
+            l.alert_body_bytes,
+            l.query_body_bytes,
+            l.json_depth,
+            l.batch_events,
+            l.request_timeout.as_secs(),
+            l.header_timeout.as_secs(),
+            l.body_timeout.as_secs(),
+        ));
+        out.push_str(&format!(
+            "limits: per ip {}/s (burst {}), per token {}/s (burst {}), heavy_queries {} (queue {} ms), future_tolerance {} s, forwarded_for {}\n",
+            l.ip_rate.per_second,
+            l.ip_rate.burst,
+            l.token_rate.per_second,
+            l.token_rate.burst,
+            l.heavy_queries,
+            l.heavy_queue.as_millis(),
+            l.future_tolerance / SECOND,
+            l.forwarded_for,
+        ));
         for (alias, environment) in &self.environments {
             out.push_str(&format!("environments.{alias} = {environment}\n"));
         }
@@ -351,6 +405,7 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "database_url" => raw.database_url = field(value, &at, errors),
             "api_token" => raw.api_token = field(value, &at, errors),
             "read_token" => raw.read_token = field(value, &at, errors),
+            "read_access" => raw.read_access = field(value, &at, errors),
             "attribution_window_secs" => raw.attribution_window_secs = field(value, &at, errors),
             "benchmarks" => raw.benchmarks = match value {
                 // `benchmarks = 2024` reads as well as `benchmarks = "2024"`.
@@ -371,6 +426,7 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "repositories" => raw.repositories = field(value, &at, errors).unwrap_or_default(),
             "report" => raw.report = field(value, &at, errors).unwrap_or_default(),
             "ci" => raw.ci = field(value, &at, errors).unwrap_or_default(),
+            "limits" => raw.limits = field(value, &at, errors).unwrap_or_default(),
             _ => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
                 errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
@@ -401,11 +457,47 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
     raw.slo_interval_secs = slo_interval.or(raw.slo_interval_secs);
     raw.attribution_window_secs = window.or(raw.attribution_window_secs);
     raw.max_body_bytes = body.or(raw.max_body_bytes);
+    let l = &mut raw.limits;
+    for (name, slot) in [
+        ("PACER_LIMITS_WEBHOOK_BODY_BYTES", &mut l.webhook_body_bytes),
+        ("PACER_LIMITS_ALERT_BODY_BYTES", &mut l.alert_body_bytes),
+        ("PACER_LIMITS_QUERY_BODY_BYTES", &mut l.query_body_bytes),
+        ("PACER_LIMITS_JSON_DEPTH", &mut l.json_depth),
+        ("PACER_LIMITS_BATCH_EVENTS", &mut l.batch_events),
+        ("PACER_LIMITS_REQUEST_TIMEOUT_SECS", &mut l.request_timeout_secs),
+        ("PACER_LIMITS_HEADER_TIMEOUT_SECS", &mut l.header_timeout_secs),
+        ("PACER_LIMITS_BODY_TIMEOUT_SECS", &mut l.body_timeout_secs),
+        ("PACER_LIMITS_IP_BURST", &mut l.ip_burst),
+        ("PACER_LIMITS_TOKEN_BURST", &mut l.token_burst),
+        ("PACER_LIMITS_HEAVY_QUERIES", &mut l.heavy_queries),
+        ("PACER_LIMITS_HEAVY_QUEUE_MS", &mut l.heavy_queue_ms),
+        ("PACER_LIMITS_FUTURE_TOLERANCE_SECS", &mut l.future_tolerance_secs),
+    ] {
+        if let Some(n) = number(name) {
+            *slot = Some(n);
+        }
+    }
+    for (name, slot) in [("PACER_LIMITS_IP_REQUESTS_PER_SEC", &mut l.ip_requests_per_sec), ("PACER_LIMITS_TOKEN_REQUESTS_PER_SEC", &mut l.token_requests_per_sec)] {
+        if let Some(value) = text(name) {
+            match value.trim().parse::<f64>() {
+                Ok(rate) => *slot = Some(rate),
+                Err(_) => errors.push(format!("{name}: expected a number but found {value:?}")),
+            }
+        }
+    }
+    if let Some(value) = text("PACER_LIMITS_FORWARDED_FOR") {
+        match value.trim() {
+            "true" | "1" => l.forwarded_for = Some(true),
+            "false" | "0" => l.forwarded_for = Some(false),
+            other => errors.push(format!("PACER_LIMITS_FORWARDED_FOR: expected true or false but found {other:?}")),
+        }
+    }
     for (name, slot) in [
         ("PACER_LISTEN", &mut raw.listen),
         ("PACER_DATABASE_URL", &mut raw.database_url),
         ("PACER_API_TOKEN", &mut raw.api_token),
         ("PACER_READ_TOKEN", &mut raw.read_token),
+        ("PACER_READ_ACCESS", &mut raw.read_access),
         ("PACER_BENCHMARKS", &mut raw.benchmarks),
         ("PACER_ALERTMANAGER_TOKEN", &mut raw.alerts.alertmanager_token),
         ("PACER_GRAFANA_SECRET", &mut raw.alerts.grafana_secret),
@@ -493,6 +585,19 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
     }
     let (sources, webhooks) = webhook_settings(raw.github, raw.gitlab, raw.cdevents, raw.pagerduty, raw.repositories, errors);
     let ci_budgets = ci_budgets(raw.ci, defaults.ci_budgets, errors);
+    let read_access = match raw.read_access.as_deref() {
+        None if raw.read_token.is_some() => ReadAccess::Token,
+        None | Some("public") => ReadAccess::Public,
+        Some("token") => ReadAccess::Token,
+        Some(other) => {
+            errors.push(format!("read_access: expected public or token but found {other:?}"));
+            ReadAccess::Token
+        }
+    };
+    if read_access == ReadAccess::Public && raw.read_token.is_some() {
+        errors.push("read_access: public, but read_token is set; remove read_token or set read_access = \"token\"".to_owned());
+    }
+    let limits = limits(raw.limits, errors);
     Settings {
         listen,
         database_url,
@@ -514,6 +619,8 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
             webhooks,
             report: report_settings,
             ci_budgets,
+            read_access,
+            limits,
         },
     }
 }
@@ -547,6 +654,71 @@ fn ci_budgets(file: CiFile, defaults: Vec<(String, Millis)>, errors: &mut Vec<St
         }
     }
     budgets
+}
+
+/// `[limits]`: each value within its range, else an error naming the key and the range.
+fn limits(f: LimitsFile, errors: &mut Vec<String>) -> Limits {
+    let d = Limits::default();
+    let mut int = |name: &str, value: Option<i64>, default: i64, range: std::ops::RangeInclusive<i64>| -> i64 {
+        let value = value.unwrap_or(default);
+        if range.contains(&value) {
+            value
+        } else {
+            errors.push(format!("limits.{name}: expected {} to {} but found {value}", range.start(), range.end()));
+            default
+        }
+    };
+    let size = |n: usize| n as i64;
+    let bytes = 1_024..=1 << 30;
+    let webhook_body_bytes = int("webhook_body_bytes", f.webhook_body_bytes, size(d.webhook_body_bytes), bytes.clone()) as usize;
+    let alert_body_bytes = int("alert_body_bytes", f.alert_body_bytes, size(d.alert_body_bytes), bytes.clone()) as usize;
+    let query_body_bytes = int("query_body_bytes", f.query_body_bytes, size(d.query_body_bytes), bytes) as usize;
+    // serde_json stops at 128 levels by itself; a limit above it would never be reached.
+    let json_depth = int("json_depth", f.json_depth, size(d.json_depth), 4..=128) as usize;
+    let batch_events = int("batch_events", f.batch_events, size(d.batch_events), 1..=1_000_000) as usize;
+    let secs = |s: i64| Duration::from_secs(s as u64);
+    let request_timeout = secs(int("request_timeout_secs", f.request_timeout_secs, d.request_timeout.as_secs() as i64, 1..=3_600));
+    let header_timeout = secs(int("header_timeout_secs", f.header_timeout_secs, d.header_timeout.as_secs() as i64, 1..=600));
+    let body_timeout = secs(int("body_timeout_secs", f.body_timeout_secs, d.body_timeout.as_secs() as i64, 1..=3_600));
+    let ip_burst = int("ip_burst", f.ip_burst, i64::from(d.ip_rate.burst), 1..=1_000_000) as u32;
+    let token_burst = int("token_burst", f.token_burst, i64::from(d.token_rate.burst), 1..=1_000_000) as u32;
+    let heavy_queries = int("heavy_queries", f.heavy_queries, size(d.heavy_queries), 1..=1_024) as usize;
+    let heavy_queue = Duration::from_millis(int("heavy_queue_ms", f.heavy_queue_ms, d.heavy_queue.as_millis() as i64, 0..=60_000) as u64);
+    let future_tolerance = int("future_tolerance_secs", f.future_tolerance_secs, d.future_tolerance / SECOND, 0..=30 * 86_400) * SECOND;
+    let mut rate = |name: &str, value: Option<f64>, default: f64| -> f64 {
+        let value = value.unwrap_or(default);
+        if value.is_finite() && (0.0..=1e6).contains(&value) {
+            value
+        } else {
+            errors.push(format!("limits.{name}: expected 0 (no limit) to 1000000 but found {value}"));
+            default
+        }
+    };
+    let ip_rate = Rate { per_second: rate("ip_requests_per_sec", f.ip_requests_per_sec, d.ip_rate.per_second), burst: ip_burst };
+    let token_rate = Rate { per_second: rate("token_requests_per_sec", f.token_requests_per_sec, d.token_rate.per_second), burst: token_burst };
+    if body_timeout >= request_timeout {
+        errors.push(format!(
+            "limits.body_timeout_secs: expected less than request_timeout_secs ({}) but found {}",
+            request_timeout.as_secs(),
+            body_timeout.as_secs()
+        ));
+    }
+    Limits {
+        webhook_body_bytes,
+        alert_body_bytes,
+        query_body_bytes,
+        json_depth,
+        batch_events,
+        request_timeout,
+        header_timeout,
+        body_timeout,
+        ip_rate,
+        token_rate,
+        heavy_queries,
+        heavy_queue,
+        future_tolerance,
+        forwarded_for: f.forwarded_for.unwrap_or(d.forwarded_for),
+    }
 }
 
 /// `[report]`: what shapes the report (for the API) and how it is delivered (for the mailer,
@@ -861,6 +1033,30 @@ mod tests {
         assert!(described.contains("via smtp://ana:***@mail.example.com:587?tls=required"), "{described}");
         let errors = load("[report]\nrecipients = [\"a@example.com\"]\n", &[("PACER_REPORT_SMTP_URL", url)]).expect_err("no sender");
         assert!(errors.iter().all(|e| !e.contains("s3cret")) && errors.iter().any(|e| e.starts_with("report.from")), "{errors:#?}");
+    }
+
+    #[test]
+    fn every_limit_out_of_range_is_named_and_the_environment_overrides_the_file() {
+        let toml = "[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\ncolour = 1\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        assert!(errors.iter().any(|e| e.contains("limits") && e.contains("colour")), "{errors:#?}");
+        let s = load("[limits]\nheavy_queries = 2\nfuture_tolerance_secs = 60\n", &[("PACER_LIMITS_HEAVY_QUERIES", "3")]).expect("valid");
+        assert_eq!((s.api.limits.heavy_queries, s.api.limits.future_tolerance), (3, 60 * SECOND));
+        let errors = load("json_depth = 1\n[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\n", &[]).expect_err("invalid");
+        for key in ["limits.json_depth", "limits.batch_events", "limits.ip_requests_per_sec", "limits.body_timeout_secs"] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key} missing from {errors:#?}");
+        }
+    }
+
+    #[test]
+    fn a_read_token_makes_reads_need_a_token_unless_that_contradicts_read_access() {
+        let token = ("PACER_READ_TOKEN", "read-token-0123456789");
+        assert_eq!(load("", &[]).expect("valid").api.read_access, ReadAccess::Public);
+        assert_eq!(load("", &[token]).expect("valid").api.read_access, ReadAccess::Token);
+        assert_eq!(load("read_access = \"token\"\n", &[]).expect("valid").api.read_access, ReadAccess::Token);
+        let errors = load("read_access = \"public\"\n", &[token]).expect_err("contradiction");
+        assert!(errors[0].starts_with("read_access"), "{errors:#?}");
+        assert!(load("read_access = \"open\"\n", &[]).is_err());
     }
 
     #[test]

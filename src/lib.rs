@@ -10,3 +10,5 @@ pub mod demo;
 pub mod import;
 pub mod recompute;
 pub mod report;
+pub mod server;
+pub mod token;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::routing::post;
@@ -31,11 +31,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/alertmanager", post(alertmanager))
         .route("/webhooks/grafana", post(grafana))
+        .layer(DefaultBodyLimit::max(state.config.limits.alert_body_bytes))
         .with_state(state)
 }
 
 async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let body = body.map_err(|r| Problem::unreadable_body(r.status(), r.body_text()))?;
+    let body = body?;
     if let Some(token) = &state.config.alertmanager_token {
         crate::auth::require_bearer(&headers, &[token.as_str()])?;
     }
@@ -43,7 +44,7 @@ async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: R
 }
 
 async fn grafana(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let body = body.map_err(|r| Problem::unreadable_body(r.status(), r.body_text()))?;
+    let body = body?;
     if let Some(secret) = &state.config.rollback.grafana_secret {
         let signature = headers
             .get("x-grafana-alerting-signature")
@@ -57,7 +58,8 @@ async fn grafana(State(state): State<AppState>, headers: HeaderMap, body: Result
 }
 
 async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Value>, Problem> {
-    let alerts = alerts::parse(body).map_err(|errors| {
+    let depth = pacer_collector::body::check_depth(body, state.config.limits.json_depth, false);
+    let alerts = depth.map_err(|error| vec![error]).and_then(|()| alerts::parse(body)).map_err(|errors| {
         state.telemetry.ingested(source, 0, 0, 1);
         Problem::invalid_events(errors)
     })?;
@@ -107,6 +109,7 @@ pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_b
             }
         }
     }
+    crate::limits::not_in_future(state, incidents.iter().map(|c| &c.fact))?;
     let (stored, created) = state.store.ingest_with_rollbacks(source, now, &incidents, &rollbacks).await?;
     state.telemetry.ingested(source, stored.accepted, stored.duplicates, 0);
     if !created.is_empty() {

@@ -108,6 +108,7 @@ const CACHE_CONTROL: &str = "private, max-age=60";
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/charts/{file}", get(chart))
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
 }

@@ -33,6 +33,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/ci/pipelines", get(pipelines))
         .route("/api/v1/ci/budgets", get(budgets))
+        // Each loads a window's runs or pull requests and an analysis, like the DORA summary.
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
 }

@@ -4,13 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pacer_collector::Normalizer;
 use pacer_collector::sources::SourceConfig;
 use pacer_engine::Millis;
 use pacer_engine::levels::Benchmarks;
-use pacer_engine::model::{DAY, SECOND};
+use pacer_engine::model::{DAY, HOUR, SECOND};
 use pacer_rollback::RollbackConfig;
+
+pub use crate::auth::ReadAccess;
+pub use crate::limits::Rate;
 
 /// The API's configuration.
 #[derive(Debug, Clone)]
@@ -45,6 +49,64 @@ pub struct ApiConfig {
     pub report: crate::report::ReportSettings,
     /// Time budget of each delivery stage, in milliseconds, in the order they are reported.
     pub ci_budgets: Vec<(String, Millis)>,
+    /// Whether read endpoints need a token.
+    pub read_access: ReadAccess,
+    /// Sizes, rates, deadlines and tolerances.
+    pub limits: Limits,
+}
+
+/// What pacer takes from one request or one client, and how long it waits (`[limits]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest body of a webhook from a source (GitHub, GitLab, CDEvents, PagerDuty).
+    pub webhook_body_bytes: usize,
+    /// Largest body of an alert (Alertmanager, Grafana).
+    pub alert_body_bytes: usize,
+    /// Largest body of any other request (Grafana queries, approvals).
+    pub query_body_bytes: usize,
+    /// Deepest JSON nesting accepted in a body.
+    pub json_depth: usize,
+    /// Most events in one `POST /api/v1/events`.
+    pub batch_events: usize,
+    /// Longest time a request may take, body included.
+    pub request_timeout: Duration,
+    /// Longest time to send the request headers.
+    pub header_timeout: Duration,
+    /// Longest time to send the request body.
+    pub body_timeout: Duration,
+    /// Requests per client IP.
+    pub ip_rate: Rate,
+    /// Requests per token.
+    pub token_rate: Rate,
+    /// Heavy queries running at once.
+    pub heavy_queries: usize,
+    /// How long a heavy query waits for a turn before a 503.
+    pub heavy_queue: Duration,
+    /// How far past now an event's timestamps may be.
+    pub future_tolerance: Millis,
+    /// Whether the client IP is the last `X-Forwarded-For` address (behind a trusted proxy).
+    pub forwarded_for: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            webhook_body_bytes: 5 * 1024 * 1024,
+            alert_body_bytes: 1024 * 1024,
+            query_body_bytes: 64 * 1024,
+            json_depth: 64,
+            batch_events: 10_000,
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(20),
+            ip_rate: Rate { per_second: 100.0, burst: 200 },
+            token_rate: Rate { per_second: 200.0, burst: 400 },
+            heavy_queries: 8,
+            heavy_queue: Duration::from_secs(2),
+            future_tolerance: HOUR,
+            forwarded_for: false,
+        }
+    }
 }
 
 /// A service-level objective.
@@ -142,6 +204,8 @@ impl Default for ApiConfig {
             webhooks: WebhookSecrets::default(),
             report: crate::report::ReportSettings::default(),
             ci_budgets: default_ci_budgets(),
+            read_access: ReadAccess::Public,
+            limits: Limits::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/dora", get(summary))
         .route("/api/v1/dora/series", get(series))
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
 }

@@ -4,11 +4,12 @@
 //! the answer lists every problem with its event index and field pointer.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::routing::post;
 use axum::{Json, Router, middleware};
+use pacer_collector::body::{self, Rejected};
 use pacer_collector::native;
 use serde_json::{Value, json};
 
@@ -18,7 +19,8 @@ use crate::{AppState, Problem, auth, now};
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/events", post(ingest))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::writer))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::ingest))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
 }
 
@@ -31,11 +33,19 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Result<
             other => return Err(Problem::unsupported_media_type(other)),
         },
     };
-    let body = body.map_err(|rejection| Problem::unreadable_body(rejection.status(), rejection.body_text()))?;
-    let events = native::parse_body(&body, ndjson, &state.config.normalizer).map_err(|errors| {
+    let body = body?;
+    let limits = &state.config.limits;
+    let rejected = |problem: Problem| {
         state.telemetry.ingested("native", 0, 0, 1);
-        Problem::invalid_events(errors)
+        problem
+    };
+    body::check_depth(&body, limits.json_depth, ndjson).map_err(|error| rejected(Problem::invalid_events(vec![error])))?;
+    let values = body::split_at_most(&body, ndjson, limits.batch_events).map_err(|rejection| match rejection {
+        Rejected::TooMany(error) => rejected(Problem::too_large(vec![error])),
+        Rejected::Invalid(errors) => rejected(Problem::invalid_events(errors)),
     })?;
+    let events = native::parse_values(values, &state.config.normalizer).map_err(|errors| rejected(Problem::invalid_events(errors)))?;
+    crate::limits::not_in_future(&state, events.iter().map(|c| &c.fact)).map_err(rejected)?;
     let outcome = state.store.ingest("native", now(), &events).await?;
     state.telemetry.ingested("native", outcome.accepted, outcome.duplicates, 0);
     tracing::info!(source = "native", accepted = outcome.accepted, duplicates = outcome.duplicates, "events stored");

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -77,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/grafana/", get(health))
         .route("/grafana/metrics", post(metrics))
         .route("/grafana/metric-payload-options", post(payload_options))
-        .route("/grafana/query", post(query))
+        .route("/grafana/query", post(query).route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy)))
         .route("/grafana/variable", post(variable))
         .route("/grafana/tag-keys", post(tag_keys))
         .route("/grafana/tag-values", post(tag_values))
@@ -122,8 +123,8 @@ async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, Problem> 
     Ok(Json(Value::Array(all)))
 }
 
-async fn payload_options(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes)?;
+async fn payload_options(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let request = body(&bytes?)?;
     let environments = state.store.environments().await?;
     let name = request["name"].as_str().unwrap_or("");
     let options = payload_definitions(&state, &environments)
@@ -228,8 +229,8 @@ fn auto_interval(from: Millis, to: Millis) -> Interval {
     }
 }
 
-async fn query(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes)?;
+async fn query(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let request = body(&bytes?)?;
     let (from, to) = range(&request)?;
     let mut results = Vec::new();
     for t in request["targets"].as_array().into_iter().flatten() {
@@ -475,8 +476,8 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
     })
 }
 
-async fn variable(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes)?;
+async fn variable(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let request = body(&bytes?)?;
     let target = match &request["payload"] {
         Value::Object(p) => p.get("target").and_then(Value::as_str).unwrap_or("").to_owned(),
         Value::String(s) => serde_json::from_str::<Value>(s).ok().and_then(|p| p["target"].as_str().map(str::to_owned)).unwrap_or_else(|| s.clone()),
@@ -512,16 +513,16 @@ async fn tag_keys() -> Json<Value> {
     Json(json!([{"type": "string", "text": "service"}, {"type": "string", "text": "team"}, {"type": "string", "text": "environment"}]))
 }
 
-async fn tag_values(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes)?;
+async fn tag_values(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let request = body(&bytes?)?;
     let key = request["key"].as_str().unwrap_or("service");
     let values = values_of(&state, key).await?;
     Ok(Json(Value::Array(values.into_iter().map(|v| json!({"text": v})).collect())))
 }
 
 /// Legacy annotations: `annotation.query` (or `name`) is `deployments`, `incidents` or `rollbacks`.
-async fn annotations(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes)?;
+async fn annotations(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let request = body(&bytes?)?;
     let (from, to) = range(&request)?;
     let annotation = request["annotation"].clone();
     let kind = annotation["query"].as_str().or(annotation["name"].as_str()).unwrap_or("deployments").to_lowercase();

@@ -7,7 +7,7 @@
 
 mod alerts;
 pub mod analysis;
-mod auth;
+pub mod auth;
 pub mod charts;
 mod changes;
 mod ci;
@@ -16,6 +16,7 @@ mod events;
 mod grafana;
 mod health;
 mod keys;
+pub mod limits;
 mod listing;
 mod dora;
 mod page;
@@ -58,19 +59,23 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
     /// pacer's own metrics.
     pub telemetry: telemetry::Shared,
+    /// Rate buckets and the heavy-query pool.
+    pub guard: Arc<limits::Guard>,
 }
 
 impl AppState {
     /// State over a store with a configuration.
     pub fn new(store: Store, config: ApiConfig) -> Self {
-        Self { store, config: Arc::new(config), analyses: Arc::default(), wake: Arc::default(), telemetry: Arc::default() }
+        let guard = Arc::new(limits::Guard::new(&config.limits));
+        Self { store, config: Arc::new(config), analyses: Arc::default(), wake: Arc::default(), telemetry: Arc::default(), guard }
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let max_body = state.config.max_body_bytes;
+    // Routes that take larger bodies (events, webhooks, alerts) set their own limit.
+    let max_body = state.config.limits.query_body_bytes;
     Router::new()
         .merge(events::router(state.clone()))
         .merge(dora::router(state.clone()))
@@ -92,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::protect))
         .layer(axum::middleware::from_fn_with_state(state, telemetry::track))
         .layer(
             TraceLayer::new_for_http()

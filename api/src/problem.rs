@@ -83,6 +83,45 @@ impl Problem {
         Self::new(StatusCode::UNAUTHORIZED, "/problems/unauthorized", "Unauthorized", detail)
     }
 
+    /// A valid token without the scope the endpoint needs.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "/problems/forbidden", "Forbidden", detail)
+    }
+
+    /// The request is within the size limit but holds more than pacer takes at once (events in
+    /// a batch); nothing was stored.
+    pub fn too_large(errors: Vec<FieldError>) -> Self {
+        let detail = errors.first().map_or_else(String::new, |e| format!("{}; nothing was stored", e.detail));
+        Self { errors, ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "/problems/too-large", "Request too large", detail) }
+    }
+
+    /// The caller sent too many requests; a retry after `seconds` will be accepted.
+    pub fn too_many_requests(seconds: u64) -> Self {
+        let detail = format!("too many requests; retry in {seconds} s");
+        let problem = Self::new(StatusCode::TOO_MANY_REQUESTS, "/problems/rate-limited", "Too many requests", detail);
+        Self { retry_after: Some(seconds), ..problem }
+    }
+
+    /// pacer is saturated for now (`detail` says by what); a retry shortly may succeed.
+    pub fn busy(detail: impl Into<String>) -> Self {
+        let problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "/problems/busy", "Service busy", detail);
+        Self { retry_after: Some(1), ..problem }
+    }
+
+    /// Handling the request took longer than `seconds` and was abandoned; a write in progress
+    /// was rolled back, or had committed just before, so resending (idempotent) is safe.
+    pub fn timed_out(seconds: u64) -> Self {
+        let detail = format!("the request took longer than {seconds} s and was abandoned; resending it is safe");
+        let problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "/problems/timed-out", "Request timed out", detail);
+        Self { retry_after: Some(1), ..problem }
+    }
+
+    /// The request body did not arrive within `seconds`.
+    pub fn body_timeout(seconds: u64) -> Self {
+        let detail = format!("expected the whole request body within {seconds} s; nothing was stored");
+        Self::new(StatusCode::REQUEST_TIMEOUT, "/problems/body-timeout", "Request body timed out", detail)
+    }
+
     /// Nothing lives at this path.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "/problems/not-found", "Not found", detail)
@@ -112,6 +151,13 @@ impl Problem {
     /// Something failed inside pacer; the cause is logged, not shown.
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal error", "pacer failed to handle the request; the cause is in its log")
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for Problem {
+    /// A body that could not be read: over the route's size limit (413), cut off, …
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        Self::unreadable_body(rejection.status(), rejection.body_text())
     }
 }
 

@@ -29,6 +29,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/prs/stages", get(stages))
         .route("/api/v1/prs/throughput", get(flow))
+        // Each loads a window's runs or pull requests and an analysis, like the DORA summary.
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
 }

@@ -110,7 +110,7 @@ pub enum Embed {
 /// Report routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/v1/reports/preview", get(preview))
+        .route("/api/v1/reports/preview", get(preview).route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy)))
         .route("/api/v1/reports/sends", get(sends))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)

@@ -20,7 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader));
     let write = Router::new()
         .route("/api/v1/rollbacks/{id}/approve", post(approve))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::writer));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::admin));
     read.merge(write).with_state(state)
 }
 

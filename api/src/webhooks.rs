@@ -17,7 +17,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::routing::post;
@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/gitlab", post(gitlab))
         .route("/webhooks/cdevents", post(cdevents))
         .route("/webhooks/pagerduty", post(pagerduty))
+        .layer(DefaultBodyLimit::max(state.config.limits.webhook_body_bytes))
         .with_state(state)
 }
 
@@ -52,7 +53,7 @@ struct Incoming {
 }
 
 async fn github(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let body = readable(body)?;
+    let body = body?;
     if let Some(secret) = &state.config.webhooks.github {
         let signature = text(&headers, "x-hub-signature-256")
             .ok_or_else(|| Problem::unauthorized("expected an X-Hub-Signature-256 header but found none"))?;
@@ -64,13 +65,14 @@ async fn github(State(state): State<AppState>, headers: HeaderMap, body: Result<
     let event = required(&headers, "x-github-event")?;
     // GitHub's other content type sends the JSON as the form field `payload`.
     let form = text(&headers, header::CONTENT_TYPE.as_str()).is_some_and(|media| media.starts_with("application/x-www-form-urlencoded"));
-    let payload = if form { form_payload(&body)? } else { json_body(&body)? };
+    let depth = state.config.limits.json_depth;
+    let payload = if form { form_payload(&body, depth)? } else { json_body(&body, depth)? };
     let incoming = Incoming { source: Source::Github, event, delivery_id: text(&headers, "x-github-delivery"), payload };
     receive(&state, incoming).await
 }
 
 async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let body = readable(body)?;
+    let body = body?;
     if let Some(secret) = &state.config.webhooks.gitlab {
         let token = text(&headers, "x-gitlab-token").ok_or_else(|| Problem::unauthorized("expected an X-Gitlab-Token header but found none"))?;
         if !digest_eq(&token, secret) {
@@ -79,11 +81,11 @@ async fn gitlab(State(state): State<AppState>, headers: HeaderMap, body: Result<
     }
     let event = required(&headers, "x-gitlab-event")?;
     let delivery_id = text(&headers, "idempotency-key").or_else(|| text(&headers, "x-gitlab-event-uuid"));
-    receive(&state, Incoming { source: Source::Gitlab, event, delivery_id, payload: json_body(&body)? }).await
+    receive(&state, Incoming { source: Source::Gitlab, event, delivery_id, payload: json_body(&body, state.config.limits.json_depth)? }).await
 }
 
 async fn cdevents(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let body = readable(body)?;
+    let body = body?;
     if let Some(secret) = &state.config.webhooks.cdevents {
         crate::auth::require_bearer(&headers, &[secret.expose()])?;
     }
@@ -93,21 +95,21 @@ async fn cdevents(State(state): State<AppState>, headers: HeaderMap, body: Resul
         (_, Some(_)) => {
             let attribute = |name: &str| required(&headers, name);
             let (id, source, event_type) = (attribute("ce-id")?, attribute("ce-source")?, attribute("ce-type")?);
-            CloudEvent { id, source, event_type, data: json_body(&body)? }
+            CloudEvent { id, source, event_type, data: json_body(&body, state.config.limits.json_depth)? }
         }
-        (Some("application/cloudevents+json"), None) => CloudEvent::structured(json_body(&body)?).map_err(Problem::invalid_events)?,
+        (Some("application/cloudevents+json"), None) => CloudEvent::structured(json_body(&body, state.config.limits.json_depth)?).map_err(Problem::invalid_events)?,
         (Some("application/cloudevents-batch+json"), None) => {
             return Err(Problem::unsupported_media_type_of("application/cloudevents+json (structured) or application/json with ce-* headers (binary)", "application/cloudevents-batch+json"));
         }
         // A bare CDEvent: its context identifies it.
-        _ => CloudEvent::bare(json_body(&body)?).map_err(Problem::invalid_events)?,
+        _ => CloudEvent::bare(json_body(&body, state.config.limits.json_depth)?).map_err(Problem::invalid_events)?,
     };
     let delivery_id = Some(format!("{}#{}", event.source, event.id));
     receive(&state, Incoming { source: Source::Cdevents, event: event.event_type, delivery_id, payload: event.data }).await
 }
 
 async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let body = readable(body)?;
+    let body = body?;
     if let Some(secret) = &state.config.webhooks.pagerduty {
         let header = text(&headers, "x-pagerduty-signature")
             .ok_or_else(|| Problem::unauthorized("expected an X-PagerDuty-Signature header but found none"))?;
@@ -117,7 +119,7 @@ async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: Resu
             return Err(Problem::unauthorized("no X-PagerDuty-Signature matches the body and the configured secret"));
         }
     }
-    let payload = json_body(&body)?;
+    let payload = json_body(&body, state.config.limits.json_depth)?;
     let at = |pointer: &str| payload.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
     let incoming = Incoming { source: Source::Pagerduty, event: at("/event/event_type").unwrap_or_default(), delivery_id: at("/event/id"), payload };
     receive(&state, incoming).await
@@ -136,6 +138,7 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     };
     let stored = payload.to_string();
     let delivery_id = delivery_id.unwrap_or_else(|| format!("sha256:{}", hex(&Sha256::digest(stored.as_bytes()))));
+    crate::limits::not_in_future(state, facts.iter())?;
     let facts: Vec<Collected> = facts.into_iter().map(|fact| Collected::new(fact, Value::Null)).collect();
     let delivery = Delivery { source: source.as_str(), delivery_id: &delivery_id, event: &event, payload: &stored };
     match state.store.ingest_delivery(delivery, now(), &facts).await? {
@@ -150,21 +153,18 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     }
 }
 
-fn readable(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
-    body.map_err(|rejection| Problem::unreadable_body(rejection.status(), rejection.body_text()))
-}
-
-fn json_body(body: &[u8]) -> Result<Value, Problem> {
+fn json_body(body: &[u8], depth: usize) -> Result<Value, Problem> {
+    pacer_collector::body::check_depth(body, depth, false).map_err(|error| Problem::invalid_events(vec![error]))?;
     serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))
 }
 
 /// The JSON of a form-encoded GitHub delivery (`payload=…`).
-fn form_payload(body: &[u8]) -> Result<Value, Problem> {
+fn form_payload(body: &[u8], depth: usize) -> Result<Value, Problem> {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("expected a form-encoded body: {e}"))]))?;
     let payload = fields.into_iter().find(|(name, _)| name == "payload").map(|(_, value)| value);
     let payload = payload.ok_or_else(|| Problem::invalid_events(vec![FieldError::new("payload", "expected the form field payload but found none")]))?;
-    json_body(payload.as_bytes())
+    json_body(payload.as_bytes(), depth)
 }
 
 /// A header as text, when present and not empty.

@@ -51,7 +51,7 @@ pub async fn run(size: Size, admin: &str) -> anyhow::Result<()> {
 
 async fn over_http(url: &str, lines: Arc<Vec<String>>) -> anyhow::Result<Duration> {
     let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(url.to_owned()) };
-    let settings = Settings::load(None, &Default::default(), &overrides).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let settings = Settings::load(None, &crate::unthrottled(), &overrides).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
     let app = pacer::app::Application::build(&settings).await?;
     let base = format!("http://{}", app.local_addr()?);
     tokio::spawn(app.run(std::future::pending()));

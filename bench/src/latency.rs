@@ -51,7 +51,7 @@ pub async fn run(size: Size) -> anyhow::Result<()> {
     )?;
     let url = fresh_sqlite("bench-rollback");
     let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(url.clone()) };
-    let settings = Settings::load(Some(&config), &Default::default(), &overrides).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let settings = Settings::load(Some(&config), &crate::unthrottled(), &overrides).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
     let app = pacer::app::Application::build(&settings).await?;
     let base = format!("http://{}", app.local_addr()?);
     let store = app.store().clone();

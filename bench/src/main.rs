@@ -75,6 +75,12 @@ pub async fn fresh_postgres(admin: &str, name: &str) -> anyhow::Result<String> {
     Ok(format!("{server}/{name}"))
 }
 
+/// The environment of a benchmarked pacer: one machine sends every request, so the per-client-IP
+/// rate limit, meant for many clients, is turned off; every other limit keeps its default.
+pub fn unthrottled() -> std::collections::HashMap<String, String> {
+    [("PACER_LIMITS_IP_REQUESTS_PER_SEC".to_owned(), "0".to_owned())].into()
+}
+
 /// A fresh SQLite database file URL.
 pub fn fresh_sqlite(name: &str) -> String {
     let path = std::env::temp_dir().join(format!("{name}-{}.db", std::process::id()));

@@ -49,6 +49,7 @@ pub async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
     let child = Command::new(pacer_binary()?)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", url])
         .env("PACER_LOG", "warn")
+        .envs(crate::unthrottled())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

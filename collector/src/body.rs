@@ -1,11 +1,31 @@
-//! Splits a request body into events: one JSON object, a JSON array, or NDJSON.
+//! Splits a request body into events: one JSON object, a JSON array, or NDJSON; and measures a
+//! JSON body's nesting before anything parses it.
 
 use serde_json::Value;
 
 use crate::fields::FieldError;
 
-/// Most events in one request.
+/// Most events in one request, unless the caller sets its own limit ([`split_at_most`]).
 pub const MAX_BATCH: usize = 10_000;
+
+/// Why a body yields no events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// More events than the limit: the request is too large, not wrong.
+    TooMany(FieldError),
+    /// Problems with the body or its events, each naming where.
+    Invalid(Vec<FieldError>),
+}
+
+impl Rejected {
+    /// Every problem, whatever the kind.
+    pub fn into_errors(self) -> Vec<FieldError> {
+        match self {
+            Self::TooMany(error) => vec![error],
+            Self::Invalid(errors) => errors,
+        }
+    }
+}
 
 /// The events of a body, in order. `ndjson` selects one JSON value per non-empty line.
 ///
@@ -13,13 +33,21 @@ pub const MAX_BATCH: usize = 10_000;
 /// A body that is not valid JSON (or NDJSON), an empty batch, a batch over [`MAX_BATCH`], or
 /// an element that is not an object; each error names where.
 pub fn split(body: &[u8], ndjson: bool) -> Result<Vec<Value>, Vec<FieldError>> {
-    let events = if ndjson { split_lines(body)? } else { split_json(body)? };
+    split_at_most(body, ndjson, MAX_BATCH).map_err(Rejected::into_errors)
+}
+
+/// [`split`] with at most `max` events.
+///
+/// # Errors
+/// [`Rejected::TooMany`] for a batch over `max`, [`Rejected::Invalid`] for the rest.
+pub fn split_at_most(body: &[u8], ndjson: bool, max: usize) -> Result<Vec<Value>, Rejected> {
+    let events = if ndjson { split_lines(body) } else { split_json(body) }.map_err(Rejected::Invalid)?;
     if events.is_empty() {
-        return Err(vec![FieldError::new("", "expected at least one event but found an empty batch")]);
+        return Err(Rejected::Invalid(vec![FieldError::new("", "expected at least one event but found an empty batch")]));
     }
-    if events.len() > MAX_BATCH {
-        let detail = format!("expected at most {MAX_BATCH} events in one request but found {}", events.len());
-        return Err(vec![FieldError::new("", detail)]);
+    if events.len() > max {
+        let detail = format!("expected at most {max} events in one request but found {}", events.len());
+        return Err(Rejected::TooMany(FieldError::new("", detail)));
     }
     let errors: Vec<FieldError> = events
         .iter()
@@ -27,7 +55,43 @@ pub fn split(body: &[u8], ndjson: bool) -> Result<Vec<Value>, Vec<FieldError>> {
         .filter(|(_, v)| !v.is_object())
         .map(|(i, v)| FieldError::new(format!("/{i}"), format!("expected an event object but found {}", kind(v))))
         .collect();
-    if errors.is_empty() { Ok(events) } else { Err(errors) }
+    if errors.is_empty() { Ok(events) } else { Err(Rejected::Invalid(errors)) }
+}
+
+/// Checks that no value in `body` nests deeper than `max` arrays or objects, in one pass over
+/// the bytes with a counter, so even a body of a million `[` costs no stack (serde_json would
+/// recurse on it, up to its own limit of 128). Brackets inside strings do not count; with
+/// `ndjson`, each line is its own document. The body need not be valid JSON: parsing comes after.
+///
+/// # Errors
+/// The byte offset where nesting first goes past `max`.
+pub fn check_depth(body: &[u8], max: usize, ndjson: bool) -> Result<(), FieldError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (offset, &byte) in body.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                b'\n' if ndjson => (in_string, depth) = (false, 0),
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(FieldError::new("", format!("expected JSON nested at most {max} levels deep but found deeper nesting at byte {offset}")));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' if ndjson => depth = 0,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn split_json(body: &[u8]) -> Result<Vec<Value>, Vec<FieldError>> {
@@ -87,6 +151,18 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(100_000);
         assert!(split(deep.as_bytes(), false).is_err());
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings_and_per_ndjson_line() {
+        assert!(check_depth(br#"{"a":[{"b":1}]}"#, 3, false).is_ok());
+        let error = check_depth(br#"{"a":[{"b":[1]}]}"#, 3, false).expect_err("four deep");
+        assert!(error.detail.contains("at most 3") && error.detail.contains("byte 11"), "{}", error.detail);
+        assert!(check_depth(br#"{"a":"[[[[[[\"[[[["}"#, 1, false).is_ok(), "brackets in strings do not count");
+        assert!(check_depth(b"[[1]]\n[[2]]\n", 2, true).is_ok(), "each line starts at depth 0");
+        assert!(check_depth(b"[[1]]\n[[2]]\n", 2, false).is_ok());
+        assert!(check_depth(b"[[[[\n[[", 2, true).is_err());
+        assert!(check_depth("[".repeat(1_000_000).as_bytes(), 64, false).is_err(), "a million brackets cost no stack");
     }
 
     #[test]

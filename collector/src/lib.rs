@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod body;
 pub mod fields;
+pub mod future;
 pub mod native;
 pub mod normalize;
 pub mod render;

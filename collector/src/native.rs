@@ -25,7 +25,14 @@ pub const CI_STATUSES: [&str; 6] = ["success", "failure", "cancelled", "skipped"
 /// # Errors
 /// Every problem found in the body, with pointers; nothing is returned when there is one.
 pub fn parse_body(body: &[u8], ndjson: bool, normalizer: &Normalizer) -> Result<Vec<Collected>, Vec<FieldError>> {
-    let values = body::split(body, ndjson)?;
+    parse_values(body::split(body, ndjson)?, normalizer)
+}
+
+/// Parses the events of a body already split ([`body::split_at_most`]) into facts.
+///
+/// # Errors
+/// Every problem found, with pointers; nothing is returned when there is one.
+pub fn parse_values(values: Vec<Value>, normalizer: &Normalizer) -> Result<Vec<Collected>, Vec<FieldError>> {
     let mut facts = Vec::with_capacity(values.len());
     let mut errors = Vec::new();
     for (index, value) in values.into_iter().enumerate() {

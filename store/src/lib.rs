@@ -20,6 +20,7 @@ mod counts;
 mod listing;
 mod outbox;
 mod sends;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use history::{CommitSummary, PullRequestSummary};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};
 pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
 pub use sends::{NewSend, SendOutcome, SendRow};
+pub use tokens::{Created, NewToken, TokenRow};
 
 /// The SQLite migrations, embedded.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -41,7 +41,7 @@ async fn reads_need_a_token_when_a_read_token_is_configured_but_health_does_not(
     assert_eq!(get(Some(READ)).await.expect("request").status(), 200);
     assert_eq!(get(Some(WRITE)).await.expect("request").status(), 200);
     let response = app.client.post(app.url("/api/v1/events")).bearer_auth(READ).json(&json!(deploy("d", "s", "a", 1.0))).send().await.expect("request");
-    assert_eq!(response.status(), 401, "the read token cannot write");
+    assert_eq!(response.status(), 403, "the read token is known but cannot write");
     for path in ["/healthz", "/readyz"] {
         assert_eq!(app.client.get(app.url(path)).send().await.expect("request").status(), 200, "{path}");
     }

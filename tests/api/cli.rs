@@ -4,7 +4,8 @@ use std::process::Command;
 
 use crate::helpers::{Backend, fresh_database};
 
-fn pacer() -> Command {
+/// The `pacer` binary, without the caller's PACER_CONFIG, PACER_DATABASE_URL and PACER_LISTEN.
+pub fn pacer() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
     command.env_remove("PACER_CONFIG").env_remove("PACER_DATABASE_URL").env_remove("PACER_LISTEN");
     command

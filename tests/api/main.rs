@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access;
 mod auth;
 mod backfill;
 mod bad_input;
@@ -14,6 +15,7 @@ mod hooks;
 mod fixtures;
 mod github_flow;
 mod ingest;
+mod limits;
 mod listing;
 mod page;
 mod prometheus;

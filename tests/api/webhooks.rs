@@ -13,11 +13,13 @@ use crate::on_both;
 
 const SECRET: &str = "It's a Secret to Everybody";
 
-fn fixture(file: &str) -> String {
+/// A fixture file's text.
+pub fn fixture(file: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}/{file}")).expect("fixture")
 }
 
-fn sign(secret: &str, body: &str) -> String {
+/// Hex HMAC-SHA256 of `body` under `secret`.
+pub fn sign(secret: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
     mac.update(body.as_bytes());
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
@@ -115,7 +117,8 @@ on_both!(a_redelivery_is_counted_once_and_never_undoes_a_later_state, |app| {
     assert_eq!(dora["deployment_frequency"]["deployments"], 1, "counted once, and still a success: {dora:#}");
 });
 
-fn patched(file: &str, fields: &[(&str, Value)]) -> Value {
+/// A fixture with fields replaced at JSON pointers.
+pub fn patched(file: &str, fields: &[(&str, Value)]) -> Value {
     let mut payload: Value = serde_json::from_str(&fixture(file)).expect("json");
     for (pointer, value) in fields {
         *payload.pointer_mut(pointer).unwrap_or_else(|| panic!("{file} has no {pointer}")) = value.clone();
