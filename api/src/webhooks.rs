@@ -153,9 +153,13 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     }
 }
 
+/// The JSON of a body no deeper than `depth`, with U+0000 replaced (PostgreSQL text cannot hold
+/// it; see `body`).
 fn json_body(body: &[u8], depth: usize) -> Result<Value, Problem> {
     pacer_collector::body::check_depth(body, depth, false).map_err(|error| Problem::invalid_events(vec![error]))?;
-    serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))
+    let mut value = serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))?;
+    pacer_collector::body::replace_nul(&mut value);
+    Ok(value)
 }
 
 /// The JSON of a form-encoded GitHub delivery (`payload=…`).

@@ -289,6 +289,14 @@ mod tests {
     }
 
     #[test]
+    fn a_name_of_only_whitespace_is_refused() {
+        // Found by fuzzing: it was stored, and its environment normalized to "".
+        let errors = problems(r#"{"type":"incident","id":"i","service":" \t\n","environment":"  ","opened_at":"2026-11-22T08:00:00Z"}"#);
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/0/service", "/0/environment"]);
+    }
+
+    #[test]
     fn an_unknown_type_is_named() {
         let errors = problems(r#"{"type":"deploy","id":"x"}"#);
         assert_eq!(errors.len(), 1);

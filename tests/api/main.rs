@@ -2,6 +2,9 @@
 //! database. Test names read as sentences about what a user would notice.
 
 mod helpers;
+/// Fuzzing inputs, shared with the collector's fuzz targets.
+#[path = "../../collector/tests/mutate/mod.rs"]
+mod mutate;
 
 mod access;
 mod auth;
@@ -10,6 +13,8 @@ mod bad_input;
 mod charts;
 mod ci;
 mod cli;
+mod faults;
+mod fuzz;
 mod grafana;
 mod hooks;
 mod fixtures;
