@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod auth;
 pub mod charts;
 mod changes;
+mod ci;
 pub mod config;
 mod events;
 mod grafana;
@@ -21,6 +22,7 @@ mod dora;
 mod page;
 pub mod plot;
 pub mod problem;
+mod prs;
 pub mod query;
 pub mod report;
 mod rollbacks;
@@ -98,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .merge(grafana::router(state.clone()))
         .merge(changes::router(state.clone()))
         .merge(stages::router(state.clone()))
+        .merge(ci::router(state.clone()))
+        .merge(prs::router(state.clone()))
         .merge(webhooks::router(state.clone()))
         .merge(health::router(state.clone()))
         .fallback(|| async { Problem::not_found("no endpoint at this path") })

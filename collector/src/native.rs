@@ -223,6 +223,10 @@ fn ci_run(r: &mut Reader<'_>) -> Option<CiRun> {
     let branch = r.opt_str("branch");
     let queued_at = r.opt_time("queued_at");
     let url = r.opt_text("url");
+    let attempt = r.opt_count("attempt");
+    if attempt == Some(0) {
+        r.error("attempt", "expected an attempt number of at least 1 but found 0".to_owned());
+    }
     r.check_order(("started_at", started_at), ("finished_at", finished_at));
     r.check_order(("queued_at", queued_at), ("started_at", started_at));
     Some(CiRun {
@@ -238,6 +242,7 @@ fn ci_run(r: &mut Reader<'_>) -> Option<CiRun> {
         branch,
         queued_at,
         url,
+        attempt,
     })
 }
 

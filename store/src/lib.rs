@@ -29,6 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
+pub use counts::CiTiming;
 pub use delivery::{Delivered, Delivery, StoredDelivery};
 pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};

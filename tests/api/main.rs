@@ -11,6 +11,7 @@ mod auth;
 mod backfill;
 mod bad_input;
 mod charts;
+mod ci;
 mod cli;
 mod faults;
 mod fuzz;
