@@ -62,7 +62,8 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let telemetry = Arc::clone(&self.state.telemetry);
         let dispatcher = Dispatcher::new(store.clone(), Arc::clone(&self.state.config.rollback), Arc::clone(&self.state.wake))
-            .observed(Arc::new(move |outcome, seconds| telemetry.hook_delivery(outcome, seconds)));
+            .observed(Arc::new(move |outcome, seconds| telemetry.hook_delivery(outcome, seconds)))
+            .traced(Arc::clone(&self.state.origins));
         let dispatching = tokio::spawn(dispatcher.run(until(stopped.clone())));
         let interval = self.state.config.slo_interval;
         let evaluating = (!self.state.config.slos.is_empty())

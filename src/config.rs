@@ -20,6 +20,7 @@ use pacer_mail::{MailConfig, Mailbox, Schedule};
 use pacer_collector::Normalizer;
 use pacer_collector::sources::{DeploySource, GitHostConfig, RepositoryRule, SourceConfig};
 use pacer_engine::levels::Benchmarks;
+use pacer_engine::Millis;
 use pacer_engine::model::SECOND;
 use pacer_engine::rollback::Mode;
 use pacer_rollback::config::default_limits;
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 21] = [
+pub const SETTINGS: [(&str, &str, &str); 22] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
@@ -49,6 +50,7 @@ pub const SETTINGS: [(&str, &str, &str); 21] = [
     ("pagerduty", "PACER_PAGERDUTY_SECRET", "PagerDuty webhooks"),
     ("repositories", "", "repository (and path) → service"),
     ("report", "PACER_REPORT_SMTP_URL", "the weekly report email (the variable sets its smtp_url)"),
+    ("ci", "", "time budgets of the delivery stages"),
     ("limits", "PACER_LIMITS_<KEY> (each key, upper-case)", "body sizes, JSON depth, batch size, timeouts, rates, heavy queries, future tolerance"),
 ];
 
@@ -100,7 +102,17 @@ struct Raw {
     pagerduty: PagerdutyFile,
     repositories: Vec<RepositoryFile>,
     report: ReportFile,
+    ci: CiFile,
     limits: LimitsFile,
+}
+
+/// `[ci]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CiFile {
+    /// `<stage>_secs = <seconds>`: a stage's time budget.
+    #[serde(default)]
+    budgets: BTreeMap<String, toml::Value>,
 }
 
 /// `[limits]`; every key is also `PACER_LIMITS_<KEY>`.
@@ -344,6 +356,9 @@ impl Settings {
             let path = rule.path_prefix.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
             out.push_str(&format!("repositories: {}{path} → {}\n", rule.repository, rule.service));
         }
+        for (stage, budget) in &self.api.ci_budgets {
+            out.push_str(&format!("ci.budgets.{stage}_secs = {}\n", *budget as f64 / SECOND as f64));
+        }
         let shown = &self.api.report;
         out.push_str(&format!("report.timezone = {}\nreport.subject = {}\n", shown.zone.name(), shown.subject));
         match &self.report {
@@ -410,6 +425,7 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "pagerduty" => raw.pagerduty = field(value, &at, errors).unwrap_or_default(),
             "repositories" => raw.repositories = field(value, &at, errors).unwrap_or_default(),
             "report" => raw.report = field(value, &at, errors).unwrap_or_default(),
+            "ci" => raw.ci = field(value, &at, errors).unwrap_or_default(),
             "limits" => raw.limits = field(value, &at, errors).unwrap_or_default(),
             _ => {
                 let known: Vec<&str> = SETTINGS.iter().map(|(k, _, _)| *k).collect();
@@ -568,6 +584,7 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
         errors.push(format!("slo_interval_secs: expected 1 to 3600 but found {slo_interval}"));
     }
     let (sources, webhooks) = webhook_settings(raw.github, raw.gitlab, raw.cdevents, raw.pagerduty, raw.repositories, errors);
+    let ci_budgets = ci_budgets(raw.ci, defaults.ci_budgets, errors);
     let read_access = match raw.read_access.as_deref() {
         None if raw.read_token.is_some() => ReadAccess::Token,
         None | Some("public") => ReadAccess::Public,
@@ -601,10 +618,42 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
             sources,
             webhooks,
             report: report_settings,
+            ci_budgets,
             read_access,
             limits,
         },
     }
+}
+
+/// `[ci.budgets]`: each `<stage>_secs` sets that stage's budget; stages not named keep their
+/// default, and new stages follow the defaults in name order.
+fn ci_budgets(file: CiFile, defaults: Vec<(String, Millis)>, errors: &mut Vec<String>) -> Vec<(String, Millis)> {
+    let mut budgets = defaults;
+    for (key, value) in file.budgets {
+        let at = format!("ci.budgets.{key}");
+        let Some(stage) = key.strip_suffix("_secs").filter(|s| !s.is_empty()) else {
+            errors.push(format!("{at}: expected <stage>_secs, such as pull_request_secs"));
+            continue;
+        };
+        let seconds = match value {
+            toml::Value::Integer(n) => n as f64,
+            toml::Value::Float(f) => f,
+            other => {
+                errors.push(format!("{at}: expected a number of seconds but found {}", other.type_str()));
+                continue;
+            }
+        };
+        if !(seconds > 0.0 && seconds <= 30.0 * 86_400.0) {
+            errors.push(format!("{at}: expected more than 0 and at most 2592000 (30 days) but found {seconds}"));
+            continue;
+        }
+        let millis = (seconds * SECOND as f64).round() as Millis;
+        match budgets.iter_mut().find(|(s, _)| s == stage) {
+            Some(slot) => slot.1 = millis,
+            None => budgets.push((stage.to_owned(), millis)),
+        }
+    }
+    budgets
 }
 
 /// `[limits]`: each value within its range, else an error naming the key and the range.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod observability;
 pub mod recompute;
 pub mod report;
 pub mod server;

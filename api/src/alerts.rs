@@ -5,6 +5,9 @@
 //! outbox — is stored in one transaction; then the dispatcher is woken so the hooks fire within
 //! milliseconds. Alertmanager authenticates with a bearer token, Grafana with an HMAC signature
 //! (`X-Grafana-Alerting-Signature`), each when configured.
+//!
+//! Traced as `alerts` → one `decision` per alert → `outbox` (the transaction); the dispatcher's
+//! `delivery` spans continue the trace from the `outbox` span that stored their rollback.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +26,8 @@ use pacer_engine::dora::Analysis;
 use pacer_engine::model::Fact;
 use pacer_rollback::plan::plan;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::{AppState, Problem, now};
 
@@ -72,6 +77,11 @@ async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Val
 /// # Errors
 /// The database failed; nothing is stored.
 pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: bool) -> Result<Value, Problem> {
+    let span = tracing::info_span!("alerts", source, alerts = alerts.len());
+    decide_and_store(state, source, alerts, may_roll_back).instrument(span).await
+}
+
+async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: bool) -> Result<Value, Problem> {
     let now = now();
     let without_policies;
     let rollback = if may_roll_back {
@@ -96,10 +106,25 @@ pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_b
                 a
             }
         };
-        match plan(&state.store, &analysis, rollback, normalizer, alert, now).await? {
-            None => ignored += 1,
+        let decision = tracing::info_span!("decision", alert = alert.name, environment, service = Empty, deployment_id = Empty, outcome = Empty);
+        match plan(&state.store, &analysis, rollback, normalizer, alert, now).instrument(decision.clone()).await? {
+            None => {
+                decision.record("outcome", "ignored");
+                ignored += 1;
+            }
             Some(planned) => {
-                if let Some(reason) = planned.skipped {
+                decision.record("service", planned.incident.service.as_str());
+                if let Some(deployment_id) = &planned.incident.deployment_id {
+                    decision.record("deployment_id", deployment_id.as_str());
+                }
+                let reason = planned.skipped.map(|reason| json!(reason));
+                let outcome = match (&planned.rollback, &reason) {
+                    (Some(_), _) => "rollback",
+                    (None, Some(Value::String(reason))) => reason.as_str(),
+                    (None, _) => "incident",
+                };
+                decision.record("outcome", outcome);
+                if let Some(reason) = reason {
                     skipped.push(json!({"alert": alert.name, "incident_id": planned.incident.id, "reason": reason}));
                 }
                 let fact = Fact::Incident(planned.incident);
@@ -110,13 +135,19 @@ pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_b
         }
     }
     crate::limits::not_in_future(state, incidents.iter().map(|c| &c.fact))?;
-    let (stored, created) = state.store.ingest_with_rollbacks(source, now, &incidents, &rollbacks).await?;
+    let outbox = tracing::info_span!("outbox", source, incidents = incidents.len(), rollbacks = rollbacks.len());
+    let (stored, created) = state.store.ingest_with_rollbacks(source, now, &incidents, &rollbacks).instrument(outbox.clone()).await?;
     state.telemetry.ingested(source, stored.accepted, stored.duplicates, 0);
     if !created.is_empty() {
-        state.wake.notify_one();
         for id in &created {
-            tracing::warn!(source, rollback_id = id, "rollback decided");
+            state.origins.remember(id, &outbox);
         }
+        state.wake.notify_one();
+        outbox.in_scope(|| {
+            for id in &created {
+                tracing::warn!(source, rollback_id = id, "rollback decided");
+            }
+        });
     }
     log_unattributed(alerts, ignored, source);
     Ok(json!({

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use pacer_engine::Millis;
 use pacer_engine::dora::Analysis;
 use pacer_store::{Generations, Store};
+use tracing::Instrument as _;
 
 use crate::problem::Problem;
 
@@ -29,10 +30,18 @@ impl Analyses {
     /// # Errors
     /// The database failed.
     pub async fn get(&self, store: &Store, environment: &str, attribution_window: Millis) -> Result<Arc<Analysis>, Problem> {
+        let span = tracing::info_span!("analysis", environment, refresh = tracing::field::Empty);
+        self.refreshed(store, environment, attribution_window, &span).instrument(span.clone()).await
+    }
+
+    /// The cached analysis, rebuilt or re-attributed when the store changed; `span` records
+    /// which (`refresh`: `none`, `incidents` or `full`).
+    async fn refreshed(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let generations = store.generations().await?;
         if let Some((at, analysis)) = self.cached(environment)
             && at == generations
         {
+            span.record("refresh", "none");
             return Ok(analysis);
         }
         let _building = self.building.lock().await;
@@ -41,12 +50,17 @@ impl Analyses {
         let generations = store.generations().await?;
         let cached = self.cached(environment);
         let analysis = match cached {
-            Some((at, analysis)) if at == generations => return Ok(analysis),
+            Some((at, analysis)) if at == generations => {
+                span.record("refresh", "none");
+                return Ok(analysis);
+            }
             Some((at, analysis)) if at.structure == generations.structure => {
+                span.record("refresh", "incidents");
                 let incidents = store.incidents_in(environment).await?;
                 blocking(move || analysis.with_incidents(incidents, attribution_window)).await?
             }
             _ => {
+                span.record("refresh", "full");
                 let history = store.history(environment).await?;
                 blocking(move || Analysis::build(history, attribution_window)).await?
             }

@@ -95,6 +95,7 @@ async fn ci_runs(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Resu
             "started_at": rfc3339(r.started_at),
             "finished_at": rfc3339(r.finished_at),
             "url": r.url,
+            "attempt": r.attempt,
         })
     }))
 }

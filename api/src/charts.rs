@@ -21,6 +21,9 @@ use pacer_engine::dora::{Analysis, Scope, Summary};
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::HOUR;
 
+use pacer_engine::pipeline::{self, BudgetCompliance, BudgetSample};
+
+use crate::ci::CI_FILTERS;
 use crate::config::Slo;
 use crate::dora::analyze;
 use crate::plot::{self, Band, Chart, Format, LEVEL_COLORS, Series};
@@ -42,10 +45,13 @@ pub enum Kind {
     ReworkRate,
     /// An SLO's burn rate.
     SloBurn,
+    /// The share of each delivery stage's measurements within its budget.
+    BudgetCompliance,
 }
 
 /// Every chart, in the order the web page shows them.
-pub const KINDS: [Kind; 6] = [Kind::DeploymentFrequency, Kind::LeadTime, Kind::ChangeFailureRate, Kind::TimeToRestore, Kind::ReworkRate, Kind::SloBurn];
+pub const KINDS: [Kind; 7] =
+    [Kind::DeploymentFrequency, Kind::LeadTime, Kind::ChangeFailureRate, Kind::TimeToRestore, Kind::ReworkRate, Kind::SloBurn, Kind::BudgetCompliance];
 
 impl Kind {
     /// Parses a chart name (`lead-time`).
@@ -62,7 +68,13 @@ impl Kind {
             Self::TimeToRestore => "time-to-restore",
             Self::ReworkRate => "rework-rate",
             Self::SloBurn => "slo-burn",
+            Self::BudgetCompliance => "budget-compliance",
         }
+    }
+
+    /// Whether it charts a DORA key of [`Analysis::series`] (the SLO and CI charts do not).
+    pub fn is_dora(self) -> bool {
+        !matches!(self, Self::SloBurn | Self::BudgetCompliance)
     }
 
     /// The chart's title.
@@ -74,6 +86,7 @@ impl Kind {
             Self::TimeToRestore => "Time to restore",
             Self::ReworkRate => "Rework rate",
             Self::SloBurn => "SLO burn rate",
+            Self::BudgetCompliance => "Stage budget compliance",
         }
     }
 }
@@ -111,6 +124,7 @@ async fn chart(State(state): State<AppState>, Path(file): Path<String>, RawQuery
     let params = Params::parse(raw.as_deref())?;
     let mut known = match kind {
         Kind::SloBurn => vec!["from", "to", "slo"],
+        Kind::BudgetCompliance => ["environment", "repository"].into_iter().chain(CI_FILTERS.into_iter().filter(|p| *p != "repository")).collect(),
         _ => FILTERS.to_vec(),
     };
     known.extend(["interval", "width", "height"]);
@@ -120,6 +134,12 @@ async fn chart(State(state): State<AppState>, Path(file): Path<String>, RawQuery
     let interval = interval(&params)?;
     let chart = match kind {
         Kind::SloBurn => slo_burn(&state, &params, interval).await?,
+        Kind::BudgetCompliance => {
+            let (analysis, filters) = analyze(&state, &params).await?;
+            check_buckets(interval, &filters, MAX_BUCKETS)?;
+            let samples = crate::ci::budget_samples(&state, &analysis, &filters, params.one("repository")?).await?;
+            budget_chart(&state.config.ci_budgets, &samples, &filters, interval, params.one("team")?)
+        }
         _ => {
             let (analysis, filters) = analyze(&state, &params).await?;
             check_buckets(interval, &filters, MAX_BUCKETS)?;
@@ -209,7 +229,7 @@ pub fn dora_over(kind: Kind, analysis: &Analysis, filters: &Filters, buckets: Ve
             levels(hours(cut.recovery), false),
         ),
         // The reports publish no rework-rate bands, so this chart has none.
-        Kind::ReworkRate | Kind::SloBurn => {
+        Kind::ReworkRate | Kind::SloBurn | Kind::BudgetCompliance => {
             ("% of deployments that were rework", vec![line("rework rate", |s| s.rework_rate.rate.map(|r| r * 100.0))], Vec::new())
         }
     };
@@ -226,6 +246,42 @@ pub fn dora_over(kind: Kind, analysis: &Analysis, filters: &Filters, buckets: Ve
         buckets,
         series,
         bands,
+    }
+}
+
+/// The budget-compliance chart: per bucket and budgeted stage, the percentage of the samples
+/// that ended in the bucket within the stage's budget; a bucket without samples is a gap.
+pub fn budget_chart(budgets: &[(String, Millis)], samples: &[BudgetSample], filters: &Filters, interval: Interval, team: Option<&str>) -> Chart {
+    let buckets = interval.buckets(filters.from, filters.to);
+    let per_bucket: Vec<Vec<BudgetCompliance>> = buckets
+        .iter()
+        .map(|&(start, end)| {
+            let inside: Vec<BudgetSample> = samples.iter().filter(|s| start <= s.at && s.at < end).cloned().collect();
+            pipeline::budgets(budgets, &inside).0
+        })
+        .collect();
+    let series = budgets
+        .iter()
+        .enumerate()
+        .map(|(index, (stage, budget))| Series {
+            name: format!("{stage} ≤ {}", crate::keys::duration(*budget as f64 / 1_000.0)),
+            values: per_bucket.iter().map(|b| b[index].compliance_percent).collect(),
+        })
+        .collect();
+    Chart {
+        title: Kind::BudgetCompliance.title().to_owned(),
+        subtitle: format!(
+            "{} · {} · per {} · {}",
+            filters.environment,
+            scope_label(team, &filters.scope),
+            interval_name(interval),
+            range_label(filters.from, filters.to)
+        ),
+        x_label: "date (UTC)".to_owned(),
+        y_label: "% within the stage's budget".to_owned(),
+        buckets,
+        series,
+        bands: Vec::new(),
     }
 }
 
@@ -324,6 +380,28 @@ pub(crate) fn year(benchmarks: Benchmarks) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_compliance_is_a_percentage_per_bucket_and_stage_with_gaps_where_nothing_ended() {
+        use pacer_engine::model::DAY;
+        let sample = |stage: &str, day: i64, seconds: f64| BudgetSample {
+            stage: stage.into(),
+            id: format!("{stage}-{day}-{seconds}"),
+            name: "test".into(),
+            repository: None,
+            service: None,
+            at: day * DAY + 1,
+            seconds,
+            url: None,
+        };
+        let samples = [sample("pull_request", 0, 100.0), sample("pull_request", 0, 900.0), sample("pull_request", 2, 10.0), sample("deploy", 2, 20.0)];
+        let filters = Filters { from: 0, to: 3 * DAY, environment: "production".into(), scope: Scope::all(), benchmarks: Benchmarks::default() };
+        let budgets = [("pull_request".to_owned(), 600_000), ("deploy".to_owned(), 10_000)];
+        let chart = budget_chart(&budgets, &samples, &filters, Interval::Day, None);
+        assert_eq!(chart.series[0].name, "pull_request ≤ 10 min");
+        assert_eq!(chart.series[0].values, [Some(50.0), None, Some(100.0)]);
+        assert_eq!(chart.series[1].values, [None, None, Some(0.0)]);
+    }
 
     #[test]
     fn every_chart_name_parses_back() {

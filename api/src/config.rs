@@ -10,7 +10,7 @@ use pacer_collector::Normalizer;
 use pacer_collector::sources::SourceConfig;
 use pacer_engine::Millis;
 use pacer_engine::levels::Benchmarks;
-use pacer_engine::model::{DAY, HOUR};
+use pacer_engine::model::{DAY, HOUR, SECOND};
 use pacer_rollback::RollbackConfig;
 
 pub use crate::auth::ReadAccess;
@@ -47,6 +47,8 @@ pub struct ApiConfig {
     pub webhooks: WebhookSecrets,
     /// What shapes the weekly report: its time zone, subject and links.
     pub report: crate::report::ReportSettings,
+    /// Time budget of each delivery stage, in milliseconds, in the order they are reported.
+    pub ci_budgets: Vec<(String, Millis)>,
     /// Whether read endpoints need a token.
     pub read_access: ReadAccess,
     /// Sizes, rates, deadlines and tolerances.
@@ -201,8 +203,15 @@ impl Default for ApiConfig {
             sources: SourceConfig::default(),
             webhooks: WebhookSecrets::default(),
             report: crate::report::ReportSettings::default(),
+            ci_budgets: default_ci_budgets(),
             read_access: ReadAccess::Public,
             limits: Limits::default(),
         }
     }
+}
+
+/// The budgets the seed sets for a healthy pipeline: checks before a commit within a second,
+/// pull-request tests within ten minutes, deploy after merge within ten seconds.
+pub fn default_ci_budgets() -> Vec<(String, Millis)> {
+    vec![("pre_commit".to_owned(), SECOND), ("pull_request".to_owned(), 10 * 60 * SECOND), ("deploy".to_owned(), 10 * SECOND)]
 }

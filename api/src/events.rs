@@ -12,6 +12,7 @@ use axum::{Json, Router, middleware};
 use pacer_collector::body::{self, Rejected};
 use pacer_collector::native;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::{AppState, Problem, auth, now};
 
@@ -46,7 +47,8 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Result<
     })?;
     let events = native::parse_values(values, &state.config.normalizer).map_err(|errors| rejected(Problem::invalid_events(errors)))?;
     crate::limits::not_in_future(&state, events.iter().map(|c| &c.fact)).map_err(rejected)?;
-    let outcome = state.store.ingest("native", now(), &events).await?;
+    let span = tracing::info_span!("ingest", source = "native", events = events.len());
+    let outcome = state.store.ingest("native", now(), &events).instrument(span).await?;
     state.telemetry.ingested("native", outcome.accepted, outcome.duplicates, 0);
     tracing::info!(source = "native", accepted = outcome.accepted, duplicates = outcome.duplicates, "events stored");
     Ok(Json(json!({"accepted": outcome.accepted, "duplicates": outcome.duplicates})))

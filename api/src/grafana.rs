@@ -4,8 +4,9 @@
 //!
 //! Every DORA metric is a time series (one point per UTC day, week or month bucket, or one point
 //! for the whole range with `mode: window`), and summaries, deployments, incidents and rollbacks
-//! are tables. Scope comes from the target's payload (`environment`, `service`, `team`,
-//! `interval`, `benchmarks`, `mode`) and from ad-hoc filters (`filters` or `adhocFilters`, keys
+//! are tables, as are CI pipelines and budgets and the pull requests waiting for review. Scope
+//! comes from the target's payload (`environment`, `service`, `team`, `repository`, `interval`,
+//! `benchmarks`, `mode`) and from ad-hoc filters (`filters` or `adhocFilters`, keys
 //! `service`, `team`, `environment`). Protocol: <https://github.com/simPod/GrafanaJsonDatasource>.
 
 use std::collections::BTreeSet;
@@ -21,11 +22,12 @@ use pacer_engine::calendar::Interval;
 use pacer_engine::dora::{Analysis, Scope, Summary};
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::DAY;
+use pacer_engine::pipeline::GroupBy;
 use pacer_store::ListQuery;
 use serde_json::{Map, Value, json};
 
 use crate::dora::team_services;
-use crate::query::parse_time;
+use crate::query::{Filters, parse_time};
 use crate::{AppState, Problem, auth, now};
 
 /// A time-series metric: name, human label, and how to read it from a summary.
@@ -55,7 +57,7 @@ const SERIES: [SeriesMetric; 11] = [
 ];
 
 /// Every table the datasource serves.
-const TABLES: [(&str, &str); 8] = [
+const TABLES: [(&str, &str); 11] = [
     ("dora_summary", "DORA summary per service"),
     ("dora_levels", "DORA levels"),
     ("deployments_table", "Deployments"),
@@ -64,6 +66,9 @@ const TABLES: [(&str, &str); 8] = [
     ("annotations_deployments", "Annotations: deployments"),
     ("annotations_incidents", "Annotations: incidents"),
     ("annotations_rollbacks", "Annotations: rollbacks"),
+    ("ci_pipelines", "CI pipelines"),
+    ("ci_budgets", "CI stage budgets"),
+    ("prs_waiting_for_review", "Pull requests waiting for a first review"),
 ];
 
 /// The datasource routes.
@@ -136,6 +141,8 @@ async fn search(State(_state): State<AppState>) -> Json<Value> {
 
 /// What one target covers.
 struct Target {
+    /// Only this repository's CI runs and pull requests (the `repository` payload), when set.
+    repository: Option<String>,
     environment: String,
     scope: Scope,
     interval: Option<Interval>,
@@ -209,7 +216,8 @@ async fn target(state: &AppState, payload: &Value, request: &Value) -> Result<(T
     let interval = text(payload, "interval").and_then(|i| Interval::parse(&i));
     let benchmarks = text(payload, "benchmarks").and_then(|b| Benchmarks::parse(&b)).unwrap_or(state.config.benchmarks);
     let window = text(payload, "mode").as_deref() == Some("window");
-    Ok((Target { environment, scope: Scope { services }, interval, window, benchmarks }, analysis))
+    let repository = pick("repository");
+    Ok((Target { repository, environment, scope: Scope { services }, interval, window, benchmarks }, analysis))
 }
 
 /// The bucket width for a range when the target does not name one.
@@ -279,7 +287,52 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
         limit,
         cursor: None,
     };
+    let filters = || Filters { from, to, environment: t.environment.clone(), scope: t.scope.clone(), benchmarks: t.benchmarks };
+    let repository = t.repository.as_deref();
     Ok(match name {
+        "ci_pipelines" => {
+            let runs = crate::ci::runs(state, &filters(), repository).await?;
+            let (_, groups) = pacer_engine::pipeline::pipelines(&runs, GroupBy::Pipeline);
+            let rows = groups
+                .into_iter()
+                .map(|g| {
+                    let s = g.stats;
+                    json!([g.repository, g.pipeline, s.runs, s.success_rate, s.duration.p50_seconds, s.duration.p95_seconds,
+                           s.queue.p50_seconds, s.queue.p95_seconds, s.retries, s.flaky_runs, s.time_to_green.p50_seconds])
+                })
+                .collect();
+            table_of(
+                &[("Repository", "string"), ("Pipeline", "string"), ("Runs", "number"), ("Success rate", "number"), ("Duration p50 (s)", "number"),
+                  ("Duration p95 (s)", "number"), ("Queue p50 (s)", "number"), ("Queue p95 (s)", "number"), ("Retries", "number"),
+                  ("Flaky runs", "number"), ("Time to green p50 (s)", "number")],
+                rows,
+            )
+        }
+        "ci_budgets" => {
+            let samples = crate::ci::budget_samples(state, analysis, &filters(), repository).await?;
+            let (compliance, _) = pacer_engine::pipeline::budgets(&state.config.ci_budgets, &samples);
+            let rows = compliance
+                .into_iter()
+                .map(|b| json!([b.stage, b.budget_seconds, b.samples, b.breaches, b.compliance_percent, b.distribution.p50_seconds, b.distribution.p95_seconds]))
+                .collect();
+            table_of(
+                &[("Stage", "string"), ("Budget (s)", "number"), ("Samples", "number"), ("Breaches", "number"), ("Compliance (%)", "number"),
+                  ("p50 (s)", "number"), ("p95 (s)", "number")],
+                rows,
+            )
+        }
+        "prs_waiting_for_review" => {
+            let flow = crate::prs::flow_of(state, &filters(), repository).await?;
+            let rows = flow
+                .waiting_for_first_review
+                .into_iter()
+                .map(|w| json!([w.opened_millis, w.repository, w.number, w.service, w.author, w.waiting_seconds]))
+                .collect();
+            table_of(
+                &[("Opened", "time"), ("Repository", "string"), ("Number", "number"), ("Service", "string"), ("Author", "string"), ("Waiting (s)", "number")],
+                rows,
+            )
+        }
         "dora_summary" => {
             let services: Vec<String> = match &t.scope.services {
                 Some(named) => named.iter().cloned().collect(),

@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod auth;
 pub mod charts;
 mod changes;
+mod ci;
 pub mod config;
 mod events;
 mod grafana;
@@ -22,6 +23,7 @@ pub mod openapi;
 mod page;
 pub mod plot;
 pub mod problem;
+mod prs;
 pub mod query;
 pub mod report;
 mod rollbacks;
@@ -60,13 +62,23 @@ pub struct AppState {
     pub telemetry: telemetry::Shared,
     /// Rate buckets and the heavy-query pool.
     pub guard: Arc<limits::Guard>,
+    /// The traces that decided recent rollbacks, for the dispatcher's deliveries to continue.
+    pub origins: Arc<pacer_rollback::trace::Origins>,
 }
 
 impl AppState {
     /// State over a store with a configuration.
     pub fn new(store: Store, config: ApiConfig) -> Self {
         let guard = Arc::new(limits::Guard::new(&config.limits));
-        Self { store, config: Arc::new(config), analyses: Arc::default(), wake: Arc::default(), telemetry: Arc::default(), guard }
+        Self {
+            store,
+            config: Arc::new(config),
+            analyses: Arc::default(),
+            wake: Arc::default(),
+            telemetry: Arc::default(),
+            guard,
+            origins: Arc::default(),
+        }
     }
 }
 
@@ -89,6 +101,8 @@ pub fn router(state: AppState) -> Router {
         .merge(grafana::router(state.clone()))
         .merge(changes::router(state.clone()))
         .merge(stages::router(state.clone()))
+        .merge(ci::router(state.clone()))
+        .merge(prs::router(state.clone()))
         .merge(webhooks::router(state.clone()))
         .merge(health::router(state.clone()))
         .merge(openapi::router())
@@ -103,7 +117,17 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(|request: &Request| {
                     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
                     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %request.method(), route, request_id = id, status = tracing::field::Empty)
+                    let span = tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        route,
+                        request_id = id,
+                        status = tracing::field::Empty,
+                        otel.name = tracing::field::Empty,
+                        otel.kind = tracing::field::Empty,
+                    );
+                    continue_trace(&span, request, route);
+                    span
                 })
                 .on_response(|response: &axum::response::Response, latency: Duration, span: &tracing::Span| {
                     span.record("status", response.status().as_u16());
@@ -112,6 +136,19 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Makes the request span continue the caller's trace (W3C `traceparent`), and names it after
+/// the route. Without trace export (no OpenTelemetry layer) nothing is extracted or recorded.
+fn continue_trace(span: &tracing::Span, request: &Request, route: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract_with_context(&opentelemetry::Context::new(), &opentelemetry_http::HeaderExtractor(request.headers()))
+    });
+    if span.set_parent(parent).is_ok() {
+        span.record("otel.name", format!("{} {route}", request.method()));
+        span.record("otel.kind", "server");
+    }
 }
 
 /// The current time in UTC milliseconds.

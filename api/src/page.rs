@@ -346,13 +346,13 @@ fn chart_figures(html: &mut String, view: &View<'_>, now: &Summary) {
     let pairs = view.filter_pairs();
     let size = [("interval", interval_name(view.interval).to_owned()), ("width", CHART_SIZE.0.to_string()), ("height", CHART_SIZE.1.to_string())];
     html.push_str(r#"<section aria-labelledby="h-charts"><h2 id="h-charts">Trends</h2><div class="charts">"#);
-    for kind in KINDS.into_iter().filter(|k| *k != Kind::SloBurn) {
+    for kind in KINDS.into_iter().filter(|k| k.is_dora()) {
         let latest = match kind {
             Kind::DeploymentFrequency => format!("{:.2} deployments per day", now.deployment_frequency.per_day),
             Kind::LeadTime => now.lead_time.median_seconds.map_or_else(|| "no data".to_owned(), |m| format!("median {}", duration(m))),
             Kind::ChangeFailureRate => now.change_failure_rate.rate.map_or_else(|| "no data".to_owned(), percent),
             Kind::TimeToRestore => now.time_to_restore.median_seconds.map_or_else(|| "no data".to_owned(), |m| format!("median {}", duration(m))),
-            Kind::ReworkRate | Kind::SloBurn => now.rework_rate.rate.map_or_else(|| "no data".to_owned(), percent),
+            Kind::ReworkRate | Kind::SloBurn | Kind::BudgetCompliance => now.rework_rate.rate.map_or_else(|| "no data".to_owned(), percent),
         };
         let bands = if kind == Kind::ReworkRate { "" } else { " over the DORA level bands" };
         let alt = format!(

@@ -148,6 +148,14 @@ impl Problem {
         Self { retry_after: Some(1), ..problem }
     }
 
+    /// The database has no room left for what the request would store; nothing was stored.
+    /// Reads still work; writes succeed again once an operator frees space.
+    pub fn storage_full() -> Self {
+        let detail = "the database has no space left; nothing was stored; retry once space is freed";
+        let problem = Self::new(StatusCode::INSUFFICIENT_STORAGE, "/problems/storage-full", "Insufficient storage", detail);
+        Self { retry_after: Some(60), ..problem }
+    }
+
     /// Something failed inside pacer; the cause is logged, not shown.
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "/problems/internal", "Internal error", "pacer failed to handle the request; the cause is in its log")
@@ -166,6 +174,10 @@ impl From<StoreError> for Problem {
         if error.is_transient() {
             tracing::warn!(error = %error, "database unavailable");
             Self::unavailable()
+        } else if error.is_storage_full() {
+            // Data sent to pacer is being refused until an operator acts.
+            tracing::error!(error = %error, "database storage full");
+            Self::storage_full()
         } else {
             tracing::error!(error = %error, "database error");
             Self::internal()

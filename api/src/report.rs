@@ -1,12 +1,14 @@
 //! The weekly report: one team's ISO week — the DORA keys with their levels, the change from the
 //! week before and a four-week trend, charts, failed deployments, incidents and rollbacks, SLO
-//! budgets and the slowest changes — as HTML that survives mail clients, and as plain text.
+//! budgets, the delivery stages against their time budgets with the week's CI runs, and the
+//! slowest changes — as HTML that survives mail clients, and as plain text.
 //! `GET /api/v1/reports/preview?week=2026-W47&team=…` shows it in a browser.
 //!
 //! The numbers come from the same calls that answer `GET /api/v1/dora?from=…&to=…&team=…` for the
 //! week's bounds ([`crate::dora::analyze`], then [`Analysis::summary`]), so the email can never
 //! disagree with the API; charts come from [`crate::charts`] and SLO budgets from
-//! [`crate::slo::status`]. This module writes a [`Letter`] and sends nothing: the `pacer-mail`
+//! [`crate::slo::status`], stage budgets and CI runs from the loaders of `GET /api/v1/ci/budgets`
+//! and `/api/v1/ci/pipelines` ([`crate::ci`]). This module writes a [`Letter`] and sends nothing: the `pacer-mail`
 //! crate wraps it in MIME (charts as `multipart/related` parts referenced by `cid:`), schedules and
 //! delivers it. The HTML uses tables and inline styles only — no stylesheet, no script — because
 //! that is what Outlook, Gmail and Apple Mail all render alike.
@@ -24,6 +26,7 @@ use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::dora::{AnalyzedDeployment, Summary};
 use pacer_engine::levels::Level;
+use pacer_engine::pipeline::{self, BudgetCompliance, GroupBy, PipelineStats};
 use pacer_store::{IncidentRow, ListQuery, PullRequestSummary, RollbackRow};
 use serde_json::Value;
 
@@ -178,6 +181,10 @@ struct Gathered {
     slos: Vec<(Slo, Result<Value, Problem>)>,
     slowest: Vec<Slow>,
     charts: Vec<(Kind, plot::Chart)>,
+    /// Each budgeted stage over the week.
+    budgets: Vec<BudgetCompliance>,
+    /// The week's CI runs together.
+    ci: PipelineStats,
 }
 
 /// One (deployment, commit) lead-time sample, with what is known of the change.
@@ -285,12 +292,15 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
     }
 
     let slowest = slowest(state, &analysis.deployments.iter().filter(in_week).collect::<Vec<_>>()).await?;
+    let samples = crate::ci::budget_samples(state, &analysis, &filters, None).await?;
+    let (budgets, _) = pipeline::budgets(&state.config.ci_budgets, &samples);
+    let (ci, _) = pipeline::pipelines(&crate::ci::runs(state, &filters, None).await?, GroupBy::Stage);
 
     let buckets: Vec<(Millis, Millis)> = (0..CHART_WEEKS).rev().map(|back| week.back(back).bounds(zone)).collect();
     let chart_filters = Filters { from: buckets[0].0, to, ..filters.clone() };
     let charts = KINDS
         .into_iter()
-        .filter(|k| *k != Kind::SloBurn)
+        .filter(|k| k.is_dora())
         .map(|kind| {
             let mut chart = charts::dora_over(kind, &analysis, &chart_filters, buckets.clone(), "week", team);
             // The page's subtitle names every service; at email width, the team and the weeks.
@@ -304,7 +314,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         })
         .collect();
 
-    Ok(Gathered { week, team: team.map(str::to_owned), filters, summary, trend, failed, incidents, rollbacks, slos, slowest, charts })
+    Ok(Gathered { week, team: team.map(str::to_owned), filters, summary, trend, failed, incidents, rollbacks, slos, slowest, charts, budgets, ci })
 }
 
 /// The slowest lead-time samples of the week's deployments, with their commits and PRs.
@@ -676,6 +686,26 @@ fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         table(&mut html, "SLO error budgets at the end of the week", &["SLO", "Service", "Objective", "Error ratio (window)", "Budget left", "Status"], &slos, "");
     }
 
+    // Each cell of a budget row carries the stage and its raw number, as the API gives them.
+    let budgets: Vec<Vec<String>> = g
+        .budgets
+        .iter()
+        .map(|b| {
+            let [stage, budget, measured, within, p95] = budget_row(b);
+            let raw = b.compliance_percent.map_or_else(String::new, |p| p.to_string());
+            vec![
+                escape(&stage),
+                escape(&budget),
+                escape(&measured),
+                format!(r#"<span data-budget="{}" data-value="{}">{}</span>"#, escape(&b.stage), escape(&raw), escape(&within)),
+                escape(&p95),
+            ]
+        })
+        .collect();
+    table(&mut html, "Delivery stages against their budgets", &["Stage", "Budget", "Measured", "Within budget", "p95"], &budgets, "");
+    let ci = ci_row(&g.ci).iter().zip(CI_FIELDS).map(|(cell, field)| format!(r#"<span data-ci="{field}">{}</span>"#, escape(cell))).collect();
+    table(&mut html, "CI runs this week", &["Runs", "Success rate", "Retries", "Flaky runs", "Time to green (median)"], &[ci], "");
+
     let slowest: Vec<Vec<String>> = g.slowest.iter().map(|s| slow_row(view, s).map(|c| escape(&c)).to_vec()).collect();
     table(
         &mut html,
@@ -712,6 +742,33 @@ fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         team = escape(&view.team_label()),
     );
     html
+}
+
+/// A stage against its budget, for people: stage, budget, samples, compliance, p95. The deploy
+/// stage is measured from merge to the deployment's finish (docs/metrics.md, "CI budgets").
+fn budget_row(b: &BudgetCompliance) -> [String; 5] {
+    let measured = if b.stage == pipeline::DEPLOY_STAGE { format!("{} merged PRs", b.samples) } else { format!("{} CI runs", b.samples) };
+    let within = b.compliance_percent.map_or_else(|| "no data".to_owned(), |p| format!("{p:.1} % ({} of {})", b.within_budget, b.samples));
+    let p95 = b.distribution.p95_seconds.map_or_else(|| "—".to_owned(), short);
+    [b.stage.clone(), short(b.budget_seconds), measured, within, p95]
+}
+
+/// A duration with tenths of a second below ten seconds, where pre-commit budgets live.
+fn short(seconds: f64) -> String {
+    if seconds < 10.0 { format!("{seconds:.1} s") } else { duration(seconds) }
+}
+
+/// What the CI runs row shows, in [`CI_FIELDS`] order.
+const CI_FIELDS: [&str; 5] = ["runs", "success_rate", "retries", "flaky_runs", "time_to_green"];
+
+fn ci_row(ci: &PipelineStats) -> [String; 5] {
+    [
+        ci.runs.to_string(),
+        ci.success_rate.map_or_else(|| "no data".to_owned(), percent),
+        ci.retries.to_string(),
+        ci.flaky_runs.to_string(),
+        ci.time_to_green.p50_seconds.map_or_else(|| "—".to_owned(), duration),
+    ]
 }
 
 fn slo_row(slo: &Slo, status: Result<&Value, &Problem>) -> [String; 6] {
@@ -797,6 +854,13 @@ fn text(view: &View<'_>) -> String {
             let _ = writeln!(out, "- {name} ({service}, {objective}): error ratio {ratio}, budget left {budget}, {state}");
         }
     }
+    let _ = writeln!(out, "\nDELIVERY STAGES AGAINST THEIR BUDGETS");
+    for b in &g.budgets {
+        let [stage, budget, measured, within, p95] = budget_row(b);
+        let _ = writeln!(out, "- {stage} (budget {budget}): {within} of {measured}, p95 {p95}");
+    }
+    let [runs, rate, retries, flaky, green] = ci_row(&g.ci);
+    let _ = writeln!(out, "- CI runs: {runs}, success rate {rate}, {retries} retries, {flaky} flaky runs, time to green (median) {green}");
     let _ = writeln!(out, "\nSLOWEST CHANGES (coding / pickup / review / deploy)");
     if g.slowest.is_empty() {
         let _ = writeln!(out, "- none");
@@ -825,6 +889,23 @@ fn text(view: &View<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_row_names_what_was_measured_and_keeps_tenths_of_short_times() {
+        let b = BudgetCompliance {
+            stage: "deploy".into(),
+            budget_seconds: 10.0,
+            samples: 4,
+            within_budget: 3,
+            breaches: 1,
+            compliance_percent: Some(75.0),
+            distribution: pipeline::Distribution { samples: 4, p50_seconds: Some(4.0), p95_seconds: Some(8.25) },
+        };
+        assert_eq!(budget_row(&b), ["deploy", "10 s", "4 merged PRs", "75.0 % (3 of 4)", "8.2 s"].map(str::to_owned));
+        let none = BudgetCompliance { stage: "pre_commit".into(), budget_seconds: 1.0, samples: 0, within_budget: 0, breaches: 0, compliance_percent: None,
+                                      distribution: pipeline::Distribution::of(&[]) };
+        assert_eq!(budget_row(&none), ["pre_commit", "1.0 s", "0 CI runs", "no data", "—"].map(str::to_owned));
+    }
 
     #[test]
     fn subjects_name_the_team_and_the_week() {

@@ -63,6 +63,7 @@ async fn approve(State(state): State<AppState>, Path(id): Path<String>) -> Resul
         .unwrap_or_default();
     match state.store.approve_rollback(&id, now(), &hooks).await? {
         Approval::Approved => {
+            state.origins.remember(&id, &tracing::Span::current());
             state.wake.notify_one();
             tracing::warn!(rollback_id = id, "rollback approved");
             Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": "dispatching"}))))

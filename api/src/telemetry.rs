@@ -168,6 +168,7 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
     let burn = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let budget = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let ci = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.1, 3.0, 12)));
+    let ci_queue = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.1, 3.0, 12)));
 
     let counts = state.store.deployment_counts().await?;
     let names: BTreeSet<String> = counts.iter().map(|(s, ..)| s.clone()).collect();
@@ -210,7 +211,7 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
         }
     }
     let mut pipelines: HashMap<String, usize> = HashMap::new();
-    for (pipeline, stage, status, millis) in state.store.ci_durations().await? {
+    for (pipeline, stage, status, millis, queued) in state.store.ci_durations().await? {
         let known = pipelines.len();
         let pipeline = if pipelines.contains_key(&pipeline) || known < MAX_SERVICES {
             pipelines.entry(pipeline.clone()).or_insert(known);
@@ -218,7 +219,12 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
         } else {
             "other".to_owned()
         };
-        let labels = vec![("pipeline", pipeline), ("stage", stage.unwrap_or_else(|| "unknown".to_owned())), ("status", status)];
+        let stage = stage.unwrap_or_else(|| "unknown".to_owned());
+        // A queue time below zero is a sender's clock skew, not a wait.
+        if let Some(queued) = queued.filter(|q| *q >= 0) {
+            ci_queue.get_or_create(&vec![("pipeline", pipeline.clone()), ("stage", stage.clone())]).observe(queued as f64 / 1_000.0);
+        }
+        let labels = vec![("pipeline", pipeline), ("stage", stage), ("status", status)];
         ci.get_or_create(&labels).observe(millis as f64 / 1_000.0);
     }
 
@@ -232,6 +238,7 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
     registry.register("pacer_rollbacks", "Rollback decisions, by service, environment and state", rollbacks);
     registry.register("pacer_outbox_depth", "Rollback hook deliveries waiting to be delivered", outbox);
     registry.register("pacer_ci_run_duration_seconds", "CI run durations, by pipeline, stage and status", ci);
+    registry.register("pacer_ci_run_queue_seconds", "CI run queue times (queued to started), by pipeline and stage", ci_queue);
     Ok(registry)
 }
 

@@ -27,6 +27,7 @@ use pacer_collector::{Collected, FieldError};
 use pacer_store::{Delivered, Delivery};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use pacer_collector::signature::{constant_time_eq, verify_hex};
 use crate::config::Secret;
@@ -141,7 +142,8 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     crate::limits::not_in_future(state, facts.iter())?;
     let facts: Vec<Collected> = facts.into_iter().map(|fact| Collected::new(fact, Value::Null)).collect();
     let delivery = Delivery { source: source.as_str(), delivery_id: &delivery_id, event: &event, payload: &stored };
-    match state.store.ingest_delivery(delivery, now(), &facts).await? {
+    let span = tracing::info_span!("ingest", source = source.as_str(), event = %event, events = facts.len());
+    match state.store.ingest_delivery(delivery, now(), &facts).instrument(span).await? {
         Delivered::Stored(outcome) => {
             tracing::info!(source = source.as_str(), event = %event, accepted = outcome.accepted, duplicates = outcome.duplicates, "webhook stored");
             Ok(Json(json!({"accepted": outcome.accepted, "duplicates": outcome.duplicates, "ignored": false})))
@@ -153,9 +155,17 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     }
 }
 
+/// The JSON of a body no deeper than `depth`, with U+0000 replaced (PostgreSQL text cannot hold
+/// it; see `body`).
 fn json_body(body: &[u8], depth: usize) -> Result<Value, Problem> {
     pacer_collector::body::check_depth(body, depth, false).map_err(|error| Problem::invalid_events(vec![error]))?;
+<<<<<<< HEAD
     pacer_collector::body::json(body).map_err(Problem::invalid_events)
+=======
+    let mut value = serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))?;
+    pacer_collector::body::replace_nul(&mut value);
+    Ok(value)
+>>>>>>> main
 }
 
 /// The JSON of a form-encoded GitHub delivery (`payload=…`).

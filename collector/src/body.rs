@@ -1,5 +1,10 @@
-//! Splits a request body into events: one JSON object, a JSON array, or NDJSON; and measures a
-//! JSON body's nesting before anything parses it.
+//! Splits a request body into events: one JSON object, a JSON array, or NDJSON; measures a JSON
+//! body's nesting before anything parses it; and keeps U+0000 out of what is stored.
+//!
+//! JSON may carry U+0000 (`"\u0000"`), but PostgreSQL text cannot hold it, and no sender means it
+//! as data. So that both engines behave alike, the strict native API refuses it with a pointer to
+//! each string or key that has one ([`nul_errors`]); the lenient webhook parsers replace it with
+//! U+FFFD ([`replace_nul`]) rather than lose a delivery over one character.
 
 use serde_json::Value;
 
@@ -55,6 +60,13 @@ pub fn split_at_most(body: &[u8], ndjson: bool, max: usize) -> Result<Vec<Value>
         .filter(|(_, v)| !v.is_object())
         .map(|(i, v)| FieldError::new(format!("/{i}"), format!("expected an event object but found {}", kind(v))))
         .collect();
+    if !errors.is_empty() {
+        return Err(Rejected::Invalid(errors));
+    }
+    let mut errors = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        nul_errors(event, &format!("/{i}"), &mut errors);
+    }
     if errors.is_empty() { Ok(events) } else { Err(Rejected::Invalid(errors)) }
 }
 
@@ -94,6 +106,7 @@ pub fn check_depth(body: &[u8], max: usize, ndjson: bool) -> Result<(), FieldErr
     Ok(())
 }
 
+<<<<<<< HEAD
 /// Parses one JSON document. Its strings (values and keys) may not hold the NUL character:
 /// PostgreSQL cannot store it in text, and no sender means it.
 ///
@@ -119,6 +132,47 @@ pub fn nul_in(value: &Value, pointer: String) -> Option<FieldError> {
             if k.contains('\0') { Some(FieldError::new(here, DETAIL)) } else { nul_in(v, here) }
         }),
         _ => None,
+=======
+/// The character no stored text may contain.
+const NUL: char = '\u{0}';
+
+/// Reports every string and key at or below `pointer` that contains U+0000.
+pub fn nul_errors(value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
+    let detail = "expected text without U+0000 (NUL) characters but found one";
+    match value {
+        Value::String(text) if text.contains(NUL) => errors.push(FieldError::new(pointer, detail)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                nul_errors(item, &format!("{pointer}/{i}"), errors);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                if key.contains(NUL) {
+                    errors.push(FieldError::new(at.clone(), detail));
+                }
+                nul_errors(item, &at, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces U+0000 with U+FFFD in every string and key of `value`.
+pub fn replace_nul(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains(NUL) => *text = text.replace(NUL, "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains(NUL)) {
+                let entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                map.extend(entries.into_iter().map(|(k, v)| (k.replace(NUL, "\u{fffd}"), v)));
+            }
+            map.values_mut().for_each(replace_nul);
+        }
+        _ => {}
+>>>>>>> main
     }
 }
 
@@ -202,6 +256,16 @@ mod tests {
         assert!(check_depth(b"[[1]]\n[[2]]\n", 2, false).is_ok());
         assert!(check_depth(b"[[[[\n[[", 2, true).is_err());
         assert!(check_depth("[".repeat(1_000_000).as_bytes(), 64, false).is_err(), "a million brackets cost no stack");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_pointers_or_replaced() {
+        let errors = split(br#"[{"a":"x"},{"b":["ok","n\u0000l"],"k\u0000/":1}]"#, false).expect_err("nul");
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/1/b/1", "/1/k\u{0}~1"]);
+        let mut value: Value = serde_json::from_str(r#"{"t\u0000":["a\u0000b"]}"#).expect("json");
+        replace_nul(&mut value);
+        assert_eq!(value, serde_json::json!({"t\u{fffd}": ["a\u{fffd}b"]}));
     }
 
     #[test]

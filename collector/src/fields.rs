@@ -79,9 +79,14 @@ impl<'a> Reader<'a> {
         None
     }
 
-    /// An optional name or identifier.
+    /// An optional name or identifier; one of only whitespace names nothing, so it is refused.
     pub fn opt_str(&mut self, name: &'static str) -> Option<String> {
-        self.string(name, MAX_NAME)
+        let text = self.string(name, MAX_NAME)?;
+        if text.trim().is_empty() {
+            self.error(name, "expected a non-empty string but found only whitespace");
+            return None;
+        }
+        Some(text)
     }
 
     /// An optional free text.

@@ -223,6 +223,10 @@ fn ci_run(r: &mut Reader<'_>) -> Option<CiRun> {
     let branch = r.opt_str("branch");
     let queued_at = r.opt_time("queued_at");
     let url = r.opt_text("url");
+    let attempt = r.opt_count("attempt");
+    if attempt == Some(0) {
+        r.error("attempt", "expected an attempt number of at least 1 but found 0".to_owned());
+    }
     r.check_order(("started_at", started_at), ("finished_at", finished_at));
     r.check_order(("queued_at", queued_at), ("started_at", started_at));
     Some(CiRun {
@@ -238,6 +242,7 @@ fn ci_run(r: &mut Reader<'_>) -> Option<CiRun> {
         branch,
         queued_at,
         url,
+        attempt,
     })
 }
 
@@ -281,6 +286,14 @@ mod tests {
                        {"type":"incident","id":"i","service":"api","opened_at":"2026-11-22T08:00:00","colour":1}]"#;
         let pointers: Vec<String> = problems(body).into_iter().map(|e| e.pointer).collect();
         assert_eq!(pointers, vec!["/0/finished_at", "/1/opened_at", "/1/colour"]);
+    }
+
+    #[test]
+    fn a_name_of_only_whitespace_is_refused() {
+        // Found by fuzzing: it was stored, and its environment normalized to "".
+        let errors = problems(r#"{"type":"incident","id":"i","service":" \t\n","environment":"  ","opened_at":"2026-11-22T08:00:00Z"}"#);
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/0/service", "/0/environment"]);
     }
 
     #[test]

@@ -111,7 +111,8 @@ fn event(fact: &Fact) -> Event {
             .opt_text("commit_sha", r.commit_sha.as_deref())
             .opt_text("branch", r.branch.as_deref())
             .opt_time("queued_at", r.queued_at)
-            .opt_text("url", r.url.as_deref()),
+            .opt_text("url", r.url.as_deref())
+            .int("attempt", r.attempt),
         Fact::Sli(s) => Event::new("sli")
             .text("service", &s.service)
             .time("at", s.at)

@@ -16,6 +16,8 @@ pub mod changeset;
 pub mod levels;
 pub mod model;
 pub mod percentile;
+pub mod pipeline;
+pub mod flow;
 pub mod rollback;
 pub mod stages;
 

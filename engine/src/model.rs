@@ -227,6 +227,9 @@ pub struct CiRun {
     pub queued_at: Option<Millis>,
     /// A link to it.
     pub url: Option<String>,
+    /// Which attempt of the run this is (1 for the first; GitHub's `run_attempt`, GitLab's
+    /// retries + 1), when the sender says.
+    pub attempt: Option<i64>,
 }
 
 /// A count of good and total events for a service-level indicator.

@@ -52,6 +52,9 @@ pub struct PullRequestStages {
     pub deployment_id: String,
     /// When that deployment finished.
     pub deployed_at: String,
+    /// The same, in milliseconds, for grouping by time.
+    #[serde(skip)]
+    pub deployed_millis: Millis,
     /// First commit → opened.
     pub coding_seconds: Option<f64>,
     /// Opened → first review.
@@ -122,6 +125,7 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
                 service: d.deployment.service.clone(),
                 deployment_id: d.deployment.id.clone(),
                 deployed_at: rfc3339(d.finished_at),
+                deployed_millis: d.finished_at,
                 coding_seconds: span(first_commit_at, Some(pr.opened_at)),
                 pickup_seconds: span(Some(pr.opened_at), pr.first_review_at),
                 review_seconds: span(pr.first_review_at, Some(pr.merged_at)),
@@ -132,20 +136,49 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
         .collect();
     shipped.sort_by(|(a, pa), (b, pb)| (a, &pa.id).cmp(&(b, &pb.id)));
     let pull_requests: Vec<PullRequestStages> = shipped.into_iter().map(|(_, s)| s).collect();
-    let summary = |stage: fn(&PullRequestStages) -> Option<f64>| {
-        let values: Vec<f64> = pull_requests.iter().filter_map(stage).collect();
-        StageSummary { samples: values.len() as u64, median_seconds: percentile_cont(&values, 0.5), p90_seconds: percentile_cont(&values, 0.9) }
-    };
-    Stages {
-        from: rfc3339(from),
-        to: rfc3339(to),
-        environment: analysis.environment.clone(),
-        coding: summary(|s| s.coding_seconds),
-        pickup: summary(|s| s.pickup_seconds),
-        review: summary(|s| s.review_seconds),
-        deploy: summary(|s| s.deploy_seconds),
-        pull_requests,
+    let StageSummaries { coding, pickup, review, deploy } = StageSummaries::of(pull_requests.iter());
+    Stages { from: rfc3339(from), to: rfc3339(to), environment: analysis.environment.clone(), coding, pickup, review, deploy, pull_requests }
+}
+
+/// The four stages summarized over some pull requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageSummaries {
+    /// Coding.
+    pub coding: StageSummary,
+    /// Pickup.
+    pub pickup: StageSummary,
+    /// Review.
+    pub review: StageSummary,
+    /// Deploy.
+    pub deploy: StageSummary,
+}
+
+impl StageSummaries {
+    /// The median and p90 of each stage over `pull_requests`.
+    pub fn of<'a>(pull_requests: impl Iterator<Item = &'a PullRequestStages> + Clone) -> Self {
+        let summary = |stage: fn(&PullRequestStages) -> Option<f64>| {
+            let values: Vec<f64> = pull_requests.clone().filter_map(stage).collect();
+            StageSummary { samples: values.len() as u64, median_seconds: percentile_cont(&values, 0.5), p90_seconds: percentile_cont(&values, 0.9) }
+        };
+        Self {
+            coding: summary(|s| s.coding_seconds),
+            pickup: summary(|s| s.pickup_seconds),
+            review: summary(|s| s.review_seconds),
+            deploy: summary(|s| s.deploy_seconds),
+        }
     }
+}
+
+/// The pull requests of `stages` grouped by `key` (pull requests without one are left out),
+/// each group with its count and stage summaries, sorted by key.
+pub fn grouped(stages: &Stages, key: impl Fn(&PullRequestStages) -> Option<String>) -> Vec<(String, u64, StageSummaries)> {
+    let mut groups: std::collections::BTreeMap<String, Vec<&PullRequestStages>> = std::collections::BTreeMap::new();
+    for pr in &stages.pull_requests {
+        if let Some(k) = key(pr) {
+            groups.entry(k).or_default().push(pr);
+        }
+    }
+    groups.into_iter().map(|(k, prs)| (k, prs.len() as u64, StageSummaries::of(prs.into_iter()))).collect()
 }
 
 #[cfg(test)]

@@ -843,6 +843,7 @@ impl<'s> Sim<'s> {
             branch: Some(branch.to_owned()),
             queued_at: Some(queued),
             url: Some(format!("https://ci.acme.example/{}/runs/{number}", self.repository)),
+            attempt: Some(1),
         }));
     }
 

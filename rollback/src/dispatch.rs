@@ -5,6 +5,9 @@
 //! recorded with its status, latency and error. Claims are leases: a dispatcher that dies leaves
 //! its claims to expire, and any dispatcher — after a restart, or on another replica — delivers
 //! them again with the same `webhook-id` and body.
+//!
+//! Each attempt is a `delivery` span, a child of the span that decided the rollback when this
+//! process remembers it ([`crate::trace::Origins`]); its context goes out in `traceparent`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +17,13 @@ use pacer_engine::Millis;
 use pacer_store::{Due, Next, Store};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::RollbackConfig;
 use crate::sign;
+use crate::trace::{self, Origins};
 
 /// How often to look for due deliveries when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(500);
@@ -39,6 +46,7 @@ pub struct Dispatcher {
     client: reqwest::Client,
     wake: Arc<Notify>,
     observer: Option<Observer>,
+    origins: Arc<Origins>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -51,7 +59,12 @@ impl Dispatcher {
     /// A dispatcher over `store`; `wake` is notified when a new rollback is stored.
     pub fn new(store: Store, config: Arc<RollbackConfig>, wake: Arc<Notify>) -> Self {
         let client = reqwest::Client::builder().user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default();
-        Self { store, config, client, wake, observer: None }
+        Self { store, config, client, wake, observer: None, origins: Arc::default() }
+    }
+
+    /// Continues, in each delivery, the trace that `origins` remembers for its rollback.
+    pub fn traced(self, origins: Arc<Origins>) -> Self {
+        Self { origins, ..self }
     }
 
     /// Reports every attempt to `observer` (for metrics).
@@ -106,7 +119,27 @@ impl Dispatcher {
         longest.as_millis() as Millis + 5_000
     }
 
+    /// One attempt, in its `delivery` span.
     async fn deliver(&self, due: Due) -> Result<(), pacer_store::StoreError> {
+        let span = tracing::info_span!(
+            "delivery",
+            rollback_id = due.rollback_id,
+            service = due.service,
+            environment = due.environment,
+            deployment_id = due.deployment_id,
+            hook = due.hook_url,
+            attempt = due.attempts + 1,
+            status = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+        );
+        self.origins.adopt(&due.rollback_id, &span);
+        if span.context().span().span_context().is_valid() {
+            span.record("otel.kind", "client");
+        }
+        self.attempt(due, &span).instrument(span.clone()).await
+    }
+
+    async fn attempt(&self, due: Due, span: &tracing::Span) -> Result<(), pacer_store::StoreError> {
         let started = Instant::now();
         let at = now();
         let Some(hook) = self.config.hook(&due.hook_url) else {
@@ -115,9 +148,12 @@ impl Dispatcher {
             return self.store.record_attempt(&due, at, None, 0, Some(error), Next::Failed).await;
         };
         let timestamp = at / 1_000;
+        let mut headers = reqwest::header::HeaderMap::new();
+        trace::inject(span, &mut headers);
         let mut request = self
             .client
             .post(&hook.url)
+            .headers(headers)
             .timeout(hook.timeout)
             .header("content-type", "application/json")
             .header("webhook-id", &due.webhook_id)
@@ -154,6 +190,7 @@ impl Dispatcher {
                 } else {
                     retry(retry_after)
                 };
+                span.record("status", status.as_u16());
                 let error = (!status.is_success()).then(|| format!("the hook answered {status}"));
                 (Some(status.as_u16()), error, next)
             }

@@ -6,6 +6,7 @@
 //!   (the pure decision is `pacer_engine::rollback`).
 //! - [`sign`]: Standard Webhooks signatures.
 //! - [`dispatch`]: the dispatcher that claims due deliveries and posts them, with retries.
+//! - [`trace`]: the trace each rollback belongs to, carried into its deliveries' `traceparent`.
 //!
 //! It knows nothing of HTTP routing: the api calls [`plan`] from its alert endpoints and starts
 //! the [`dispatch::Dispatcher`] next to the server.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod dispatch;
 pub mod plan;
 pub mod sign;
+pub mod trace;
 
 pub use config::{Hook, Policy, RollbackConfig};
 pub use dispatch::Dispatcher;

@@ -66,8 +66,55 @@ type PullRequestTuple = (
     Option<String>,
     Option<String>,
 );
-type CiRunTuple =
-    (String, String, String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>);
+type CiRunTuple = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// The columns of a CI run, in [`CiRunTuple`] order.
+const CI_RUN_COLUMNS: &str = "id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, branch, queued_at, url, attempt";
+
+fn ci_run(row: CiRunTuple) -> CiRun {
+    let (id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, branch, queued_at, url, attempt) = row;
+    CiRun { id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, branch, queued_at, url, attempt }
+}
+
+/// The columns of a pull request, in [`PullRequestTuple`] order.
+const PULL_REQUEST_COLUMNS: &str = "id, repository, number, opened_at, service, author, first_commit_at, first_review_at, approved_at,
+     merged_at, closed_at, merge_commit_sha, additions, deletions, head_sha, base_sha";
+
+fn pull_request(row: PullRequestTuple) -> PullRequest {
+    let (id, repository, number, opened_at, service, author, first_commit_at, first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions, head_sha, base_sha) = row;
+    PullRequest {
+        id,
+        repository,
+        number,
+        opened_at,
+        service,
+        author,
+        first_commit_at,
+        first_review_at,
+        approved_at,
+        merged_at,
+        closed_at,
+        merge_commit_sha,
+        additions,
+        deletions,
+        head_sha,
+        base_sha,
+    }
+}
 
 impl Store {
     /// A page of commits, newest first by commit time, each with its parents.
@@ -119,38 +166,27 @@ impl Store {
     /// The database failed.
     pub async fn list_pull_requests(&self, query: &ChangeQuery) -> Result<Page<PullRequestRow>> {
         let rows: Vec<PullRequestTuple> = with_pool!(self, pool => {
-            let mut sql = sqlx::QueryBuilder::new(
-                "SELECT id, repository, number, opened_at, service, author, first_commit_at, first_review_at, approved_at,
-                        merged_at, closed_at, merge_commit_sha, additions, deletions, head_sha, base_sha FROM pull_requests",
-            );
+            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {PULL_REQUEST_COLUMNS} FROM pull_requests"));
             push_page(&mut sql, query, "opened_at", "id");
             sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
         });
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let (id, repository, number, opened_at, service, author, first_commit_at, first_review_at, approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions, head_sha, base_sha) = row;
-                PullRequest {
-                    id,
-                    repository,
-                    number,
-                    opened_at,
-                    service,
-                    author,
-                    first_commit_at,
-                    first_review_at,
-                    approved_at,
-                    merged_at,
-                    closed_at,
-                    merge_commit_sha,
-                    additions,
-                    deletions,
-                    head_sha,
-                    base_sha,
-                }
-            })
-            .collect();
+        let items = rows.into_iter().map(pull_request).collect();
         Ok(page(items, query.limit, |p: &PullRequest| Cursor { at: p.opened_at, id: p.id.clone() }))
+    }
+
+    /// The pull requests the PR flow needs: those merged in `[from, to)`, and those still open
+    /// without a first review.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn flow_pull_requests(&self, from: i64, to: i64) -> Result<Vec<PullRequestRow>> {
+        let rows: Vec<PullRequestTuple> = with_pool!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {PULL_REQUEST_COLUMNS} FROM pull_requests WHERE (merged_at >= "));
+            sql.push_bind(from).push(" AND merged_at < ").push_bind(to);
+            sql.push(") OR (merged_at IS NULL AND closed_at IS NULL AND first_review_at IS NULL) ORDER BY opened_at, id");
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(pull_request).collect())
     }
 
     /// Every merged pull request with its merge commit, for the PR stages.
@@ -185,29 +221,28 @@ impl Store {
     /// The database failed.
     pub async fn list_ci_runs(&self, query: &ChangeQuery) -> Result<Page<CiRunRow>> {
         let rows: Vec<CiRunTuple> = with_pool!(self, pool => {
-            let mut sql = sqlx::QueryBuilder::new(
-                "SELECT id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, branch, queued_at, url FROM ci_runs",
-            );
+            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {CI_RUN_COLUMNS} FROM ci_runs"));
             push_page(&mut sql, query, "finished_at", "id");
             sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
         });
-        let items = rows
-            .into_iter()
-            .map(|(id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, branch, queued_at, url)| CiRun {
-                id,
-                pipeline,
-                status,
-                started_at,
-                finished_at,
-                stage,
-                repository,
-                service,
-                commit_sha,
-                branch,
-                queued_at,
-                url,
-            })
-            .collect();
+        let items = rows.into_iter().map(ci_run).collect();
         Ok(page(items, query.limit, |r: &CiRun| Cursor { at: r.finished_at, id: r.id.clone() }))
+    }
+
+    /// The CI runs that finished in `[from, to)`, of `repository` when given, in finish order.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn ci_runs_between(&self, from: i64, to: i64, repository: Option<&str>) -> Result<Vec<CiRunRow>> {
+        let rows: Vec<CiRunTuple> = with_pool!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {CI_RUN_COLUMNS} FROM ci_runs WHERE finished_at >= "));
+            sql.push_bind(from).push(" AND finished_at < ").push_bind(to);
+            if let Some(repository) = repository {
+                sql.push(" AND repository = ").push_bind(repository.to_owned());
+            }
+            sql.push(" ORDER BY finished_at, id");
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(ci_run).collect())
     }
 }

@@ -42,15 +42,19 @@ impl Store {
         Ok(depth)
     }
 
-    /// Durations in seconds of CI runs, with (pipeline, stage, status).
+    /// Duration and queue time (when known) in milliseconds of every CI run, with (pipeline,
+    /// stage, status).
     ///
     /// # Errors
     /// The database failed.
-    pub async fn ci_durations(&self) -> Result<Vec<(String, Option<String>, String, i64)>> {
-        const SQL: &str = "SELECT pipeline, stage, status, finished_at - started_at FROM ci_runs";
-        let rows: Vec<(String, Option<String>, String, i64)> = with_pool!(self, pool => {
+    pub async fn ci_durations(&self) -> Result<Vec<CiTiming>> {
+        const SQL: &str = "SELECT pipeline, stage, status, finished_at - started_at, started_at - queued_at FROM ci_runs";
+        let rows: Vec<CiTiming> = with_pool!(self, pool => {
             sqlx::query_as(SQL).fetch_all(pool).await.map_err(StoreError::classify)?
         });
         Ok(rows)
     }
 }
+
+/// A CI run's (pipeline, stage, status, duration ms, queue ms).
+pub type CiTiming = (String, Option<String>, String, i64, Option<i64>);

@@ -186,13 +186,13 @@ const INCIDENTS: Upsert = Upsert {
 
 const CI_RUNS: Upsert = Upsert {
     head: "INSERT INTO ci_runs (id, pipeline, status, started_at, finished_at, stage, repository, service, commit_sha, \
-           branch, queued_at, url, fingerprint, updated_at) ",
-    columns: 14,
+           branch, queued_at, url, attempt, fingerprint, updated_at) ",
+    columns: 15,
     tail: " ON CONFLICT (id) DO UPDATE SET pipeline = excluded.pipeline, status = excluded.status,
          started_at = excluded.started_at, finished_at = excluded.finished_at, stage = excluded.stage,
          repository = excluded.repository, service = excluded.service, commit_sha = excluded.commit_sha,
          branch = excluded.branch, queued_at = excluded.queued_at, url = excluded.url,
-         fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
+         attempt = excluded.attempt, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
      WHERE excluded.fingerprint <> ci_runs.fingerprint
      RETURNING id",
 };
@@ -467,6 +467,7 @@ impl Store {
                         .push_bind(r.branch.clone())
                         .push_bind(r.queued_at)
                         .push_bind(r.url.clone())
+                        .push_bind(r.attempt)
                         .push_bind((*fp).to_owned())
                         .push_bind(now);
                 })

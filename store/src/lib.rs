@@ -29,6 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
+pub use counts::CiTiming;
 pub use delivery::{Delivered, Delivery, StoredDelivery};
 pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};
@@ -58,6 +59,10 @@ pub enum StoreError {
     /// The database is unreachable or overloaded right now; the caller may retry.
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The database has no room left (SQLite's disk is full, PostgreSQL's `disk_full`); nothing
+    /// of the operation was stored, and retrying will not help until an operator frees space.
+    #[error("database storage full: {0}")]
+    StorageFull(sqlx::Error),
 }
 
 impl StoreError {
@@ -66,17 +71,42 @@ impl StoreError {
         matches!(self, Self::Unavailable(_))
     }
 
+    /// Whether the database refused the write for lack of space.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::StorageFull(_))
+    }
+
     fn classify(error: sqlx::Error) -> Self {
-        let transient = match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-            // SQLITE_BUSY (5), SQLITE_LOCKED (6); PostgreSQL serialization failure, deadlock,
-            // admin shutdown, cannot connect now.
-            sqlx::Error::Database(db) => {
-                matches!(db.code().as_deref(), Some("5" | "6" | "40001" | "40P01" | "57P01" | "57P03"))
-            }
-            _ => false,
+        /// SQLite's result codes (primary, or extended ones whose low byte is the primary).
+        const SQLITE_BUSY: i64 = 5;
+        const SQLITE_LOCKED: i64 = 6;
+        const SQLITE_FULL: i64 = 13;
+        let sqlite = |code: &str| code.parse::<i64>().ok().map(|c| c & 0xff);
+        let kind = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => Some(false),
+            // A connection that broke mid-conversation (the server went away).
+            sqlx::Error::Protocol(_) => Some(false),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // PostgreSQL: disk full.
+                Some("53100") => Some(true),
+                // PostgreSQL: serialization failure, deadlock, admin or crash shutdown, cannot
+                // connect now (starting up), too many connections, and every connection exception.
+                Some("40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300") => Some(false),
+                Some(code) if code.starts_with("08") => Some(false),
+                Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => match sqlite(code) {
+                    Some(SQLITE_FULL) => Some(true),
+                    Some(SQLITE_BUSY | SQLITE_LOCKED) => Some(false),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
         };
-        if transient { Self::Unavailable(error) } else { Self::Database(error) }
+        match kind {
+            Some(true) => Self::StorageFull(error),
+            Some(false) => Self::Unavailable(error),
+            None => Self::Database(error),
+        }
     }
 }
 

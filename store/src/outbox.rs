@@ -124,6 +124,12 @@ pub struct Due {
     pub attempts: i64,
     /// The body to send.
     pub report: String,
+    /// The rolled-back service (for the delivery's span and logs).
+    pub service: String,
+    /// Its environment.
+    pub environment: String,
+    /// The deployment rolled back.
+    pub deployment_id: String,
 }
 
 /// What happens to a delivery after an attempt.
@@ -268,7 +274,7 @@ impl Store {
                           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
                AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $2)
              RETURNING id, rollback_id, hook_url, webhook_id, attempts";
-        const REPORT: &str = "SELECT report FROM rollbacks WHERE id = $1";
+        const REPORT: &str = "SELECT report, service, environment, deployment_id FROM rollbacks WHERE id = $1";
         let claim = match self {
             Self::Sqlite(_) => CLAIM_SQLITE,
             Self::Postgres(_) => CLAIM_POSTGRES,
@@ -278,8 +284,9 @@ impl Store {
                 sqlx::query_as(claim).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await.map_err(StoreError::classify)?;
             let mut due = Vec::with_capacity(rows.len());
             for (delivery_id, rollback_id, hook_url, webhook_id, attempts) in rows {
-                let report: String = sqlx::query_scalar(REPORT).bind(&rollback_id).fetch_one(pool).await.map_err(StoreError::classify)?;
-                due.push(Due { delivery_id, rollback_id, hook_url, webhook_id, attempts, report });
+                let (report, service, environment, deployment_id): (String, String, String, String) =
+                    sqlx::query_as(REPORT).bind(&rollback_id).fetch_one(pool).await.map_err(StoreError::classify)?;
+                due.push(Due { delivery_id, rollback_id, hook_url, webhook_id, attempts, report, service, environment, deployment_id });
             }
             due
         });

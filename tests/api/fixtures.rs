@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
+use crate::mutate::gitlab_event;
 
 /// The shared fixtures, read at test time (never copied into the repository).
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
@@ -223,21 +224,6 @@ fn pagerduty() -> Vec<Case> {
         &[],
         vec![incident("pagerduty:PGR0VU2", "API Service", "production", "2020-04-09T15:16:27Z", None)],
     )]
-}
-
-/// The `X-Gitlab-Event` of a GitLab fixture, from its first name segment (see SOURCES.md).
-fn gitlab_event(kind: &str) -> &'static str {
-    match kind {
-        "pipeline" => "Pipeline Hook",
-        "merge_request" => "Merge Request Hook",
-        "deployment" => "Deployment Hook",
-        "job" => "Job Hook",
-        "push" => "Push Hook",
-        "tag_push" => "Tag Push Hook",
-        "issue" => "Issue Hook",
-        "release" => "Release Hook",
-        other => panic!("no X-Gitlab-Event known for {other}"),
-    }
 }
 
 /// Sends a fixture the way its sender does; CDEvents in binary mode (`ce-*` headers).

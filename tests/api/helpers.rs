@@ -209,13 +209,11 @@ impl Drop for TestApp {
 }
 
 /// Runs a test body on both SQLite and PostgreSQL, each with its own fresh database; with
-/// `env = […]`, pacer runs with those `PACER_…` settings.
+/// `env = […]`, pacer runs with those `PACER_…` settings; with `config = TOML`, with that
+/// configuration file.
 #[macro_export]
 macro_rules! on_both {
-    ($(#[$meta:meta])* $name:ident, |$app:ident| $body:block) => {
-        $crate::on_both!($(#[$meta])* $name, env = [], |$app| $body);
-    };
-    ($(#[$meta:meta])* $name:ident, env = [$($setting:expr),* $(,)?], |$app:ident| $body:block) => {
+    (@twins $(#[$meta:meta])* $name:ident, |$backend:ident| $spawn:expr, |$app:ident| $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -225,18 +223,29 @@ macro_rules! on_both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, &[$($setting),*]).await {
+                let $backend = $crate::helpers::Backend::Sqlite;
+                if let Some(app) = $spawn.await {
                     scenario(app).await;
                 }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, &[$($setting),*]).await {
+                let $backend = $crate::helpers::Backend::Postgres;
+                if let Some(app) = $spawn.await {
                     scenario(app).await;
                 }
             }
         }
+    };
+    ($(#[$meta:meta])* $name:ident, |$app:ident| $body:block) => {
+        $crate::on_both!($(#[$meta])* $name, env = [], |$app| $body);
+    };
+    ($(#[$meta:meta])* $name:ident, env = [$($setting:expr),* $(,)?], |$app:ident| $body:block) => {
+        $crate::on_both!(@twins $(#[$meta])* $name, |backend| $crate::helpers::TestApp::spawn_with(backend, &[$($setting),*]), |$app| $body);
+    };
+    ($(#[$meta:meta])* $name:ident, config = $toml:expr, |$app:ident| $body:block) => {
+        $crate::on_both!(@twins $(#[$meta])* $name, |backend| $crate::helpers::TestApp::spawn_with_config(backend, $toml, &[]), |$app| $body);
     };
 }
 

@@ -2,14 +2,23 @@
 //! database. Test names read as sentences about what a user would notice.
 
 mod helpers;
+/// Fuzzing inputs, shared with the collector's fuzz targets.
+#[path = "../../collector/tests/mutate/mod.rs"]
+mod mutate;
 
 mod access;
 mod auth;
 mod backfill;
 mod bad_input;
 mod charts;
+<<<<<<< HEAD
 mod conformance;
+=======
+mod ci;
+>>>>>>> main
 mod cli;
+mod faults;
+mod fuzz;
 mod grafana;
 mod hooks;
 mod fixtures;
@@ -26,6 +35,7 @@ mod scale_out;
 mod scenarios;
 mod slo;
 mod telemetry;
+mod traces;
 mod webhooks;
 
 use serde_json::{Value, json};

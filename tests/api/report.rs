@@ -438,7 +438,64 @@ macro_rules! on_sqlite_and_postgres {
     )+};
 }
 
+/// Every `data-budget="stage" data-value="…"` of the HTML, and every `data-ci="field">…<` cell.
+fn budget_cells(html: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let pairs = |marker: &str, end: char| {
+        html.split(marker)
+            .skip(1)
+            .filter_map(|rest| {
+                let (name, rest) = rest.split_once('"')?;
+                let value = match end {
+                    '"' => rest.split_once("data-value=\"")?.1.split('"').next()?,
+                    _ => rest.strip_prefix('>')?.split('<').next()?,
+                };
+                Some((name.to_owned(), value.to_owned()))
+            })
+            .collect::<Vec<_>>()
+    };
+    (pairs("data-budget=\"", '"'), pairs("data-ci=\"", '<'))
+}
+
+async fn the_report_shows_each_stage_against_its_budget_as_the_api_does(backend: Backend) {
+    let Some((url, guard)) = fresh_database(backend).await else { return };
+    let app = TestApp::start(url, guard, Some("[teams]\ncommerce = [\"checkout\", \"cart\"]\nplatform = [\"identity\"]\n"), &[]).await;
+    let (week, from, to) = last_week();
+    app.ingest(history(from)).await;
+    let run = |id: &str, service: &str, status: &str, sha: &str, start: f64, minutes: f64| {
+        json!({"type": "ci_run", "id": id, "pipeline": "test", "stage": "pull_request", "status": status, "service": service,
+               "repository": format!("acme/{service}"), "commit_sha": sha, "branch": "main",
+               "started_at": at(from, start), "finished_at": at(from, start + minutes / 60.0)})
+    };
+    // checkout: a 4-minute failure, its 12-minute re-run passes; identity's run is platform's.
+    app.ingest(json!([run("r1", "checkout", "failure", "a1", 3.0, 4.0), run("r2", "checkout", "success", "a1", 4.0, 12.0),
+                      run("r3", "identity", "success", "i1", 11.0, 1.0)]))
+        .await;
+    let preview = app.client.get(app.url(&format!("/api/v1/reports/preview?week={week}&team=commerce"))).send().await.expect("preview");
+    assert_eq!(preview.status(), 200);
+    let html = preview.text().await.expect("html");
+    let query = format!("from={}&to={}&team=commerce", enc(&at(from, 0.0)), enc(&at(to, 0.0)));
+    let api = app.get(&format!("/api/v1/ci/budgets?{query}")).await;
+    let (budgets, ci) = budget_cells(&html);
+    let stages: Vec<&str> = budgets.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(stages, ["pre_commit", "pull_request", "deploy"], "{html}");
+    for (stage, value) in &budgets {
+        let expected = api["budgets"].as_array().expect("budgets").iter().find(|b| b["stage"] == stage.as_str()).expect("stage");
+        match expected["compliance_percent"].as_f64() {
+            None => assert_eq!(value, "", "{stage} has no samples in the API"),
+            Some(percent) => assert_eq!(value.parse::<f64>().ok(), Some(percent), "{stage} differs from /api/v1/ci/budgets"),
+        }
+    }
+    assert_eq!(budgets[1].1.parse::<f64>().ok(), Some(50.0), "the 12-minute re-run breaks the 10-minute budget: {budgets:?}");
+    assert_eq!(budgets[2].1.parse::<f64>().ok(), Some(0.0), "acme/checkout#12 shipped 7 h after its merge: {budgets:?}");
+    let pipelines = app.get(&format!("/api/v1/ci/pipelines?{query}")).await;
+    assert_eq!(pipelines["total"]["runs"], 2, "{pipelines}");
+    let cell = |field: &str| ci.iter().find(|(f, _)| f == field).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {field} in {ci:?}"));
+    assert_eq!((cell("runs"), cell("retries"), cell("flaky_runs")), ("2", "1", "1"), "{ci:?}");
+    assert_eq!(cell("success_rate"), "50.0 %");
+}
+
 on_sqlite_and_postgres!(
+    the_report_shows_each_stage_against_its_budget_as_the_api_does,
     the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_api,
     three_replicas_starting_together_send_each_report_once,
     a_report_waits_for_the_smtp_server_and_goes_out_once_it_is_back,

@@ -12,11 +12,11 @@ use crate::hooks::{PacerProcess, Receiver};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn ago(minutes: i64) -> String {
+pub(crate) fn ago(minutes: i64) -> String {
     (Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn config(policy: &str, hooks: &[&str]) -> String {
+pub(crate) fn config(policy: &str, hooks: &[&str]) -> String {
     let mut toml = format!("[[rollback]]\nservice = \"checkout\"\npolicy = \"{policy}\"\ncooldown_secs = 0\nmax_per_hour = 100\n");
     for hook in hooks {
         toml.push_str(&format!("[[rollback.hooks]]\nurl = \"{hook}\"\nsecret = \"{SECRET}\"\ntimeout_secs = 2\n"));
@@ -25,7 +25,7 @@ fn config(policy: &str, hooks: &[&str]) -> String {
 }
 
 /// A good release two hours ago and a bad one five minutes ago, with the commit and PR it shipped.
-fn history() -> Value {
+pub(crate) fn history() -> Value {
     json!([
         {"type": "commit", "id": "c1", "committed_at": ago(180), "repository": "acme/checkout"},
         {"type": "commit", "id": "c2", "committed_at": ago(30), "repository": "acme/checkout", "parents": ["c1"], "message": "Cache prices\n\nlonger body", "author": "ana"},
@@ -35,7 +35,7 @@ fn history() -> Value {
     ])
 }
 
-fn alert(status: &str, starts: &str, ends: Option<&str>) -> Value {
+pub(crate) fn alert(status: &str, starts: &str, ends: Option<&str>) -> Value {
     json!({
         "version": "4", "status": status, "receiver": "pacer", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
         "externalURL": "http://alertmanager", "groupKey": "{}:{alertname=\"High5xx\"}", "truncatedAlerts": 0,

@@ -30,7 +30,7 @@ async fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
     app.ingest(json!([deploy("d1", "shop", "a", 1.0), deploy("d2", "shop", "b", 2.0),
                       {"type": "incident", "id": "i", "service": "shop", "opened_at": t(3.0)},
-                      {"type": "ci_run", "id": "r", "pipeline": "build", "status": "success", "stage": "post_merge", "started_at": t(0.5), "finished_at": t(0.6)}]))
+                      {"type": "ci_run", "id": "r", "pipeline": "build", "status": "success", "stage": "post_merge", "queued_at": t(0.45), "started_at": t(0.5), "finished_at": t(0.6)}]))
         .await;
     let _ = app.client.get(app.url("/nowhere")).send().await;
     let text = app.client.get(app.url("/metrics")).send().await.expect("metrics");
@@ -43,6 +43,8 @@ async fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
         "pacer_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
         "pacer_events_ingested_total{source=\"native\",outcome=\"accepted\"} 4",
         "pacer_ci_run_duration_seconds_count{pipeline=\"build\",stage=\"post_merge\",status=\"success\"} 1",
+        "pacer_ci_run_queue_seconds_count{pipeline=\"build\",stage=\"post_merge\"} 1",
+        "pacer_ci_run_queue_seconds_sum{pipeline=\"build\",stage=\"post_merge\"} 180.0",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }

@@ -251,6 +251,7 @@ fn pipeline_run(d: &mut Doc<'_>, context: Option<EventContext<'_>>) -> Option<Ci
         branch: None,
         queued_at: None,
         url: d.string("/subject/content/uri").or_else(|| d.string("/subject/content/url")),
+        attempt: None,
     })
 }
 

@@ -251,6 +251,7 @@ fn workflow_run(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<CiRun> 
         branch,
         queued_at,
         url: d.string("/workflow_run/html_url"),
+        attempt: Some(attempt).filter(|a| *a >= 1),
     })
 }
 
@@ -280,6 +281,7 @@ fn workflow_job(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<CiRun> 
         branch,
         queued_at: d.time("/workflow_job/created_at"),
         url: d.string("/workflow_job/html_url"),
+        attempt: d.int("/workflow_job/run_attempt").filter(|a| *a >= 1),
     })
 }
 
@@ -302,6 +304,7 @@ fn check_suite(d: &mut Doc<'_>, repo: &str, cx: &Context<'_>) -> Option<CiRun> {
         branch,
         queued_at: None,
         url: None,
+        attempt: None,
     })
 }
 

@@ -194,6 +194,7 @@ fn pipeline(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<CiRun> {
         queued_at,
         url: d.str("/project/web_url").map(|web| format!("{web}/-/pipelines/{number}")),
         repository: Some(project),
+        attempt: None,
     })
 }
 
@@ -223,6 +224,8 @@ fn job(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<CiRun> {
         queued_at,
         url: d.str("/repository/homepage").map(|home| format!("{home}/-/jobs/{number}")),
         repository: Some(project),
+        // A retried job is a new job whose `retries_count` says how many ran before it.
+        attempt: d.int("/retries_count").filter(|r| *r >= 0).map(|retries| retries + 1),
     })
 }
 
