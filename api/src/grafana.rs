@@ -97,7 +97,10 @@ fn body(bytes: &Bytes) -> Result<Value, Problem> {
     if bytes.is_empty() {
         return Ok(json!({}));
     }
-    pacer_collector::body::json(bytes).map_err(Problem::invalid_events)
+    let mut value = serde_json::from_slice(bytes).map_err(|e| Problem::invalid_events(vec![pacer_collector::FieldError::new("", format!("invalid JSON: {e}"))]))?;
+    // Lenient like the webhooks: U+0000 becomes U+FFFD (PostgreSQL text cannot hold it).
+    pacer_collector::body::replace_nul(&mut value);
+    Ok(value)
 }
 
 fn payload_definitions(state: &AppState, environments: &[String]) -> Value {
@@ -239,7 +242,10 @@ async fn query(State(state): State<AppState>, bytes: Result<Bytes, BytesRejectio
         }
         let Some(name) = t["target"].as_str().filter(|n| !n.is_empty()) else { continue };
         let payload = match &t["payload"] {
-            Value::String(text) => pacer_collector::body::json(text.as_bytes()).unwrap_or(Value::Null),
+            Value::String(text) => serde_json::from_str(text).map_or(Value::Null, |mut payload| {
+                pacer_collector::body::replace_nul(&mut payload);
+                payload
+            }),
             other => other.clone(),
         };
         let (target, analysis) = self::target(&state, &payload, &request).await?;

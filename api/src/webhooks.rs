@@ -159,13 +159,9 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
 /// it; see `body`).
 fn json_body(body: &[u8], depth: usize) -> Result<Value, Problem> {
     pacer_collector::body::check_depth(body, depth, false).map_err(|error| Problem::invalid_events(vec![error]))?;
-<<<<<<< HEAD
-    pacer_collector::body::json(body).map_err(Problem::invalid_events)
-=======
     let mut value = serde_json::from_slice(body).map_err(|e| Problem::invalid_events(vec![FieldError::new("", format!("invalid JSON: {e}"))]))?;
     pacer_collector::body::replace_nul(&mut value);
     Ok(value)
->>>>>>> main
 }
 
 /// The JSON of a form-encoded GitHub delivery (`payload=…`).

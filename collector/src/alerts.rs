@@ -107,12 +107,8 @@ impl Alert {
 /// # Errors
 /// Every problem that makes the body malformed, with pointers.
 pub fn parse(body: &[u8]) -> Result<Vec<Alert>, Vec<FieldError>> {
-<<<<<<< HEAD
-    let value: Value = crate::body::json(body)?;
-=======
     let mut value: Value = serde_json::from_slice(body).map_err(|e| vec![FieldError::new("", format!("invalid JSON: {e}"))])?;
     crate::body::replace_nul(&mut value);
->>>>>>> main
     let Some(alerts) = value.get("alerts") else {
         return Err(vec![FieldError::new("/alerts", "expected an array of alerts but the field is missing")]);
     };

@@ -106,33 +106,6 @@ pub fn check_depth(body: &[u8], max: usize, ndjson: bool) -> Result<(), FieldErr
     Ok(())
 }
 
-<<<<<<< HEAD
-/// Parses one JSON document. Its strings (values and keys) may not hold the NUL character:
-/// PostgreSQL cannot store it in text, and no sender means it.
-///
-/// # Errors
-/// Invalid JSON, or a NUL character, with where it is.
-pub fn json(body: &[u8]) -> Result<Value, Vec<FieldError>> {
-    let value = serde_json::from_slice::<Value>(body).map_err(|e| vec![FieldError::new("", format!("invalid JSON: {e}"))])?;
-    match nul_in(&value, String::new()) {
-        Some(error) => Err(vec![error]),
-        None => Ok(value),
-    }
-}
-
-/// The first string (value or key) of `value` that holds a NUL character, as an error at its
-/// pointer below `pointer`.
-pub fn nul_in(value: &Value, pointer: String) -> Option<FieldError> {
-    const DETAIL: &str = "expected text without NUL characters but found one";
-    match value {
-        Value::String(s) if s.contains('\0') => Some(FieldError::new(pointer, DETAIL)),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_in(v, format!("{pointer}/{i}"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let here = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
-            if k.contains('\0') { Some(FieldError::new(here, DETAIL)) } else { nul_in(v, here) }
-        }),
-        _ => None,
-=======
 /// The character no stored text may contain.
 const NUL: char = '\u{0}';
 
@@ -172,15 +145,15 @@ pub fn replace_nul(value: &mut Value) {
             map.values_mut().for_each(replace_nul);
         }
         _ => {}
->>>>>>> main
     }
 }
 
 fn split_json(body: &[u8]) -> Result<Vec<Value>, Vec<FieldError>> {
-    match json(body)? {
-        Value::Array(items) => Ok(items),
-        value @ Value::Object(_) => Ok(vec![value]),
-        other => Err(vec![FieldError::new("", format!("expected an event object or an array of events but found {}", kind(&other)))]),
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(value @ Value::Object(_)) => Ok(vec![value]),
+        Ok(other) => Err(vec![FieldError::new("", format!("expected an event object or an array of events but found {}", kind(&other)))]),
+        Err(e) => Err(vec![FieldError::new("", format!("invalid JSON: {e}"))]),
     }
 }
 
@@ -191,13 +164,9 @@ fn split_lines(body: &[u8]) -> Result<Vec<Value>, Vec<FieldError>> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let index = events.len() + errors.len();
         match serde_json::from_slice::<Value>(line) {
-            Ok(value) => match nul_in(&value, format!("/{index}")) {
-                Some(error) => errors.push(error),
-                None => events.push(value),
-            },
-            Err(e) => errors.push(FieldError::new(format!("/{index}"), format!("invalid JSON on line {}: {e}", number + 1))),
+            Ok(value) => events.push(value),
+            Err(e) => errors.push(FieldError::new(format!("/{}", events.len() + errors.len()), format!("invalid JSON on line {}: {e}", number + 1))),
         }
     }
     if errors.is_empty() { Ok(events) } else { Err(errors) }
@@ -218,14 +187,6 @@ pub fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_nul_character_anywhere_is_refused_with_its_pointer() {
-        let pointer = |body: &[u8], ndjson| split(body, ndjson).expect_err("refused")[0].pointer.clone();
-        assert_eq!(pointer(br#"[{"a":1},{"b":["x","y\u0000"]}]"#, false), "/1/b/1");
-        assert_eq!(pointer(b"{\"a\":1}\n{\"k\\u0000\":2}", true), "/1/k\u{0}");
-        assert!(json(br#"{"a":"\\u0000"}"#).is_ok(), "an escaped backslash before u0000 is no NUL");
-    }
 
     #[test]
     fn an_object_an_array_and_ndjson_all_split_into_events() {

@@ -11,11 +11,8 @@ mod auth;
 mod backfill;
 mod bad_input;
 mod charts;
-<<<<<<< HEAD
-mod conformance;
-=======
 mod ci;
->>>>>>> main
+mod conformance;
 mod cli;
 mod faults;
 mod fuzz;
