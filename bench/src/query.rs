@@ -42,6 +42,8 @@ pub async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
     let child = Command::new(pacer_binary()?)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", url])
         .env("PACER_LOG", "warn")
+        // The load comes from one client address: measure pacer, not its per-IP rate limit.
+        .env("PACER_LIMITS_IP_REQUESTS_PER_SEC", "0")
         .envs(crate::unthrottled())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

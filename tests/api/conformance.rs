@@ -19,9 +19,11 @@ use crate::on_both;
 /// `.ci/run` pins).
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
-/// An SLO on `sli` events and a dry-run rollback policy, so both have something to show.
+/// An SLO on `sli` events and a dry-run rollback policy, so both have something to show; no
+/// per-IP rate limit, since every generated request comes from one client.
 const CONFIG: &str = "[[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.9\n\
-                      [[rollback]]\nservice = \"checkout\"\npolicy = \"dry_run\"\n";
+                      [[rollback]]\nservice = \"checkout\"\npolicy = \"dry_run\"\n\
+                      [limits]\nip_requests_per_sec = 0.0\n";
 
 /// `minutes` before now, RFC 3339.
 fn ago(minutes: i64) -> String {
