@@ -30,9 +30,10 @@ fn ago(minutes: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A little of everything: a commit graph, deployments (one failed, one rolled back), a merged
-/// pull request, an incident, CI runs, SLI counts, and an alert that pacer answers with a
-/// dry-run rollback.
+/// A little of everything: a commit graph, deployments (one failed, one rolled back), merged
+/// pull requests (one of unknown size) and one waiting for a first review, an incident, CI runs
+/// (a flaky failure passed by a retry, a cancelled run, waits over their budgets), SLI counts,
+/// and an alert that pacer answers with a dry-run rollback.
 async fn seed(app: &TestApp) {
     let events = json!([
         {"type": "commit", "id": "c1", "committed_at": ago(600), "repository": "acme/checkout", "service": "checkout"},
@@ -48,6 +49,15 @@ async fn seed(app: &TestApp) {
         {"type": "deployment", "id": "d5", "service": "search", "status": "in_progress", "started_at": ago(5)},
         {"type": "incident", "id": "i1", "service": "checkout", "opened_at": ago(185), "resolved_at": ago(140), "severity": "sev2", "title": "errors", "deployment_id": "d2"},
         {"type": "ci_run", "id": "r1", "pipeline": "build", "status": "success", "started_at": ago(310), "finished_at": ago(305), "stage": "post_merge", "repository": "acme/checkout", "commit_sha": "c2"},
+        {"type": "ci_run", "id": "r2", "pipeline": "test", "status": "failure", "queued_at": ago(122), "started_at": ago(120), "finished_at": ago(116), "stage": "pull_request",
+         "repository": "acme/checkout", "service": "checkout", "commit_sha": "c3", "branch": "faster-search", "url": "https://ci.example/r2"},
+        {"type": "ci_run", "id": "r3", "pipeline": "test", "status": "success", "queued_at": ago(110), "started_at": ago(100), "finished_at": ago(85), "stage": "pull_request",
+         "repository": "acme/checkout", "service": "checkout", "commit_sha": "c3", "branch": "faster-search", "attempt": 2, "url": "https://ci.example/r3"},
+        {"type": "ci_run", "id": "r4", "pipeline": "lint", "status": "cancelled", "started_at": ago(60), "finished_at": ago(59), "stage": "pre_commit", "service": "checkout"},
+        {"type": "ci_run", "id": "r5", "pipeline": "lint", "status": "success", "started_at": ago(58), "finished_at": ago(57), "stage": "pre_commit", "service": "checkout"},
+        {"type": "pull_request", "id": "acme/checkout#8", "repository": "acme/checkout", "number": 8, "opened_at": ago(95), "service": "checkout",
+         "merged_at": ago(60), "merge_commit_sha": "c3"},
+        {"type": "pull_request", "id": "acme/checkout#9", "repository": "acme/checkout", "number": 9, "opened_at": ago(45), "service": "checkout", "author": "grace"},
         {"type": "sli", "service": "checkout", "at": ago(3), "good": 990, "total": 1000},
         {"type": "sli", "service": "checkout", "at": ago(90), "good": 1000, "total": 1000},
     ]);
@@ -58,6 +68,17 @@ async fn seed(app: &TestApp) {
     let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert).send().await.expect("request");
     let answer: Value = response.json().await.expect("json");
     assert_eq!(answer["rollbacks"].as_array().map(Vec::len), Some(1), "the alert leads to a dry-run rollback: {answer}");
+    // The CI and PR reads have items to describe, so their schemas meet real answers.
+    let seeded = [
+        ("/api/v1/ci/pipelines?by=service", "/groups"),
+        ("/api/v1/ci/budgets", "/breaches"),
+        ("/api/v1/prs/stages", "/teams"),
+        ("/api/v1/prs/throughput", "/waiting_for_first_review"),
+    ];
+    for (path, list) in seeded {
+        let read = app.get(path).await;
+        assert!(read.pointer(list).and_then(Value::as_array).is_some_and(|items| !items.is_empty()), "{path} lists nothing at {list}: {read:#}");
+    }
 }
 
 /// Whether schemathesis answers; otherwise prints why the test is skipped (or fails under
