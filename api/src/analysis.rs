@@ -1,9 +1,9 @@
 //! A cache of engine analyses, one per environment, kept current with the store's generations.
 //!
 //! Metrics are always computed from the stored facts, so data that arrives late counts at once;
-//! the cache only avoids recomputing when nothing changed. When only incidents changed, failures
-//! are attributed again on the cached changesets; when deployments, commits or pull requests
-//! changed, the analysis is rebuilt. The generations are read from the database on every
+//! the cache only avoids recomputing when nothing it depends on changed. When only incidents
+//! changed, failures are attributed again on the cached changesets; when deployments, commits or
+//! pull requests changed, the analysis is rebuilt; CI runs and SLI samples leave it as it is. The generations are read from the database on every
 //! request, so a write through any replica is seen by every replica.
 
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ impl Analyses {
     async fn refreshed(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let generations = store.generations().await?;
         if let Some((at, analysis)) = self.cached(environment)
-            && at == generations
+            && current(at, generations)
         {
             span.record("refresh", "none");
             return Ok(analysis);
@@ -50,7 +50,7 @@ impl Analyses {
         let generations = store.generations().await?;
         let cached = self.cached(environment);
         let analysis = match cached {
-            Some((at, analysis)) if at == generations => {
+            Some((at, analysis)) if current(at, generations) => {
                 span.record("refresh", "none");
                 return Ok(analysis);
             }
@@ -76,6 +76,12 @@ impl Analyses {
         let cached = self.cached.lock().ok()?;
         cached.get(environment).map(|(g, a)| (*g, Arc::clone(a)))
     }
+}
+
+/// Whether an analysis made at `at` still holds at `now`: no deployment, commit, pull request or
+/// incident changed since.
+fn current(at: Generations, now: Generations) -> bool {
+    at.structure == now.structure && at.incidents == now.incidents
 }
 
 async fn blocking(work: impl FnOnce() -> Analysis + Send + 'static) -> Result<Analysis, Problem> {

@@ -92,11 +92,13 @@ async fn health() -> &'static str {
     "OK"
 }
 
-/// Reads a JSON body leniently (Grafana sends many fields pacer does not use).
-fn body(bytes: &Bytes) -> Result<Value, Problem> {
+/// Reads a JSON body leniently (Grafana sends many fields pacer does not use), nested no deeper
+/// than the configured JSON depth.
+fn body(state: &AppState, bytes: &Bytes) -> Result<Value, Problem> {
     if bytes.is_empty() {
         return Ok(json!({}));
     }
+    pacer_collector::body::check_depth(bytes, state.config.limits.json_depth, false).map_err(|error| Problem::invalid_events(vec![error]))?;
     let mut value = serde_json::from_slice(bytes).map_err(|e| Problem::invalid_events(vec![pacer_collector::FieldError::new("", format!("invalid JSON: {e}"))]))?;
     // Lenient like the webhooks: U+0000 becomes U+FFFD (PostgreSQL text cannot hold it).
     pacer_collector::body::replace_nul(&mut value);
@@ -127,7 +129,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, Problem> 
 }
 
 async fn payload_options(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes?)?;
+    let request = body(&state, &bytes?)?;
     let environments = state.store.environments().await?;
     let name = request["name"].as_str().unwrap_or("");
     let options = payload_definitions(&state, &environments)
@@ -233,7 +235,7 @@ fn auto_interval(from: Millis, to: Millis) -> Interval {
 }
 
 async fn query(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes?)?;
+    let request = body(&state, &bytes?)?;
     let (from, to) = range(&request)?;
     let mut results = Vec::new();
     for t in request["targets"].as_array().into_iter().flatten() {
@@ -483,7 +485,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
 }
 
 async fn variable(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes?)?;
+    let request = body(&state, &bytes?)?;
     let target = match &request["payload"] {
         Value::Object(p) => p.get("target").and_then(Value::as_str).unwrap_or("").to_owned(),
         Value::String(s) => serde_json::from_str::<Value>(s).ok().and_then(|p| p["target"].as_str().map(str::to_owned)).unwrap_or_else(|| s.clone()),
@@ -520,7 +522,7 @@ async fn tag_keys() -> Json<Value> {
 }
 
 async fn tag_values(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes?)?;
+    let request = body(&state, &bytes?)?;
     let key = request["key"].as_str().unwrap_or("service");
     let values = values_of(&state, key).await?;
     Ok(Json(Value::Array(values.into_iter().map(|v| json!({"text": v})).collect())))
@@ -528,7 +530,7 @@ async fn tag_values(State(state): State<AppState>, bytes: Result<Bytes, BytesRej
 
 /// Legacy annotations: `annotation.query` (or `name`) is `deployments`, `incidents` or `rollbacks`.
 async fn annotations(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
-    let request = body(&bytes?)?;
+    let request = body(&state, &bytes?)?;
     let (from, to) = range(&request)?;
     let annotation = request["annotation"].clone();
     let kind = annotation["query"].as_str().or(annotation["name"].as_str()).unwrap_or("deployments").to_lowercase();

@@ -9,8 +9,8 @@
 //! The body is OpenMetrics when the scraper asks for it (`Accept:
 //! application/openmetrics-text`), else the Prometheus text format 0.0.4.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,11 +19,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use pacer_store::CiTiming;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::{AppState, Problem, now};
@@ -167,8 +170,6 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
     let outbox = Gauge::<i64>::default();
     let burn = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let budget = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
-    let ci = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.1, 3.0, 12)));
-    let ci_queue = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.1, 3.0, 12)));
 
     let counts = state.store.deployment_counts().await?;
     let names: BTreeSet<String> = counts.iter().map(|(s, ..)| s.clone()).collect();
@@ -210,23 +211,8 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
             budget.get_or_create(&vec![("slo", slo.name.clone())]).set(left);
         }
     }
-    let mut pipelines: HashMap<String, usize> = HashMap::new();
-    for (pipeline, stage, status, millis, queued) in state.store.ci_durations().await? {
-        let known = pipelines.len();
-        let pipeline = if pipelines.contains_key(&pipeline) || known < MAX_SERVICES {
-            pipelines.entry(pipeline.clone()).or_insert(known);
-            pipeline
-        } else {
-            "other".to_owned()
-        };
-        let stage = stage.unwrap_or_else(|| "unknown".to_owned());
-        // A queue time below zero is a sender's clock skew, not a wait.
-        if let Some(queued) = queued.filter(|q| *q >= 0) {
-            ci_queue.get_or_create(&vec![("pipeline", pipeline.clone()), ("stage", stage.clone())]).observe(queued as f64 / 1_000.0);
-        }
-        let labels = vec![("pipeline", pipeline), ("stage", stage), ("status", status)];
-        ci.get_or_create(&labels).observe(millis as f64 / 1_000.0);
-    }
+    let ci = ci_histogram(state, CiTiming::Duration, |b| vec![("pipeline", b.0), ("stage", b.1), ("status", b.2)]).await?;
+    let ci_queue = ci_histogram(state, CiTiming::Queue, |b| vec![("pipeline", b.0), ("stage", b.1)]).await?;
 
     registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);
     registry.register("pacer_lead_time_seconds", "Lead time for changes: one sample per commit of each successful deployment", lead_time);
@@ -240,6 +226,77 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
     registry.register("pacer_ci_run_duration_seconds", "CI run durations, by pipeline, stage and status", ci);
     registry.register("pacer_ci_run_queue_seconds", "CI run queue times (queued to started), by pipeline and stage", ci_queue);
     Ok(registry)
+}
+
+/// Upper bounds of the CI run histograms' buckets, in milliseconds: 0.1 s × 3ᵏ, to about 5 h.
+fn ci_bounds_ms() -> Vec<i64> {
+    (0..12).map(|k| 100 * 3_i64.pow(k)).collect()
+}
+
+/// A CI run histogram, counted by the database (one row per bucket, however many runs are
+/// stored); `labels` turns (pipeline, stage, status) into the metric's labels. Pipelines beyond
+/// [`MAX_SERVICES`] (sorted) are `other`.
+async fn ci_histogram(state: &AppState, timing: CiTiming, labels: impl Fn((String, String, String)) -> Labels) -> Result<Family<Labels, Counted, Bounds>, Problem> {
+    let rows = state.store.ci_histogram(timing, &ci_bounds_ms()).await?;
+    let family = Family::new_with_constructor(Bounds(ci_bounds_ms().iter().map(|ms| *ms as f64 / 1_000.0).collect()));
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    for row in &rows {
+        if kept.len() < MAX_SERVICES {
+            kept.insert(&row.pipeline);
+        }
+        let pipeline = if kept.contains(row.pipeline.as_str()) { row.pipeline.clone() } else { "other".to_owned() };
+        let stage = row.stage.clone().unwrap_or_else(|| "unknown".to_owned());
+        family.get_or_create(&labels((pipeline, stage, row.status.clone()))).add(row.bucket, row.count, row.sum_ms);
+    }
+    Ok(family)
+}
+
+/// A histogram whose observations were bucketed elsewhere: bucket counts and sums are added in,
+/// and it is encoded like any Prometheus histogram.
+#[derive(Debug)]
+struct Counted {
+    /// Upper bounds in seconds; the last bucket, +Inf, is implied.
+    bounds: Arc<[f64]>,
+    /// (sum in milliseconds, count, per-bucket counts including +Inf).
+    inner: Mutex<(i64, u64, Vec<u64>)>,
+}
+
+/// The upper bounds, in seconds, of a [`Counted`] histogram's buckets; makes empty ones.
+#[derive(Debug, Clone)]
+struct Bounds(Arc<[f64]>);
+
+impl MetricConstructor<Counted> for Bounds {
+    fn new_metric(&self) -> Counted {
+        Counted { bounds: Arc::clone(&self.0), inner: Mutex::new((0, 0, vec![0; self.0.len() + 1])) }
+    }
+}
+
+impl Counted {
+    /// Adds `count` observations summing to `sum_ms` milliseconds into bucket `bucket`.
+    fn add(&self, bucket: usize, count: i64, sum_ms: i64) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let count = u64::try_from(count).unwrap_or(0);
+        let last = inner.2.len() - 1;
+        inner.0 += sum_ms;
+        inner.1 += count;
+        inner.2[bucket.min(last)] += count;
+    }
+}
+
+impl TypedMetric for Counted {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Counted {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let inner = self.inner.lock().map_err(|_| std::fmt::Error)?;
+        let buckets: Vec<(f64, u64)> = self.bounds.iter().copied().chain([f64::INFINITY]).zip(inner.2.iter().copied()).collect();
+        encoder.encode_histogram::<NoLabelSet>(inner.0 as f64 / 1_000.0, inner.1, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 /// Rewrites OpenMetrics text as the Prometheus text format 0.0.4: counters are typed under their

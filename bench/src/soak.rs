@@ -213,6 +213,9 @@ fn report(outcome: &Outcome, options: &Options) {
         options.sample_every.as_secs()
     );
     println!("| verdict | {} |", if outcome.passed() { "pass" } else { "FAIL" });
+    // Every sample, rounded, so a reader can see the shape and not only the peaks.
+    let samples: Vec<String> = outcome.rss_mb.iter().map(|mb| format!("{mb:.0}")).collect();
+    println!("\n<!-- resident MB every {} s: {} -->", options.sample_every.as_secs(), samples.join(" "));
 }
 
 fn which(program: &str) -> Option<PathBuf> {

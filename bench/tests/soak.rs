@@ -1,4 +1,4 @@
-//! The soak for a short time: `pacer-bench soak --seconds 24` against the debug `pacer` built
+//! The soak for a short time: `pacer-bench soak --seconds 45` against the debug `pacer` built
 //! beside it must see zero errors and flat memory. The long run (`--minutes 10`, release build)
 //! is documented in BENCHMARKS.md. Without wrk or the pacer binary the test prints `skipped: …`
 //! and fails instead under `PACER_REQUIRE_ALL=1`.
@@ -21,7 +21,7 @@ fn a_short_soak_of_ingest_and_queries_sees_no_errors_and_flat_memory() {
     if Command::new("wrk").arg("--version").output().is_err() {
         return skip("wrk is not installed (Debian package wrk)");
     }
-    let output = Command::new(bench).args(["soak", "--seconds", "24", "--connections", "4"]).output().expect("pacer-bench runs");
+    let output = Command::new(bench).args(["soak", "--seconds", "45", "--connections", "4"]).output().expect("pacer-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");

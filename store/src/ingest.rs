@@ -214,8 +214,16 @@ const SHIPPED: Upsert = Upsert {
 
 const PARENTS: Upsert = Upsert { head: "INSERT INTO commit_parents (sha, position, parent_sha) ", columns: 3, tail: "" };
 
-const BUMP_GENERATION: &str = "UPDATE store_generation SET value = value + 1 WHERE id = 1";
-const BUMP_GENERATIONS: &str = "UPDATE store_generation SET value = value + 1 WHERE id IN (1, 2)";
+/// Moves the generations a write changed: row 1 always, row 2 with deployments, commits or pull
+/// requests, row 3 with incidents (see [`crate::Generations`]).
+const fn bump_generations(structural: bool, incidents: bool) -> &'static str {
+    match (structural, incidents) {
+        (false, false) => "UPDATE store_generation SET value = value + 1 WHERE id = 1",
+        (true, false) => "UPDATE store_generation SET value = value + 1 WHERE id IN (1, 2)",
+        (false, true) => "UPDATE store_generation SET value = value + 1 WHERE id IN (1, 3)",
+        (true, true) => "UPDATE store_generation SET value = value + 1 WHERE id IN (1, 2, 3)",
+    }
+}
 
 /// Runs one multi-row statement per chunk of `rows`, binding each row with `bind`; returns the
 /// rows the statements returned (the facts they inserted or changed).
@@ -329,6 +337,7 @@ impl Store {
             ordered.iter().map(|(kind, key, e)| (*kind, key.as_str(), e.fingerprint.as_str(), e.raw.to_string())).collect();
         let mut changed = 0u64;
         let mut structural = 0u64;
+        let mut incidental = 0u64;
         let created = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             if let Some(source) = source {
@@ -436,7 +445,7 @@ impl Store {
                 .len() as u64;
                 changed += merged;
                 structural += merged;
-                changed += batched!(tx, INCIDENTS, wave.incidents, |b, row| {
+                let incidents = batched!(tx, INCIDENTS, wave.incidents, |b, row| {
                     let (i, fp) = row;
                     b.push_bind(i.id.clone())
                         .push_bind(i.service.clone())
@@ -453,6 +462,8 @@ impl Store {
                         .push_bind(now);
                 })
                 .len() as u64;
+                changed += incidents;
+                incidental += incidents;
                 changed += batched!(tx, CI_RUNS, wave.ci_runs, |b, row| {
                     let (r, fp) = row;
                     b.push_bind(r.id.clone())
@@ -488,8 +499,7 @@ impl Store {
             let created = insert_rollbacks!(tx, now, rollbacks);
             if changed > 0 {
                 // Last, so the hottest rows are locked only for the commit itself.
-                let bump = if structural > 0 { BUMP_GENERATIONS } else { BUMP_GENERATION };
-                sqlx::query(bump).execute(&mut *tx).await.map_err(StoreError::classify)?;
+                sqlx::query(bump_generations(structural > 0, incidental > 0)).execute(&mut *tx).await.map_err(StoreError::classify)?;
             }
             tx.commit().await.map_err(StoreError::classify)?;
             created
@@ -531,7 +541,7 @@ impl Store {
             "DELETE FROM incidents",
             "DELETE FROM ci_runs",
             "DELETE FROM sli_samples",
-            BUMP_GENERATIONS,
+            bump_generations(true, true),
         ];
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;

@@ -29,7 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
-pub use counts::CiTiming;
+pub use counts::{CiBucket, CiTiming};
 pub use delivery::{Delivered, Delivery, StoredDelivery};
 pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};
@@ -111,13 +111,16 @@ impl StoreError {
 }
 
 /// Where the stored facts stand; any change moves `facts`, a change to deployments, commits or
-/// pull requests also moves `structure`.
+/// pull requests also moves `structure`, and a change to incidents also moves `incidents`. CI
+/// runs and SLI samples move only `facts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Generations {
     /// Moves with every change.
     pub facts: i64,
     /// Moves with changes to what changesets depend on.
     pub structure: i64,
+    /// Moves with changes to incidents.
+    pub incidents: i64,
 }
 
 /// Shorthand for store results.
@@ -219,7 +222,7 @@ impl Store {
             sqlx::query_as("SELECT CAST(id AS BIGINT), value FROM store_generation").fetch_all(pool).await.map_err(StoreError::classify)?
         });
         let value = |id| rows.iter().find(|(i, _)| *i == id).map_or(0, |(_, v)| *v);
-        Ok(Generations { facts: value(1), structure: value(2) })
+        Ok(Generations { facts: value(1), structure: value(2), incidents: value(3) })
     }
 
     /// Closes every connection, waiting for those in use.

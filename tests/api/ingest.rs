@@ -52,3 +52,28 @@ async fn recompute_rebuilds_the_same_facts_from_raw_events() {
     assert_eq!(app.dora(&window(0.0, 10.0)).await, before);
     assert_eq!(before["change_failure_rate"]["failed_deployments"], 1);
 }
+
+on_both!(ci_runs_and_sli_samples_leave_the_analysis_generations_alone, |app| {
+    let store = pacer_store::Store::connect(&app.database_url).await.expect("store");
+    let before = store.generations().await.expect("generations");
+    app.ingest(json!([{"type": "ci_run", "id": "r", "pipeline": "build", "status": "success", "started_at": t(0.5), "finished_at": t(0.6)},
+                      {"type": "sli", "service": "shop", "at": t(1.0), "good": 99, "total": 100}]))
+        .await;
+    let ci = store.generations().await.expect("generations");
+    assert!(ci.facts > before.facts, "a new CI run moves the facts generation: {before:?} → {ci:?}");
+    assert_eq!((ci.structure, ci.incidents), (before.structure, before.incidents), "CI runs and SLI samples leave the analysis alone");
+
+    let incident = json!({"type": "incident", "id": "i", "service": "shop", "opened_at": t(2.0)});
+    app.ingest(incident.clone()).await;
+    let opened = store.generations().await.expect("generations");
+    assert!(opened.incidents > ci.incidents && opened.facts > ci.facts, "an incident moves the incidents generation: {ci:?} → {opened:?}");
+    assert_eq!(opened.structure, ci.structure, "an incident leaves the changesets alone");
+
+    assert_eq!(app.ingest(incident).await, (0, 1));
+    assert_eq!(store.generations().await.expect("generations"), opened, "a duplicate moves nothing");
+
+    app.ingest(deploy("d1", "shop", "a", 3.0)).await;
+    let deployed = store.generations().await.expect("generations");
+    assert!(deployed.structure > opened.structure, "a deployment moves the structure generation: {opened:?} → {deployed:?}");
+    assert_eq!(deployed.incidents, opened.incidents);
+});

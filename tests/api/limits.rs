@@ -56,6 +56,7 @@ on_both!(bodies_depth_and_batches_over_their_limits_are_refused_and_store_nothin
         ("four NDJSON lines over a batch of three", "/api/v1/events", "application/x-ndjson", events(4).as_array().map(|a| a.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).unwrap_or_default(), 413),
         ("JSON nested nine deep", "/api/v1/events", "application/json", nested(9), 400),
         ("an alert nested nine deep", "/webhooks/alertmanager", "application/json", format!(r#"{{"alerts":{}{}}}"#, "[".repeat(8), "]".repeat(8)), 400),
+        ("a Grafana query nested nine deep", "/grafana/query", "application/json", format!(r#"{{"targets":{}{}}}"#, "[".repeat(8), "]".repeat(8)), 400),
     ];
     for (description, path, media, body, expected) in cases {
         let response = app.client.post(app.url(path)).header("content-type", media).body(body).send().await.expect("request");

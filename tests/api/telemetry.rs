@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp};
-use crate::{deploy, t};
+use crate::{deploy, on_both, t};
 
 fn installed(name: &str) -> bool {
     std::env::var_os("PATH").and_then(|p| p.to_str().map(|p| p.split(':').any(|d| Path::new(d).join(name).is_file()))).unwrap_or(false)
@@ -21,6 +21,49 @@ fn require(name: &str) -> bool {
     println!("skipped: {name} is not installed");
     false
 }
+
+on_both!(ci_run_histograms_are_bucketed_by_the_database, |app| {
+    let run = |id: &str, status: &str, queued: Option<&str>, started: &str, finished: &str| {
+        let mut run = json!({"type": "ci_run", "id": id, "pipeline": "build", "status": status, "stage": "post_merge",
+                             "started_at": started, "finished_at": finished});
+        if let Some(queued) = queued {
+            run["queued_at"] = json!(queued);
+        }
+        run
+    };
+    app.ingest(json!([
+        // 100 ms: on the first bound, so in its bucket; queued 0 ms.
+        run("r1", "success", Some("2026-01-05T00:00:00.000Z"), "2026-01-05T00:00:00.000Z", "2026-01-05T00:00:00.100Z"),
+        // 200 ms, with no queue time.
+        run("r2", "success", None, "2026-01-05T00:00:00.000Z", "2026-01-05T00:00:00.200Z"),
+        // 5 s, between the 2.7 s and 8.1 s bounds.
+        run("r3", "success", None, "2026-01-05T00:00:00.000Z", "2026-01-05T00:00:05.000Z"),
+        // 20 000 s: past the last bound (17 714.7 s).
+        run("r4", "failure", None, "2026-01-05T00:00:00.000Z", "2026-01-05T05:33:20.000Z"),
+    ]))
+    .await;
+    let text = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let success = "pipeline=\"build\",stage=\"post_merge\",status=\"success\"";
+    let failure = "pipeline=\"build\",stage=\"post_merge\",status=\"failure\"";
+    let queue = "pipeline=\"build\",stage=\"post_merge\"";
+    for expected in [
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"0.1\",{success}}} 1\n"),
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"0.3\",{success}}} 2\n"),
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"2.7\",{success}}} 2\n"),
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"8.1\",{success}}} 3\n"),
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"+Inf\",{success}}} 3\n"),
+        format!("pacer_ci_run_duration_seconds_sum{{{success}}} 5.3\n"),
+        format!("pacer_ci_run_duration_seconds_count{{{success}}} 3\n"),
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"17714.7\",{failure}}} 0\n"),
+        format!("pacer_ci_run_duration_seconds_bucket{{le=\"+Inf\",{failure}}} 1\n"),
+        format!("pacer_ci_run_duration_seconds_sum{{{failure}}} 20000.0\n"),
+        format!("pacer_ci_run_queue_seconds_bucket{{le=\"0.1\",{queue}}} 1\n"),
+        format!("pacer_ci_run_queue_seconds_count{{{queue}}} 1\n"),
+        format!("pacer_ci_run_queue_seconds_sum{{{queue}}} 0.0\n"),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
+    }
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
