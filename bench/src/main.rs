@@ -8,9 +8,11 @@
 //! - **ingest**: native events over HTTP (NDJSON, 4 concurrent clients) into a fresh database,
 //!   against a raw batched multi-row insert of the same rows with sqlx into a fresh database of
 //!   the same engine.
-//! - **query**: `GET /api/v1/dora` for all services, one team and one service over 30, 90 and
-//!   365 days, against Four Keys-style SQL (`percentile_cont` over joined tables) on the same
-//!   PostgreSQL data. `--reuse` keeps the data set an earlier `query` run loaded.
+//! - **query**: `GET /api/v1/dora` and weekly `GET /api/v1/dora/series` for all services, one
+//!   team and one service over 30, 90 and 365 days, against Four Keys-style SQL
+//!   (`percentile_cont` over joined tables) on the same PostgreSQL data; `--engine sqlite` times
+//!   pacer on SQLite instead (no SQL reference there). `--reuse` keeps the data set an earlier
+//!   `query` run loaded.
 //! - **rollback**: Alertmanager-shaped alerts to a pacer with an `auto` policy; time from the
 //!   alert's POST to the hook request arriving at a local receiver.
 //! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
@@ -143,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         latency::run(size).await?;
     }
     if matches!(what, "query" | "all") {
-        query::run(size, &admin, args.iter().any(|a| a == "--reuse")).await?;
+        query::run(size, &admin, args.iter().any(|a| a == "--reuse"), query::Engine::from_args(&args)?).await?;
     }
     if matches!(what, "scale" | "all") {
         scale::run(size, &admin).await?;

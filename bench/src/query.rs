@@ -80,28 +80,94 @@ async fn load(store: &Store, spec: &Spec) -> anyhow::Result<(u64, Duration)> {
     Ok((count, started.elapsed()))
 }
 
-/// Runs the query benchmark on PostgreSQL.
+/// The database the query benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PostgreSQL, with the Four Keys-style SQL as the reference.
+    Postgres,
+    /// SQLite: pacer's own times against the interactive target (Four Keys' SQL is PostgreSQL's).
+    Sqlite,
+}
+
+impl Engine {
+    /// Reads `--engine sqlite|postgres` (PostgreSQL by default).
+    ///
+    /// # Errors
+    /// Another engine name.
+    pub fn from_args(args: &[String]) -> anyhow::Result<Self> {
+        match args.windows(2).find(|w| w[0] == "--engine").map(|w| w[1].as_str()) {
+            None | Some("postgres") => Ok(Self::Postgres),
+            Some("sqlite") => Ok(Self::Sqlite),
+            Some(other) => anyhow::bail!("expected --engine sqlite or postgres but found {other:?}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Sqlite => "SQLite",
+        }
+    }
+}
+
+/// The database of the query benchmark: fresh, or the one an earlier run loaded (`reuse`).
+async fn database(engine: Engine, size: Size, admin: &str, reuse: bool) -> anyhow::Result<String> {
+    let name = format!("pacer_bench_query_{}", size.name);
+    match engine {
+        Engine::Postgres if reuse => {
+            let (server, _) = admin.rsplit_once('/').context("the PostgreSQL URL ends with /<database>")?;
+            Ok(format!("{server}/{name}"))
+        }
+        Engine::Postgres => fresh_postgres(admin, &name).await,
+        Engine::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            if !reuse {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Ok(format!("sqlite://{}", path.display()))
+        }
+    }
+}
+
+/// p50 and p99 in milliseconds of `REPEAT` runs of `once`.
+async fn timed<F, Fut>(mut once: F) -> anyhow::Result<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut samples = Vec::with_capacity(REPEAT);
+    for _ in 0..REPEAT {
+        let t = Instant::now();
+        once().await?;
+        samples.push(t.elapsed());
+    }
+    Ok((percentile_ms(&mut samples, 0.5), percentile_ms(&mut samples, 0.99)))
+}
+
+/// Runs the query benchmark: `/api/v1/dora` and weekly `/api/v1/dora/series`, for all services,
+/// one team and one service over 30, 90 and 365 days; on PostgreSQL each beside the Four
+/// Keys-style SQL on the same data.
 ///
 /// # Errors
-/// PostgreSQL or the server failed.
-pub async fn run(size: Size, admin: &str, reuse: bool) -> anyhow::Result<()> {
+/// The database or the server failed.
+pub async fn run(size: Size, admin: &str, reuse: bool, engine: Engine) -> anyhow::Result<()> {
     let end = pacer_api::now();
     let mut spec = Spec::benchmark(end, size.services, size.deployments, size.commits);
     spec.listed_commits_share = 1.0;
-    let url = if reuse {
-        let (server, _) = admin.rsplit_once('/').context("the PostgreSQL URL ends with /<database>")?;
-        format!("{server}/pacer_bench_query_{}", size.name)
-    } else {
-        fresh_postgres(admin, &format!("pacer_bench_query_{}", size.name)).await?
-    };
+    let url = database(engine, size, admin, reuse).await?;
     let store = pacer::app::open_store(&url).await?;
     if reuse {
         println!("\n<!-- reusing the data set loaded by an earlier run (generated relative to that run's time) -->");
     } else {
         let (facts, took) = load(&store, &spec).await?;
-        println!("\n<!-- loaded {facts} facts into PostgreSQL in {:.0} s ({:.0} facts/s) -->", took.as_secs_f64(), facts as f64 / took.as_secs_f64());
+        println!("\n<!-- loaded {facts} facts into {} in {:.0} s ({:.0} facts/s) -->", engine.name(), took.as_secs_f64(), facts as f64 / took.as_secs_f64());
     }
-    let Store::Postgres(pool) = &store else { anyhow::bail!("expected PostgreSQL") };
+    let pool = match &store {
+        Store::Postgres(pool) => Some(pool.clone()),
+        Store::Sqlite(_) => None,
+    };
 
     let mut ready = Vec::new();
     for _ in 0..4 {
@@ -121,38 +187,52 @@ pub async fn run(size: Size, admin: &str, reuse: bool) -> anyhow::Result<()> {
     client.get(format!("{}/api/v1/dora", server.base)).send().await?.error_for_status()?;
     let cold = cold.elapsed();
 
-    println!(
-        "\n| query on PostgreSQL ({} services, {} deployments, {} commits) | pacer p50 | pacer p99 | Four Keys-style SQL p50 | SQL p99 | speed-up (p50) | target |",
-        size.services, size.deployments, size.commits
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for (label, scope, query) in [
-        ("all services", &everyone, String::new()),
-        ("one team", &team_services, format!("&team={team}")),
-        ("one service", &one, format!("&service={}", one[0])),
-    ] {
-        for days in [30, 90, 365] {
-            let from = end - days * DAY;
-            let path = format!("{}/api/v1/dora?from=now-{days}d&to=now{query}", server.base);
-            let mut pacer = Vec::with_capacity(REPEAT);
-            for _ in 0..REPEAT {
-                let t = Instant::now();
-                client.get(&path).send().await?.error_for_status()?.bytes().await?;
-                pacer.push(t.elapsed());
+    for series in [false, true] {
+        let what = if series { "weekly series (`/api/v1/dora/series`)" } else { "summary (`/api/v1/dora`)" };
+        let set = format!("{} services, {} deployments, {} commits", size.services, size.deployments, size.commits);
+        if pool.is_some() {
+            println!("\n| {what} on {} ({set}) | pacer p50 | pacer p99 | Four Keys-style SQL p50 | SQL p99 | speed-up (p50) | target |", engine.name());
+            println!("|---|---|---|---|---|---|---|");
+        } else {
+            println!("\n| {what} on {} ({set}) | pacer p50 | pacer p99 | target |", engine.name());
+            println!("|---|---|---|---|");
+        }
+        for (label, scope, query) in [
+            ("all services", &everyone, String::new()),
+            ("one team", &team_services, format!("&team={team}")),
+            ("one service", &one, format!("&service={}", one[0])),
+        ] {
+            for days in [30, 90, 365] {
+                let from = end - days * DAY;
+                let path = if series {
+                    format!("{}/api/v1/dora/series?from=now-{days}d&to=now&interval=week{query}", server.base)
+                } else {
+                    format!("{}/api/v1/dora?from=now-{days}d&to=now{query}", server.base)
+                };
+                let (p50, p99) = timed(|| async {
+                    client.get(&path).send().await?.error_for_status()?.bytes().await?;
+                    Ok(())
+                })
+                .await?;
+                let Some(pool) = &pool else {
+                    println!("| {label}, {days} d | {p50:.1} ms | {p99:.1} ms | < 100 ms |");
+                    continue;
+                };
+                let (s50, s99) = timed(|| async {
+                    if series {
+                        fourkeys::series(pool, from, end, scope).await.context("four keys series query")?;
+                    } else {
+                        fourkeys::summary(pool, from, end, scope).await.context("four keys query")?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                println!("| {label}, {days} d | {p50:.1} ms | {p99:.1} ms | {s50:.1} ms | {s99:.1} ms | {:.1}× | ≥ 10×, < 100 ms |", s50 / p50);
             }
-            let mut sql = Vec::with_capacity(REPEAT);
-            for _ in 0..REPEAT {
-                let t = Instant::now();
-                fourkeys::summary(pool, from, end, scope).await.context("four keys query")?;
-                sql.push(t.elapsed());
-            }
-            let (p50, p99) = (percentile_ms(&mut pacer, 0.5), percentile_ms(&mut pacer, 0.99));
-            let (s50, s99) = (percentile_ms(&mut sql, 0.5), percentile_ms(&mut sql, 0.99));
-            println!("| {label}, {days} d | {p50:.1} ms | {p99:.1} ms | {s50:.1} ms | {s99:.1} ms | {:.1}× | ≥ 10×, < 100 ms |", s50 / p50);
         }
     }
     let rss = resident_mb(server.child.id()).unwrap_or(f64::NAN);
-    println!("\n| process | figure | target |\n|---|---|---|");
+    println!("\n| process ({}) | figure | target |\n|---|---|---|", engine.name());
     println!("| first query after start (builds the analysis) | {:.0} ms | — |", cold.as_secs_f64() * 1_000.0);
     println!("| start to ready on the existing database (p50 of 4) | {:.0} ms | ≤ 200 ms |", percentile_ms(&mut ready, 0.5));
     println!("| resident memory after the query load | {rss:.0} MB | ≤ 150 MB |");
