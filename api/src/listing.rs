@@ -80,14 +80,14 @@ async fn deployments(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         query.status = Some(known.as_str().to_owned());
     }
     let page = state.store.deployments(&query).await?;
-    let items: Vec<Value> = page.items.iter().map(|d| deployment_json(d, analysis.deployment(&d.id))).collect();
+    let items: Vec<Value> = page.items.iter().map(|d| deployment_json(d, &analysis)).collect();
     Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.to_string())})))
 }
 
 async fn deployment(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
     let found = state.store.deployment(&id).await?.ok_or_else(|| Problem::not_found(format!("no deployment with id {id:?}")))?;
     let analysis = state.analyses.get(&state.store, &found.environment, state.config.attribution_window).await?;
-    Ok(Json(deployment_json(&found, analysis.deployment(&id))))
+    Ok(Json(deployment_json(&found, &analysis)))
 }
 
 async fn incidents(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
@@ -105,7 +105,8 @@ pub(crate) fn time(at: Option<i64>) -> Value {
 
 /// A deployment with what the analysis found: the changeset (for successful deployments) and
 /// why it counts as failed.
-fn deployment_json(d: &Deployment, analyzed: Option<&AnalyzedDeployment>) -> Value {
+fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
+    let analyzed = analysis.deployment(&d.id);
     let commits: Vec<Value> = d.commits.iter().map(|c| json!({"sha": c.sha, "committed_at": time(c.committed_at)})).collect();
     json!({
         "id": d.id,
@@ -121,7 +122,7 @@ fn deployment_json(d: &Deployment, analyzed: Option<&AnalyzedDeployment>) -> Val
         "team": d.team,
         "url": d.url,
         "commits": commits,
-        "changeset": analyzed.map(|a| &a.changeset),
+        "changeset": analyzed.map(|a| analysis.changeset(a).collect::<Vec<_>>()),
         "lead_time_samples_seconds": analyzed.map(|a| &a.lead_times),
         "failed": analyzed.is_some_and(AnalyzedDeployment::failed),
         "failure_causes": analyzed.map(|a| a.failure_causes.as_slice()).unwrap_or_default(),

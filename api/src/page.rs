@@ -110,7 +110,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     };
     let deployments = state.store.deployments(&list).await?.items;
     let shipped: Vec<String> =
-        deployments.iter().filter_map(|d| analysis.deployment(&d.id)).flat_map(|a| a.changeset.iter().cloned()).collect();
+        deployments.iter().filter_map(|d| analysis.deployment(&d.id)).flat_map(|a| analysis.changeset(a).map(str::to_owned)).collect();
     let mut pull_requests: HashMap<String, Vec<PullRequestSummary>> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shipped).await? {
         pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
@@ -413,9 +413,8 @@ fn deployment_table(
         let analyzed = analysis.deployment(&d.id);
         let shipped = match analyzed {
             Some(a) => {
-                let prs: Vec<String> = a
-                    .changeset
-                    .iter()
+                let prs: Vec<String> = analysis
+                    .changeset(a)
                     .filter_map(|sha| pull_requests.get(sha))
                     .flatten()
                     .map(|pr| escape(&format!("{}#{}", pr.repository, pr.number)))

@@ -24,7 +24,7 @@ use axum::{Router, middleware};
 use base64::Engine as _;
 use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
-use pacer_engine::dora::{AnalyzedDeployment, Summary};
+use pacer_engine::dora::{Analysis, AnalyzedDeployment, Summary};
 use pacer_engine::levels::Level;
 use pacer_engine::pipeline::{self, BudgetCompliance, GroupBy, PipelineStats};
 use pacer_store::{IncidentRow, ListQuery, PullRequestSummary, RollbackRow};
@@ -291,7 +291,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         slos.push((slo.clone(), crate::slo::status(state, slo, as_of).await.map(|s| s.json)));
     }
 
-    let slowest = slowest(state, &analysis.deployments.iter().filter(in_week).collect::<Vec<_>>()).await?;
+    let slowest = slowest(state, &analysis, &analysis.deployments.iter().filter(in_week).collect::<Vec<_>>()).await?;
     let samples = crate::ci::budget_samples(state, &analysis, &filters, None).await?;
     let (budgets, _) = pipeline::budgets(&state.config.ci_budgets, &samples);
     let (ci, _) = pipeline::pipelines(&crate::ci::runs(state, &filters, None).await?, GroupBy::Stage);
@@ -318,14 +318,14 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
 }
 
 /// The slowest lead-time samples of the week's deployments, with their commits and PRs.
-async fn slowest(state: &AppState, deployments: &[&AnalyzedDeployment]) -> Result<Vec<Slow>, Problem> {
-    let mut samples: Vec<(&AnalyzedDeployment, &String, f64)> = deployments
+async fn slowest(state: &AppState, analysis: &Analysis, deployments: &[&AnalyzedDeployment]) -> Result<Vec<Slow>, Problem> {
+    let mut samples: Vec<(&AnalyzedDeployment, &str, f64)> = deployments
         .iter()
-        .flat_map(|d| d.lead_time_commits.iter().zip(&d.lead_times).map(move |(sha, seconds)| (*d, sha, *seconds)))
+        .flat_map(|d| analysis.lead_time_samples(d).map(move |(sha, seconds)| (*d, sha, seconds)))
         .collect();
     samples.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(b.1)));
     samples.truncate(SLOWEST);
-    let shas: Vec<String> = samples.iter().map(|(_, sha, _)| (*sha).clone()).collect();
+    let shas: Vec<String> = samples.iter().map(|(_, sha, _)| (*sha).to_owned()).collect();
     let messages: HashMap<String, Option<String>> = state.store.commits(&shas).await?.into_iter().map(|c| (c.sha, c.message)).collect();
     let mut pulls: HashMap<String, PullRequestSummary> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shas).await? {
@@ -339,7 +339,7 @@ async fn slowest(state: &AppState, deployments: &[&AnalyzedDeployment]) -> Resul
             service: d.deployment.service.clone(),
             deployment_id: d.deployment.id.clone(),
             deployed_at: d.finished_at,
-            sha: sha.clone(),
+            sha: sha.to_owned(),
             seconds,
             message: messages.get(sha).cloned().flatten(),
             pull_request: pulls.remove(sha),

@@ -12,6 +12,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::changeset::CommitGraph;
 use crate::model::Millis;
+use crate::shas::ShaId;
 
 /// Most commits one walk visits; a branch longer than this starts at the oldest commit seen.
 const MAX_VISITED: usize = 100_000;
@@ -23,17 +24,19 @@ const BASE: u8 = 2;
 /// commits the graph knows; `None` when there is none (the head is unknown or already in the
 /// base). Commit times are trusted to grow from parent to child, as Git itself assumes.
 pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Millis> {
-    let time = |sha: &str| graph.get(sha).and_then(|n| n.committed_at);
-    let mut paint: HashMap<&str, u8> = HashMap::new();
-    let mut queue: BinaryHeap<(Millis, &str)> = BinaryHeap::new();
+    let mut paint: HashMap<ShaId, u8> = HashMap::new();
+    // Ties in time pop in descending sha order, as they always have.
+    let mut queue: BinaryHeap<(Millis, &str, ShaId)> = BinaryHeap::new();
     let mut pending_head = 0usize;
-    for (sha, color) in [(head, HEAD), (base, BASE)] {
-        let Some(at) = time(sha) else { continue };
+    let head = graph.id(head);
+    for (sha, color) in [(head, HEAD), (graph.id(base), BASE)] {
+        let Some(sha) = sha else { continue };
+        let Some(at) = graph.committed_at(sha) else { continue };
         let entry = paint.entry(sha).or_default();
         *entry |= color;
-        queue.push((at, sha));
+        queue.push((at, graph.sha(sha), sha));
     }
-    if paint.get(head).is_none_or(|c| *c != HEAD) {
+    if head.and_then(|h| paint.get(&h)).is_none_or(|c| *c != HEAD) {
         return None;
     }
     pending_head += 1;
@@ -41,19 +44,19 @@ pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Mi
     let mut visited = 0;
     // Once no queued commit is on the branch alone, every ancestor left is the base's.
     while pending_head > 0 && visited < MAX_VISITED {
-        let Some((at, sha)) = queue.pop() else { break };
-        let color = paint.get(sha).copied().unwrap_or_default();
+        let Some((at, _, sha)) = queue.pop() else { break };
+        let color = paint.get(&sha).copied().unwrap_or_default();
         if color == HEAD {
             pending_head -= 1;
             earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
         visited += 1;
-        for parent in graph.get(sha).map(|n| n.parents.as_slice()).unwrap_or_default() {
-            let Some(parent_at) = time(parent) else { continue };
-            match paint.entry(parent.as_str()) {
+        for &parent in graph.parents(sha) {
+            let Some(parent_at) = graph.committed_at(parent) else { continue };
+            match paint.entry(parent) {
                 Entry::Vacant(slot) => {
                     slot.insert(color);
-                    queue.push((parent_at, parent.as_str()));
+                    queue.push((parent_at, graph.sha(parent), parent));
                     if color == HEAD {
                         pending_head += 1;
                     }
@@ -78,15 +81,16 @@ pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Mi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::changeset::CommitNode;
 
     fn graph(edges: &[(&str, Millis, &[&str])]) -> CommitGraph {
-        edges
-            .iter()
-            .map(|(sha, at, parents)| {
-                (sha.to_string(), CommitNode { committed_at: Some(*at), parents: parents.iter().map(|p| p.to_string()).collect() })
-            })
-            .collect()
+        let mut graph = CommitGraph::builder(edges.len());
+        for (sha, at, parents) in edges {
+            graph.commit(sha, *at);
+            for parent in *parents {
+                graph.parent(sha, parent);
+            }
+        }
+        graph.build()
     }
 
     #[test]

@@ -8,44 +8,144 @@
 //! live before it. Reachable sets are closed under "parent of", so one walk that stops at commits
 //! already live visits each commit once per (service, environment).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::model::{Deployment, Millis};
+use crate::shas::{ShaId, Shas};
 
-/// What the graph knows of one commit.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommitNode {
-    /// When it was committed, when the commit itself is known.
-    pub committed_at: Option<Millis>,
-    /// Its parents.
-    pub parents: Vec<String>,
+/// The commit graph: what is known of each commit, by [`ShaId`] in the graph's own [`Shas`].
+///
+/// Built once with a [`GraphBuilder`], then read. Ids past the known commits (shas interned
+/// later, such as a deployment's unknown head) are commits without a time or parents.
+#[derive(Debug, Default)]
+pub struct CommitGraph {
+    shas: Shas,
+    /// When each commit was committed, by id, when the commit itself is known.
+    committed_at: Vec<Option<Millis>>,
+    /// Where each commit's parents start in `parents`; commit `i`'s run to `first_parent[i + 1]`.
+    first_parent: Vec<u32>,
+    /// Every commit's parents, first parent first, commit after commit.
+    parents: Vec<ShaId>,
 }
 
-/// The commit graph: commit id → what is known of it.
-pub type CommitGraph = HashMap<String, CommitNode>;
+impl CommitGraph {
+    /// A builder with room for about `commits` commits.
+    pub fn builder(commits: usize) -> GraphBuilder {
+        GraphBuilder { shas: Shas::with_capacity(commits), committed_at: Vec::with_capacity(commits), edges: Vec::with_capacity(commits) }
+    }
+
+    /// The shas the graph names.
+    pub fn shas(&self) -> &Shas {
+        &self.shas
+    }
+
+    /// The id of `sha`, when the graph names it.
+    pub fn id(&self, sha: &str) -> Option<ShaId> {
+        self.shas.id(sha)
+    }
+
+    /// The id of `sha`, interned if the graph does not name it yet (as a commit it knows nothing of).
+    pub fn intern(&mut self, sha: &str) -> ShaId {
+        self.shas.intern(sha)
+    }
+
+    /// The sha of `id`.
+    ///
+    /// # Panics
+    /// `id` is not from this graph.
+    pub fn sha(&self, id: ShaId) -> &str {
+        self.shas.sha(id)
+    }
+
+    /// When the commit was committed, when it is known.
+    pub fn committed_at(&self, id: ShaId) -> Option<Millis> {
+        self.committed_at.get(id as usize).copied().flatten()
+    }
+
+    /// The commit's parents, first parent first; none when the commit is not known.
+    pub fn parents(&self, id: ShaId) -> &[ShaId] {
+        let i = id as usize;
+        match (self.first_parent.get(i), self.first_parent.get(i + 1)) {
+            (Some(&start), Some(&end)) => &self.parents[start as usize..end as usize],
+            _ => &[],
+        }
+    }
+
+    /// The graph's table of shas, once the graph is no longer needed.
+    pub fn into_shas(self) -> Shas {
+        self.shas
+    }
+}
+
+/// Collects commits and parent edges, in any order, into a [`CommitGraph`].
+#[derive(Debug)]
+pub struct GraphBuilder {
+    shas: Shas,
+    committed_at: Vec<Option<Millis>>,
+    /// (child, parent), in the order given.
+    edges: Vec<(ShaId, ShaId)>,
+}
+
+impl GraphBuilder {
+    /// A known commit and when it was committed.
+    pub fn commit(&mut self, sha: &str, committed_at: Millis) {
+        let id = self.shas.intern(sha) as usize;
+        if self.committed_at.len() <= id {
+            self.committed_at.resize(id + 1, None);
+        }
+        self.committed_at[id] = Some(committed_at);
+    }
+
+    /// The next parent of `sha`: a commit's parents are kept in the order they are given.
+    pub fn parent(&mut self, sha: &str, parent: &str) {
+        let child = self.shas.intern(sha);
+        let parent = self.shas.intern(parent);
+        self.edges.push((child, parent));
+    }
+
+    /// The graph.
+    pub fn build(self) -> CommitGraph {
+        let Self { mut shas, mut committed_at, mut edges } = self;
+        let nodes = shas.len();
+        committed_at.resize(nodes, None);
+        committed_at.shrink_to_fit();
+        // A stable sort keeps each commit's parents in the order given.
+        edges.sort_by_key(|(child, _)| *child);
+        let mut first_parent = Vec::with_capacity(nodes + 1);
+        let mut parents = Vec::with_capacity(edges.len());
+        let mut next = edges.iter().peekable();
+        for id in 0..nodes {
+            first_parent.push(u32::try_from(parents.len()).expect("fewer than 2^32 parent edges"));
+            while let Some((_, parent)) = next.next_if(|(child, _)| *child as usize == id) {
+                parents.push(*parent);
+            }
+        }
+        first_parent.push(u32::try_from(parents.len()).expect("fewer than 2^32 parent edges"));
+        shas.shrink_to_fit();
+        CommitGraph { shas, committed_at, first_parent, parents }
+    }
+}
 
 /// The changesets of the deployments of one (service, environment), in the order given, which
-/// must be ascending by finish time (ties broken by id).
-pub fn changesets(deployments: &[&Deployment], graph: &CommitGraph) -> Vec<Vec<String>> {
-    let mut live: HashSet<&str> = HashSet::new();
-    let mut counted: HashSet<&str> = HashSet::new();
+/// must be ascending by finish time (ties broken by id); the deployments' shas that the graph
+/// does not name yet are interned into it.
+pub fn changesets(deployments: &[&Deployment], graph: &mut CommitGraph) -> Vec<Vec<ShaId>> {
+    let mut live: HashSet<ShaId> = HashSet::new();
+    let mut counted: HashSet<ShaId> = HashSet::new();
     let mut result = Vec::with_capacity(deployments.len());
     for (position, deployment) in deployments.iter().enumerate() {
         // An explicit commit that an earlier deployment already put live was shipped then, even
         // when it was not counted (the first deployment counts only its own list).
-        let explicit: Vec<&str> = deployment
-            .commits
-            .iter()
-            .map(|c| c.sha.as_str())
-            .filter(|sha| !live.contains(sha))
-            .collect();
-        let reached = walk_new(deployment.commit_sha.as_deref(), graph, &mut live);
+        let explicit: Vec<ShaId> =
+            deployment.commits.iter().map(|c| graph.intern(&c.sha)).filter(|sha| !live.contains(sha)).collect();
+        let head = deployment.commit_sha.as_deref().map(|sha| graph.intern(sha));
+        let reached = walk_new(head, graph, &mut live);
         let candidates = if position == 0 { Vec::new() } else { reached };
         let mut changeset = Vec::new();
         for sha in candidates.into_iter().chain(explicit) {
             live.insert(sha);
             if counted.insert(sha) {
-                changeset.push(sha.to_owned());
+                changeset.push(sha);
             }
         }
         result.push(changeset);
@@ -55,7 +155,7 @@ pub fn changesets(deployments: &[&Deployment], graph: &CommitGraph) -> Vec<Vec<S
 
 /// Walks from `head` through parents, never entering a commit already in `live`, adds what it
 /// finds to `live` and returns it (head first, then breadth first).
-fn walk_new<'g>(head: Option<&'g str>, graph: &'g CommitGraph, live: &mut HashSet<&'g str>) -> Vec<&'g str> {
+fn walk_new(head: Option<ShaId>, graph: &CommitGraph, live: &mut HashSet<ShaId>) -> Vec<ShaId> {
     let Some(head) = head else { return Vec::new() };
     let mut found = Vec::new();
     if !live.insert(head) {
@@ -66,9 +166,9 @@ fn walk_new<'g>(head: Option<&'g str>, graph: &'g CommitGraph, live: &mut HashSe
     while next < found.len() {
         let sha = found[next];
         next += 1;
-        for parent in graph.get(sha).map(|n| n.parents.as_slice()).unwrap_or_default() {
-            if live.insert(parent.as_str()) {
-                found.push(parent.as_str());
+        for &parent in graph.parents(sha) {
+            if live.insert(parent) {
+                found.push(parent);
             }
         }
     }
@@ -81,13 +181,20 @@ mod tests {
     use crate::model::{DeploymentStatus, ShippedCommit};
 
     fn graph(edges: &[(&str, &[&str])]) -> CommitGraph {
-        edges
-            .iter()
-            .map(|(sha, parents)| {
-                let node = CommitNode { committed_at: Some(0), parents: parents.iter().map(|p| p.to_string()).collect() };
-                (sha.to_string(), node)
-            })
-            .collect()
+        let mut graph = CommitGraph::builder(edges.len());
+        for (sha, parents) in edges {
+            graph.commit(sha, 0);
+            for parent in *parents {
+                graph.parent(sha, parent);
+            }
+        }
+        graph.build()
+    }
+
+    /// The changesets, as shas.
+    fn changesets_of(deployments: &[Deployment], graph: &mut CommitGraph) -> Vec<Vec<String>> {
+        let sets = changesets(&deployments.iter().collect::<Vec<_>>(), graph);
+        sets.into_iter().map(|set| set.into_iter().map(|id| graph.sha(id).to_owned()).collect()).collect()
     }
 
     fn deploy(id: &str, sha: &str, explicit: &[&str]) -> Deployment {
@@ -115,25 +222,25 @@ mod tests {
 
     #[test]
     fn the_first_deployment_counts_only_its_explicit_list() {
-        let g = graph(&[("a", &[]), ("b", &["a"])]);
+        let mut g = graph(&[("a", &[]), ("b", &["a"])]);
         let d = [deploy("d1", "b", &["b"])];
-        assert_eq!(changesets(&d.iter().collect::<Vec<_>>(), &g), vec![vec!["b".to_string()]]);
+        assert_eq!(changesets_of(&d, &mut g), vec![vec!["b".to_string()]]);
     }
 
     #[test]
     fn a_merge_ships_both_sides_of_the_branch() {
         // a ← b (main) ; a ← x ← y (branch) ; m merges b and y
-        let g = graph(&[("a", &[]), ("b", &["a"]), ("x", &["a"]), ("y", &["x"]), ("m", &["b", "y"])]);
+        let mut g = graph(&[("a", &[]), ("b", &["a"]), ("x", &["a"]), ("y", &["x"]), ("m", &["b", "y"])]);
         let d = [deploy("d1", "a", &[]), deploy("d2", "m", &[])];
-        let sets = changesets(&d.iter().collect::<Vec<_>>(), &g);
+        let sets = changesets_of(&d, &mut g);
         assert_eq!(sorted(sets[1].clone()), vec!["b", "m", "x", "y"]);
     }
 
     #[test]
     fn a_rollback_then_forward_deploy_counts_no_commit_twice() {
-        let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+        let mut g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
         let d = [deploy("d1", "a", &[]), deploy("d2", "b", &[]), deploy("d3", "a", &[]), deploy("d4", "c", &[])];
-        let sets = changesets(&d.iter().collect::<Vec<_>>(), &g);
+        let sets = changesets_of(&d, &mut g);
         assert_eq!(sets[1], vec!["b"]);
         assert!(sets[2].is_empty());
         assert_eq!(sets[3], vec!["c"]);
@@ -141,26 +248,26 @@ mod tests {
 
     #[test]
     fn an_explicit_commit_already_shipped_is_not_counted_again() {
-        let g = graph(&[("a", &[]), ("b", &["a"])]);
+        let mut g = graph(&[("a", &[]), ("b", &["a"])]);
         let d = [deploy("d1", "a", &[]), deploy("d2", "b", &[]), deploy("d3", "b", &["b"])];
-        let sets = changesets(&d.iter().collect::<Vec<_>>(), &g);
+        let sets = changesets_of(&d, &mut g);
         assert_eq!(sets[1], vec!["b"]);
         assert!(sets[2].is_empty());
     }
 
     #[test]
     fn a_commit_the_first_deployment_put_live_is_never_counted_later() {
-        let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
+        let mut g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]);
         let d = [deploy("d1", "b", &[]), deploy("d2", "c", &["a", "c"])];
-        let sets = changesets(&d.iter().collect::<Vec<_>>(), &g);
+        let sets = changesets_of(&d, &mut g);
         assert!(sets[0].is_empty());
         assert_eq!(sets[1], vec!["c"]);
     }
 
     #[test]
     fn an_unknown_head_commit_is_shipped_without_parents() {
-        let g = graph(&[("a", &[])]);
+        let mut g = graph(&[("a", &[])]);
         let d = [deploy("d1", "a", &[]), deploy("d2", "zzz", &[])];
-        assert_eq!(changesets(&d.iter().collect::<Vec<_>>(), &g)[1], vec!["zzz"]);
+        assert_eq!(changesets_of(&d, &mut g)[1], vec!["zzz"]);
     }
 }

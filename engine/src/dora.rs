@@ -7,6 +7,7 @@
 //! that arrives late changes the numbers as soon as it is stored.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -16,6 +17,7 @@ use crate::changeset::{CommitGraph, changesets};
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
 use crate::percentile::percentile_cont_sorted;
+use crate::shas::{ShaId, Shas};
 
 /// The facts of one environment that the metrics need.
 #[derive(Debug, Default)]
@@ -26,29 +28,32 @@ pub struct History {
     pub deployments: Vec<Deployment>,
     /// The commit graph reachable from those deployments.
     pub graph: CommitGraph,
-    /// Merge commit of a pull request → the PR's first commit time (squash merges keep the
-    /// time spent on the branch).
-    pub pr_first_commit: HashMap<String, Millis>,
+    /// Merge commit of a pull request (by its id in `graph`) → the PR's first commit time
+    /// (squash merges keep the time spent on the branch).
+    pub pr_first_commit: HashMap<ShaId, Millis>,
     /// Its incidents.
     pub incidents: Vec<Incident>,
 }
 
-/// What the analysis knows of one deployment.
+/// What the analysis knows of one deployment. Commits are ids in the analysis's table of shas:
+/// read them as shas with [`Analysis::changeset`] and [`Analysis::lead_time_samples`].
 #[derive(Debug, Clone, Serialize)]
 pub struct AnalyzedDeployment {
-    /// The deployment.
+    /// The deployment. Its explicit commit list is dropped once the build has folded it into
+    /// the changeset and the lead times.
     pub deployment: Deployment,
     /// Its time: when it finished.
     #[serde(skip)]
     pub finished_at: Millis,
     /// The commits it shipped first.
-    pub changeset: Vec<String>,
+    #[serde(skip)]
+    pub changeset: Box<[ShaId]>,
     /// Lead-time samples in seconds, one per commit of the changeset with a known start.
     #[serde(skip)]
-    pub lead_times: Vec<f64>,
+    pub lead_times: Box<[f64]>,
     /// The commit of each lead-time sample, in the same order.
     #[serde(skip)]
-    pub lead_time_commits: Vec<String>,
+    pub lead_time_commits: Box<[ShaId]>,
     /// Why it counts as failed; empty when it did not fail.
     pub failure_causes: Vec<FailureCause>,
     /// When it recovered from its failure.
@@ -101,8 +106,11 @@ pub struct Analysis {
     pub deployments: Vec<AnalyzedDeployment>,
     /// The environment's incidents.
     pub incidents: Vec<Incident>,
-    /// Merge commit of a pull request → the start of the PR's branch (see [`History`]).
-    pub pr_first_commit: HashMap<String, Millis>,
+    /// The shas of every changeset, which the deployments name by id.
+    shas: Arc<Shas>,
+    /// Merge commit of a pull request this environment shipped → the start of the PR's branch
+    /// (see [`History`]).
+    branch_starts: HashMap<ShaId, Millis>,
     by_id: HashMap<String, usize>,
     /// Every service with a deployment or an incident, sorted.
     services: Vec<String>,
@@ -116,7 +124,7 @@ impl Analysis {
     /// Analyzes a history; `attribution_window` is how long after a deployment an incident
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
-        let History { environment, deployments, graph, pr_first_commit, incidents } = history;
+        let History { environment, deployments, mut graph, pr_first_commit, incidents } = history;
         let mut succeeded: Vec<(Millis, Deployment)> = deployments
             .into_iter()
             .filter(|d| d.status == DeploymentStatus::Success)
@@ -129,10 +137,10 @@ impl Analysis {
         for (index, (_, d)) in succeeded.iter().enumerate() {
             by_service.entry(d.service.as_str()).or_default().push(index);
         }
-        let mut sets: Vec<Vec<String>> = vec![Vec::new(); succeeded.len()];
+        let mut sets: Vec<Vec<ShaId>> = vec![Vec::new(); succeeded.len()];
         for indexes in by_service.values() {
             let ordered: Vec<&Deployment> = indexes.iter().map(|&i| &succeeded[i].1).collect();
-            for (&i, set) in indexes.iter().zip(changesets(&ordered, &graph)) {
+            for (&i, set) in indexes.iter().zip(changesets(&ordered, &mut graph)) {
                 sets[i] = set;
             }
         }
@@ -140,21 +148,40 @@ impl Analysis {
         let mut analyzed: Vec<AnalyzedDeployment> = succeeded
             .into_iter()
             .zip(sets)
-            .map(|((finished_at, deployment), changeset)| {
-                let (lead_time_commits, lead_times) = lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit).into_iter().unzip();
+            .map(|((finished_at, mut deployment), changeset)| {
+                let (lead_time_commits, lead_times): (Vec<ShaId>, Vec<f64>) =
+                    lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit).into_iter().unzip();
+                // Only the changeset and the samples need the explicit list.
+                deployment.commits = Vec::new();
                 AnalyzedDeployment {
                     deployment,
                     finished_at,
-                    changeset,
-                    lead_times,
-                    lead_time_commits,
+                    changeset: changeset.into(),
+                    lead_times: lead_times.into(),
+                    lead_time_commits: lead_time_commits.into(),
                     failure_causes: Vec::new(),
                     recovered_at: None,
                 }
             })
             .collect();
 
-        attribute(&mut analyzed, &incidents, attribution_window);
+        // Keep only the shas the changesets name, and drop the graph.
+        let mut shipped = vec![false; graph.shas().len()];
+        for d in &analyzed {
+            for &sha in d.changeset.iter() {
+                shipped[sha as usize] = true;
+            }
+        }
+        let (shas, remap) = graph.into_shas().retain(&shipped);
+        let renamed = |sha: &ShaId| remap[*sha as usize].expect("a shipped sha is kept");
+        for d in &mut analyzed {
+            d.changeset = d.changeset.iter().map(renamed).collect();
+            d.lead_time_commits = d.lead_time_commits.iter().map(renamed).collect();
+        }
+        let branch_starts: HashMap<ShaId, Millis> =
+            pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
+
+        attribute(&mut analyzed, &incidents, attribution_window, &shas);
         let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
         let services = services_of(&analyzed, &incidents);
         let by_service = index_by_service(&analyzed);
@@ -164,7 +191,7 @@ impl Analysis {
                 teams.entry(team.clone()).or_default().insert(d.deployment.service.clone());
             }
         }
-        Self { environment, deployments: analyzed, incidents, pr_first_commit, by_id, services, by_service, teams }
+        Self { environment, deployments: analyzed, incidents, shas: Arc::new(shas), branch_starts, by_id, services, by_service, teams }
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
@@ -175,13 +202,14 @@ impl Analysis {
             .iter()
             .map(|d| AnalyzedDeployment { failure_causes: Vec::new(), recovered_at: None, ..d.clone() })
             .collect();
-        attribute(&mut deployments, &incidents, attribution_window);
+        attribute(&mut deployments, &incidents, attribution_window, &self.shas);
         let services = services_of(&deployments, &incidents);
         Self {
             environment: self.environment.clone(),
             deployments,
             incidents,
-            pr_first_commit: self.pr_first_commit.clone(),
+            shas: Arc::clone(&self.shas),
+            branch_starts: self.branch_starts.clone(),
             by_id: self.by_id.clone(),
             services,
             by_service: self.by_service.clone(),
@@ -192,6 +220,22 @@ impl Analysis {
     /// What the analysis knows of a successful deployment.
     pub fn deployment(&self, id: &str) -> Option<&AnalyzedDeployment> {
         self.by_id.get(id).map(|&i| &self.deployments[i])
+    }
+
+    /// The commits a deployment of this analysis shipped first, as shas, in changeset order.
+    pub fn changeset<'a>(&'a self, d: &'a AnalyzedDeployment) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
+        d.changeset.iter().map(|&sha| self.shas.sha(sha))
+    }
+
+    /// A deployment's lead-time samples: each commit's sha and its lead time in seconds.
+    pub fn lead_time_samples<'a>(&'a self, d: &'a AnalyzedDeployment) -> impl ExactSizeIterator<Item = (&'a str, f64)> + 'a {
+        d.lead_time_commits.iter().zip(d.lead_times.iter()).map(|(&sha, &seconds)| (self.shas.sha(sha), seconds))
+    }
+
+    /// The start of the branch of the pull request merged as `sha`, when this environment shipped
+    /// `sha` and the store found a start (see [`History`]).
+    pub fn branch_start(&self, sha: &str) -> Option<Millis> {
+        self.branch_starts.get(&self.shas.id(sha)?).copied()
     }
 
     /// The deployments an incident is blamed on (by name or by the attribution window).
@@ -326,35 +370,36 @@ impl Analysis {
 fn lead_times(
     deployment: &Deployment,
     finished_at: Millis,
-    changeset: &[String],
+    changeset: &[ShaId],
     graph: &CommitGraph,
-    pr_first_commit: &HashMap<String, Millis>,
-) -> Vec<(String, f64)> {
-    let explicit: HashMap<&str, Millis> =
-        deployment.commits.iter().filter_map(|c| Some((c.sha.as_str(), c.committed_at?))).collect();
+    pr_first_commit: &HashMap<ShaId, Millis>,
+) -> Vec<(ShaId, f64)> {
+    // `changesets` interned every explicit sha into the graph.
+    let explicit: HashMap<ShaId, Millis> =
+        deployment.commits.iter().filter_map(|c| Some((graph.id(&c.sha)?, c.committed_at?))).collect();
     changeset
         .iter()
-        .filter_map(|sha| {
-            let committed = graph.get(sha).and_then(|n| n.committed_at).or_else(|| explicit.get(sha.as_str()).copied());
-            let branch_start = pr_first_commit.get(sha).copied();
+        .filter_map(|&sha| {
+            let committed = graph.committed_at(sha).or_else(|| explicit.get(&sha).copied());
+            let branch_start = pr_first_commit.get(&sha).copied();
             let start = match (committed, branch_start) {
                 (Some(c), Some(b)) => c.min(b),
                 (c, b) => c.or(b)?,
             };
             let sample = finished_at - start;
-            (sample > 0).then(|| (sha.clone(), seconds(sample)))
+            (sample > 0).then(|| (sha, seconds(sample)))
         })
         .collect()
 }
 
 /// Marks failed deployments and their recovery, from incidents and rollbacks.
-fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], window: Millis) {
+fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], window: Millis, shas: &Shas) {
     let by_id: HashMap<&str, usize> = deployments.iter().enumerate().map(|(i, d)| (d.deployment.id.as_str(), i)).collect();
-    let mut shipped: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut shipped: HashMap<(&str, ShaId), usize> = HashMap::new();
     let mut finish_order: HashMap<&str, (Vec<Millis>, Vec<usize>)> = HashMap::new();
     for (i, d) in deployments.iter().enumerate() {
-        for sha in &d.changeset {
-            shipped.insert((d.deployment.service.as_str(), sha.as_str()), i);
+        for &sha in d.changeset.iter() {
+            shipped.insert((d.deployment.service.as_str(), sha), i);
         }
         let (times, indexes) = finish_order.entry(d.deployment.service.as_str()).or_default();
         times.push(d.finished_at);
@@ -368,7 +413,7 @@ fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], win
             NamedCause::Deployment(deployment_id) => {
                 by_id.get(deployment_id).map(|&i| (i, FailureCause::IncidentNamedDeployment { incident_id: id }))
             }
-            NamedCause::Commit(sha) => shipped.get(&(incident.service.as_str(), sha)).map(|&i| {
+            NamedCause::Commit(sha) => shas.id(sha).and_then(|known| shipped.get(&(incident.service.as_str(), known))).map(|&i| {
                 (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })
             }),
             NamedCause::Unknown => finish_order.get(incident.service.as_str()).and_then(|(times, indexes)| {

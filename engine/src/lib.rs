@@ -19,6 +19,7 @@ pub mod percentile;
 pub mod pipeline;
 pub mod flow;
 pub mod rollback;
+pub mod shas;
 pub mod stages;
 
 pub use model::Millis;

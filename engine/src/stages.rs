@@ -102,8 +102,8 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
     // Deployments are in finish order: the first to ship a commit wins.
     let mut first_ship: HashMap<&str, usize> = HashMap::new();
     for (index, d) in analysis.deployments.iter().enumerate().filter(|(_, d)| scope.includes(&d.deployment.service)) {
-        for sha in &d.changeset {
-            first_ship.entry(sha.as_str()).or_insert(index);
+        for sha in analysis.changeset(d) {
+            first_ship.entry(sha).or_insert(index);
         }
     }
     let span = |start: Option<Millis>, end: Option<Millis>| match (start, end) {
@@ -117,7 +117,7 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
             (from <= d.finished_at && d.finished_at < to).then_some((pr, d))
         })
         .map(|(pr, d)| {
-            let first_commit_at = pr.first_commit_at.or_else(|| analysis.pr_first_commit.get(&pr.merge_commit_sha).copied());
+            let first_commit_at = pr.first_commit_at.or_else(|| analysis.branch_start(&pr.merge_commit_sha));
             let stages = PullRequestStages {
                 id: pr.id.clone(),
                 repository: pr.repository.clone(),
@@ -184,7 +184,7 @@ pub fn grouped(stages: &Stages, key: impl Fn(&PullRequestStages) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::changeset::CommitNode;
+    use crate::changeset::CommitGraph;
     use crate::dora::History;
     use crate::model::{Deployment, DeploymentStatus, HOUR};
 
@@ -221,14 +221,21 @@ mod tests {
 
     #[test]
     fn each_stage_runs_from_its_start_to_the_first_deployment_that_shipped_the_merge() {
-        let node = |at: i64, parents: &[&str]| CommitNode { committed_at: Some(at * HOUR), parents: parents.iter().map(|p| p.to_string()).collect() };
-        let graph = [("a".to_string(), node(0, &[])), ("s".to_string(), node(10, &["a"])), ("t".to_string(), node(20, &["s"]))].into();
+        let mut graph = CommitGraph::builder(3);
+        for (sha, at, parent) in [("a", 0, None), ("s", 10, Some("a")), ("t", 20, Some("s"))] {
+            graph.commit(sha, at * HOUR);
+            if let Some(parent) = parent {
+                graph.parent(sha, parent);
+            }
+        }
+        let mut graph = graph.build();
+        let t = graph.intern("t");
         let history = History {
             environment: "production".into(),
             // d2 ships s; d3, a redeploy of t by another path, ships only t.
             deployments: vec![deploy("d1", "shop", "a", 1), deploy("d2", "shop", "s", 12), deploy("d3", "shop", "t", 30)],
             graph,
-            pr_first_commit: [("t".to_string(), 15 * HOUR)].into(),
+            pr_first_commit: [(t, 15 * HOUR)].into(),
             incidents: Vec::new(),
         };
         let analysis = Analysis::build(history, 24 * HOUR);

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use pacer_collector::normalize::Normalizer;
 use pacer_engine::attribution::FailureCause;
-use pacer_engine::changeset::{CommitGraph, CommitNode};
+use pacer_engine::changeset::CommitGraph;
 use pacer_engine::dora::{Analysis, History, Scope};
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::{
@@ -43,13 +43,16 @@ fn split(facts: impl IntoIterator<Item = Fact>) -> Split {
 
 /// What the api will hand the engine for one environment.
 fn history(s: &Split, environment: &str) -> History {
-    let graph: CommitGraph = s
-        .commits
-        .iter()
-        .map(|c| (c.sha.clone(), CommitNode { committed_at: Some(c.committed_at), parents: c.parents.clone() }))
-        .collect();
+    let mut graph = CommitGraph::builder(s.commits.len());
+    for c in &s.commits {
+        graph.commit(&c.sha, c.committed_at);
+        for parent in &c.parents {
+            graph.parent(&c.sha, parent);
+        }
+    }
+    let mut graph = graph.build();
     let pr_first_commit =
-        s.pull_requests.iter().filter_map(|p| Some((p.merge_commit_sha.clone()?, p.first_commit_at?))).collect();
+        s.pull_requests.iter().filter_map(|p| Some((graph.intern(p.merge_commit_sha.as_deref()?), p.first_commit_at?))).collect();
     History {
         environment: environment.to_owned(),
         deployments: s.deployments.iter().filter(|d| d.environment == environment).cloned().collect(),
@@ -232,8 +235,8 @@ fn timestamps_are_consistent_and_nothing_is_in_the_future() {
         facts.pull_requests.iter().filter_map(|p| Some((p.merge_commit_sha.as_deref()?, p.merged_at?))).collect();
     let analysis = Analysis::build(history(&facts, "production"), 24 * HOUR);
     for d in &analysis.deployments {
-        for sha in &d.changeset {
-            assert!(merged.get(sha.as_str()).is_none_or(|m| *m < d.finished_at), "PR merged after its deployment: {sha}");
+        for sha in analysis.changeset(d) {
+            assert!(merged.get(sha).is_none_or(|m| *m < d.finished_at), "PR merged after its deployment: {sha}");
         }
     }
 

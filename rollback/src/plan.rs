@@ -67,7 +67,8 @@ pub async fn plan(
         }
     };
     let id = rollback_id(service, &environment, &bad.id);
-    let changeset = analysis.deployment(&bad.id).map(|a| a.changeset.clone()).unwrap_or_default();
+    let changeset: Vec<String> =
+        analysis.deployment(&bad.id).map(|a| analysis.changeset(a).map(str::to_owned).collect()).unwrap_or_default();
     let commits = store.commits(&changeset).await?;
     let pull_requests = store.pull_requests_merged_as(&changeset).await?;
     let repository = commits.iter().find_map(|c| c.repository.clone());

@@ -1,12 +1,17 @@
 //! Reads the facts the engine analyzes: one environment's deployments and incidents, the commit
 //! graph, and the pull requests that move a squash-merged commit's start to its branch's start.
+//!
+//! The commit graph and the pull requests are folded in as their rows arrive, not read into
+//! rows first: they are most of a history, and the graph keeps each sha once.
 
 use std::collections::HashMap;
 
 use pacer_engine::Millis;
-use pacer_engine::changeset::{CommitGraph, CommitNode};
+use pacer_engine::changeset::{CommitGraph, GraphBuilder};
 use pacer_engine::dora::History;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident, ShippedCommit};
+use pacer_engine::shas::ShaId;
+use sqlx::FromRow;
 
 use crate::{Result, Store, StoreError, with_pool};
 
@@ -85,18 +90,35 @@ pub(crate) fn incident(row: IncidentTuple) -> Incident {
 /// A merged pull request's merge commit, first commit time, and branch heads.
 type PullRequestStart = (String, Option<Millis>, Option<String>, Option<String>);
 
-/// Merge commit → the earliest start of the pull requests that produced it: the first commit
-/// time senders give, else the branch's first commit found in the commit graph (webhooks give
-/// the branch heads, not the time).
-fn branch_starts(pull_requests: Vec<PullRequestStart>, graph: &CommitGraph) -> HashMap<String, Millis> {
-    let mut starts: HashMap<String, Millis> = HashMap::new();
-    for (merge_commit, given, head, base) in pull_requests {
-        let found = || pacer_engine::branch::first_commit_at(graph, head.as_deref()?, base.as_deref()?);
-        if let Some(start) = given.or_else(found) {
-            starts.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
-        }
+/// Folds one pull request into `starts`, merge commit → the earliest start of the pull requests
+/// that produced it: the first commit time senders give, else the branch's first commit found in
+/// the commit graph (webhooks give the branch heads, not the time).
+fn branch_start(starts: &mut HashMap<ShaId, Millis>, graph: &mut CommitGraph, pull_request: PullRequestStart) {
+    let (merge_commit, given, head, base) = pull_request;
+    let found = || pacer_engine::branch::first_commit_at(graph, head.as_deref()?, base.as_deref()?);
+    if let Some(start) = given.or_else(found) {
+        let merge_commit = graph.intern(&merge_commit);
+        starts.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
     }
-    starts
+}
+
+/// Adds an explicitly shipped commit to its deployment in `deployments` (sorted by id); a
+/// deployment the list does not hold is skipped.
+fn ship(deployments: &mut [Deployment], row: (String, String, Option<i64>, Option<i64>)) {
+    let (deployment_id, sha, committed_at, authored_at) = row;
+    if let Ok(i) = deployments.binary_search_by(|d| d.id.as_str().cmp(&deployment_id)) {
+        deployments[i].commits.push(ShippedCommit { sha, committed_at, authored_at });
+    }
+}
+
+/// Adds one `commits` row to the graph.
+fn commit(graph: &mut GraphBuilder, row: (String, i64)) {
+    graph.commit(&row.0, row.1);
+}
+
+/// Adds one `commit_parents` row to the graph.
+fn parent(graph: &mut GraphBuilder, row: (String, String)) {
+    graph.parent(&row.0, &row.1);
 }
 
 impl Store {
@@ -119,40 +141,57 @@ impl Store {
         const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
              WHERE merge_commit_sha IS NOT NULL AND (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL))";
 
-        let (deployments, shipped, commits, parents, pull_requests) = with_pool!(self, pool => {
-            let deployments: Vec<DeploymentTuple> =
+        const COMMIT_COUNT: &str = "SELECT COUNT(*) FROM commits";
+
+        // Each row is folded in by the query's `try_map` as it arrives; the queries collect only
+        // the `()` each fold returns.
+        let (deployments, graph, pr_first_commit) = with_pool!(self, pool => {
+            let rows: Vec<DeploymentTuple> =
                 sqlx::query_as(DEPLOYMENTS).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let shipped: Vec<(String, String, Option<i64>, Option<i64>)> =
-                sqlx::query_as(SHIPPED).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let commits: Vec<(String, i64)> = sqlx::query_as(COMMITS).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let parents: Vec<(String, String)> = sqlx::query_as(PARENTS).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let pull_requests: Vec<PullRequestStart> =
-                sqlx::query_as(PULL_REQUESTS).fetch_all(pool).await.map_err(StoreError::classify)?;
-            (deployments, shipped, commits, parents, pull_requests)
+            let mut deployments: Vec<Deployment> = rows.into_iter().map(deployment).collect();
+            deployments.sort_by(|a, b| a.id.cmp(&b.id));
+            sqlx::query(SHIPPED)
+                .bind(environment)
+                .try_map(|row| {
+                    ship(&mut deployments, FromRow::from_row(&row)?);
+                    Ok(())
+                })
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::classify)?;
+
+            let commits: i64 = sqlx::query_scalar(COMMIT_COUNT).fetch_one(pool).await.map_err(StoreError::classify)?;
+            let mut graph = CommitGraph::builder(usize::try_from(commits).unwrap_or_default());
+            sqlx::query(COMMITS)
+                .try_map(|row| {
+                    commit(&mut graph, FromRow::from_row(&row)?);
+                    Ok(())
+                })
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::classify)?;
+            sqlx::query(PARENTS)
+                .try_map(|row| {
+                    parent(&mut graph, FromRow::from_row(&row)?);
+                    Ok(())
+                })
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::classify)?;
+            let mut graph = graph.build();
+
+            let mut starts: HashMap<ShaId, Millis> = HashMap::new();
+            sqlx::query(PULL_REQUESTS)
+                .try_map(|row| {
+                    branch_start(&mut starts, &mut graph, FromRow::from_row(&row)?);
+                    Ok(())
+                })
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::classify)?;
+            (deployments, graph, starts)
         });
 
-        let mut explicit: HashMap<String, Vec<ShippedCommit>> = HashMap::new();
-        for (deployment_id, sha, committed_at, authored_at) in shipped {
-            explicit.entry(deployment_id).or_default().push(ShippedCommit { sha, committed_at, authored_at });
-        }
-        let deployments = deployments
-            .into_iter()
-            .map(|row| {
-                let mut d = deployment(row);
-                d.commits = explicit.remove(&d.id).unwrap_or_default();
-                d
-            })
-            .collect();
-
-        let mut graph: CommitGraph = HashMap::with_capacity(commits.len());
-        for (sha, committed_at) in commits {
-            graph.insert(sha, CommitNode { committed_at: Some(committed_at), parents: Vec::new() });
-        }
-        for (sha, parent) in parents {
-            graph.entry(sha).or_default().parents.push(parent);
-        }
-
-        let pr_first_commit = branch_starts(pull_requests, &graph);
         Ok(History {
             environment: environment.to_owned(),
             deployments,
