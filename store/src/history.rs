@@ -121,6 +121,21 @@ fn parent(graph: &mut GraphBuilder, row: (String, String)) {
     graph.parent(&row.0, &row.1);
 }
 
+/// Runs `query` and hands each row, decoded, to `fold`, without collecting the rows.
+macro_rules! for_each_row {
+    ($pool:expr, $query:expr, |$row:ident| $fold:expr) => {
+        $query
+            .try_map(|raw| {
+                let $row = FromRow::from_row(&raw)?;
+                $fold;
+                Ok(())
+            })
+            .fetch_all($pool)
+            .await
+            .map_err(StoreError::classify)?
+    };
+}
+
 impl Store {
     /// Everything the engine needs to analyze `environment`.
     ///
@@ -150,45 +165,16 @@ impl Store {
                 sqlx::query_as(DEPLOYMENTS).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
             let mut deployments: Vec<Deployment> = rows.into_iter().map(deployment).collect();
             deployments.sort_by(|a, b| a.id.cmp(&b.id));
-            sqlx::query(SHIPPED)
-                .bind(environment)
-                .try_map(|row| {
-                    ship(&mut deployments, FromRow::from_row(&row)?);
-                    Ok(())
-                })
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::classify)?;
+            for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut deployments, row));
 
             let commits: i64 = sqlx::query_scalar(COMMIT_COUNT).fetch_one(pool).await.map_err(StoreError::classify)?;
             let mut graph = CommitGraph::builder(usize::try_from(commits).unwrap_or_default());
-            sqlx::query(COMMITS)
-                .try_map(|row| {
-                    commit(&mut graph, FromRow::from_row(&row)?);
-                    Ok(())
-                })
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::classify)?;
-            sqlx::query(PARENTS)
-                .try_map(|row| {
-                    parent(&mut graph, FromRow::from_row(&row)?);
-                    Ok(())
-                })
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::classify)?;
+            for_each_row!(pool, sqlx::query(COMMITS), |row| commit(&mut graph, row));
+            for_each_row!(pool, sqlx::query(PARENTS), |row| parent(&mut graph, row));
             let mut graph = graph.build();
 
             let mut starts: HashMap<ShaId, Millis> = HashMap::new();
-            sqlx::query(PULL_REQUESTS)
-                .try_map(|row| {
-                    branch_start(&mut starts, &mut graph, FromRow::from_row(&row)?);
-                    Ok(())
-                })
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::classify)?;
+            for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
             (deployments, graph, starts)
         });
 
