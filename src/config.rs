@@ -966,7 +966,10 @@ mod tests {
     use super::*;
 
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, Vec<String>> {
-        let dir = std::env::temp_dir().join(format!("pacer-config-{}-{}", std::process::id(), toml.len()));
+        // One file per call: tests run in parallel, and two configurations may be as long.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pacer-config-{}-{n}", std::process::id()));
         std::fs::write(&dir, toml).expect("write");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let result = Settings::load(Some(&dir), &env, &Overrides::default());

@@ -29,14 +29,18 @@ impl Analyses {
     ///
     /// # Errors
     /// The database failed.
-    pub async fn get(&self, store: &Store, environment: &str, attribution_window: Millis) -> Result<Arc<Analysis>, Problem> {
+    pub async fn get(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis) -> Result<Arc<Analysis>, Problem> {
         let span = tracing::info_span!("analysis", environment, refresh = tracing::field::Empty);
         self.refreshed(store, environment, attribution_window, &span).instrument(span.clone()).await
     }
 
     /// The cached analysis, rebuilt or re-attributed when the store changed; `span` records
     /// which (`refresh`: `none`, `incidents` or `full`).
-    async fn refreshed(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
+    ///
+    /// A refresh runs as a task of its own: a request that gives up on it (its deadline passed,
+    /// its client hung up) does not cancel it, so a build that takes longer than one request may
+    /// wait still finishes, and the requests after it find the analysis cached.
+    async fn refreshed(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let generations = store.generations().await?;
         if let Some((at, analysis)) = self.cached(environment)
             && current(at, generations)
@@ -44,6 +48,16 @@ impl Analyses {
             span.record("refresh", "none");
             return Ok(analysis);
         }
+        let (analyses, store, environment, task_span) = (Arc::clone(self), store.clone(), environment.to_owned(), span.clone());
+        let refresh = async move { analyses.refresh(&store, &environment, attribution_window, &task_span).await };
+        tokio::spawn(refresh.instrument(span.clone())).await.map_err(|e| {
+            tracing::error!(error = %e, "analysis failed");
+            Problem::internal()
+        })?
+    }
+
+    /// Refreshes the analysis of `environment`, one refresh at a time.
+    async fn refresh(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let _building = self.building.lock().await;
         // Read again: another request may have refreshed it while this one waited. Facts read
         // after the generations are at worst newer than them, so the next request refreshes.
@@ -70,6 +84,11 @@ impl Analyses {
             cached.insert(environment.to_owned(), (generations, Arc::clone(&analysis)));
         }
         Ok(analysis)
+    }
+
+    /// The generations the cached analysis of `environment` was made at, when there is one.
+    pub fn cached_at(&self, environment: &str) -> Option<Generations> {
+        self.cached(environment).map(|(at, _)| at)
     }
 
     fn cached(&self, environment: &str) -> Option<(Generations, Arc<Analysis>)> {

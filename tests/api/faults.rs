@@ -536,3 +536,32 @@ async fn sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_the
 async fn sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_then_exits_0_on_postgres() {
     sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_then_exits_0(Backend::Postgres).await;
 }
+
+/// A request that gives up on an analysis (its deadline passed, its client hung up) does not
+/// cancel the build: on a large history a build can take longer than one request may wait, and
+/// a cancelled build would make every request start it again and time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analysis_its_caller_gave_up_on_is_still_built_and_cached() {
+    let Some((url, _guard)) = fresh_database(Backend::Sqlite).await else { return };
+    let store = pacer::app::open_store(&url).await.expect("store");
+    let now = pacer_api::now();
+    let facts: Vec<pacer_collector::Collected> = pacer_generator::generate(&pacer_generator::Spec::demo(now))
+        .map(|fact| {
+            let raw = pacer_collector::render::to_event(&fact);
+            pacer_collector::Collected::new(fact, raw)
+        })
+        .collect();
+    for batch in facts.chunks(5_000) {
+        store.ingest("native", now, batch).await.expect("ingest");
+    }
+    let analyses = Arc::new(pacer_api::analysis::Analyses::default());
+    let window = pacer_engine::model::DAY;
+    let gave_up = tokio::time::timeout(Duration::from_millis(1), analyses.get(&store, "production", window)).await;
+    assert!(gave_up.is_err(), "building the demo's analysis takes longer than a millisecond");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while analyses.cached_at("production").is_none() {
+        assert!(Instant::now() < deadline, "the abandoned build never reached the cache");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(analyses.cached_at("production"), Some(store.generations().await.expect("generations")), "cached as of the store's generations");
+}
