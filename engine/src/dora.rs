@@ -125,45 +125,42 @@ impl Analysis {
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
         let History { environment, deployments, mut graph, pr_first_commit, incidents } = history;
-        let mut succeeded: Vec<(Millis, Deployment)> = deployments
-            .into_iter()
-            .filter(|d| d.status == DeploymentStatus::Success)
-            .filter_map(|d| Some((d.finished_at?, d)))
-            .collect();
-        succeeded.sort_by(|(a, da), (b, db)| (a, &da.service, &da.id).cmp(&(b, &db.service, &db.id)));
+        // Filtered and sorted in place: the history's own vector, not a second one.
+        let mut succeeded = deployments;
+        succeeded.retain(|d| d.status == DeploymentStatus::Success && d.finished_at.is_some());
+        succeeded.sort_by(|a, b| (a.finished_at, &a.service, &a.id).cmp(&(b.finished_at, &b.service, &b.id)));
 
         // Changesets per service, walked in finish order.
         let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (index, (_, d)) in succeeded.iter().enumerate() {
+        for (index, d) in succeeded.iter().enumerate() {
             by_service.entry(d.service.as_str()).or_default().push(index);
         }
         let mut sets: Vec<Vec<ShaId>> = vec![Vec::new(); succeeded.len()];
         for indexes in by_service.values() {
-            let ordered: Vec<&Deployment> = indexes.iter().map(|&i| &succeeded[i].1).collect();
+            let ordered: Vec<&Deployment> = indexes.iter().map(|&i| &succeeded[i]).collect();
             for (&i, set) in indexes.iter().zip(changesets(&ordered, &mut graph)) {
                 sets[i] = set;
             }
         }
 
-        let mut analyzed: Vec<AnalyzedDeployment> = succeeded
-            .into_iter()
-            .zip(sets)
-            .map(|((finished_at, mut deployment), changeset)| {
-                let (lead_time_commits, lead_times): (Vec<ShaId>, Vec<f64>) =
-                    lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit).into_iter().unzip();
-                // Only the changeset and the samples need the explicit list.
-                deployment.commits = Vec::new();
-                AnalyzedDeployment {
-                    deployment,
-                    finished_at,
-                    changeset: changeset.into(),
-                    lead_times: lead_times.into(),
-                    lead_time_commits: lead_time_commits.into(),
-                    failure_causes: Vec::new(),
-                    recovered_at: None,
-                }
+        // Every deployment left has a finish time, so the vector is exactly as long as `succeeded`.
+        let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(succeeded.len());
+        analyzed.extend(succeeded.into_iter().zip(sets).filter_map(|(mut deployment, changeset)| {
+            let finished_at = deployment.finished_at?;
+            let (lead_time_commits, lead_times): (Vec<ShaId>, Vec<f64>) =
+                lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit).into_iter().unzip();
+            // Only the changeset and the samples need the explicit list.
+            deployment.commits = Vec::new();
+            Some(AnalyzedDeployment {
+                deployment,
+                finished_at,
+                changeset: changeset.into(),
+                lead_times: lead_times.into(),
+                lead_time_commits: lead_time_commits.into(),
+                failure_causes: Vec::new(),
+                recovered_at: None,
             })
-            .collect();
+        }));
 
         // Keep only the shas the changesets name, and drop the graph.
         let mut shipped = vec![false; graph.shas().len()];
