@@ -27,20 +27,26 @@ pub struct Analyses {
 impl Analyses {
     /// The analysis of `environment` as of the store's current generations.
     ///
+    /// The work runs as a task of its own, started when this future is first polled: a request
+    /// that gives up on it (its deadline passed, its client hung up) does not cancel it, so a
+    /// build that takes longer than one request may wait still finishes, and the requests after
+    /// it find the analysis cached.
+    ///
     /// # Errors
     /// The database failed.
     pub async fn get(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis) -> Result<Arc<Analysis>, Problem> {
         let span = tracing::info_span!("analysis", environment, refresh = tracing::field::Empty);
-        self.refreshed(store, environment, attribution_window, &span).instrument(span.clone()).await
+        let (analyses, store, environment, task_span) = (Arc::clone(self), store.clone(), environment.to_owned(), span.clone());
+        let work = async move { analyses.refreshed(&store, &environment, attribution_window, &task_span).await };
+        tokio::spawn(work.instrument(span)).await.map_err(|e| {
+            tracing::error!(error = %e, "analysis failed");
+            Problem::internal()
+        })?
     }
 
     /// The cached analysis, rebuilt or re-attributed when the store changed; `span` records
     /// which (`refresh`: `none`, `incidents` or `full`).
-    ///
-    /// A refresh runs as a task of its own: a request that gives up on it (its deadline passed,
-    /// its client hung up) does not cancel it, so a build that takes longer than one request may
-    /// wait still finishes, and the requests after it find the analysis cached.
-    async fn refreshed(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
+    async fn refreshed(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let generations = store.generations().await?;
         if let Some((at, analysis)) = self.cached(environment)
             && current(at, generations)
@@ -48,12 +54,7 @@ impl Analyses {
             span.record("refresh", "none");
             return Ok(analysis);
         }
-        let (analyses, store, environment, task_span) = (Arc::clone(self), store.clone(), environment.to_owned(), span.clone());
-        let refresh = async move { analyses.refresh(&store, &environment, attribution_window, &task_span).await };
-        tokio::spawn(refresh.instrument(span.clone())).await.map_err(|e| {
-            tracing::error!(error = %e, "analysis failed");
-            Problem::internal()
-        })?
+        self.refresh(store, environment, attribution_window, span).await
     }
 
     /// Refreshes the analysis of `environment`, one refresh at a time.
