@@ -237,8 +237,9 @@ fn ci_bounds_ms() -> Vec<i64> {
 /// stored); `labels` turns (pipeline, stage, status) into the metric's labels. Pipelines beyond
 /// [`MAX_SERVICES`] (sorted) are `other`.
 async fn ci_histogram(state: &AppState, timing: CiTiming, labels: impl Fn((String, String, String)) -> Labels) -> Result<Family<Labels, Counted, Bounds>, Problem> {
-    let rows = state.store.ci_histogram(timing, &ci_bounds_ms()).await?;
-    let family = Family::new_with_constructor(Bounds(ci_bounds_ms().iter().map(|ms| *ms as f64 / 1_000.0).collect()));
+    let bounds_ms = ci_bounds_ms();
+    let rows = state.store.ci_histogram(timing, &bounds_ms).await?;
+    let family = Family::new_with_constructor(Bounds(bounds_ms.iter().map(|ms| *ms as f64 / 1_000.0).collect()));
     let mut kept: BTreeSet<&str> = BTreeSet::new();
     for row in &rows {
         if kept.len() < MAX_SERVICES {

@@ -544,16 +544,8 @@ async fn sigterm_finishes_the_request_in_flight_and_the_delivery_in_progress_the
 async fn an_analysis_its_caller_gave_up_on_is_still_built_and_cached() {
     let Some((url, _guard)) = fresh_database(Backend::Sqlite).await else { return };
     let store = pacer::app::open_store(&url).await.expect("store");
-    let now = pacer_api::now();
-    let facts: Vec<pacer_collector::Collected> = pacer_generator::generate(&pacer_generator::Spec::demo(now))
-        .map(|fact| {
-            let raw = pacer_collector::render::to_event(&fact);
-            pacer_collector::Collected::new(fact, raw)
-        })
-        .collect();
-    for batch in facts.chunks(5_000) {
-        store.ingest("native", now, batch).await.expect("ingest");
-    }
+    let spec = pacer_generator::Spec::demo(pacer_api::now());
+    pacer::demo::load(&store, &spec, &pacer_collector::Normalizer::default()).await.expect("demo history");
     let analyses = Arc::new(pacer_api::analysis::Analyses::default());
     let window = pacer_engine::model::DAY;
     let gave_up = tokio::time::timeout(Duration::from_millis(1), analyses.get(&store, "production", window)).await;
