@@ -52,12 +52,15 @@ pub struct Size {
     pub ingest_events: usize,
     /// Alerts in the rollback benchmark.
     pub alerts: usize,
+    /// Repetitions of each Four Keys-style reference query: fewer at the full size, where one
+    /// year-long query over every service takes about a minute.
+    pub reference_repeat: usize,
 }
 
 const SIZES: [Size; 3] = [
-    Size { name: "small", services: 50, deployments: 20_000, commits: 100_000, ingest_events: 20_000, alerts: 200 },
-    Size { name: "medium", services: 200, deployments: 200_000, commits: 1_000_000, ingest_events: 100_000, alerts: 1_000 },
-    Size { name: "full", services: 1_000, deployments: 1_000_000, commits: 5_000_000, ingest_events: 200_000, alerts: 1_000 },
+    Size { name: "small", services: 50, deployments: 20_000, commits: 100_000, ingest_events: 20_000, alerts: 200, reference_repeat: 20 },
+    Size { name: "medium", services: 200, deployments: 200_000, commits: 1_000_000, ingest_events: 100_000, alerts: 1_000, reference_repeat: 20 },
+    Size { name: "full", services: 1_000, deployments: 1_000_000, commits: 5_000_000, ingest_events: 200_000, alerts: 1_000, reference_repeat: 3 },
 ];
 
 /// Where the PostgreSQL server is.

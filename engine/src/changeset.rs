@@ -126,18 +126,28 @@ impl GraphBuilder {
     }
 }
 
-/// The changesets of the deployments of one (service, environment), in the order given, which
-/// must be ascending by finish time (ties broken by id); the deployments' shas that the graph
-/// does not name yet are interned into it.
-pub fn changesets(deployments: &[&Deployment], graph: &mut CommitGraph) -> Vec<Vec<ShaId>> {
+/// A commit a deployment lists explicitly, named by its id in the [`CommitGraph`]: the form the
+/// analysis reads lists in, so a history of millions of listed commits holds no `String` per
+/// entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// The commit.
+    pub sha: ShaId,
+    /// When it was committed, as the deployment listed it (the graph's time wins when it has one).
+    pub committed_at: Option<Millis>,
+}
+
+/// The changesets of the deployments of one (service, environment), each with its explicit
+/// list, in the order given, which must be ascending by finish time (ties broken by id); the
+/// deployments' head shas that the graph does not name yet are interned into it.
+pub fn changesets(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGraph) -> Vec<Vec<ShaId>> {
     let mut live: HashSet<ShaId> = HashSet::new();
     let mut counted: HashSet<ShaId> = HashSet::new();
     let mut result = Vec::with_capacity(deployments.len());
-    for (position, deployment) in deployments.iter().enumerate() {
+    for (position, (deployment, listed)) in deployments.iter().enumerate() {
         // An explicit commit that an earlier deployment already put live was shipped then, even
         // when it was not counted (the first deployment counts only its own list).
-        let explicit: Vec<ShaId> =
-            deployment.commits.iter().map(|c| graph.intern(&c.sha)).filter(|sha| !live.contains(sha)).collect();
+        let explicit: Vec<ShaId> = listed.iter().map(|c| c.sha).filter(|sha| !live.contains(sha)).collect();
         let head = deployment.commit_sha.as_deref().map(|sha| graph.intern(sha));
         let reached = walk_new(head, graph, &mut live);
         let candidates = if position == 0 { Vec::new() } else { reached };
@@ -193,7 +203,12 @@ mod tests {
 
     /// The changesets, as shas.
     fn changesets_of(deployments: &[Deployment], graph: &mut CommitGraph) -> Vec<Vec<String>> {
-        let sets = changesets(&deployments.iter().collect::<Vec<_>>(), graph);
+        let lists: Vec<Vec<Listed>> = deployments
+            .iter()
+            .map(|d| d.commits.iter().map(|c| Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at }).collect())
+            .collect();
+        let given: Vec<(&Deployment, &[Listed])> = deployments.iter().zip(&lists).map(|(d, l)| (d, l.as_slice())).collect();
+        let sets = changesets(&given, graph);
         sets.into_iter().map(|set| set.into_iter().map(|id| graph.sha(id).to_owned()).collect()).collect()
     }
 

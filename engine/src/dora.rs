@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::attribution::{FailureCause, NamedCause, in_window, named_cause};
 use crate::calendar::{Interval, day_number, rfc3339};
-use crate::changeset::{CommitGraph, changesets};
+use crate::changeset::{CommitGraph, Listed, changesets};
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
 use crate::percentile::percentile_cont_sorted;
@@ -33,32 +33,48 @@ pub struct History {
     pub pr_first_commit: HashMap<ShaId, Millis>,
     /// Its incidents.
     pub incidents: Vec<Incident>,
+    /// The commits the deployments list explicitly, by id in `graph`: (index into
+    /// `deployments`, the commit), each deployment's in list order. The store reads lists this
+    /// way; a deployment's own `commits`, for histories built by hand, are read too.
+    pub listed: Vec<(u32, Listed)>,
 }
 
-/// What the analysis knows of one deployment. Commits are ids in the analysis's table of shas:
-/// read them as shas with [`Analysis::changeset`] and [`Analysis::lead_time_samples`].
-#[derive(Debug, Clone, Serialize)]
-pub struct AnalyzedDeployment {
+/// What a successful deployment shipped: fixed until deployments, commits or pull requests
+/// change, so an analysis and every [`Analysis::with_incidents`] made of it share one copy.
+/// Commits are ids in the analysis's table of shas: read them as shas with
+/// [`Analysis::changeset`] and [`Analysis::lead_time_samples`].
+#[derive(Debug)]
+pub struct Shipped {
     /// The deployment. Its explicit commit list is dropped once the build has folded it into
     /// the changeset and the lead times.
     pub deployment: Deployment,
     /// Its time: when it finished.
-    #[serde(skip)]
     pub finished_at: Millis,
     /// The commits it shipped first.
-    #[serde(skip)]
     pub changeset: Box<[ShaId]>,
     /// Lead-time samples in seconds, one per commit of the changeset with a known start.
-    #[serde(skip)]
     pub lead_times: Box<[f64]>,
     /// The commit of each lead-time sample, in the same order.
-    #[serde(skip)]
     pub lead_time_commits: Box<[ShaId]>,
+}
+
+/// What the analysis knows of one deployment: what it [`Shipped`] (shared, and read through
+/// `Deref`), and whether the incidents and rollbacks of this analysis make it failed.
+#[derive(Debug, Clone)]
+pub struct AnalyzedDeployment {
+    shipped: Arc<Shipped>,
     /// Why it counts as failed; empty when it did not fail.
     pub failure_causes: Vec<FailureCause>,
     /// When it recovered from its failure.
-    #[serde(skip)]
     pub recovered_at: Option<Millis>,
+}
+
+impl std::ops::Deref for AnalyzedDeployment {
+    type Target = Shipped;
+
+    fn deref(&self) -> &Shipped {
+        &self.shipped
+    }
 }
 
 impl AnalyzedDeployment {
@@ -111,7 +127,13 @@ pub struct Analysis {
     /// Merge commit of a pull request this environment shipped → the start of the PR's branch
     /// (see [`History`]).
     branch_starts: HashMap<ShaId, Millis>,
-    by_id: HashMap<String, usize>,
+    /// Which deployments shipped each sha (the changesets inverted): sha `i`'s are
+    /// `shipped_by[first_shipped_by[i]..first_shipped_by[i + 1]]`, indexes into `deployments`
+    /// in finish order. Shared with [`Analysis::with_incidents`], like the changesets.
+    shipped_by: Arc<ShippedBy>,
+    /// Indexes into `deployments`, ascending by deployment id (binary-searched: no second copy
+    /// of every id).
+    by_id: Vec<u32>,
     /// Every service with a deployment or an incident, sorted.
     services: Vec<String>,
     /// Each service's deployments, as indexes into `deployments` (so ascending by finish time).
@@ -124,11 +146,32 @@ impl Analysis {
     /// Analyzes a history; `attribution_window` is how long after a deployment an incident
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
-        let History { environment, deployments, mut graph, pr_first_commit, incidents } = history;
-        // Filtered and sorted in place: the history's own vector, not a second one.
-        let mut succeeded = deployments;
-        succeeded.retain(|d| d.status == DeploymentStatus::Success && d.finished_at.is_some());
-        succeeded.sort_by(|a, b| (a.finished_at, &a.service, &a.id).cmp(&(b.finished_at, &b.service, &b.id)));
+        let History { environment, mut deployments, mut graph, pr_first_commit, incidents, mut listed } = history;
+        for (i, d) in deployments.iter_mut().enumerate() {
+            let index = u32::try_from(i).expect("fewer than 2^32 deployments");
+            listed.extend(std::mem::take(&mut d.commits).into_iter().map(|c| (index, Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at })));
+        }
+        // Successful deployments by finish time, moved into place in the history's own vector
+        // (not a second one), and each list moved to its deployment's new place.
+        let position = sort_succeeded(&mut deployments);
+        let succeeded = deployments;
+        listed.retain_mut(|(deployment, _)| match position[*deployment as usize] {
+            Some(moved) => {
+                *deployment = moved;
+                true
+            }
+            None => false,
+        });
+        listed.sort_by_key(|(deployment, _)| *deployment);
+        let mut first_listed = vec![0; succeeded.len() + 1];
+        for (deployment, _) in &listed {
+            first_listed[*deployment as usize + 1] += 1;
+        }
+        for i in 1..first_listed.len() {
+            first_listed[i] += first_listed[i - 1];
+        }
+        let listed: Vec<Listed> = listed.into_iter().map(|(_, commit)| commit).collect();
+        let listed_by = |i: usize| &listed[first_listed[i]..first_listed[i + 1]];
 
         // Changesets per service, walked in finish order.
         let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -137,49 +180,50 @@ impl Analysis {
         }
         let mut sets: Vec<Vec<ShaId>> = vec![Vec::new(); succeeded.len()];
         for indexes in by_service.values() {
-            let ordered: Vec<&Deployment> = indexes.iter().map(|&i| &succeeded[i]).collect();
+            let ordered: Vec<(&Deployment, &[Listed])> = indexes.iter().map(|&i| (&succeeded[i], listed_by(i))).collect();
             for (&i, set) in indexes.iter().zip(changesets(&ordered, &mut graph)) {
                 sets[i] = set;
             }
         }
 
         // Every deployment left has a finish time, so the vector is exactly as long as `succeeded`.
-        let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(succeeded.len());
-        analyzed.extend(succeeded.into_iter().zip(sets).filter_map(|(mut deployment, changeset)| {
+        let mut shipped: Vec<Shipped> = Vec::with_capacity(succeeded.len());
+        shipped.extend(succeeded.into_iter().zip(sets).enumerate().filter_map(|(i, (deployment, changeset))| {
             let finished_at = deployment.finished_at?;
             let (lead_time_commits, lead_times): (Vec<ShaId>, Vec<f64>) =
-                lead_times(&deployment, finished_at, &changeset, &graph, &pr_first_commit).into_iter().unzip();
-            // Only the changeset and the samples need the explicit list.
-            deployment.commits = Vec::new();
-            Some(AnalyzedDeployment {
+                lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit).into_iter().unzip();
+            Some(Shipped {
                 deployment,
                 finished_at,
                 changeset: changeset.into(),
                 lead_times: lead_times.into(),
                 lead_time_commits: lead_time_commits.into(),
-                failure_causes: Vec::new(),
-                recovered_at: None,
             })
         }));
+        drop(listed);
 
         // Keep only the shas the changesets name, and drop the graph.
-        let mut shipped = vec![false; graph.shas().len()];
-        for d in &analyzed {
+        let mut named = vec![false; graph.shas().len()];
+        for d in &shipped {
             for &sha in d.changeset.iter() {
-                shipped[sha as usize] = true;
+                named[sha as usize] = true;
             }
         }
-        let (shas, remap) = graph.into_shas().retain(&shipped);
+        let (shas, remap) = graph.into_shas().retain(&named);
         let renamed = |sha: &ShaId| remap[*sha as usize].expect("a shipped sha is kept");
-        for d in &mut analyzed {
+        for d in &mut shipped {
             d.changeset = d.changeset.iter().map(renamed).collect();
             d.lead_time_commits = d.lead_time_commits.iter().map(renamed).collect();
         }
         let branch_starts: HashMap<ShaId, Millis> =
             pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
+        let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(shipped.len());
+        analyzed.extend(shipped.into_iter().map(|d| AnalyzedDeployment { shipped: Arc::new(d), failure_causes: Vec::new(), recovered_at: None }));
 
-        attribute(&mut analyzed, &incidents, attribution_window, &shas);
-        let by_id = analyzed.iter().enumerate().map(|(i, d)| (d.deployment.id.clone(), i)).collect();
+        let shipped_by = Arc::new(ShippedBy::of(&analyzed, shas.len()));
+        attribute(&mut analyzed, &incidents, attribution_window, &shas, &shipped_by);
+        let mut by_id: Vec<u32> = (0..u32::try_from(analyzed.len()).expect("fewer than 2^32 deployments")).collect();
+        by_id.sort_unstable_by(|&a, &b| analyzed[a as usize].deployment.id.cmp(&analyzed[b as usize].deployment.id));
         let services = services_of(&analyzed, &incidents);
         let by_service = index_by_service(&analyzed);
         let mut teams: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -188,7 +232,7 @@ impl Analysis {
                 teams.entry(team.clone()).or_default().insert(d.deployment.service.clone());
             }
         }
-        Self { environment, deployments: analyzed, incidents, shas: Arc::new(shas), branch_starts, by_id, services, by_service, teams }
+        Self { environment, deployments: analyzed, incidents, shas: Arc::new(shas), branch_starts, shipped_by, by_id, services, by_service, teams }
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
@@ -197,9 +241,9 @@ impl Analysis {
         let mut deployments: Vec<AnalyzedDeployment> = self
             .deployments
             .iter()
-            .map(|d| AnalyzedDeployment { failure_causes: Vec::new(), recovered_at: None, ..d.clone() })
+            .map(|d| AnalyzedDeployment { shipped: Arc::clone(&d.shipped), failure_causes: Vec::new(), recovered_at: None })
             .collect();
-        attribute(&mut deployments, &incidents, attribution_window, &self.shas);
+        attribute(&mut deployments, &incidents, attribution_window, &self.shas, &self.shipped_by);
         let services = services_of(&deployments, &incidents);
         Self {
             environment: self.environment.clone(),
@@ -207,6 +251,7 @@ impl Analysis {
             incidents,
             shas: Arc::clone(&self.shas),
             branch_starts: self.branch_starts.clone(),
+            shipped_by: Arc::clone(&self.shipped_by),
             by_id: self.by_id.clone(),
             services,
             by_service: self.by_service.clone(),
@@ -216,7 +261,20 @@ impl Analysis {
 
     /// What the analysis knows of a successful deployment.
     pub fn deployment(&self, id: &str) -> Option<&AnalyzedDeployment> {
-        self.by_id.get(id).map(|&i| &self.deployments[i])
+        let found = self.by_id.binary_search_by(|&i| self.deployments[i as usize].deployment.id.as_str().cmp(id)).ok()?;
+        Some(&self.deployments[self.by_id[found] as usize])
+    }
+
+    /// The successful deployments of `service`, ascending by finish time.
+    pub fn of_service<'a>(&'a self, service: &str) -> impl Iterator<Item = &'a AnalyzedDeployment> + 'a {
+        self.by_service.get(service).into_iter().flatten().map(|&i| &self.deployments[i])
+    }
+
+    /// The deployments that shipped `sha` (each once per service), in finish order, with their
+    /// indexes in [`Analysis::deployments`].
+    pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = (usize, &'a AnalyzedDeployment)> + 'a {
+        let found = self.shas.id(sha).map_or(&[][..], |id| self.shipped_by.of_sha(id));
+        found.iter().map(|&i| (i as usize, &self.deployments[i as usize]))
     }
 
     /// The commits a deployment of this analysis shipped first, as shas, in changeset order.
@@ -365,15 +423,13 @@ impl Analysis {
 }
 
 fn lead_times(
-    deployment: &Deployment,
     finished_at: Millis,
     changeset: &[ShaId],
+    listed: &[Listed],
     graph: &CommitGraph,
     pr_first_commit: &HashMap<ShaId, Millis>,
 ) -> Vec<(ShaId, f64)> {
-    // `changesets` interned every explicit sha into the graph.
-    let explicit: HashMap<ShaId, Millis> =
-        deployment.commits.iter().filter_map(|c| Some((graph.id(&c.sha)?, c.committed_at?))).collect();
+    let explicit: HashMap<ShaId, Millis> = listed.iter().filter_map(|c| Some((c.sha, c.committed_at?))).collect();
     changeset
         .iter()
         .filter_map(|&sha| {
@@ -389,15 +445,45 @@ fn lead_times(
         .collect()
 }
 
+/// Moves the successful deployments with a finish time to the front of `deployments`, ascending
+/// by finish time, service and id, and drops the rest; returns where each deployment went
+/// (`None` for one dropped). The move is a permutation applied in place, so the build holds one
+/// vector of deployments, not two.
+fn sort_succeeded(deployments: &mut Vec<Deployment>) -> Vec<Option<u32>> {
+    let counts = |d: &Deployment| d.status == DeploymentStatus::Success && d.finished_at.is_some();
+    let mut order: Vec<usize> = (0..deployments.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&deployments[a], &deployments[b]);
+        (!counts(a), a.finished_at, &a.service, &a.id).cmp(&(!counts(b), b.finished_at, &b.service, &b.id))
+    });
+    let kept = deployments.iter().filter(|d| counts(d)).count();
+    let mut position = vec![None; deployments.len()];
+    for (to, &from) in order.iter().enumerate().take(kept) {
+        position[from] = Some(u32::try_from(to).expect("fewer than 2^32 deployments"));
+    }
+    // Apply the permutation: slot `k` takes what was at `order[k]`, one cycle at a time.
+    let mut placed = vec![false; order.len()];
+    for start in 0..order.len() {
+        let mut k = start;
+        while !placed[k] {
+            placed[k] = true;
+            let from = order[k];
+            if from == start {
+                break;
+            }
+            deployments.swap(k, from);
+            k = from;
+        }
+    }
+    deployments.truncate(kept);
+    position
+}
+
 /// Marks failed deployments and their recovery, from incidents and rollbacks.
-fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], window: Millis, shas: &Shas) {
+fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], window: Millis, shas: &Shas, shipped_by: &ShippedBy) {
     let by_id: HashMap<&str, usize> = deployments.iter().enumerate().map(|(i, d)| (d.deployment.id.as_str(), i)).collect();
-    let mut shipped: HashMap<(&str, ShaId), usize> = HashMap::new();
     let mut finish_order: HashMap<&str, (Vec<Millis>, Vec<usize>)> = HashMap::new();
     for (i, d) in deployments.iter().enumerate() {
-        for &sha in d.changeset.iter() {
-            shipped.insert((d.deployment.service.as_str(), sha), i);
-        }
         let (times, indexes) = finish_order.entry(d.deployment.service.as_str()).or_default();
         times.push(d.finished_at);
         indexes.push(i);
@@ -410,9 +496,11 @@ fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], win
             NamedCause::Deployment(deployment_id) => {
                 by_id.get(deployment_id).map(|&i| (i, FailureCause::IncidentNamedDeployment { incident_id: id }))
             }
-            NamedCause::Commit(sha) => shas.id(sha).and_then(|known| shipped.get(&(incident.service.as_str(), known))).map(|&i| {
-                (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })
-            }),
+            // A commit counts once per service: at most one deployment of the incident's service shipped it.
+            NamedCause::Commit(sha) => shas
+                .id(sha)
+                .and_then(|known| shipped_by.of_sha(known).iter().map(|&i| i as usize).find(|&i| deployments[i].deployment.service == incident.service))
+                .map(|i| (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })),
             NamedCause::Unknown => finish_order.get(incident.service.as_str()).and_then(|(times, indexes)| {
                 in_window(times, incident.opened_at, window).map(|k| (indexes[k], FailureCause::IncidentInWindow { incident_id: id }))
             }),
@@ -436,6 +524,50 @@ fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], win
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+    }
+}
+
+/// The changesets inverted: which deployments shipped each sha.
+#[derive(Debug, Default)]
+struct ShippedBy {
+    /// Where each sha's deployments start in `deployments`; sha `i`'s run to `first[i + 1]`.
+    first: Vec<u32>,
+    /// Indexes of deployments, sha after sha, each sha's in finish order.
+    deployments: Vec<u32>,
+}
+
+impl ShippedBy {
+    /// Inverts the changesets of `deployments` (sorted by finish time) over `shas` ids, with a
+    /// counting sort: two flat vectors, no map.
+    fn of(deployments: &[AnalyzedDeployment], shas: usize) -> Self {
+        let mut first = vec![0u32; shas + 1];
+        for d in deployments {
+            for &sha in d.changeset.iter() {
+                first[sha as usize + 1] += 1;
+            }
+        }
+        for i in 1..first.len() {
+            first[i] += first[i - 1];
+        }
+        let mut next = first.clone();
+        let mut shipped = vec![0u32; first[shas] as usize];
+        for (i, d) in deployments.iter().enumerate() {
+            for &sha in d.changeset.iter() {
+                let slot = &mut next[sha as usize];
+                shipped[*slot as usize] = u32::try_from(i).expect("fewer than 2^32 deployments");
+                *slot += 1;
+            }
+        }
+        Self { first, deployments: shipped }
+    }
+
+    /// The deployments that shipped sha `id`, in finish order.
+    fn of_sha(&self, id: ShaId) -> &[u32] {
+        let i = id as usize;
+        match (self.first.get(i), self.first.get(i + 1)) {
+            (Some(&start), Some(&end)) => &self.deployments[start as usize..end as usize],
+            _ => &[],
+        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! and resolve them here only where a sha is shown. It does not know what a sha means: the graph
 //! is in [`crate::changeset`].
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 /// A sha's index in its [`Shas`] table.
 pub type ShaId = u32;
@@ -21,12 +22,17 @@ pub struct Shas {
     text: String,
     /// Where each sha ends in `text`; sha `i` runs from `ends[i - 1]` (0 for the first) to `ends[i]`.
     ends: Vec<u32>,
-    /// The hash of a sha → its id, for the first sha with that hash.
-    index: HashMap<u64, ShaId>,
-    /// The shas whose hash an earlier, different sha already has (practically never, but a
-    /// 64-bit hash is not an identity).
-    collided: HashMap<Box<str>, ShaId>,
+    /// Every id, found by its sha's hash; the table holds only the id (4 bytes a sha), the sha
+    /// itself is read from `text`.
+    index: HashTable<ShaId>,
     hasher: RandomState,
+}
+
+/// Sha `id` of a table's `text` and `ends`.
+fn sha_in<'a>(text: &'a str, ends: &[u32], id: ShaId) -> &'a str {
+    let i = id as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &text[start..ends[i] as usize]
 }
 
 impl Shas {
@@ -35,7 +41,7 @@ impl Shas {
         Self {
             text: String::with_capacity(shas.saturating_mul(40)),
             ends: Vec::with_capacity(shas),
-            index: HashMap::with_capacity(shas),
+            index: HashTable::with_capacity(shas),
             ..Self::default()
         }
     }
@@ -55,16 +61,13 @@ impl Shas {
     /// # Panics
     /// `id` is not from this table.
     pub fn sha(&self, id: ShaId) -> &str {
-        let i = id as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        sha_in(&self.text, &self.ends, id)
     }
 
     /// The id of `sha`, when the table holds it.
     pub fn id(&self, sha: &str) -> Option<ShaId> {
         let hash = self.hasher.hash_one(sha);
-        let first = *self.index.get(&hash)?;
-        if self.sha(first) == sha { Some(first) } else { self.collided.get(sha).copied() }
+        self.index.find(hash, |&id| self.sha(id) == sha).copied()
     }
 
     /// The id of `sha`, added to the table if it is new.
@@ -72,29 +75,15 @@ impl Shas {
     /// # Panics
     /// The table would hold more than `u32::MAX` shas or bytes of shas.
     pub fn intern(&mut self, sha: &str) -> ShaId {
-        let hash = self.hasher.hash_one(sha);
-        match self.index.get(&hash) {
-            Some(&first) if self.sha(first) == sha => first,
-            Some(_) => match self.collided.get(sha) {
-                Some(&id) => id,
-                None => {
-                    let id = self.push(sha);
-                    self.collided.insert(sha.into(), id);
-                    id
-                }
-            },
-            None => {
-                let id = self.push(sha);
-                self.index.insert(hash, id);
-                id
-            }
+        let Self { text, ends, index, hasher } = self;
+        let hash = hasher.hash_one(sha);
+        if let Some(&id) = index.find(hash, |&id| sha_in(text, ends, id) == sha) {
+            return id;
         }
-    }
-
-    fn push(&mut self, sha: &str) -> ShaId {
-        let id = ShaId::try_from(self.ends.len()).expect("fewer than 2^32 shas");
-        self.text.push_str(sha);
-        self.ends.push(u32::try_from(self.text.len()).expect("fewer than 2^32 bytes of shas"));
+        let id = ShaId::try_from(ends.len()).expect("fewer than 2^32 shas");
+        text.push_str(sha);
+        ends.push(u32::try_from(text.len()).expect("fewer than 2^32 bytes of shas"));
+        index.insert_unique(hash, id, |&id| hasher.hash_one(sha_in(text, ends, id)));
         id
     }
 
@@ -102,10 +91,7 @@ impl Shas {
     /// id's new id (`None` for the dropped ones).
     pub fn retain(&self, keep: &[bool]) -> (Self, Vec<Option<ShaId>>) {
         let kept = keep.iter().filter(|k| **k).count();
-        let mut table = Self::with_capacity(0);
-        table.text.reserve_exact(kept * 40);
-        table.ends.reserve_exact(kept);
-        table.index.reserve(kept);
+        let mut table = Self::with_capacity(kept);
         let mut remap = Vec::with_capacity(self.len());
         for id in 0..self.len() {
             let keep = keep.get(id).copied().unwrap_or(false);
@@ -119,8 +105,8 @@ impl Shas {
     pub fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
-        self.index.shrink_to_fit();
-        self.collided.shrink_to_fit();
+        let Self { text, ends, index, hasher } = self;
+        index.shrink_to_fit(|&id| hasher.hash_one(sha_in(text, ends, id)));
     }
 }
 
@@ -141,17 +127,14 @@ mod tests {
     }
 
     #[test]
-    fn a_hash_collision_still_tells_the_shas_apart() {
-        let mut shas = Shas::default();
-        let a = shas.intern("a");
-        // Force "b" into the collision path: give it the hash "a" already has.
-        let hash = shas.hasher.hash_one("b");
-        shas.index.insert(hash, a);
-        let b = shas.intern("b");
-        assert_ne!(a, b);
-        assert_eq!(shas.id("b"), Some(b));
-        assert_eq!(shas.intern("b"), b);
-        assert_eq!(shas.sha(b), "b");
+    fn many_shas_each_read_back_under_their_own_id() {
+        let mut shas = Shas::with_capacity(4);
+        let ids: Vec<ShaId> = (0..10_000).map(|i| shas.intern(&format!("{i:040x}"))).collect();
+        shas.shrink_to_fit();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!((id as usize, shas.sha(id)), (i, format!("{i:040x}").as_str()));
+            assert_eq!(shas.id(&format!("{i:040x}")), Some(id));
+        }
     }
 
     #[test]

@@ -7,8 +7,6 @@
 //! start or end is unknown, or whose end is before its start, has no sample. Medians and p90s use
 //! PERCENTILE_CONT like every other distribution.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::calendar::rfc3339;
@@ -99,13 +97,8 @@ pub struct Stages {
 
 /// The PR stages of the pull requests first shipped in `[from, to)` by deployments in `scope`.
 pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Millis, to: Millis, scope: &Scope) -> Stages {
-    // Deployments are in finish order: the first to ship a commit wins.
-    let mut first_ship: HashMap<&str, usize> = HashMap::new();
-    for (index, d) in analysis.deployments.iter().enumerate().filter(|(_, d)| scope.includes(&d.deployment.service)) {
-        for sha in analysis.changeset(d) {
-            first_ship.entry(sha).or_insert(index);
-        }
-    }
+    // The first deployment of the scope to ship a merge commit wins (they come in finish order).
+    let first_ship = |sha: &str| analysis.shipped(sha).map(|(_, d)| d).find(|d| scope.includes(&d.deployment.service));
     let span = |start: Option<Millis>, end: Option<Millis>| match (start, end) {
         (Some(s), Some(e)) if e >= s => Some((e - s) as f64 / 1_000.0),
         _ => None,
@@ -113,7 +106,7 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
     let mut shipped: Vec<(Millis, PullRequestStages)> = pull_requests
         .iter()
         .filter_map(|pr| {
-            let d = &analysis.deployments[*first_ship.get(pr.merge_commit_sha.as_str())?];
+            let d = first_ship(&pr.merge_commit_sha)?;
             (from <= d.finished_at && d.finished_at < to).then_some((pr, d))
         })
         .map(|(pr, d)| {
@@ -237,6 +230,7 @@ mod tests {
             graph,
             pr_first_commit: [(t, 15 * HOUR)].into(),
             incidents: Vec::new(),
+            listed: Vec::new(),
         };
         let analysis = Analysis::build(history, 24 * HOUR);
         let prs = [pr("p1", Some(2), 4, Some(7), 10, "s"), pr("p2", None, 16, None, 20, "t"), pr("p3", Some(1), 2, Some(3), 4, "never-shipped")];

@@ -47,8 +47,7 @@ pub async fn plan(
 ) -> Result<Option<Planned>, StoreError> {
     let Some(service) = alert.service(&config.labels) else { return Ok(None) };
     let environment = alert.environment(&config.labels, normalizer);
-    let deployments: Vec<Deployment> =
-        analysis.deployments.iter().filter(|a| a.deployment.service == service).map(|a| a.deployment.clone()).collect();
+    let deployments: Vec<Deployment> = analysis.of_service(service).map(|a| a.deployment.clone()).collect();
     let guard = config.guard_window(service, &environment, alert);
     let cause = blamed(&deployments, alert.starts_at, guard).map(|d| d.id.clone());
     let Some(incident) = alert.incident(&config.labels, normalizer, cause, now) else { return Ok(None) };

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use pacer_engine::Millis;
-use pacer_engine::changeset::{CommitGraph, GraphBuilder};
+use pacer_engine::changeset::{CommitGraph, GraphBuilder, Listed};
 use pacer_engine::dora::History;
-use pacer_engine::model::{Deployment, DeploymentStatus, Incident, ShippedCommit};
+use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
 
@@ -102,12 +102,14 @@ fn branch_start(starts: &mut HashMap<ShaId, Millis>, graph: &mut CommitGraph, pu
     }
 }
 
-/// Adds an explicitly shipped commit to its deployment in `deployments` (sorted by id); a
-/// deployment the list does not hold is skipped.
-fn ship(deployments: &mut [Deployment], row: (String, String, Option<i64>, Option<i64>)) {
-    let (deployment_id, sha, committed_at, authored_at) = row;
+/// Adds an explicitly shipped commit, interned into the graph, to `listed` under its
+/// deployment's index in `deployments` (sorted by id); a deployment the list does not hold is
+/// skipped.
+fn ship(listed: &mut Vec<(u32, Listed)>, deployments: &[Deployment], graph: &mut CommitGraph, row: (String, String, Option<i64>)) {
+    let (deployment_id, sha, committed_at) = row;
     if let Ok(i) = deployments.binary_search_by(|d| d.id.as_str().cmp(&deployment_id)) {
-        deployments[i].commits.push(ShippedCommit { sha, committed_at, authored_at });
+        let index = u32::try_from(i).expect("fewer than 2^32 deployments");
+        listed.push((index, Listed { sha: graph.intern(&sha), committed_at }));
     }
 }
 
@@ -147,7 +149,7 @@ impl Store {
             deployment_columns!(),
             " FROM deployments WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL"
         );
-        const SHIPPED: &str = "SELECT dc.deployment_id, dc.sha, dc.committed_at, dc.authored_at
+        const SHIPPED: &str = "SELECT dc.deployment_id, dc.sha, dc.committed_at
              FROM deployment_commits dc JOIN deployments d ON d.id = dc.deployment_id
              WHERE d.environment = $1 AND d.status = 'success'
              ORDER BY dc.deployment_id, dc.position";
@@ -160,12 +162,10 @@ impl Store {
 
         // Each row is folded in by the query's `try_map` as it arrives; the queries collect only
         // the `()` each fold returns.
-        let (deployments, graph, pr_first_commit) = with_pool!(self, pool => {
-            let rows: Vec<DeploymentTuple> =
-                sqlx::query_as(DEPLOYMENTS).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
-            let mut deployments: Vec<Deployment> = rows.into_iter().map(deployment).collect();
+        let (deployments, graph, pr_first_commit, listed) = with_pool!(self, pool => {
+            let mut deployments: Vec<Deployment> = Vec::new();
+            for_each_row!(pool, sqlx::query(DEPLOYMENTS).bind(environment), |row| deployments.push(deployment(row)));
             deployments.sort_by(|a, b| a.id.cmp(&b.id));
-            for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut deployments, row));
 
             let commits: i64 = sqlx::query_scalar(COMMIT_COUNT).fetch_one(pool).await.map_err(StoreError::classify)?;
             let mut graph = CommitGraph::builder(usize::try_from(commits).unwrap_or_default());
@@ -173,9 +173,11 @@ impl Store {
             for_each_row!(pool, sqlx::query(PARENTS), |row| parent(&mut graph, row));
             let mut graph = graph.build();
 
+            let mut listed = Vec::new();
+            for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut listed, &deployments, &mut graph, row));
             let mut starts: HashMap<ShaId, Millis> = HashMap::new();
             for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
-            (deployments, graph, starts)
+            (deployments, graph, starts, listed)
         });
 
         Ok(History {
@@ -184,6 +186,7 @@ impl Store {
             graph,
             pr_first_commit,
             incidents: self.incidents_in(environment).await?,
+            listed,
         })
     }
 
