@@ -116,8 +116,17 @@ pub fn pacer_binary() -> anyhow::Result<std::path::PathBuf> {
 
 /// The resident memory (`VmRSS`) of a process in MB, or `None` when it is gone.
 pub fn resident_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+/// The most memory a process has held resident (`VmHWM`) in MB, or `None` when it is gone.
+pub fn peak_resident_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmHWM:")
+}
+
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kb| kb / 1024.0)
 }
 

@@ -11,7 +11,7 @@ use pacer_engine::model::DAY;
 use pacer_generator::{Spec, generate, services};
 use pacer_store::Store;
 
-use crate::{Size, fourkeys, fresh_postgres, pacer_binary, percentile_ms, resident_mb};
+use crate::{Size, fourkeys, fresh_postgres, pacer_binary, peak_resident_mb, percentile_ms, resident_mb};
 
 /// Repetitions of each query.
 const REPEAT: usize = 20;
@@ -211,9 +211,19 @@ pub async fn run(size: Size, admin: &str, reuse: bool, engine: Engine) -> anyhow
     let everyone: Vec<String> = all.iter().map(|(s, _)| s.clone()).collect();
     let one = vec![everyone[0].clone()];
 
+    // A build longer than the request deadline answers 503 while it goes on in the background:
+    // the first answer is the first 200.
     let cold = Instant::now();
-    client.get(format!("{}/api/v1/dora", server.base)).send().await?.error_for_status()?;
+    loop {
+        let answer = client.get(format!("{}/api/v1/dora", server.base)).send().await?;
+        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            answer.error_for_status()?;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let cold = cold.elapsed();
+    eprintln!("first answer after {:.1} s, resident {:.0} MB", cold.as_secs_f64(), resident_mb(server.child.id()).unwrap_or(f64::NAN));
 
     for series in [false, true] {
         let what = if series { "weekly series (`/api/v1/dora/series`)" } else { "summary (`/api/v1/dora`)" };
@@ -268,5 +278,6 @@ pub async fn run(size: Size, admin: &str, reuse: bool, engine: Engine) -> anyhow
     println!("| first query after start (builds the analysis) | {:.0} ms | — |", cold.as_secs_f64() * 1_000.0);
     println!("| start to ready on the existing database (p50 of 4) | {:.0} ms | ≤ 200 ms |", percentile_ms(&mut ready, 0.5));
     println!("| resident memory after the query load | {rss:.0} MB | ≤ 150 MB |");
+    println!("| peak resident memory (`VmHWM`, during the build) | {:.0} MB | — |", peak_resident_mb(server.child.id()).unwrap_or(f64::NAN));
     Ok(())
 }

@@ -33,10 +33,44 @@ pub struct History {
     pub pr_first_commit: HashMap<ShaId, Millis>,
     /// Its incidents.
     pub incidents: Vec<Incident>,
-    /// The commits the deployments list explicitly, by id in `graph`: (index into
-    /// `deployments`, the commit), each deployment's in list order. The store reads lists this
-    /// way; a deployment's own `commits`, for histories built by hand, are read too.
-    pub listed: Vec<(u32, Listed)>,
+    /// The commits the deployments list explicitly, by id in `graph`. The store reads lists
+    /// this way; a history built by hand may leave this empty and list commits on the
+    /// deployments themselves.
+    pub listed: Lists,
+}
+
+/// Every deployment's explicit list, one after another: deployment `i`'s (by its index in
+/// [`History::deployments`]) are `commits[first[i]..first[i + 1]]`. Two flat vectors rather
+/// than a list per deployment.
+#[derive(Debug, Default)]
+pub struct Lists {
+    /// The listed commits, deployment after deployment, each deployment's in list order.
+    pub commits: Vec<Listed>,
+    /// Where each deployment's list starts in `commits`, plus the end: one more entry than
+    /// there are deployments, or none at all when no deployment lists a commit this way.
+    pub first: Vec<u32>,
+}
+
+impl Lists {
+    /// Deployment `i`'s list.
+    fn of(&self, i: usize) -> &[Listed] {
+        match (self.first.get(i), self.first.get(i + 1)) {
+            (Some(&start), Some(&end)) => &self.commits[start as usize..end as usize],
+            _ => &[],
+        }
+    }
+
+    /// The lists of `deployments` themselves, interned into `graph`; their `commits` are emptied.
+    fn take(deployments: &mut [Deployment], graph: &mut CommitGraph) -> Self {
+        let mut lists = Self { commits: Vec::new(), first: Vec::with_capacity(deployments.len() + 1) };
+        for d in deployments {
+            lists.first.push(u32::try_from(lists.commits.len()).expect("fewer than 2^32 listed commits"));
+            let listed = std::mem::take(&mut d.commits).into_iter().map(|c| Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at });
+            lists.commits.extend(listed);
+        }
+        lists.first.push(u32::try_from(lists.commits.len()).expect("fewer than 2^32 listed commits"));
+        lists
+    }
 }
 
 /// What a successful deployment shipped: fixed until deployments, commits or pull requests
@@ -146,32 +180,13 @@ impl Analysis {
     /// Analyzes a history; `attribution_window` is how long after a deployment an incident
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
-        let History { environment, mut deployments, mut graph, pr_first_commit, incidents, mut listed } = history;
-        for (i, d) in deployments.iter_mut().enumerate() {
-            let index = u32::try_from(i).expect("fewer than 2^32 deployments");
-            listed.extend(std::mem::take(&mut d.commits).into_iter().map(|c| (index, Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at })));
-        }
+        let History { environment, mut deployments, mut graph, pr_first_commit, incidents, listed } = history;
+        let listed = if listed.first.is_empty() { Lists::take(&mut deployments, &mut graph) } else { listed };
         // Successful deployments by finish time, moved into place in the history's own vector
-        // (not a second one), and each list moved to its deployment's new place.
-        let position = sort_succeeded(&mut deployments);
+        // (not a second one); `was[i]` is where deployment `i` was, and so which list is its.
+        let was = sort_succeeded(&mut deployments);
         let succeeded = deployments;
-        listed.retain_mut(|(deployment, _)| match position[*deployment as usize] {
-            Some(moved) => {
-                *deployment = moved;
-                true
-            }
-            None => false,
-        });
-        listed.sort_by_key(|(deployment, _)| *deployment);
-        let mut first_listed = vec![0; succeeded.len() + 1];
-        for (deployment, _) in &listed {
-            first_listed[*deployment as usize + 1] += 1;
-        }
-        for i in 1..first_listed.len() {
-            first_listed[i] += first_listed[i - 1];
-        }
-        let listed: Vec<Listed> = listed.into_iter().map(|(_, commit)| commit).collect();
-        let listed_by = |i: usize| &listed[first_listed[i]..first_listed[i + 1]];
+        let listed_by = |i: usize| listed.of(was[i] as usize);
 
         // Changesets per service, walked in finish order.
         let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -187,38 +202,38 @@ impl Analysis {
         }
 
         // Every deployment left has a finish time, so the vector is exactly as long as `succeeded`.
-        let mut shipped: Vec<Shipped> = Vec::with_capacity(succeeded.len());
-        shipped.extend(succeeded.into_iter().zip(sets).enumerate().filter_map(|(i, (deployment, changeset))| {
+        let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(succeeded.len());
+        analyzed.extend(succeeded.into_iter().zip(sets).enumerate().filter_map(|(i, (deployment, changeset))| {
             let finished_at = deployment.finished_at?;
             let (lead_time_commits, lead_times): (Vec<ShaId>, Vec<f64>) =
                 lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit).into_iter().unzip();
-            Some(Shipped {
+            let shipped = Shipped {
                 deployment,
                 finished_at,
                 changeset: changeset.into(),
                 lead_times: lead_times.into(),
                 lead_time_commits: lead_time_commits.into(),
-            })
+            };
+            Some(AnalyzedDeployment { shipped: Arc::new(shipped), failure_causes: Vec::new(), recovered_at: None })
         }));
         drop(listed);
 
         // Keep only the shas the changesets name, and drop the graph.
         let mut named = vec![false; graph.shas().len()];
-        for d in &shipped {
+        for d in &analyzed {
             for &sha in d.changeset.iter() {
                 named[sha as usize] = true;
             }
         }
         let (shas, remap) = graph.into_shas().retain(&named);
-        let renamed = |sha: &ShaId| remap[*sha as usize].expect("a shipped sha is kept");
-        for d in &mut shipped {
-            d.changeset = d.changeset.iter().map(renamed).collect();
-            d.lead_time_commits = d.lead_time_commits.iter().map(renamed).collect();
+        for d in &mut analyzed {
+            let shipped = Arc::get_mut(&mut d.shipped).expect("nothing shares a deployment during the build");
+            for sha in shipped.changeset.iter_mut().chain(shipped.lead_time_commits.iter_mut()) {
+                *sha = remap[*sha as usize].expect("a shipped sha is kept");
+            }
         }
         let branch_starts: HashMap<ShaId, Millis> =
             pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
-        let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(shipped.len());
-        analyzed.extend(shipped.into_iter().map(|d| AnalyzedDeployment { shipped: Arc::new(d), failure_causes: Vec::new(), recovered_at: None }));
 
         let shipped_by = Arc::new(ShippedBy::of(&analyzed, shas.len()));
         attribute(&mut analyzed, &incidents, attribution_window, &shas, &shipped_by);
@@ -446,28 +461,24 @@ fn lead_times(
 }
 
 /// Moves the successful deployments with a finish time to the front of `deployments`, ascending
-/// by finish time, service and id, and drops the rest; returns where each deployment went
-/// (`None` for one dropped). The move is a permutation applied in place, so the build holds one
-/// vector of deployments, not two.
-fn sort_succeeded(deployments: &mut Vec<Deployment>) -> Vec<Option<u32>> {
+/// by finish time, service and id, and drops the rest; returns where each deployment left was
+/// before. The move is a permutation applied in place, so the build holds one vector of
+/// deployments, not two.
+fn sort_succeeded(deployments: &mut Vec<Deployment>) -> Vec<u32> {
     let counts = |d: &Deployment| d.status == DeploymentStatus::Success && d.finished_at.is_some();
-    let mut order: Vec<usize> = (0..deployments.len()).collect();
+    let mut order: Vec<u32> = (0..u32::try_from(deployments.len()).expect("fewer than 2^32 deployments")).collect();
     order.sort_by(|&a, &b| {
-        let (a, b) = (&deployments[a], &deployments[b]);
+        let (a, b) = (&deployments[a as usize], &deployments[b as usize]);
         (!counts(a), a.finished_at, &a.service, &a.id).cmp(&(!counts(b), b.finished_at, &b.service, &b.id))
     });
     let kept = deployments.iter().filter(|d| counts(d)).count();
-    let mut position = vec![None; deployments.len()];
-    for (to, &from) in order.iter().enumerate().take(kept) {
-        position[from] = Some(u32::try_from(to).expect("fewer than 2^32 deployments"));
-    }
     // Apply the permutation: slot `k` takes what was at `order[k]`, one cycle at a time.
     let mut placed = vec![false; order.len()];
     for start in 0..order.len() {
         let mut k = start;
         while !placed[k] {
             placed[k] = true;
-            let from = order[k];
+            let from = order[k] as usize;
             if from == start {
                 break;
             }
@@ -476,7 +487,8 @@ fn sort_succeeded(deployments: &mut Vec<Deployment>) -> Vec<Option<u32>> {
         }
     }
     deployments.truncate(kept);
-    position
+    order.truncate(kept);
+    order
 }
 
 /// Marks failed deployments and their recovery, from incidents and rollbacks.

@@ -230,7 +230,7 @@ mod tests {
             graph,
             pr_first_commit: [(t, 15 * HOUR)].into(),
             incidents: Vec::new(),
-            listed: Vec::new(),
+            listed: Default::default(),
         };
         let analysis = Analysis::build(history, 24 * HOUR);
         let prs = [pr("p1", Some(2), 4, Some(7), 10, "s"), pr("p2", None, 16, None, 20, "t"), pr("p3", Some(1), 2, Some(3), 4, "never-shipped")];

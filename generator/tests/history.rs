@@ -59,7 +59,7 @@ fn history(s: &Split, environment: &str) -> History {
         graph,
         pr_first_commit,
         incidents: s.incidents.iter().filter(|i| i.environment == environment).cloned().collect(),
-        listed: Vec::new(),
+        listed: Default::default(),
     }
 }
 

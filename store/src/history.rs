@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use pacer_engine::Millis;
 use pacer_engine::changeset::{CommitGraph, GraphBuilder, Listed};
-use pacer_engine::dora::History;
+use pacer_engine::dora::{History, Lists};
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
@@ -102,14 +102,23 @@ fn branch_start(starts: &mut HashMap<ShaId, Millis>, graph: &mut CommitGraph, pu
     }
 }
 
-/// Adds an explicitly shipped commit, interned into the graph, to `listed` under its
-/// deployment's index in `deployments` (sorted by id); a deployment the list does not hold is
-/// skipped.
-fn ship(listed: &mut Vec<(u32, Listed)>, deployments: &[Deployment], graph: &mut CommitGraph, row: (String, String, Option<i64>)) {
+/// Adds an explicitly shipped commit, interned into the graph, to `lists`. `deployments` and
+/// the rows come in the database's order of deployment ids (one `ORDER BY` over the same
+/// column, so no Rust comparison has to agree with the database's collation): a merge join,
+/// each deployment's list starting where the last one's ended. A row whose deployment is not
+/// in `deployments` is skipped.
+fn ship(lists: &mut Lists, deployments: &[Deployment], graph: &mut CommitGraph, row: (String, String, Option<i64>)) {
     let (deployment_id, sha, committed_at) = row;
-    if let Ok(i) = deployments.binary_search_by(|d| d.id.as_str().cmp(&deployment_id)) {
-        let index = u32::try_from(i).expect("fewer than 2^32 deployments");
-        listed.push((index, Listed { sha: graph.intern(&sha), committed_at }));
+    let open = lists.first.len().saturating_sub(1);
+    let Some(i) = deployments[open..].iter().position(|d| d.id == deployment_id).map(|k| open + k) else { return };
+    close_lists(lists, i);
+    lists.commits.push(Listed { sha: graph.intern(&sha), committed_at });
+}
+
+/// Starts the lists up to deployment `i`'s (ending every earlier one where `commits` ends now).
+fn close_lists(lists: &mut Lists, i: usize) {
+    while lists.first.len() <= i {
+        lists.first.push(u32::try_from(lists.commits.len()).expect("fewer than 2^32 listed commits"));
     }
 }
 
@@ -147,11 +156,11 @@ impl Store {
         const DEPLOYMENTS: &str = concat!(
             "SELECT ",
             deployment_columns!(),
-            " FROM deployments WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL"
+            " FROM deployments WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
         );
         const SHIPPED: &str = "SELECT dc.deployment_id, dc.sha, dc.committed_at
              FROM deployment_commits dc JOIN deployments d ON d.id = dc.deployment_id
-             WHERE d.environment = $1 AND d.status = 'success'
+             WHERE d.environment = $1 AND d.status = 'success' AND d.finished_at IS NOT NULL
              ORDER BY dc.deployment_id, dc.position";
         const COMMITS: &str = "SELECT sha, committed_at FROM commits";
         const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents ORDER BY sha, position";
@@ -165,7 +174,6 @@ impl Store {
         let (deployments, graph, pr_first_commit, listed) = with_pool!(self, pool => {
             let mut deployments: Vec<Deployment> = Vec::new();
             for_each_row!(pool, sqlx::query(DEPLOYMENTS).bind(environment), |row| deployments.push(deployment(row)));
-            deployments.sort_by(|a, b| a.id.cmp(&b.id));
 
             let commits: i64 = sqlx::query_scalar(COMMIT_COUNT).fetch_one(pool).await.map_err(StoreError::classify)?;
             let mut graph = CommitGraph::builder(usize::try_from(commits).unwrap_or_default());
@@ -173,8 +181,10 @@ impl Store {
             for_each_row!(pool, sqlx::query(PARENTS), |row| parent(&mut graph, row));
             let mut graph = graph.build();
 
-            let mut listed = Vec::new();
+            let mut listed = Lists::default();
             for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut listed, &deployments, &mut graph, row));
+            // Every deployment gets a list, and the last one its end.
+            close_lists(&mut listed, deployments.len());
             let mut starts: HashMap<ShaId, Millis> = HashMap::new();
             for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
             (deployments, graph, starts, listed)
