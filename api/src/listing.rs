@@ -123,7 +123,7 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
         "url": d.url,
         "commits": commits,
         "changeset": analyzed.map(|a| analysis.changeset(a).collect::<Vec<_>>()),
-        "lead_time_samples_seconds": analyzed.map(|a| &a.lead_times),
+        "lead_time_samples_seconds": analyzed.map(|a| analysis.lead_times(a)),
         "failed": analyzed.is_some_and(AnalyzedDeployment::failed),
         "failure_causes": analyzed.map(|a| a.failure_causes.as_slice()).unwrap_or_default(),
         "recovered_at": time(analyzed.and_then(|a| a.recovered_at)),

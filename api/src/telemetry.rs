@@ -181,7 +181,7 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
         let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
         for d in &analysis.deployments {
             let labels = vec![("service", cap.label(&d.deployment.service)), ("environment", environment.clone())];
-            for seconds in &d.lead_times {
+            for seconds in analysis.lead_times(d) {
                 lead_time.get_or_create(&labels).observe(*seconds);
             }
             if d.failed() {

@@ -12,7 +12,8 @@
 //!   team and one service over 30, 90 and 365 days, against Four Keys-style SQL
 //!   (`percentile_cont` over joined tables) on the same PostgreSQL data; `--engine sqlite` times
 //!   pacer on SQLite instead (no SQL reference there). `--reuse` keeps the data set an earlier
-//!   `query` run loaded.
+//!   `query` run loaded; `--pacer-only` leaves the reference out, to compare two builds of pacer
+//!   (`PACER_BENCH_PACER` names the other).
 //! - **rollback**: Alertmanager-shaped alerts to a pacer with an `auto` policy; time from the
 //!   alert's POST to the hook request arriving at a local receiver.
 //! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
@@ -157,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
         latency::run(size).await?;
     }
     if matches!(what, "query" | "all") {
-        query::run(size, &admin, args.iter().any(|a| a == "--reuse"), query::Engine::from_args(&args)?).await?;
+        let flag = |name: &str| args.iter().any(|a| a == name);
+        query::run(size, &admin, flag("--reuse"), flag("--pacer-only"), query::Engine::from_args(&args)?).await?;
     }
     if matches!(what, "scale" | "all") {
         scale::run(size, &admin).await?;

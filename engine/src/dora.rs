@@ -6,7 +6,8 @@
 //! filters and counts. Because the analysis is rebuilt from stored facts, a commit or incident
 //! that arrives late changes the numbers as soon as it is stored.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -16,7 +17,7 @@ use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed, changesets};
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
-use crate::percentile::percentile_cont_sorted;
+use crate::percentile::percentile_cont_select;
 use crate::shas::{ShaId, Shas};
 
 /// The facts of one environment that the metrics need.
@@ -86,10 +87,19 @@ pub struct Shipped {
     pub finished_at: Millis,
     /// The commits it shipped first.
     pub changeset: Box<[ShaId]>,
-    /// Lead-time samples in seconds, one per commit of the changeset with a known start.
-    pub lead_times: Box<[f64]>,
-    /// The commit of each lead-time sample, in the same order.
-    pub lead_time_commits: Box<[ShaId]>,
+    /// Where its lead-time samples are in the analysis's [`Samples`], one per commit of the
+    /// changeset with a known start: read them with [`Analysis::lead_times`].
+    samples: Range<u32>,
+}
+
+/// Every deployment's lead-time samples, one deployment after another in finish order, so the
+/// samples of a window of all services are one slice.
+#[derive(Debug, Default)]
+struct Samples {
+    /// Lead times in seconds.
+    seconds: Vec<f64>,
+    /// The commit of each sample.
+    commits: Vec<ShaId>,
 }
 
 /// What the analysis knows of one deployment: what it [`Shipped`] (shared, and read through
@@ -158,6 +168,8 @@ pub struct Analysis {
     pub incidents: Vec<Incident>,
     /// The shas of every changeset, which the deployments name by id.
     shas: Arc<Shas>,
+    /// The deployments' lead-time samples (shared with [`Analysis::with_incidents`]).
+    samples: Arc<Samples>,
     /// Merge commit of a pull request this environment shipped → the start of the PR's branch
     /// (see [`History`]).
     branch_starts: HashMap<ShaId, Millis>,
@@ -203,17 +215,16 @@ impl Analysis {
 
         // Every deployment left has a finish time, so the vector is exactly as long as `succeeded`.
         let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(succeeded.len());
+        let mut samples = Samples::default();
         analyzed.extend(succeeded.into_iter().zip(sets).enumerate().filter_map(|(i, (deployment, changeset))| {
             let finished_at = deployment.finished_at?;
-            let (lead_time_commits, lead_times): (Vec<ShaId>, Vec<f64>) =
-                lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit).into_iter().unzip();
-            let shipped = Shipped {
-                deployment,
-                finished_at,
-                changeset: changeset.into(),
-                lead_times: lead_times.into(),
-                lead_time_commits: lead_time_commits.into(),
-            };
+            let start = sample_index(samples.seconds.len());
+            for (sha, seconds) in lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit) {
+                samples.commits.push(sha);
+                samples.seconds.push(seconds);
+            }
+            let samples = start..sample_index(samples.seconds.len());
+            let shipped = Shipped { deployment, finished_at, changeset: changeset.into(), samples };
             Some(AnalyzedDeployment { shipped: Arc::new(shipped), failure_causes: Vec::new(), recovered_at: None })
         }));
         drop(listed);
@@ -226,12 +237,13 @@ impl Analysis {
             }
         }
         let (shas, remap) = graph.into_shas().retain(&named);
+        let renamed = |sha: &mut ShaId| *sha = remap[*sha as usize].expect("a shipped sha is kept");
         for d in &mut analyzed {
-            let shipped = Arc::get_mut(&mut d.shipped).expect("nothing shares a deployment during the build");
-            for sha in shipped.changeset.iter_mut().chain(shipped.lead_time_commits.iter_mut()) {
-                *sha = remap[*sha as usize].expect("a shipped sha is kept");
-            }
+            Arc::get_mut(&mut d.shipped).expect("nothing shares a deployment during the build").changeset.iter_mut().for_each(renamed);
         }
+        samples.commits.iter_mut().for_each(renamed);
+        samples.seconds.shrink_to_fit();
+        samples.commits.shrink_to_fit();
         let branch_starts: HashMap<ShaId, Millis> =
             pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
 
@@ -247,7 +259,8 @@ impl Analysis {
                 teams.entry(team.clone()).or_default().insert(d.deployment.service.clone());
             }
         }
-        Self { environment, deployments: analyzed, incidents, shas: Arc::new(shas), branch_starts, shipped_by, by_id, services, by_service, teams }
+        let (shas, samples) = (Arc::new(shas), Arc::new(samples));
+        Self { environment, deployments: analyzed, incidents, shas, samples, branch_starts, shipped_by, by_id, services, by_service, teams }
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
@@ -265,6 +278,7 @@ impl Analysis {
             deployments,
             incidents,
             shas: Arc::clone(&self.shas),
+            samples: Arc::clone(&self.samples),
             branch_starts: self.branch_starts.clone(),
             shipped_by: Arc::clone(&self.shipped_by),
             by_id: self.by_id.clone(),
@@ -299,7 +313,13 @@ impl Analysis {
 
     /// A deployment's lead-time samples: each commit's sha and its lead time in seconds.
     pub fn lead_time_samples<'a>(&'a self, d: &'a AnalyzedDeployment) -> impl ExactSizeIterator<Item = (&'a str, f64)> + 'a {
-        d.lead_time_commits.iter().zip(d.lead_times.iter()).map(|(&sha, &seconds)| (self.shas.sha(sha), seconds))
+        let range = d.samples.start as usize..d.samples.end as usize;
+        self.samples.commits[range.clone()].iter().zip(&self.samples.seconds[range]).map(|(&sha, &seconds)| (self.shas.sha(sha), seconds))
+    }
+
+    /// A deployment's lead times in seconds, one per commit of its changeset with a known start.
+    pub fn lead_times(&self, d: &AnalyzedDeployment) -> &[f64] {
+        &self.samples.seconds[d.samples.start as usize..d.samples.end as usize]
     }
 
     /// The start of the branch of the pull request merged as `sha`, when this environment shipped
@@ -356,7 +376,12 @@ impl Analysis {
 
         let days = (to - from) as f64 / DAY as f64;
         let per_day = if days > 0.0 { count as f64 / days } else { 0.0 };
-        let deploy_days = in_window.iter().map(|d| day_number(d.finished_at)).collect::<HashSet<_>>().len() as u64;
+        // In finish order (per service when the scope names services), so runs of one day are
+        // mostly together and the sort is cheap.
+        let mut days: Vec<i64> = in_window.iter().map(|d| day_number(d.finished_at)).collect();
+        days.sort_unstable();
+        days.dedup();
+        let deploy_days = days.len() as u64;
         let deployment_frequency = DeploymentFrequency {
             deployments: count,
             deploy_days,
@@ -365,7 +390,11 @@ impl Analysis {
             level: Some(bands.deployment_frequency(per_day)),
         };
 
-        let lead = Distribution::of(in_window.iter().flat_map(|d| d.lead_times.iter().copied()).collect());
+        let lead = Distribution::of(match (&scope.services, in_window.first(), in_window.last()) {
+            // Every service: the window's samples are one slice.
+            (None, Some(first), Some(last)) => self.samples.seconds[first.samples.start as usize..last.samples.end as usize].to_vec(),
+            _ => in_window.iter().flat_map(|d| self.lead_times(d).iter().copied()).collect(),
+        });
         let lead_time = LeadTime {
             samples: lead.samples,
             median_seconds: lead.median,
@@ -458,6 +487,11 @@ fn lead_times(
             (sample > 0).then(|| (sha, seconds(sample)))
         })
         .collect()
+}
+
+/// A position in [`Samples`].
+fn sample_index(len: usize) -> u32 {
+    u32::try_from(len).expect("fewer than 2^32 lead-time samples")
 }
 
 /// Moves the successful deployments with a finish time to the front of `deployments`, ascending
@@ -616,12 +650,12 @@ struct Distribution {
 
 impl Distribution {
     fn of(mut values: Vec<f64>) -> Self {
-        values.sort_by(f64::total_cmp);
+        // Selection, not a sort: a year of every service's lead times is millions of samples.
         let known = !values.is_empty();
         Self {
             samples: values.len() as u64,
-            median: known.then(|| percentile_cont_sorted(&values, 0.5)),
-            p90: known.then(|| percentile_cont_sorted(&values, 0.9)),
+            median: known.then(|| percentile_cont_select(&mut values, 0.5)),
+            p90: known.then(|| percentile_cont_select(&mut values, 0.9)),
         }
     }
 }
