@@ -219,7 +219,7 @@ impl Analysis {
         analyzed.extend(succeeded.into_iter().zip(sets).enumerate().filter_map(|(i, (deployment, changeset))| {
             let finished_at = deployment.finished_at?;
             let start = sample_index(samples.seconds.len());
-            for (sha, seconds) in lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit) {
+            for (sha, seconds) in changeset_lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit) {
                 samples.commits.push(sha);
                 samples.seconds.push(seconds);
             }
@@ -299,11 +299,10 @@ impl Analysis {
         self.by_service.get(service).into_iter().flatten().map(|&i| &self.deployments[i])
     }
 
-    /// The deployments that shipped `sha` (each once per service), in finish order, with their
-    /// indexes in [`Analysis::deployments`].
-    pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = (usize, &'a AnalyzedDeployment)> + 'a {
+    /// The deployments that shipped `sha` (each once per service), in finish order.
+    pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = &'a AnalyzedDeployment> + 'a {
         let found = self.shas.id(sha).map_or(&[][..], |id| self.shipped_by.of_sha(id));
-        found.iter().map(|&i| (i as usize, &self.deployments[i as usize]))
+        found.iter().map(|&i| &self.deployments[i as usize])
     }
 
     /// The commits a deployment of this analysis shipped first, as shas, in changeset order.
@@ -466,7 +465,8 @@ impl Analysis {
     }
 }
 
-fn lead_times(
+/// The lead-time sample of each commit of a changeset with a known start.
+fn changeset_lead_times(
     finished_at: Millis,
     changeset: &[ShaId],
     listed: &[Listed],

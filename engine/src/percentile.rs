@@ -7,9 +7,7 @@ pub fn percentile_cont(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    Some(percentile_cont_sorted(&sorted, p))
+    Some(percentile_cont_select(&mut values.to_vec(), p))
 }
 
 /// [`percentile_cont`] over values already sorted ascending; `sorted` must not be empty.

@@ -98,7 +98,7 @@ pub struct Stages {
 /// The PR stages of the pull requests first shipped in `[from, to)` by deployments in `scope`.
 pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Millis, to: Millis, scope: &Scope) -> Stages {
     // The first deployment of the scope to ship a merge commit wins (they come in finish order).
-    let first_ship = |sha: &str| analysis.shipped(sha).map(|(_, d)| d).find(|d| scope.includes(&d.deployment.service));
+    let first_ship = |sha: &str| analysis.shipped(sha).find(|d| scope.includes(&d.deployment.service));
     let span = |start: Option<Millis>, end: Option<Millis>| match (start, end) {
         (Some(s), Some(e)) if e >= s => Some((e - s) as f64 / 1_000.0),
         _ => None,
