@@ -396,7 +396,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
                         json!([d.finished_at.or(d.started_at), title, text, format!("deployment,{}", d.service)])
                     } else {
                         json!([d.finished_at.or(d.started_at), d.service, version, d.status, d.commit_sha,
-                               analyzed.map(|a| a.changeset.len()), failed, d.rollback_of, d.url])
+                               analyzed.map(|a| a.changeset().len()), failed, d.rollback_of, d.url])
                     }
                 })
                 .collect();

@@ -6,7 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use pacer_engine::calendar::rfc3339;
-use pacer_engine::dora::{Analysis, AnalyzedDeployment};
+use pacer_engine::dora::Analysis;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_store::{Cursor, ListQuery};
 use serde_json::{Value, json};
@@ -122,11 +122,11 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
         "team": d.team,
         "url": d.url,
         "commits": commits,
-        "changeset": analyzed.map(|a| analysis.changeset(a).collect::<Vec<_>>()),
-        "lead_time_samples_seconds": analyzed.map(|a| analysis.lead_times(a)),
-        "failed": analyzed.is_some_and(AnalyzedDeployment::failed),
-        "failure_causes": analyzed.map(|a| a.failure_causes.as_slice()).unwrap_or_default(),
-        "recovered_at": time(analyzed.and_then(|a| a.recovered_at)),
+        "changeset": analyzed.map(|a| a.changeset().collect::<Vec<_>>()),
+        "lead_time_samples_seconds": analyzed.map(|a| a.lead_times()),
+        "failed": analyzed.is_some_and(|a| a.failed()),
+        "failure_causes": analyzed.map(|a| a.failure_causes()).unwrap_or_default(),
+        "recovered_at": time(analyzed.and_then(|a| a.recovered_at())),
     })
 }
 

@@ -7,6 +7,7 @@
 //! written with `format!`, and every piece of text that comes from stored data or the request
 //! goes through [`escape`]: one page of tables does not justify a template crate's build time.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -17,7 +18,7 @@ use axum::routing::get;
 use axum::{Router, middleware};
 use chrono::DateTime;
 use pacer_engine::Millis;
-use pacer_engine::dora::{Analysis, Summary};
+use pacer_engine::dora::{Analysis, AnalyzedDeployment, Summary};
 use pacer_engine::levels::Level;
 use pacer_engine::model::{DAY, HOUR};
 use pacer_store::{ListQuery, PullRequestSummary};
@@ -110,7 +111,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     };
     let deployments = state.store.deployments(&list).await?.items;
     let shipped: Vec<String> =
-        deployments.iter().filter_map(|d| analysis.deployment(&d.id)).flat_map(|a| analysis.changeset(a).map(str::to_owned)).collect();
+        deployments.iter().filter_map(|d| analysis.deployment(&d.id)).flat_map(|a| a.changeset().map(Cow::into_owned)).collect();
     let mut pull_requests: HashMap<String, Vec<PullRequestSummary>> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shipped).await? {
         pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
@@ -132,7 +133,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     let mut environments: BTreeSet<String> = state.store.environments().await?.into_iter().collect();
     environments.insert(f.environment.clone());
     let mut teams: BTreeSet<&str> = state.config.teams.keys().map(String::as_str).collect();
-    teams.extend(analysis.deployments.iter().filter_map(|d| d.deployment.team.as_deref()));
+    teams.extend(analysis.teams());
 
     let view = View { pairs: &pairs, params: &params, filters: &f, team, interval };
     let mut html = String::with_capacity(64 * 1024);
@@ -413,13 +414,16 @@ fn deployment_table(
         let analyzed = analysis.deployment(&d.id);
         let shipped = match analyzed {
             Some(a) => {
-                let prs: Vec<String> = analysis
-                    .changeset(a)
-                    .filter_map(|sha| pull_requests.get(sha))
+                let prs: Vec<String> = a
+                    .changeset()
+                    .filter_map(|sha| pull_requests.get(sha.as_ref()))
                     .flatten()
                     .map(|pr| escape(&format!("{}#{}", pr.repository, pr.number)))
                     .collect();
-                let commits = if a.changeset.len() == 1 { "1 commit".to_owned() } else { format!("{} commits", a.changeset.len()) };
+                let commits = match a.changeset().len() {
+                    1 => "1 commit".to_owned(),
+                    n => format!("{n} commits"),
+                };
                 match prs.len() {
                     0 => commits,
                     n if n <= 4 => format!("{commits}; PRs {}", prs.join(", ")),
@@ -430,7 +434,7 @@ fn deployment_table(
         };
         let failed = match analyzed {
             Some(a) if a.failed() => {
-                format!(r#"<span class="bad">failed</span>: {}"#, escape(&a.failure_causes.iter().map(failure_words).collect::<Vec<_>>().join("; ")))
+                format!(r#"<span class="bad">failed</span>: {}"#, escape(&a.failure_causes().iter().map(failure_words).collect::<Vec<_>>().join("; ")))
             }
             Some(_) => "no".to_owned(),
             None => "—".to_owned(),
@@ -507,28 +511,27 @@ fn rollback_table(html: &mut String, rollbacks: &[pacer_store::RollbackRow]) {
 fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
     const COLUMNS: [&str; 5] = ["Finished (UTC)", "Service", "Rollback", "Undid", "Why the undone deployment failed"];
     let reported: Vec<_> = analysis
-        .deployments
-        .iter()
+        .deployments()
         .rev()
-        .filter(|d| f.from <= d.finished_at && d.finished_at < f.to && f.scope.includes(&d.deployment.service))
-        .filter(|d| d.deployment.rollback_of.is_some())
+        .filter(|d| f.from <= d.finished_at() && d.finished_at() < f.to && f.scope.includes(d.service()))
+        .filter(|d| d.rollback_of().is_some())
         .take(ROWS as usize)
         .collect();
     table_start(html, "rollback-deployments", "Rollback deployments", &COLUMNS);
     for d in &reported {
-        let undone_id = d.deployment.rollback_of.as_deref().unwrap_or_default();
+        let undone_id = d.rollback_of().unwrap_or_default();
         let undone = analysis.deployment(undone_id);
-        let version = |d: &pacer_engine::model::Deployment| d.version.as_deref().map_or_else(|| escape(&d.id), |v| format!("{} ({})", escape(&d.id), escape(v)));
+        let version = |d: &AnalyzedDeployment| d.version().map_or_else(|| escape(d.id()), |v| format!("{} ({})", escape(d.id()), escape(v)));
         let why: Vec<String> = undone
-            .map(|u| u.failure_causes.iter().filter(|c| c.incident_id().is_some()).map(|c| escape(&failure_words(c))).collect())
+            .map(|u| u.failure_causes().iter().filter(|c| c.incident_id().is_some()).map(|c| escape(&failure_words(c))).collect())
             .unwrap_or_default();
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            when(Some(d.finished_at)),
-            escape(&d.deployment.service),
-            version(&d.deployment),
-            undone.map_or_else(|| escape(undone_id), |u| version(&u.deployment)),
+            when(Some(d.finished_at())),
+            escape(d.service()),
+            version(d),
+            undone.map_or_else(|| escape(undone_id), |u| version(&u)),
             if why.is_empty() { "no incident names it".to_owned() } else { why.join("; ") },
         );
     }

@@ -5,7 +5,7 @@
 //! `GET /api/v1/reports/preview?week=2026-W47&team=…` shows it in a browser.
 //!
 //! The numbers come from the same calls that answer `GET /api/v1/dora?from=…&to=…&team=…` for the
-//! week's bounds ([`crate::dora::analyze`], then [`Analysis::summary`]), so the email can never
+//! week's bounds ([`crate::dora::analyze`], then [`pacer_engine::dora::Analysis::summary`]), so the email can never
 //! disagree with the API; charts come from [`crate::charts`] and SLO budgets from
 //! [`crate::slo::status`], stage budgets and CI runs from the loaders of `GET /api/v1/ci/budgets`
 //! and `/api/v1/ci/pipelines` ([`crate::ci`]). This module writes a [`Letter`] and sends nothing: the `pacer-mail`
@@ -13,6 +13,7 @@
 //! delivers it. The HTML uses tables and inline styles only — no stylesheet, no script — because
 //! that is what Outlook, Gmail and Apple Mail all render alike.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -24,7 +25,8 @@ use axum::{Router, middleware};
 use base64::Engine as _;
 use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
-use pacer_engine::dora::{Analysis, AnalyzedDeployment, Summary};
+use pacer_engine::attribution::FailureCause;
+use pacer_engine::dora::{AnalyzedDeployment, Summary};
 use pacer_engine::levels::Level;
 use pacer_engine::pipeline::{self, BudgetCompliance, GroupBy, PipelineStats};
 use pacer_store::{IncidentRow, ListQuery, PullRequestSummary, RollbackRow};
@@ -175,7 +177,7 @@ struct Gathered {
     summary: Summary,
     /// The trend weeks, oldest first, ending with this one.
     trend: Vec<(Week, Summary)>,
-    failed: Vec<AnalyzedDeployment>,
+    failed: Vec<Failed>,
     incidents: Vec<(IncidentRow, Vec<String>)>,
     rollbacks: Vec<RollbackRow>,
     slos: Vec<(Slo, Result<Value, Problem>)>,
@@ -185,6 +187,28 @@ struct Gathered {
     budgets: Vec<BudgetCompliance>,
     /// The week's CI runs together.
     ci: PipelineStats,
+}
+
+/// A failed deployment of the week.
+struct Failed {
+    finished_at: Millis,
+    service: String,
+    /// Its version, else its id.
+    label: String,
+    causes: Vec<FailureCause>,
+    recovered_at: Option<Millis>,
+}
+
+impl Failed {
+    fn of(d: &AnalyzedDeployment) -> Self {
+        Self {
+            finished_at: d.finished_at(),
+            service: d.service().to_owned(),
+            label: d.label().to_owned(),
+            causes: d.failure_causes().to_vec(),
+            recovered_at: d.recovered_at(),
+        }
+    }
 }
 
 /// One (deployment, commit) lead-time sample, with what is known of the change.
@@ -253,8 +277,8 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         })
         .collect();
 
-    let in_week = |d: &&AnalyzedDeployment| from <= d.finished_at && d.finished_at < to && filters.scope.includes(&d.deployment.service);
-    let failed: Vec<AnalyzedDeployment> = analysis.deployments.iter().filter(in_week).filter(|d| d.failed()).cloned().collect();
+    let in_week = |d: &AnalyzedDeployment| from <= d.finished_at() && d.finished_at() < to && filters.scope.includes(d.service());
+    let failed: Vec<Failed> = analysis.deployments().filter(in_week).filter(|d| d.failed()).map(|d| Failed::of(&d)).collect();
 
     let list = ListQuery {
         environment: filters.environment.clone(),
@@ -291,7 +315,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         slos.push((slo.clone(), crate::slo::status(state, slo, as_of).await.map(|s| s.json)));
     }
 
-    let slowest = slowest(state, &analysis, &analysis.deployments.iter().filter(in_week).collect::<Vec<_>>()).await?;
+    let slowest = slowest(state, &analysis.deployments().filter(in_week).collect::<Vec<_>>()).await?;
     let samples = crate::ci::budget_samples(state, &analysis, &filters, None).await?;
     let (budgets, _) = pipeline::budgets(&state.config.ci_budgets, &samples);
     let (ci, _) = pipeline::pipelines(&crate::ci::runs(state, &filters, None).await?, GroupBy::Stage);
@@ -318,14 +342,14 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
 }
 
 /// The slowest lead-time samples of the week's deployments, with their commits and PRs.
-async fn slowest(state: &AppState, analysis: &Analysis, deployments: &[&AnalyzedDeployment]) -> Result<Vec<Slow>, Problem> {
-    let mut samples: Vec<(&AnalyzedDeployment, &str, f64)> = deployments
+async fn slowest(state: &AppState, deployments: &[AnalyzedDeployment<'_>]) -> Result<Vec<Slow>, Problem> {
+    let mut samples: Vec<(&AnalyzedDeployment, Cow<str>, f64)> = deployments
         .iter()
-        .flat_map(|d| analysis.lead_time_samples(d).map(move |(sha, seconds)| (*d, sha, seconds)))
+        .flat_map(|d| d.lead_time_samples().map(move |(sha, seconds)| (d, sha, seconds)))
         .collect();
-    samples.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(b.1)));
+    samples.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
     samples.truncate(SLOWEST);
-    let shas: Vec<String> = samples.iter().map(|(_, sha, _)| (*sha).to_owned()).collect();
+    let shas: Vec<String> = samples.iter().map(|(_, sha, _)| sha.to_string()).collect();
     let messages: HashMap<String, Option<String>> = state.store.commits(&shas).await?.into_iter().map(|c| (c.sha, c.message)).collect();
     let mut pulls: HashMap<String, PullRequestSummary> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shas).await? {
@@ -336,13 +360,13 @@ async fn slowest(state: &AppState, analysis: &Analysis, deployments: &[&Analyzed
     Ok(samples
         .into_iter()
         .map(|(d, sha, seconds)| Slow {
-            service: d.deployment.service.clone(),
-            deployment_id: d.deployment.id.clone(),
-            deployed_at: d.finished_at,
-            sha: sha.to_owned(),
+            service: d.service().to_owned(),
+            deployment_id: d.id().to_owned(),
+            deployed_at: d.finished_at(),
             seconds,
-            message: messages.get(sha).cloned().flatten(),
-            pull_request: pulls.remove(sha),
+            message: messages.get(sha.as_ref()).cloned().flatten(),
+            pull_request: pulls.remove(sha.as_ref()),
+            sha: sha.into_owned(),
         })
         .collect())
 }
@@ -628,12 +652,12 @@ fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         .failed
         .iter()
         .map(|d| {
-            let causes: Vec<String> = d.failure_causes.iter().map(failure_words).collect();
+            let causes: Vec<String> = d.causes.iter().map(failure_words).collect();
             let recovered = d.recovered_at.map_or_else(|| "not yet".to_owned(), |r| duration((r - d.finished_at) as f64 / 1000.0));
             vec![
                 escape(&view.when(d.finished_at)),
-                escape(&d.deployment.service),
-                escape(d.deployment.version.as_deref().unwrap_or(&d.deployment.id)),
+                escape(&d.service),
+                escape(&d.label),
                 escape(&causes.join("; ")),
                 escape(&recovered),
             ]
@@ -825,10 +849,9 @@ fn text(view: &View<'_>) -> String {
         let _ = writeln!(out, "- none");
     }
     for d in &g.failed {
-        let causes: Vec<String> = d.failure_causes.iter().map(failure_words).collect();
+        let causes: Vec<String> = d.causes.iter().map(failure_words).collect();
         let recovered = d.recovered_at.map_or_else(|| "not yet recovered".to_owned(), |r| format!("recovered in {}", duration((r - d.finished_at) as f64 / 1000.0)));
-        let version = d.deployment.version.as_deref().unwrap_or(&d.deployment.id);
-        let _ = writeln!(out, "- {} {} {version}: {}; {recovered}", view.when(d.finished_at), d.deployment.service, causes.join("; "));
+        let _ = writeln!(out, "- {} {} {}: {}; {recovered}", view.when(d.finished_at), d.service, d.label, causes.join("; "));
     }
     let _ = writeln!(out, "\nINCIDENTS");
     if g.incidents.is_empty() {

@@ -179,15 +179,15 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
     }
     for environment in state.store.environments().await? {
         let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
-        for d in &analysis.deployments {
-            let labels = vec![("service", cap.label(&d.deployment.service)), ("environment", environment.clone())];
-            for seconds in analysis.lead_times(d) {
+        for d in analysis.deployments() {
+            let labels = vec![("service", cap.label(d.service())), ("environment", environment.clone())];
+            for seconds in d.lead_times() {
                 lead_time.get_or_create(&labels).observe(*seconds);
             }
             if d.failed() {
                 failed.get_or_create(&labels).inc();
-                if let Some(at) = d.recovered_at {
-                    recovery.get_or_create(&labels).observe((at - d.finished_at) as f64 / 1_000.0);
+                if let Some(at) = d.recovered_at() {
+                    recovery.get_or_create(&labels).observe((at - d.finished_at()) as f64 / 1_000.0);
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! left to visit is reachable from the base: it visits the branch and the few base commits newer
 //! than it, never the whole history.
 
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -26,7 +27,7 @@ const BASE: u8 = 2;
 pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Millis> {
     let mut paint: HashMap<ShaId, u8> = HashMap::new();
     // Ties in time pop in descending sha order, as they always have.
-    let mut queue: BinaryHeap<(Millis, &str, ShaId)> = BinaryHeap::new();
+    let mut queue: BinaryHeap<(Millis, Cow<'_, str>, ShaId)> = BinaryHeap::new();
     let mut pending_head = 0usize;
     let head = graph.id(head);
     for (sha, color) in [(head, HEAD), (graph.id(base), BASE)] {

@@ -53,7 +53,7 @@ impl CommitGraph {
     ///
     /// # Panics
     /// `id` is not from this graph.
-    pub fn sha(&self, id: ShaId) -> &str {
+    pub fn sha(&self, id: ShaId) -> std::borrow::Cow<'_, str> {
         self.shas.sha(id)
     }
 
@@ -209,7 +209,7 @@ mod tests {
             .collect();
         let given: Vec<(&Deployment, &[Listed])> = deployments.iter().zip(&lists).map(|(d, l)| (d, l.as_slice())).collect();
         let sets = changesets(&given, graph);
-        sets.into_iter().map(|set| set.into_iter().map(|id| graph.sha(id).to_owned()).collect()).collect()
+        sets.into_iter().map(|set| set.into_iter().map(|id| graph.sha(id).into_owned()).collect()).collect()
     }
 
     fn deploy(id: &str, sha: &str, explicit: &[&str]) -> Deployment {

@@ -5,7 +5,13 @@
 //! changesets and lead-time samples, then attributes incidents and rollbacks; summarizing only
 //! filters and counts. Because the analysis is rebuilt from stored facts, a commit or incident
 //! that arrives late changes the numbers as soon as it is stored.
+//!
+//! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
+//! deployment is its finish time, its service, its team, its changeset and its lead-time
+//! samples, and three short texts (its id, version and the deployment it rolls back). The rest
+//! of its row is in the store, which is where pages read it from.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,10 +21,12 @@ use serde::Serialize;
 use crate::attribution::{FailureCause, NamedCause, in_window, named_cause};
 use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed, changesets};
+use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
-use crate::percentile::percentile_cont_select;
+use crate::percentile::percentiles_cont_select;
 use crate::shas::{ShaId, Shas};
+use crate::texts::Texts;
 
 /// The facts of one environment that the metrics need.
 #[derive(Debug, Default)]
@@ -74,62 +82,184 @@ impl Lists {
     }
 }
 
-/// What a successful deployment shipped: fixed until deployments, commits or pull requests
-/// change, so an analysis and every [`Analysis::with_incidents`] made of it share one copy.
-/// Commits are ids in the analysis's table of shas: read them as shas with
-/// [`Analysis::changeset`] and [`Analysis::lead_time_samples`].
-#[derive(Debug)]
-pub struct Shipped {
-    /// The deployment. Its explicit commit list is dropped once the build has folded it into
-    /// the changeset and the lead times.
-    pub deployment: Deployment,
-    /// Its time: when it finished.
-    pub finished_at: Millis,
-    /// The commits it shipped first.
-    pub changeset: Box<[ShaId]>,
-    /// Where its lead-time samples are in the analysis's [`Samples`], one per commit of the
-    /// changeset with a known start: read them with [`Analysis::lead_times`].
-    samples: Range<u32>,
-}
+/// A team index of a deployment that names none.
+const NO_TEAM: u32 = u32::MAX;
 
-/// Every deployment's lead-time samples, one deployment after another in finish order, so the
-/// samples of a window of all services are one slice.
+/// What an analysis keeps of the successful deployments, one entry per deployment in finish
+/// order (then service, then id), column by column. Fixed until deployments, commits or pull
+/// requests change, so an analysis and every [`Analysis::with_incidents`] made of it share one.
 #[derive(Debug, Default)]
-struct Samples {
-    /// Lead times in seconds.
-    seconds: Vec<f64>,
-    /// The commit of each sample.
-    commits: Vec<ShaId>,
+struct Shipments {
+    /// Deployment `i`'s id, version and the id of the deployment it rolls back are texts `3i`,
+    /// `3i + 1` and `3i + 2`; an empty version or rollback is none.
+    texts: Texts,
+    /// When each finished: its time in every metric.
+    finished_at: Vec<Millis>,
+    /// Each one's service, as an index into `services`.
+    service: Vec<u32>,
+    /// Each one's team, as an index into `teams`, or [`NO_TEAM`].
+    team: Vec<u32>,
+    /// Whether each is rework: a rollback or a hotfix or other unplanned deployment.
+    rework: Vec<bool>,
+    /// The commits each shipped first, as ids in `shas`.
+    changesets: Flat<ShaId>,
+    /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
+    /// start; in finish order, so the samples of a window of every service are one slice.
+    seconds: Flat<f64>,
+    /// The commit of each sample (parallel to `seconds`' values).
+    sample_commits: Vec<ShaId>,
+    /// The shas the changesets name.
+    shas: Shas,
+    /// Merge commit of a pull request this environment shipped → the start of the PR's branch
+    /// (see [`History`]), ascending by merge commit (binary-searched: a map's buckets would
+    /// double it).
+    branch_starts: Vec<(ShaId, Millis)>,
+    /// The changesets inverted: which deployments (indexes, in finish order) shipped each sha.
+    shipped_by: Flat<u32>,
+    /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
+    by_id: Vec<u32>,
+    /// Every service with a successful deployment, sorted.
+    services: Vec<String>,
+    /// Each service's deployments (by its index in `services`), ascending by finish time.
+    by_service: Flat<u32>,
+    /// Every team a deployment names, sorted.
+    teams: Vec<String>,
+    /// The services whose deployments name each team.
+    team_services: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// What the analysis knows of one deployment: what it [`Shipped`] (shared, and read through
-/// `Deref`), and whether the incidents and rollbacks of this analysis make it failed.
-#[derive(Debug, Clone)]
-pub struct AnalyzedDeployment {
-    shipped: Arc<Shipped>,
-    /// Why it counts as failed; empty when it did not fail.
-    pub failure_causes: Vec<FailureCause>,
-    /// When it recovered from its failure.
-    pub recovered_at: Option<Millis>,
-}
+impl Shipments {
+    fn id(&self, i: usize) -> &str {
+        self.texts.get(3 * i as u32)
+    }
 
-impl std::ops::Deref for AnalyzedDeployment {
-    type Target = Shipped;
+    fn optional(&self, text: usize) -> Option<&str> {
+        Some(self.texts.get(text as u32)).filter(|s| !s.is_empty())
+    }
 
-    fn deref(&self) -> &Shipped {
-        &self.shipped
+    fn rollback_of(&self, i: usize) -> Option<&str> {
+        self.optional(3 * i + 2)
+    }
+
+    fn service(&self, i: usize) -> &str {
+        &self.services[self.service[i] as usize]
+    }
+
+    /// The deployments of the service named `name`.
+    fn of_service(&self, name: &str) -> &[u32] {
+        self.services.binary_search_by(|s| s.as_str().cmp(name)).map_or(&[], |k| self.by_service.of(k))
+    }
+
+    /// The index of deployment `id`.
+    fn index(&self, id: &str) -> Option<usize> {
+        let found = self.by_id.binary_search_by(|&i| self.id(i as usize).cmp(id)).ok()?;
+        Some(self.by_id[found] as usize)
     }
 }
 
-impl AnalyzedDeployment {
-    /// Whether it counts as failed.
-    pub fn failed(&self) -> bool {
-        !self.failure_causes.is_empty()
+/// Why a deployment failed and when it recovered.
+#[derive(Debug, Clone, PartialEq)]
+struct Failure {
+    causes: Vec<FailureCause>,
+    recovered_at: Option<Millis>,
+}
+
+/// A successful deployment as an analysis knows it: what it shipped, and whether the incidents
+/// and rollbacks of the analysis make it failed. A view into the analysis, copied freely.
+#[derive(Clone, Copy)]
+pub struct AnalyzedDeployment<'a> {
+    analysis: &'a Analysis,
+    index: usize,
+}
+
+impl std::fmt::Debug for AnalyzedDeployment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyzedDeployment").field("id", &self.id()).field("finished_at", &self.finished_at()).finish_non_exhaustive()
+    }
+}
+
+impl<'a> AnalyzedDeployment<'a> {
+    fn shipments(self) -> &'a Shipments {
+        &self.analysis.shipments
+    }
+
+    /// Its id.
+    pub fn id(self) -> &'a str {
+        self.shipments().id(self.index)
+    }
+
+    /// Its service.
+    pub fn service(self) -> &'a str {
+        self.shipments().service(self.index)
+    }
+
+    /// The team it names.
+    pub fn team(self) -> Option<&'a str> {
+        let s = self.shipments();
+        s.teams.get(s.team[self.index] as usize).map(String::as_str)
+    }
+
+    /// Its version label.
+    pub fn version(self) -> Option<&'a str> {
+        self.shipments().optional(3 * self.index + 1)
+    }
+
+    /// Its version label, else its id: how pages name it.
+    pub fn label(self) -> &'a str {
+        self.version().unwrap_or_else(|| self.id())
+    }
+
+    /// The deployment it rolls back.
+    pub fn rollback_of(self) -> Option<&'a str> {
+        self.shipments().rollback_of(self.index)
+    }
+
+    /// When it finished: its time in every metric.
+    pub fn finished_at(self) -> Millis {
+        self.shipments().finished_at[self.index]
     }
 
     /// Whether it is rework: a rollback or an unplanned deployment.
-    pub fn rework(&self) -> bool {
-        self.deployment.rollback_of.is_some() || self.deployment.unplanned
+    pub fn rework(self) -> bool {
+        self.shipments().rework[self.index]
+    }
+
+    fn failure(self) -> Option<&'a Failure> {
+        let slot = *self.analysis.failure_of.get(self.index)?;
+        self.analysis.failures.get(slot as usize)
+    }
+
+    /// Whether it counts as failed.
+    pub fn failed(self) -> bool {
+        self.failure().is_some()
+    }
+
+    /// Why it counts as failed; empty when it did not fail.
+    pub fn failure_causes(self) -> &'a [FailureCause] {
+        self.failure().map_or(&[], |f| f.causes.as_slice())
+    }
+
+    /// When it recovered from its failure.
+    pub fn recovered_at(self) -> Option<Millis> {
+        self.failure().and_then(|f| f.recovered_at)
+    }
+
+    /// The commits it shipped first, as shas, in changeset order.
+    pub fn changeset(self) -> impl ExactSizeIterator<Item = Cow<'a, str>> + Clone + 'a {
+        let s = self.shipments();
+        s.changesets.of(self.index).iter().map(|&sha| s.shas.sha(sha))
+    }
+
+    /// Its lead times in seconds, one per commit of its changeset with a known start.
+    pub fn lead_times(self) -> &'a [f64] {
+        self.shipments().seconds.of(self.index)
+    }
+
+    /// Its lead-time samples: each commit's sha and its lead time in seconds.
+    pub fn lead_time_samples(self) -> impl ExactSizeIterator<Item = (Cow<'a, str>, f64)> + 'a {
+        let s = self.shipments();
+        let range = s.seconds.range(self.index);
+        s.sample_commits[range.clone()].iter().zip(&s.seconds.values()[range]).map(|(&sha, &seconds)| (s.shas.sha(sha), seconds))
     }
 }
 
@@ -162,30 +292,16 @@ impl Scope {
 pub struct Analysis {
     /// The environment.
     pub environment: String,
-    /// Successful deployments, ascending by finish time then id.
-    pub deployments: Vec<AnalyzedDeployment>,
     /// The environment's incidents.
     pub incidents: Vec<Incident>,
-    /// The shas of every changeset, which the deployments name by id.
-    shas: Arc<Shas>,
-    /// The deployments' lead-time samples (shared with [`Analysis::with_incidents`]).
-    samples: Arc<Samples>,
-    /// Merge commit of a pull request this environment shipped → the start of the PR's branch
-    /// (see [`History`]).
-    branch_starts: HashMap<ShaId, Millis>,
-    /// Which deployments shipped each sha (the changesets inverted): sha `i`'s are
-    /// `shipped_by[first_shipped_by[i]..first_shipped_by[i + 1]]`, indexes into `deployments`
-    /// in finish order. Shared with [`Analysis::with_incidents`], like the changesets.
-    shipped_by: Arc<ShippedBy>,
-    /// Indexes into `deployments`, ascending by deployment id (binary-searched: no second copy
-    /// of every id).
-    by_id: Vec<u32>,
+    /// The successful deployments (shared with [`Analysis::with_incidents`]).
+    shipments: Arc<Shipments>,
+    /// Each deployment's index into `failures`, or `u32::MAX` when it did not fail.
+    failure_of: Vec<u32>,
+    /// The failed deployments' causes and recoveries.
+    failures: Vec<Failure>,
     /// Every service with a deployment or an incident, sorted.
     services: Vec<String>,
-    /// Each service's deployments, as indexes into `deployments` (so ascending by finish time).
-    by_service: HashMap<String, Vec<usize>>,
-    /// The services whose deployments name each team.
-    teams: HashMap<String, BTreeSet<String>>,
 }
 
 impl Analysis {
@@ -200,146 +316,148 @@ impl Analysis {
         let succeeded = deployments;
         let listed_by = |i: usize| listed.of(was[i] as usize);
 
+        // Services and teams by name, numbered in sorted order.
+        let services: Vec<String> = succeeded.iter().map(|d| d.service.as_str()).collect::<BTreeSet<_>>().into_iter().map(str::to_owned).collect();
+        let mut team_services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for d in &succeeded {
+            if let Some(team) = &d.team
+                && !team_services.get(team).is_some_and(|s| s.contains(&d.service))
+            {
+                team_services.entry(team.clone()).or_default().insert(d.service.clone());
+            }
+        }
+        let teams: Vec<String> = team_services.keys().cloned().collect();
+        let number = |names: &[String], name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).map_or(u32::MAX, |k| k as u32);
+
         // Changesets per service, walked in finish order.
-        let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (index, d) in succeeded.iter().enumerate() {
-            by_service.entry(d.service.as_str()).or_default().push(index);
+        let service: Vec<u32> = succeeded.iter().map(|d| number(&services, &d.service)).collect();
+        let mut by_service: Vec<Vec<u32>> = vec![Vec::new(); services.len()];
+        for (index, &s) in service.iter().enumerate() {
+            by_service[s as usize].push(index as u32);
         }
         let mut sets: Vec<Vec<ShaId>> = vec![Vec::new(); succeeded.len()];
-        for indexes in by_service.values() {
-            let ordered: Vec<(&Deployment, &[Listed])> = indexes.iter().map(|&i| (&succeeded[i], listed_by(i))).collect();
+        for indexes in &by_service {
+            let ordered: Vec<(&Deployment, &[Listed])> = indexes.iter().map(|&i| (&succeeded[i as usize], listed_by(i as usize))).collect();
             for (&i, set) in indexes.iter().zip(changesets(&ordered, &mut graph)) {
-                sets[i] = set;
+                sets[i as usize] = set;
             }
         }
 
-        // Every deployment left has a finish time, so the vector is exactly as long as `succeeded`.
-        let mut analyzed: Vec<AnalyzedDeployment> = Vec::with_capacity(succeeded.len());
-        let mut samples = Samples::default();
-        analyzed.extend(succeeded.into_iter().zip(sets).enumerate().filter_map(|(i, (deployment, changeset))| {
-            let finished_at = deployment.finished_at?;
-            let start = sample_index(samples.seconds.len());
-            for (sha, seconds) in changeset_lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit) {
-                samples.commits.push(sha);
-                samples.seconds.push(seconds);
-            }
-            let samples = start..sample_index(samples.seconds.len());
-            let shipped = Shipped { deployment, finished_at, changeset: changeset.into(), samples };
-            Some(AnalyzedDeployment { shipped: Arc::new(shipped), failure_causes: Vec::new(), recovered_at: None })
-        }));
+        // The columns, deployment by deployment, each deployment dropped once it is read.
+        let count = succeeded.len();
+        let mut s = Shipments {
+            texts: Texts::with_capacity(3 * count, 32 * count),
+            finished_at: Vec::with_capacity(count),
+            team: Vec::with_capacity(count),
+            rework: Vec::with_capacity(count),
+            changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()),
+            seconds: Flat::with_capacity(count, 0),
+            service,
+            ..Shipments::default()
+        };
+        for (i, (deployment, changeset)) in succeeded.into_iter().zip(sets).enumerate() {
+            let finished_at = deployment.finished_at.expect("sort_succeeded keeps finished deployments");
+            let samples = changeset_lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit);
+            s.sample_commits.extend(samples.iter().map(|&(sha, _)| sha));
+            s.seconds.push(samples.into_iter().map(|(_, seconds)| seconds));
+            s.changesets.push(changeset);
+            s.texts.push(&deployment.id);
+            s.texts.push(deployment.version.as_deref().unwrap_or_default());
+            s.texts.push(deployment.rollback_of.as_deref().unwrap_or_default());
+            s.finished_at.push(finished_at);
+            s.team.push(deployment.team.as_deref().map_or(NO_TEAM, |t| number(&teams, t)));
+            s.rework.push(deployment.unplanned || deployment.rollback_of.is_some());
+        }
         drop(listed);
 
         // Keep only the shas the changesets name, and drop the graph.
         let mut named = vec![false; graph.shas().len()];
-        for d in &analyzed {
-            for &sha in d.changeset.iter() {
-                named[sha as usize] = true;
-            }
+        for &sha in s.changesets.values() {
+            named[sha as usize] = true;
         }
         let (shas, remap) = graph.into_shas().retain(&named);
         let renamed = |sha: &mut ShaId| *sha = remap[*sha as usize].expect("a shipped sha is kept");
-        for d in &mut analyzed {
-            Arc::get_mut(&mut d.shipped).expect("nothing shares a deployment during the build").changeset.iter_mut().for_each(renamed);
-        }
-        samples.commits.iter_mut().for_each(renamed);
-        samples.seconds.shrink_to_fit();
-        samples.commits.shrink_to_fit();
-        let branch_starts: HashMap<ShaId, Millis> =
-            pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
-
-        let shipped_by = Arc::new(ShippedBy::of(&analyzed, shas.len()));
-        attribute(&mut analyzed, &incidents, attribution_window, &shas, &shipped_by);
-        let mut by_id: Vec<u32> = (0..u32::try_from(analyzed.len()).expect("fewer than 2^32 deployments")).collect();
-        by_id.sort_unstable_by(|&a, &b| analyzed[a as usize].deployment.id.cmp(&analyzed[b as usize].deployment.id));
-        let services = services_of(&analyzed, &incidents);
-        let by_service = index_by_service(&analyzed);
-        let mut teams: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for d in &analyzed {
-            if let Some(team) = &d.deployment.team {
-                teams.entry(team.clone()).or_default().insert(d.deployment.service.clone());
-            }
-        }
-        let (shas, samples) = (Arc::new(shas), Arc::new(samples));
-        Self { environment, deployments: analyzed, incidents, shas, samples, branch_starts, shipped_by, by_id, services, by_service, teams }
+        s.changesets.values_mut().iter_mut().for_each(renamed);
+        s.sample_commits.iter_mut().for_each(renamed);
+        s.branch_starts = pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
+        s.branch_starts.sort_unstable();
+        s.shipped_by = s.changesets.inverted(shas.len());
+        s.shas = shas;
+        let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
+        by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
+        s.by_id = by_id;
+        s.by_service = by_service.into_iter().collect();
+        s.services = services;
+        s.teams = teams;
+        s.team_services = team_services;
+        s.texts.shrink_to_fit();
+        s.seconds.shrink_to_fit();
+        s.sample_commits.shrink_to_fit();
+        Self::attributed(environment, Arc::new(s), incidents, attribution_window)
     }
 
     /// The same analysis with another set of incidents: changesets and lead times are kept, and
     /// failures are attributed again. Cheaper than [`Analysis::build`] when only incidents changed.
     pub fn with_incidents(&self, incidents: Vec<Incident>, attribution_window: Millis) -> Self {
-        let mut deployments: Vec<AnalyzedDeployment> = self
-            .deployments
-            .iter()
-            .map(|d| AnalyzedDeployment { shipped: Arc::clone(&d.shipped), failure_causes: Vec::new(), recovered_at: None })
-            .collect();
-        attribute(&mut deployments, &incidents, attribution_window, &self.shas, &self.shipped_by);
-        let services = services_of(&deployments, &incidents);
-        Self {
-            environment: self.environment.clone(),
-            deployments,
-            incidents,
-            shas: Arc::clone(&self.shas),
-            samples: Arc::clone(&self.samples),
-            branch_starts: self.branch_starts.clone(),
-            shipped_by: Arc::clone(&self.shipped_by),
-            by_id: self.by_id.clone(),
-            services,
-            by_service: self.by_service.clone(),
-            teams: self.teams.clone(),
-        }
+        Self::attributed(self.environment.clone(), Arc::clone(&self.shipments), incidents, attribution_window)
+    }
+
+    /// The analysis of `shipments` once `incidents` and rollbacks are attributed.
+    fn attributed(environment: String, shipments: Arc<Shipments>, incidents: Vec<Incident>, window: Millis) -> Self {
+        let (failure_of, failures) = attribute(&shipments, &incidents, window);
+        let mut services: BTreeSet<&str> = shipments.services.iter().map(String::as_str).collect();
+        services.extend(incidents.iter().map(|i| i.service.as_str()));
+        let services = services.into_iter().map(str::to_owned).collect();
+        Self { environment, incidents, shipments, failure_of, failures, services }
+    }
+
+    fn at(&self, index: usize) -> AnalyzedDeployment<'_> {
+        AnalyzedDeployment { analysis: self, index }
+    }
+
+    /// The successful deployments, ascending by finish time then id.
+    pub fn deployments(&self) -> impl DoubleEndedIterator<Item = AnalyzedDeployment<'_>> + ExactSizeIterator {
+        (0..self.shipments.finished_at.len()).map(|i| self.at(i))
     }
 
     /// What the analysis knows of a successful deployment.
-    pub fn deployment(&self, id: &str) -> Option<&AnalyzedDeployment> {
-        let found = self.by_id.binary_search_by(|&i| self.deployments[i as usize].deployment.id.as_str().cmp(id)).ok()?;
-        Some(&self.deployments[self.by_id[found] as usize])
+    pub fn deployment(&self, id: &str) -> Option<AnalyzedDeployment<'_>> {
+        self.shipments.index(id).map(|i| self.at(i))
     }
 
     /// The successful deployments of `service`, ascending by finish time.
-    pub fn of_service<'a>(&'a self, service: &str) -> impl Iterator<Item = &'a AnalyzedDeployment> + 'a {
-        self.by_service.get(service).into_iter().flatten().map(|&i| &self.deployments[i])
+    pub fn of_service<'a>(&'a self, service: &str) -> impl DoubleEndedIterator<Item = AnalyzedDeployment<'a>> + 'a {
+        self.shipments.of_service(service).iter().map(|&i| self.at(i as usize))
     }
 
     /// The deployments that shipped `sha` (each once per service), in finish order.
-    pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = &'a AnalyzedDeployment> + 'a {
-        let found = self.shas.id(sha).map_or(&[][..], |id| self.shipped_by.of_sha(id));
-        found.iter().map(|&i| &self.deployments[i as usize])
-    }
-
-    /// The commits a deployment of this analysis shipped first, as shas, in changeset order.
-    pub fn changeset<'a>(&'a self, d: &'a AnalyzedDeployment) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
-        d.changeset.iter().map(|&sha| self.shas.sha(sha))
-    }
-
-    /// A deployment's lead-time samples: each commit's sha and its lead time in seconds.
-    pub fn lead_time_samples<'a>(&'a self, d: &'a AnalyzedDeployment) -> impl ExactSizeIterator<Item = (&'a str, f64)> + 'a {
-        let range = d.samples.start as usize..d.samples.end as usize;
-        self.samples.commits[range.clone()].iter().zip(&self.samples.seconds[range]).map(|(&sha, &seconds)| (self.shas.sha(sha), seconds))
-    }
-
-    /// A deployment's lead times in seconds, one per commit of its changeset with a known start.
-    pub fn lead_times(&self, d: &AnalyzedDeployment) -> &[f64] {
-        &self.samples.seconds[d.samples.start as usize..d.samples.end as usize]
+    pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = AnalyzedDeployment<'a>> + 'a {
+        let s = &self.shipments;
+        let found = s.shas.id(sha).map_or(&[][..], |id| s.shipped_by.of(id as usize));
+        found.iter().map(|&i| self.at(i as usize))
     }
 
     /// The start of the branch of the pull request merged as `sha`, when this environment shipped
     /// `sha` and the store found a start (see [`History`]).
     pub fn branch_start(&self, sha: &str) -> Option<Millis> {
-        self.branch_starts.get(&self.shas.id(sha)?).copied()
+        let s = &self.shipments;
+        let id = s.shas.id(sha)?;
+        s.branch_starts.binary_search_by_key(&id, |&(sha, _)| sha).ok().map(|k| s.branch_starts[k].1)
     }
 
     /// The deployments an incident is blamed on (by name or by the attribution window).
     pub fn blamed_on<'a>(&'a self, incident_id: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.deployments.iter().filter(move |d| d.failure_causes.iter().any(|c| c.incident_id() == Some(incident_id))).map(|d| d.deployment.id.as_str())
+        self.deployments().filter(move |d| d.failure_causes().iter().any(|c| c.incident_id() == Some(incident_id))).map(|d| d.id())
     }
 
     /// Every team some deployment names, sorted.
     pub fn teams(&self) -> BTreeSet<&str> {
-        self.teams.keys().map(String::as_str).collect()
+        self.shipments.teams.iter().map(String::as_str).collect()
     }
 
     /// The services whose deployments name `team`.
     pub fn team_services(&self, team: &str) -> Option<&BTreeSet<String>> {
-        self.teams.get(team)
+        self.shipments.team_services.get(team)
     }
 
     /// Every service with a deployment or an incident in this environment.
@@ -347,40 +465,51 @@ impl Analysis {
         self.services.iter().map(String::as_str).collect()
     }
 
-    /// The successful deployments that finished in `[from, to)`: a slice, found by binary search
-    /// (deployments are sorted by finish time), so a summary costs what its window holds.
-    fn finished_in(&self, from: Millis, to: Millis) -> &[AnalyzedDeployment] {
-        let start = self.deployments.partition_point(|d| d.finished_at < from);
-        let end = self.deployments.partition_point(|d| d.finished_at < to).max(start);
-        &self.deployments[start..end]
+    /// The indexes of the successful deployments in scope that finished in `[from, to)`: one
+    /// range of every service (deployments are sorted by finish time), or each named service's
+    /// own, found by binary search, so a summary costs what its window holds.
+    fn finished_in(&self, from: Millis, to: Millis, scope: &Scope) -> Window {
+        let s = &self.shipments;
+        match &scope.services {
+            None => {
+                let start = s.finished_at.partition_point(|&f| f < from);
+                let end = s.finished_at.partition_point(|&f| f < to).max(start);
+                Window::All(start..end)
+            }
+            Some(named) => {
+                let mut found: Vec<u32> = Vec::new();
+                for indexes in named.iter().map(|name| s.of_service(name)) {
+                    let start = indexes.partition_point(|&i| s.finished_at[i as usize] < from);
+                    let end = indexes.partition_point(|&i| s.finished_at[i as usize] < to).max(start);
+                    found.extend_from_slice(&indexes[start..end]);
+                }
+                Window::Named(found)
+            }
+        }
     }
 
     /// The DORA summary of the window `[from, to)`.
     pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
         let bands = benchmarks.bands();
-        let in_window: Vec<&AnalyzedDeployment> = match &scope.services {
-            // A few services: binary-search each one's own deployments rather than the window's.
-            Some(named) => {
-                let mut found: Vec<&AnalyzedDeployment> = Vec::new();
-                for indexes in named.iter().filter_map(|s| self.by_service.get(s)) {
-                    let start = indexes.partition_point(|&i| self.deployments[i].finished_at < from);
-                    let end = indexes.partition_point(|&i| self.deployments[i].finished_at < to).max(start);
-                    found.extend(indexes[start..end].iter().map(|&i| &self.deployments[i]));
-                }
-                found
-            }
-            None => self.finished_in(from, to).iter().collect(),
-        };
-        let count = in_window.len() as u64;
+        let s = &self.shipments;
+        let window = self.finished_in(from, to, scope);
+        let count = window.len() as u64;
 
         let days = (to - from) as f64 / DAY as f64;
         let per_day = if days > 0.0 { count as f64 / days } else { 0.0 };
-        // In finish order (per service when the scope names services), so runs of one day are
-        // mostly together and the sort is cheap.
-        let mut days: Vec<i64> = in_window.iter().map(|d| day_number(d.finished_at)).collect();
-        days.sort_unstable();
-        days.dedup();
-        let deploy_days = days.len() as u64;
+        let deploy_days = match &window {
+            // In finish order: one day's deployments are together, so count where the day changes.
+            Window::All(range) => {
+                let days = s.finished_at[range.clone()].iter().map(|&f| day_number(f));
+                days.fold((0, None), |(n, last), day| (n + u64::from(last != Some(day)), Some(day))).0
+            }
+            Window::Named(indexes) => {
+                let mut days: Vec<i64> = indexes.iter().map(|&i| day_number(s.finished_at[i as usize])).collect();
+                days.sort_unstable();
+                days.dedup();
+                days.len() as u64
+            }
+        };
         let deployment_frequency = DeploymentFrequency {
             deployments: count,
             deploy_days,
@@ -389,10 +518,12 @@ impl Analysis {
             level: Some(bands.deployment_frequency(per_day)),
         };
 
-        let lead = Distribution::of(match (&scope.services, in_window.first(), in_window.last()) {
+        let lead = Distribution::of(match &window {
             // Every service: the window's samples are one slice.
-            (None, Some(first), Some(last)) => self.samples.seconds[first.samples.start as usize..last.samples.end as usize].to_vec(),
-            _ => in_window.iter().flat_map(|d| self.lead_times(d).iter().copied()).collect(),
+            Window::All(range) if !range.is_empty() => {
+                s.seconds.values()[s.seconds.range(range.start).start..s.seconds.range(range.end - 1).end].to_vec()
+            }
+            _ => window.indexes().flat_map(|i| s.seconds.of(i).iter().copied()).collect(),
         });
         let lead_time = LeadTime {
             samples: lead.samples,
@@ -401,7 +532,8 @@ impl Analysis {
             level: lead.median.map(|m| bands.lead_time(m)),
         };
 
-        let failed: Vec<&&AnalyzedDeployment> = in_window.iter().filter(|d| d.failed()).collect();
+        let failed: Vec<(usize, &Failure)> =
+            window.indexes().filter_map(|i| Some((i, self.failures.get(*self.failure_of.get(i)? as usize)?))).collect();
         let rate = ratio(failed.len() as u64, count);
         let change_failure_rate = ChangeFailureRate {
             deployments: count,
@@ -422,7 +554,7 @@ impl Analysis {
             TimeToRestore { incidents: restore.samples, median_seconds: restore.median, level: restore.median.map(|m| bands.recovery(m)) };
 
         let recovery = Distribution::of(
-            failed.iter().filter_map(|d| Some(seconds(d.recovered_at? - d.finished_at))).filter(|s| *s >= 0.0).collect(),
+            failed.iter().filter_map(|(i, f)| Some(seconds(f.recovered_at? - s.finished_at[*i]))).filter(|s| *s >= 0.0).collect(),
         );
         let failed_deployment_recovery_time = RecoveryTime {
             failed_deployments: failed.len() as u64,
@@ -431,7 +563,7 @@ impl Analysis {
             level: recovery.median.map(|m| bands.recovery(m)),
         };
 
-        let rework = in_window.iter().filter(|d| d.rework()).count() as u64;
+        let rework = window.indexes().filter(|&i| s.rework[i]).count() as u64;
         let rework_rate = ReworkRate { deployments: count, unplanned_deployments: rework, rate: ratio(rework, count) };
 
         let recovery_level = match benchmarks {
@@ -442,7 +574,7 @@ impl Analysis {
 
         let services: Vec<String> = match &scope.services {
             Some(named) => named.iter().cloned().collect(),
-            None => self.services().into_iter().map(str::to_owned).collect(),
+            None => self.services.clone(),
         };
         Summary {
             from: rfc3339(from),
@@ -462,6 +594,29 @@ impl Analysis {
     /// The summary of each calendar bucket of `[from, to)`.
     pub fn series(&self, from: Millis, to: Millis, interval: Interval, benchmarks: Benchmarks, scope: &Scope) -> Vec<Summary> {
         interval.buckets(from, to).into_iter().map(|(start, end)| self.summary(start, end, benchmarks, scope)).collect()
+    }
+}
+
+/// The deployments a summary counts: a range of every service's, or the named services' own.
+enum Window {
+    All(Range<usize>),
+    Named(Vec<u32>),
+}
+
+impl Window {
+    fn len(&self) -> usize {
+        match self {
+            Self::All(range) => range.len(),
+            Self::Named(indexes) => indexes.len(),
+        }
+    }
+
+    fn indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        let (range, named) = match self {
+            Self::All(range) => (range.clone(), &[][..]),
+            Self::Named(indexes) => (0..0, indexes.as_slice()),
+        };
+        range.chain(named.iter().map(|&i| i as usize))
     }
 }
 
@@ -487,11 +642,6 @@ fn changeset_lead_times(
             (sample > 0).then(|| (sha, seconds(sample)))
         })
         .collect()
-}
-
-/// A position in [`Samples`].
-fn sample_index(len: usize) -> u32 {
-    u32::try_from(len).expect("fewer than 2^32 lead-time samples")
 }
 
 /// Moves the successful deployments with a finish time to the front of `deployments`, ascending
@@ -525,112 +675,57 @@ fn sort_succeeded(deployments: &mut Vec<Deployment>) -> Vec<u32> {
     order
 }
 
-/// Marks failed deployments and their recovery, from incidents and rollbacks.
-fn attribute(deployments: &mut [AnalyzedDeployment], incidents: &[Incident], window: Millis, shas: &Shas, shipped_by: &ShippedBy) {
-    let by_id: HashMap<&str, usize> = deployments.iter().enumerate().map(|(i, d)| (d.deployment.id.as_str(), i)).collect();
-    let mut finish_order: HashMap<&str, (Vec<Millis>, Vec<usize>)> = HashMap::new();
-    for (i, d) in deployments.iter().enumerate() {
-        let (times, indexes) = finish_order.entry(d.deployment.service.as_str()).or_default();
-        times.push(d.finished_at);
-        indexes.push(i);
-    }
-
+/// Which deployments fail, from incidents and rollbacks: each deployment's index into the
+/// failures (`u32::MAX` for none), and the failures.
+fn attribute(s: &Shipments, incidents: &[Incident], window: Millis) -> (Vec<u32>, Vec<Failure>) {
+    // Each service's finish times, for the window search.
+    let times: Vec<Vec<Millis>> =
+        (0..s.services.len()).map(|k| s.by_service.of(k).iter().map(|&i| s.finished_at[i as usize]).collect()).collect();
     let mut causes: Vec<(usize, FailureCause, Option<Millis>)> = Vec::new();
     for incident in incidents {
         let id = incident.id.clone();
         let blamed = match named_cause(incident) {
             NamedCause::Deployment(deployment_id) => {
-                by_id.get(deployment_id).map(|&i| (i, FailureCause::IncidentNamedDeployment { incident_id: id }))
+                s.index(deployment_id).map(|i| (i, FailureCause::IncidentNamedDeployment { incident_id: id }))
             }
             // A commit counts once per service: at most one deployment of the incident's service shipped it.
-            NamedCause::Commit(sha) => shas
+            NamedCause::Commit(sha) => s
+                .shas
                 .id(sha)
-                .and_then(|known| shipped_by.of_sha(known).iter().map(|&i| i as usize).find(|&i| deployments[i].deployment.service == incident.service))
+                .and_then(|known| s.shipped_by.of(known as usize).iter().map(|&i| i as usize).find(|&i| s.service(i) == incident.service))
                 .map(|i| (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })),
-            NamedCause::Unknown => finish_order.get(incident.service.as_str()).and_then(|(times, indexes)| {
-                in_window(times, incident.opened_at, window).map(|k| (indexes[k], FailureCause::IncidentInWindow { incident_id: id }))
+            NamedCause::Unknown => s.services.binary_search(&incident.service).ok().and_then(|k| {
+                in_window(&times[k], incident.opened_at, window)
+                    .map(|n| (s.by_service.of(k)[n] as usize, FailureCause::IncidentInWindow { incident_id: id }))
             }),
         };
         if let Some((i, cause)) = blamed {
             causes.push((i, cause, incident.resolved_at));
         }
     }
-    for rollback in deployments.iter() {
-        let Some(target) = rollback.deployment.rollback_of.as_deref().and_then(|id| by_id.get(id)) else { continue };
-        if deployments[*target].finished_at <= rollback.finished_at {
-            let cause = FailureCause::RolledBack { deployment_id: rollback.deployment.id.clone() };
-            causes.push((*target, cause, Some(rollback.finished_at)));
+    for rollback in 0..s.finished_at.len() {
+        let Some(target) = s.rollback_of(rollback).and_then(|id| s.index(id)) else { continue };
+        if s.finished_at[target] <= s.finished_at[rollback] {
+            let cause = FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() };
+            causes.push((target, cause, Some(s.finished_at[rollback])));
         }
     }
 
+    let mut failure_of = vec![u32::MAX; s.finished_at.len()];
+    let mut failures: Vec<Failure> = Vec::new();
     for (i, cause, recovered) in causes {
-        let d = &mut deployments[i];
-        d.failure_causes.push(cause);
-        d.recovered_at = match (d.recovered_at, recovered) {
+        if failure_of[i] == u32::MAX {
+            failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
+            failures.push(Failure { causes: Vec::new(), recovered_at: None });
+        }
+        let f = &mut failures[failure_of[i] as usize];
+        f.causes.push(cause);
+        f.recovered_at = match (f.recovered_at, recovered) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
     }
-}
-
-/// The changesets inverted: which deployments shipped each sha.
-#[derive(Debug, Default)]
-struct ShippedBy {
-    /// Where each sha's deployments start in `deployments`; sha `i`'s run to `first[i + 1]`.
-    first: Vec<u32>,
-    /// Indexes of deployments, sha after sha, each sha's in finish order.
-    deployments: Vec<u32>,
-}
-
-impl ShippedBy {
-    /// Inverts the changesets of `deployments` (sorted by finish time) over `shas` ids, with a
-    /// counting sort: two flat vectors, no map.
-    fn of(deployments: &[AnalyzedDeployment], shas: usize) -> Self {
-        let mut first = vec![0u32; shas + 1];
-        for d in deployments {
-            for &sha in d.changeset.iter() {
-                first[sha as usize + 1] += 1;
-            }
-        }
-        for i in 1..first.len() {
-            first[i] += first[i - 1];
-        }
-        let mut next = first.clone();
-        let mut shipped = vec![0u32; first[shas] as usize];
-        for (i, d) in deployments.iter().enumerate() {
-            for &sha in d.changeset.iter() {
-                let slot = &mut next[sha as usize];
-                shipped[*slot as usize] = u32::try_from(i).expect("fewer than 2^32 deployments");
-                *slot += 1;
-            }
-        }
-        Self { first, deployments: shipped }
-    }
-
-    /// The deployments that shipped sha `id`, in finish order.
-    fn of_sha(&self, id: ShaId) -> &[u32] {
-        let i = id as usize;
-        match (self.first.get(i), self.first.get(i + 1)) {
-            (Some(&start), Some(&end)) => &self.deployments[start as usize..end as usize],
-            _ => &[],
-        }
-    }
-}
-
-/// Each service's deployments, as ascending indexes into `deployments`.
-fn index_by_service(deployments: &[AnalyzedDeployment]) -> HashMap<String, Vec<usize>> {
-    let mut index: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, d) in deployments.iter().enumerate() {
-        index.entry(d.deployment.service.clone()).or_default().push(i);
-    }
-    index
-}
-
-/// Every service with a deployment or an incident, sorted.
-fn services_of(deployments: &[AnalyzedDeployment], incidents: &[Incident]) -> Vec<String> {
-    let mut services: BTreeSet<&str> = deployments.iter().map(|d| d.deployment.service.as_str()).collect();
-    services.extend(incidents.iter().map(|i| i.service.as_str()));
-    services.into_iter().map(str::to_owned).collect()
+    (failure_of, failures)
 }
 
 fn seconds(millis: Millis) -> f64 {
@@ -651,12 +746,11 @@ struct Distribution {
 impl Distribution {
     fn of(mut values: Vec<f64>) -> Self {
         // Selection, not a sort: a year of every service's lead times is millions of samples.
-        let known = !values.is_empty();
-        Self {
-            samples: values.len() as u64,
-            median: known.then(|| percentile_cont_select(&mut values, 0.5)),
-            p90: known.then(|| percentile_cont_select(&mut values, 0.9)),
-        }
+        let (median, p90) = match percentiles_cont_select(&mut values, [0.5, 0.9]) {
+            Some([median, p90]) => (Some(median), Some(p90)),
+            None => (None, None),
+        };
+        Self { samples: values.len() as u64, median, p90 }
     }
 }
 

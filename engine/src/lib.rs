@@ -13,6 +13,7 @@ pub mod branch;
 pub mod burn;
 pub mod calendar;
 pub mod changeset;
+pub mod flat;
 pub mod levels;
 pub mod model;
 pub mod percentile;
@@ -21,5 +22,6 @@ pub mod flow;
 pub mod rollback;
 pub mod shas;
 pub mod stages;
+pub mod texts;
 
 pub use model::Millis;

@@ -7,7 +7,7 @@ pub fn percentile_cont(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    Some(percentile_cont_select(&mut values.to_vec(), p))
+    percentiles_cont_select(&mut values.to_vec(), [p]).map(|[v]| v)
 }
 
 /// [`percentile_cont`] over values already sorted ascending; `sorted` must not be empty.
@@ -18,18 +18,31 @@ pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower as f64)
 }
 
-/// [`percentile_cont`] by selection rather than sorting: linear in the number of values, and
-/// exactly the sorted answer (the same two ranks, the same arithmetic). Reorders `values`, which
-/// must not be empty.
-pub fn percentile_cont_select(values: &mut [f64], p: f64) -> f64 {
-    let rank = p.clamp(0.0, 1.0) * (values.len() - 1) as f64;
-    let lower = rank.floor() as usize;
-    let upper = rank.ceil() as usize;
-    let (_, low, above) = values.select_nth_unstable_by(lower, f64::total_cmp);
-    let low = *low;
-    // The next rank up is the least value above the selected one.
-    let high = if upper == lower { low } else { above.iter().copied().min_by(f64::total_cmp).unwrap_or(low) };
-    low + (high - low) * (rank - lower as f64)
+/// [`percentile_cont`] of each of `ps` (ascending) by selection rather than sorting: linear in
+/// the number of values, and exactly the sorted answer (the same two ranks, the same
+/// arithmetic). Each selection after the first is made only among the values above the last
+/// one's rank. Reorders `values`; `None` when there are none.
+pub fn percentiles_cont_select<const N: usize>(values: &mut [f64], ps: [f64; N]) -> Option<[f64; N]> {
+    if values.is_empty() {
+        return None;
+    }
+    let last = (values.len() - 1) as f64;
+    // Every value before `settled` is at its sorted rank or below every value from `settled` on.
+    let mut settled = 0;
+    Some(ps.map(|p| {
+        let rank = p.clamp(0.0, 1.0) * last;
+        let lower = rank.floor() as usize;
+        let upper = rank.ceil() as usize;
+        debug_assert!(lower + 1 >= settled, "ps ascending");
+        if lower >= settled {
+            values[settled..].select_nth_unstable_by(lower - settled, f64::total_cmp);
+            settled = lower + 1;
+        }
+        let low = values[lower];
+        // The next rank up is the least value above the selected one.
+        let high = if upper == lower { low } else { values[lower + 1..].iter().copied().min_by(f64::total_cmp).unwrap_or(low) };
+        low + (high - low) * (rank - lower as f64)
+    }))
 }
 
 #[cfg(test)]
@@ -50,9 +63,10 @@ mod tests {
                 .collect();
             let mut sorted = values.clone();
             sorted.sort_by(f64::total_cmp);
-            for p in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
-                let mut scratch = values.clone();
-                assert_eq!(percentile_cont_select(&mut scratch, p).to_bits(), percentile_cont_sorted(&sorted, p).to_bits(), "n = {n}, p = {p}");
+            let ps = [0.0, 0.1, 0.5, 0.5, 0.9, 0.99, 1.0];
+            let selected = percentiles_cont_select(&mut values.clone(), ps).expect("values");
+            for (p, got) in ps.into_iter().zip(selected) {
+                assert_eq!(got.to_bits(), percentile_cont_sorted(&sorted, p).to_bits(), "n = {n}, p = {p}");
             }
         }
     }

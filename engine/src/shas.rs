@@ -3,11 +3,13 @@
 //!
 //! A history names the same commit many times — as a commit, as each child's parent, in every
 //! changeset and lead-time sample — and a `String` per use made the commit ids most of an
-//! analysis's memory. [`Shas`] keeps every sha in one text buffer and hands out dense `u32` ids
-//! in the order they are first seen; the commit graph, the changesets and the samples hold ids
-//! and resolve them here only where a sha is shown. It does not know what a sha means: the graph
-//! is in [`crate::changeset`].
+//! analysis's memory. [`Shas`] keeps every sha once, a Git sha (40 lowercase hex characters) as
+//! its 20 bytes and any other id as its text, and hands out dense `u32` ids in the order they
+//! are first seen; the commit graph, the changesets and the samples hold ids and resolve them
+//! here only where a sha is shown. It does not know what a sha means: the graph is in
+//! [`crate::changeset`].
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
@@ -15,31 +17,63 @@ use hashbrown::HashTable;
 /// A sha's index in its [`Shas`] table.
 pub type ShaId = u32;
 
+/// The bit of an end offset that marks a sha stored as its 20 bytes.
+const PACKED: u32 = 1 << 31;
+
 /// Commit ids, each stored once, in the order they were first interned.
 #[derive(Debug, Clone, Default)]
 pub struct Shas {
-    /// Every sha, one after another.
-    text: String,
-    /// Where each sha ends in `text`; sha `i` runs from `ends[i - 1]` (0 for the first) to `ends[i]`.
+    /// Every sha in id order: a Git sha as its 20 bytes, any other id as its UTF-8 text.
+    bytes: Vec<u8>,
+    /// Where each sha ends in `bytes`, with [`PACKED`] set on the Git shas; sha `i` starts where
+    /// sha `i - 1` ends (0 for the first).
     ends: Vec<u32>,
     /// Every id, found by its sha's hash; the table holds only the id (4 bytes a sha), the sha
-    /// itself is read from `text`.
+    /// itself is read from `bytes`.
     index: HashTable<ShaId>,
     hasher: RandomState,
 }
 
-/// Sha `id` of a table's `text` and `ends`.
-fn sha_in<'a>(text: &'a str, ends: &[u32], id: ShaId) -> &'a str {
+/// A sha as it is stored: whether it is packed, and its bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Stored<'a>(bool, &'a [u8]);
+
+/// The 20 bytes of a Git sha, or `None` for any other id (upper case included: it is kept as
+/// given, so it reads back as given).
+fn pack(sha: &str) -> Option<[u8; 20]> {
+    let hex = sha.as_bytes();
+    if hex.len() != 40 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut bytes = [0u8; 20];
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(bytes)
+}
+
+fn unpack(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().flat_map(|b| [HEX[(b >> 4) as usize] as char, HEX[(b & 15) as usize] as char]).collect()
+}
+
+/// Sha `id` of a table's `bytes` and `ends`, as stored.
+fn stored<'a>(bytes: &'a [u8], ends: &[u32], id: ShaId) -> Stored<'a> {
     let i = id as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-    &text[start..ends[i] as usize]
+    let start = if i == 0 { 0 } else { (ends[i - 1] & !PACKED) as usize };
+    Stored(ends[i] & PACKED != 0, &bytes[start..(ends[i] & !PACKED) as usize])
 }
 
 impl Shas {
-    /// An empty table with room for about `shas` ids of 40 characters.
+    /// An empty table with room for about `shas` Git shas.
     pub fn with_capacity(shas: usize) -> Self {
         Self {
-            text: String::with_capacity(shas.saturating_mul(40)),
+            bytes: Vec::with_capacity(shas.saturating_mul(20)),
             ends: Vec::with_capacity(shas),
             index: HashTable::with_capacity(shas),
             ..Self::default()
@@ -56,34 +90,45 @@ impl Shas {
         self.ends.is_empty()
     }
 
-    /// The sha with id `id`.
+    /// The sha with id `id`, as it was interned.
     ///
     /// # Panics
     /// `id` is not from this table.
-    pub fn sha(&self, id: ShaId) -> &str {
-        sha_in(&self.text, &self.ends, id)
+    pub fn sha(&self, id: ShaId) -> Cow<'_, str> {
+        match stored(&self.bytes, &self.ends, id) {
+            Stored(true, bytes) => Cow::Owned(unpack(bytes)),
+            Stored(false, text) => Cow::Borrowed(std::str::from_utf8(text).expect("interned from a str")),
+        }
     }
 
     /// The id of `sha`, when the table holds it.
     pub fn id(&self, sha: &str) -> Option<ShaId> {
-        let hash = self.hasher.hash_one(sha);
-        self.index.find(hash, |&id| self.sha(id) == sha).copied()
+        let packed = pack(sha);
+        let key = packed.as_ref().map_or(Stored(false, sha.as_bytes()), |p| Stored(true, p));
+        let hash = self.hasher.hash_one(key);
+        self.index.find(hash, |&id| stored(&self.bytes, &self.ends, id) == key).copied()
     }
 
     /// The id of `sha`, added to the table if it is new.
     ///
     /// # Panics
-    /// The table would hold more than `u32::MAX` shas or bytes of shas.
+    /// The table would hold more than `u32::MAX` shas or 2^31 bytes of shas.
     pub fn intern(&mut self, sha: &str) -> ShaId {
-        let Self { text, ends, index, hasher } = self;
-        let hash = hasher.hash_one(sha);
-        if let Some(&id) = index.find(hash, |&id| sha_in(text, ends, id) == sha) {
+        let packed = pack(sha);
+        self.intern_stored(packed.as_ref().map_or(Stored(false, sha.as_bytes()), |p| Stored(true, p)))
+    }
+
+    fn intern_stored(&mut self, key: Stored<'_>) -> ShaId {
+        let Self { bytes, ends, index, hasher } = self;
+        let hash = hasher.hash_one(key);
+        if let Some(&id) = index.find(hash, |&id| stored(bytes, ends, id) == key) {
             return id;
         }
         let id = ShaId::try_from(ends.len()).expect("fewer than 2^32 shas");
-        text.push_str(sha);
-        ends.push(u32::try_from(text.len()).expect("fewer than 2^32 bytes of shas"));
-        index.insert_unique(hash, id, |&id| hasher.hash_one(sha_in(text, ends, id)));
+        bytes.extend_from_slice(key.1);
+        let end = u32::try_from(bytes.len()).ok().filter(|end| end & PACKED == 0).expect("fewer than 2^31 bytes of shas");
+        ends.push(if key.0 { end | PACKED } else { end });
+        index.insert_unique(hash, id, |&id| hasher.hash_one(stored(bytes, ends, id)));
         id
     }
 
@@ -95,7 +140,7 @@ impl Shas {
         let mut remap = Vec::with_capacity(self.len());
         for id in 0..self.len() {
             let keep = keep.get(id).copied().unwrap_or(false);
-            remap.push(keep.then(|| table.intern(self.sha(id as ShaId))));
+            remap.push(keep.then(|| table.intern_stored(stored(&self.bytes, &self.ends, id as ShaId))));
         }
         table.shrink_to_fit();
         (table, remap)
@@ -103,10 +148,10 @@ impl Shas {
 
     /// Gives back the spare capacity of a table that will not grow any more.
     pub fn shrink_to_fit(&mut self) {
-        self.text.shrink_to_fit();
+        self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
-        let Self { text, ends, index, hasher } = self;
-        index.shrink_to_fit(|&id| hasher.hash_one(sha_in(text, ends, id)));
+        let Self { bytes, ends, index, hasher } = self;
+        index.shrink_to_fit(|&id| hasher.hash_one(stored(bytes, ends, id)));
     }
 }
 
@@ -120,7 +165,7 @@ mod tests {
         let a = shas.intern("aaaa");
         let b = shas.intern("bb");
         assert_eq!((a, b, shas.intern("aaaa")), (0, 1, 0));
-        assert_eq!((shas.sha(a), shas.sha(b)), ("aaaa", "bb"));
+        assert_eq!((shas.sha(a), shas.sha(b)), ("aaaa".into(), "bb".into()));
         assert_eq!(shas.id("bb"), Some(1));
         assert_eq!(shas.id("cc"), None);
         assert_eq!(shas.len(), 2);
@@ -132,9 +177,23 @@ mod tests {
         let ids: Vec<ShaId> = (0..10_000).map(|i| shas.intern(&format!("{i:040x}"))).collect();
         shas.shrink_to_fit();
         for (i, &id) in ids.iter().enumerate() {
-            assert_eq!((id as usize, shas.sha(id)), (i, format!("{i:040x}").as_str()));
+            assert_eq!((id as usize, shas.sha(id)), (i, format!("{i:040x}").into()));
             assert_eq!(shas.id(&format!("{i:040x}")), Some(id));
         }
+    }
+
+    #[test]
+    fn a_git_sha_takes_twenty_bytes_and_other_ids_read_back_exactly_as_given() {
+        let git = "0123456789abcdef0123456789abcdef01234567";
+        let upper = git.to_uppercase();
+        let mut shas = Shas::default();
+        let (g, u, short) = (shas.intern(git), shas.intern(&upper), shas.intern("0123"));
+        assert_eq!(shas.bytes.len(), 20 + 40 + 4, "only the lowercase Git sha is packed");
+        assert_eq!((shas.sha(g), shas.sha(u), shas.sha(short)), (git.into(), upper.clone().into(), "0123".into()));
+        assert_eq!((shas.id(git), shas.id(&upper), shas.id("0123"), shas.id(&git[..39])), (Some(g), Some(u), Some(short), None));
+        // A 20-character id is text even though a packed sha is 20 bytes long.
+        let twenty = shas.intern("abcdefghijklmnopqrst");
+        assert_eq!((shas.sha(twenty), shas.id("abcdefghijklmnopqrst")), ("abcdefghijklmnopqrst".into(), Some(twenty)));
     }
 
     #[test]
@@ -145,6 +204,6 @@ mod tests {
         }
         let (kept, remap) = shas.retain(&[false, true, false, true]);
         assert_eq!(remap, vec![None, Some(0), None, Some(1)]);
-        assert_eq!((kept.sha(0), kept.sha(1), kept.id("d"), kept.id("a")), ("b", "d", Some(1), None));
+        assert_eq!((kept.sha(0), kept.sha(1), kept.id("d"), kept.id("a")), ("b".into(), "d".into(), Some(1), None));
     }
 }

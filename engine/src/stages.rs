@@ -98,7 +98,7 @@ pub struct Stages {
 /// The PR stages of the pull requests first shipped in `[from, to)` by deployments in `scope`.
 pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Millis, to: Millis, scope: &Scope) -> Stages {
     // The first deployment of the scope to ship a merge commit wins (they come in finish order).
-    let first_ship = |sha: &str| analysis.shipped(sha).find(|d| scope.includes(&d.deployment.service));
+    let first_ship = |sha: &str| analysis.shipped(sha).find(|d| scope.includes(d.service()));
     let span = |start: Option<Millis>, end: Option<Millis>| match (start, end) {
         (Some(s), Some(e)) if e >= s => Some((e - s) as f64 / 1_000.0),
         _ => None,
@@ -107,7 +107,7 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
         .iter()
         .filter_map(|pr| {
             let d = first_ship(&pr.merge_commit_sha)?;
-            (from <= d.finished_at && d.finished_at < to).then_some((pr, d))
+            (from <= d.finished_at() && d.finished_at() < to).then_some((pr, d))
         })
         .map(|(pr, d)| {
             let first_commit_at = pr.first_commit_at.or_else(|| analysis.branch_start(&pr.merge_commit_sha));
@@ -115,16 +115,16 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
                 id: pr.id.clone(),
                 repository: pr.repository.clone(),
                 number: pr.number,
-                service: d.deployment.service.clone(),
-                deployment_id: d.deployment.id.clone(),
-                deployed_at: rfc3339(d.finished_at),
-                deployed_millis: d.finished_at,
+                service: d.service().to_owned(),
+                deployment_id: d.id().to_owned(),
+                deployed_at: rfc3339(d.finished_at()),
+                deployed_millis: d.finished_at(),
                 coding_seconds: span(first_commit_at, Some(pr.opened_at)),
                 pickup_seconds: span(Some(pr.opened_at), pr.first_review_at),
                 review_seconds: span(pr.first_review_at, Some(pr.merged_at)),
-                deploy_seconds: span(Some(pr.merged_at), Some(d.finished_at)),
+                deploy_seconds: span(Some(pr.merged_at), Some(d.finished_at())),
             };
-            (d.finished_at, stages)
+            (d.finished_at(), stages)
         })
         .collect();
     shipped.sort_by(|(a, pa), (b, pb)| (a, &pa.id).cmp(&(b, &pb.id)));

@@ -130,8 +130,8 @@ fn every_kind_of_failure_and_every_cause_naming_appears_in_the_demo() {
     let analysis = Analysis::build(history(&facts, "production"), 24 * HOUR);
     let mut attributed = HashSet::new();
     let mut kinds = HashSet::new();
-    for d in &analysis.deployments {
-        for cause in &d.failure_causes {
+    for d in analysis.deployments() {
+        for cause in d.failure_causes() {
             let (kind, incident) = match cause {
                 FailureCause::IncidentNamedDeployment { incident_id } => ("named deployment", Some(incident_id)),
                 FailureCause::IncidentNamedCommit { incident_id, .. } => ("named commit", Some(incident_id)),
@@ -235,9 +235,9 @@ fn timestamps_are_consistent_and_nothing_is_in_the_future() {
     let merged: HashMap<&str, Millis> =
         facts.pull_requests.iter().filter_map(|p| Some((p.merge_commit_sha.as_deref()?, p.merged_at?))).collect();
     let analysis = Analysis::build(history(&facts, "production"), 24 * HOUR);
-    for d in &analysis.deployments {
-        for sha in analysis.changeset(d) {
-            assert!(merged.get(sha).is_none_or(|m| *m < d.finished_at), "PR merged after its deployment: {sha}");
+    for d in analysis.deployments() {
+        for sha in d.changeset() {
+            assert!(merged.get(sha.as_ref()).is_none_or(|m| *m < d.finished_at()), "PR merged after its deployment: {sha}");
         }
     }
 

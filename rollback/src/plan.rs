@@ -1,12 +1,14 @@
 //! From an alert to its incident and, when the policy and the decision say so, a rollback with
 //! the report its hooks receive.
 
+use std::borrow::Cow;
+
 use pacer_collector::Normalizer;
 use pacer_collector::alerts::Alert;
 use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::dora::Analysis;
-use pacer_engine::model::{Deployment, HOUR, Incident};
+use pacer_engine::model::{Deployment, DeploymentStatus, HOUR, Incident};
 use pacer_engine::rollback::{Decision, Mode, Skip, blamed, decide};
 use pacer_store::{NewRollback, Store, StoreError};
 use serde_json::{Value, json};
@@ -23,6 +25,35 @@ pub struct Planned {
     pub rollback: Option<NewRollback>,
     /// Why there is no rollback, for a firing alert under a policy that did not act.
     pub skipped: Option<Skip>,
+}
+
+/// The successful deployments of `service` as the decision reads them, in finish order: what the
+/// analysis keeps of each (its id, finish time, version and what it rolls back).
+fn known(analysis: &Analysis, service: &str) -> Vec<Deployment> {
+    analysis
+        .of_service(service)
+        .map(|a| Deployment {
+            id: a.id().to_owned(),
+            service: a.service().to_owned(),
+            environment: analysis.environment.clone(),
+            version: a.version().map(str::to_owned),
+            commit_sha: None,
+            status: DeploymentStatus::Success,
+            started_at: None,
+            finished_at: Some(a.finished_at()),
+            commits: Vec::new(),
+            rollback_of: a.rollback_of().map(str::to_owned),
+            unplanned: a.rework() && a.rollback_of().is_none(),
+            team: a.team().map(str::to_owned),
+            url: None,
+        })
+        .collect()
+}
+
+/// The stored row of a deployment `known` made, with its head commit and link; the known one
+/// when the row is gone.
+async fn stored(store: &Store, d: &Deployment) -> Result<Deployment, StoreError> {
+    Ok(store.deployment(&d.id).await?.unwrap_or_else(|| d.clone()))
 }
 
 /// The id of the rollback of a deployment: the same on every replica and for every duplicate.
@@ -47,7 +78,7 @@ pub async fn plan(
 ) -> Result<Option<Planned>, StoreError> {
     let Some(service) = alert.service(&config.labels) else { return Ok(None) };
     let environment = alert.environment(&config.labels, normalizer);
-    let deployments: Vec<Deployment> = analysis.of_service(service).map(|a| a.deployment.clone()).collect();
+    let deployments = known(analysis, service);
     let guard = config.guard_window(service, &environment, alert);
     let cause = blamed(&deployments, alert.starts_at, guard).map(|d| d.id.clone());
     let Some(incident) = alert.incident(&config.labels, normalizer, cause, now) else { return Ok(None) };
@@ -66,8 +97,9 @@ pub async fn plan(
         }
     };
     let id = rollback_id(service, &environment, &bad.id);
-    let changeset: Vec<String> =
-        analysis.deployment(&bad.id).map(|a| analysis.changeset(a).map(str::to_owned).collect()).unwrap_or_default();
+    let changeset: Vec<String> = analysis.deployment(&bad.id).map(|a| a.changeset().map(Cow::into_owned).collect()).unwrap_or_default();
+    // The report names both deployments in full: their rows are in the store.
+    let (bad, target) = (&stored(store, bad).await?, &stored(store, target).await?);
     let commits = store.commits(&changeset).await?;
     let pull_requests = store.pull_requests_merged_as(&changeset).await?;
     let repository = commits.iter().find_map(|c| c.repository.clone());

@@ -1,0 +1,134 @@
+//! Many lists one after another in one vector, each read back by its index.
+//!
+//! An analysis holds a list per deployment (its changeset, its lead-time samples), per sha (the
+//! deployments that shipped it) and per service (its deployments). A `Vec` per list costs a
+//! 24-byte header and an allocation each; [`Flat`] keeps every list's values in one vector and a
+//! 4-byte start offset per list, and lays consecutive lists side by side, so a run of lists is
+//! one slice.
+
+use std::ops::Range;
+
+/// Lists one after another: list `i` is `values[first[i]..first[i + 1]]`.
+#[derive(Debug, Clone)]
+pub struct Flat<T> {
+    /// Where each list starts in `values`, plus the end: one more entry than there are lists.
+    first: Vec<u32>,
+    /// Every list's values, list after list.
+    values: Vec<T>,
+}
+
+impl<T> Default for Flat<T> {
+    fn default() -> Self {
+        Self { first: vec![0], values: Vec::new() }
+    }
+}
+
+impl<T> Flat<T> {
+    /// Empty, with room for `lists` lists of `values` values in all.
+    pub fn with_capacity(lists: usize, values: usize) -> Self {
+        let mut first = Vec::with_capacity(lists + 1);
+        first.push(0);
+        Self { first, values: Vec::with_capacity(values) }
+    }
+
+    /// Adds a list after the last one.
+    ///
+    /// # Panics
+    /// There would be more than `u32::MAX` values.
+    pub fn push(&mut self, list: impl IntoIterator<Item = T>) {
+        self.values.extend(list);
+        self.first.push(u32::try_from(self.values.len()).expect("fewer than 2^32 values"));
+    }
+
+    /// How many lists there are.
+    pub fn len(&self) -> usize {
+        self.first.len() - 1
+    }
+
+    /// Whether there are no lists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Where list `i` is in [`Flat::values`]; empty when there is no list `i`.
+    pub fn range(&self, i: usize) -> Range<usize> {
+        match (self.first.get(i), self.first.get(i + 1)) {
+            (Some(&start), Some(&end)) => start as usize..end as usize,
+            _ => 0..0,
+        }
+    }
+
+    /// List `i`; empty when there is no list `i`.
+    pub fn of(&self, i: usize) -> &[T] {
+        &self.values[self.range(i)]
+    }
+
+    /// Every value, list after list.
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+
+    /// Every value, list after list, to change in place.
+    pub fn values_mut(&mut self) -> &mut [T] {
+        &mut self.values
+    }
+
+    /// Gives back the spare capacity once nothing more will be pushed.
+    pub fn shrink_to_fit(&mut self) {
+        self.first.shrink_to_fit();
+        self.values.shrink_to_fit();
+    }
+}
+
+impl Flat<u32> {
+    /// The lists inverted, when each value is an index below `targets`: list `v` of the answer
+    /// holds, ascending, every `i` whose list holds `v`. A counting sort, no map.
+    pub fn inverted(&self, targets: usize) -> Self {
+        let mut first = vec![0u32; targets + 1];
+        for &v in &self.values {
+            first[v as usize + 1] += 1;
+        }
+        for i in 1..first.len() {
+            first[i] += first[i - 1];
+        }
+        let mut next = first.clone();
+        let mut values = vec![0u32; self.values.len()];
+        for i in 0..self.len() {
+            for &v in self.of(i) {
+                let slot = &mut next[v as usize];
+                values[*slot as usize] = u32::try_from(i).expect("fewer than 2^32 lists");
+                *slot += 1;
+            }
+        }
+        Self { first, values }
+    }
+}
+
+impl<T, L: IntoIterator<Item = T>> FromIterator<L> for Flat<T> {
+    fn from_iter<I: IntoIterator<Item = L>>(lists: I) -> Self {
+        let mut flat = Self::default();
+        for list in lists {
+            flat.push(list);
+        }
+        flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_read_back_in_order_and_a_missing_list_is_empty() {
+        let flat: Flat<u32> = [vec![3, 1], vec![], vec![2]].into_iter().collect();
+        assert_eq!((flat.len(), flat.of(0), flat.of(1), flat.of(2), flat.of(3)), (3, &[3, 1][..], &[][..], &[2][..], &[][..]));
+        assert_eq!((flat.range(2), flat.values()), (2..3, &[3, 1, 2][..]));
+    }
+
+    #[test]
+    fn inverting_lists_who_holds_each_value_in_ascending_order() {
+        let flat: Flat<u32> = [vec![0, 2], vec![2], vec![], vec![1, 2]].into_iter().collect();
+        let inverted = flat.inverted(4);
+        assert_eq!((inverted.of(0), inverted.of(1), inverted.of(2), inverted.of(3)), (&[0][..], &[3][..], &[0, 1, 3][..], &[][..]));
+    }
+}

@@ -1,0 +1,74 @@
+//! Many short strings in one buffer, each read back by its index.
+//!
+//! A `String` per value costs its 24-byte header and an allocation (another 16 bytes or more)
+//! whatever its length; an analysis of a million deployments holds millions of short values —
+//! commit ids, deployment ids, versions — where that overhead outweighs the text. [`Texts`]
+//! keeps them one after another in one buffer with a 4-byte end offset each.
+
+/// Strings one after another; string `i` is [`Texts::get`]`(i)`, in the order they were pushed.
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
+    /// Every string, one after another.
+    text: String,
+    /// Where each string ends in `text`; string `i` runs from `ends[i - 1]` (0 for the first)
+    /// to `ends[i]`.
+    ends: Vec<u32>,
+}
+
+impl Texts {
+    /// Empty, with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_capacity(strings: usize, bytes: usize) -> Self {
+        Self { text: String::with_capacity(bytes), ends: Vec::with_capacity(strings) }
+    }
+
+    /// Adds `s` and returns its index.
+    ///
+    /// # Panics
+    /// There would be more than `u32::MAX` strings or bytes.
+    pub fn push(&mut self, s: &str) -> u32 {
+        let index = u32::try_from(self.ends.len()).expect("fewer than 2^32 strings");
+        self.text.push_str(s);
+        self.ends.push(u32::try_from(self.text.len()).expect("fewer than 2^32 bytes of strings"));
+        index
+    }
+
+    /// String `index`.
+    ///
+    /// # Panics
+    /// `index` is not below [`Texts::len`].
+    pub fn get(&self, index: u32) -> &str {
+        let i = index as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// How many strings there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Gives back the spare capacity once nothing more will be pushed.
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_read_back_by_index_including_empty_ones() {
+        let mut texts = Texts::with_capacity(1, 1);
+        let indexes: Vec<u32> = ["deploy-1", "", "v1.2.3", "é"].iter().map(|s| texts.push(s)).collect();
+        assert_eq!(indexes, [0, 1, 2, 3]);
+        assert_eq!((texts.get(0), texts.get(1), texts.get(2), texts.get(3)), ("deploy-1", "", "v1.2.3", "é"));
+        assert_eq!(texts.len(), 4);
+    }
+}
