@@ -12,7 +12,7 @@
 //! of its row is in the store, which is where pages read it from.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -40,6 +40,10 @@ pub struct History {
     /// Merge commit of a pull request (by its id in `graph`) → the PR's first commit time
     /// (squash merges keep the time spent on the branch).
     pub pr_first_commit: HashMap<ShaId, Millis>,
+    /// The merge commits of `pr_first_commit` that some pull request without a first commit
+    /// time of its own was merged as (its start was found in the graph): the only starts the
+    /// PR stages read from the analysis ([`Analysis::branch_start`]), so the only ones it keeps.
+    pub found_starts: HashSet<ShaId>,
     /// Its incidents.
     pub incidents: Vec<Incident>,
     /// The commits the deployments list explicitly, by id in `graph`. The store reads lists
@@ -110,9 +114,9 @@ struct Shipments {
     sample_commits: Vec<ShaId>,
     /// The shas the changesets name.
     shas: Shas,
-    /// Merge commit of a pull request this environment shipped → the start of the PR's branch
-    /// (see [`History`]), ascending by merge commit (binary-searched: a map's buckets would
-    /// double it).
+    /// Merge commit of a pull request this environment shipped → the start of the PR's branch,
+    /// for the starts found in the graph (see [`History::found_starts`]); ascending by merge
+    /// commit (binary-searched: a map's buckets would double it).
     branch_starts: Vec<(ShaId, Millis)>,
     /// The changesets inverted: which deployments (indexes, in finish order) shipped each sha.
     shipped_by: Flat<u32>,
@@ -308,7 +312,7 @@ impl Analysis {
     /// Analyzes a history; `attribution_window` is how long after a deployment an incident
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
-        let History { environment, mut deployments, mut graph, pr_first_commit, incidents, listed } = history;
+        let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed } = history;
         let listed = if listed.first.is_empty() { Lists::take(&mut deployments, &mut graph) } else { listed };
         // Successful deployments by finish time, moved into place in the history's own vector
         // (not a second one); `was[i]` is where deployment `i` was, and so which list is its.
@@ -379,7 +383,8 @@ impl Analysis {
         let renamed = |sha: &mut ShaId| *sha = remap[*sha as usize].expect("a shipped sha is kept");
         s.changesets.values_mut().iter_mut().for_each(renamed);
         s.sample_commits.iter_mut().for_each(renamed);
-        s.branch_starts = pr_first_commit.into_iter().filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
+        let found = pr_first_commit.into_iter().filter(|(sha, _)| found_starts.contains(sha));
+        s.branch_starts = found.filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
         s.branch_starts.sort_unstable();
         s.shipped_by = s.changesets.inverted(shas.len());
         s.shas = shas;
@@ -438,7 +443,7 @@ impl Analysis {
     }
 
     /// The start of the branch of the pull request merged as `sha`, when this environment shipped
-    /// `sha` and the store found a start (see [`History`]).
+    /// `sha` and the store found the start in the commit graph (see [`History::found_starts`]).
     pub fn branch_start(&self, sha: &str) -> Option<Millis> {
         let s = &self.shipments;
         let id = s.shas.id(sha)?;

@@ -229,6 +229,8 @@ mod tests {
             deployments: vec![deploy("d1", "shop", "a", 1), deploy("d2", "shop", "s", 12), deploy("d3", "shop", "t", 30)],
             graph,
             pr_first_commit: [(t, 15 * HOUR)].into(),
+            // p2 gives no first commit time: its start was found in the graph.
+            found_starts: [t].into(),
             incidents: Vec::new(),
             listed: Default::default(),
         };

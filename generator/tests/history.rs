@@ -58,6 +58,7 @@ fn history(s: &Split, environment: &str) -> History {
         deployments: s.deployments.iter().filter(|d| d.environment == environment).cloned().collect(),
         graph,
         pr_first_commit,
+        found_starts: Default::default(),
         incidents: s.incidents.iter().filter(|i| i.environment == environment).cloned().collect(),
         listed: Default::default(),
     }

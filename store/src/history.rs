@@ -4,7 +4,7 @@
 //! The commit graph and the pull requests are folded in as their rows arrive, not read into
 //! rows first: they are most of a history, and the graph keeps each sha once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pacer_engine::Millis;
 use pacer_engine::changeset::{CommitGraph, GraphBuilder, Listed};
@@ -93,14 +93,21 @@ type PullRequestStart = (String, Option<Millis>, Option<String>, Option<String>)
 /// Folds one pull request into `starts`, merge commit → the earliest start of the pull requests
 /// that produced it: the first commit time senders give, else the branch's first commit found in
 /// the commit graph (webhooks give the branch heads, not the time).
-fn branch_start(starts: &mut HashMap<ShaId, Millis>, graph: &mut CommitGraph, pull_request: PullRequestStart) {
+fn branch_start(starts: &mut Starts, graph: &mut CommitGraph, pull_request: PullRequestStart) {
     let (merge_commit, given, head, base) = pull_request;
     let found = || pacer_engine::branch::first_commit_at(graph, head.as_deref()?, base.as_deref()?);
     if let Some(start) = given.or_else(found) {
         let merge_commit = graph.intern(&merge_commit);
-        starts.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+        starts.0.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+        if given.is_none() {
+            starts.1.insert(merge_commit);
+        }
     }
 }
+
+/// Merge commit → branch start, and the merge commits of pull requests whose start was found in
+/// the graph (see [`History::found_starts`]).
+type Starts = (HashMap<ShaId, Millis>, HashSet<ShaId>);
 
 /// Adds an explicitly shipped commit, interned into the graph, to `lists`. `deployments` and
 /// the rows come in the database's order of deployment ids (one `ORDER BY` over the same
@@ -185,16 +192,18 @@ impl Store {
             for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut listed, &deployments, &mut graph, row));
             // Every deployment gets a list, and the last one its end.
             close_lists(&mut listed, deployments.len());
-            let mut starts: HashMap<ShaId, Millis> = HashMap::new();
+            let mut starts = Starts::default();
             for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
             (deployments, graph, starts, listed)
         });
+        let (pr_first_commit, found_starts) = pr_first_commit;
 
         Ok(History {
             environment: environment.to_owned(),
             deployments,
             graph,
             pr_first_commit,
+            found_starts,
             incidents: self.incidents_in(environment).await?,
             listed,
         })
