@@ -24,7 +24,7 @@ use crate::changeset::{CommitGraph, Listed, changesets};
 use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
-use crate::percentile::percentiles_cont_select;
+use crate::percentile::percentiles_cont;
 use crate::shas::{ShaId, Shas};
 use crate::texts::Texts;
 
@@ -523,13 +523,13 @@ impl Analysis {
             level: Some(bands.deployment_frequency(per_day)),
         };
 
-        let lead = Distribution::of(match &window {
+        let lead = match &window {
             // Every service: the window's samples are one slice.
             Window::All(range) if !range.is_empty() => {
-                s.seconds.values()[s.seconds.range(range.start).start..s.seconds.range(range.end - 1).end].to_vec()
+                Distribution::of(&s.seconds.values()[s.seconds.range(range.start).start..s.seconds.range(range.end - 1).end])
             }
-            _ => window.indexes().flat_map(|i| s.seconds.of(i).iter().copied()).collect(),
-        });
+            _ => Distribution::of(&window.indexes().flat_map(|i| s.seconds.of(i).iter().copied()).collect::<Vec<f64>>()),
+        };
         let lead_time = LeadTime {
             samples: lead.samples,
             median_seconds: lead.median,
@@ -547,20 +547,20 @@ impl Analysis {
             level: rate.map(|r| bands.change_failure_rate(r)),
         };
 
-        let restore = Distribution::of(
-            self.incidents
-                .iter()
-                .filter(|i| from <= i.opened_at && i.opened_at < to && scope.includes(&i.service))
-                .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
-                .filter(|s| *s >= 0.0)
-                .collect(),
-        );
+        let restores: Vec<f64> = self
+            .incidents
+            .iter()
+            .filter(|i| from <= i.opened_at && i.opened_at < to && scope.includes(&i.service))
+            .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
+            .filter(|s| *s >= 0.0)
+            .collect();
+        let restore = Distribution::of(&restores);
         let time_to_restore =
             TimeToRestore { incidents: restore.samples, median_seconds: restore.median, level: restore.median.map(|m| bands.recovery(m)) };
 
-        let recovery = Distribution::of(
-            failed.iter().filter_map(|(i, f)| Some(seconds(f.recovered_at? - s.finished_at[*i]))).filter(|s| *s >= 0.0).collect(),
-        );
+        let recoveries: Vec<f64> =
+            failed.iter().filter_map(|(i, f)| Some(seconds(f.recovered_at? - s.finished_at[*i]))).filter(|s| *s >= 0.0).collect();
+        let recovery = Distribution::of(&recoveries);
         let failed_deployment_recovery_time = RecoveryTime {
             failed_deployments: failed.len() as u64,
             recovered: recovery.samples,
@@ -749,9 +749,10 @@ struct Distribution {
 }
 
 impl Distribution {
-    fn of(mut values: Vec<f64>) -> Self {
-        // Selection, not a sort: a year of every service's lead times is millions of samples.
-        let (median, p90) = match percentiles_cont_select(&mut values, [0.5, 0.9]) {
+    fn of(values: &[f64]) -> Self {
+        // Selection, not a sort, and no copy: a year of every service's lead times is millions
+        // of samples.
+        let (median, p90) = match percentiles_cont(values, [0.5, 0.9]) {
             Some([median, p90]) => (Some(median), Some(p90)),
             None => (None, None),
         };

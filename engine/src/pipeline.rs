@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::calendar::rfc3339;
 use crate::model::{CiRun, Millis};
-use crate::percentile::percentile_cont;
+use crate::percentile::percentiles_cont;
 use crate::stages::Stages;
 
 /// The stage whose budget is measured from merge to production (the PR `deploy` stage) rather
@@ -86,7 +86,8 @@ pub struct Distribution {
 impl Distribution {
     /// The distribution of `values` (seconds).
     pub fn of(values: &[f64]) -> Self {
-        Self { samples: values.len() as u64, p50_seconds: percentile_cont(values, 0.5), p95_seconds: percentile_cont(values, 0.95) }
+        let [p50_seconds, p95_seconds] = percentiles_cont(values, [0.5, 0.95]).map_or([None; 2], |ps| ps.map(Some));
+        Self { samples: values.len() as u64, p50_seconds, p95_seconds }
     }
 }
 

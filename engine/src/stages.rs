@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::calendar::rfc3339;
 use crate::dora::{Analysis, Scope};
 use crate::model::Millis;
-use crate::percentile::percentile_cont;
+use crate::percentile::percentiles_cont;
 
 /// What the stages need of a merged pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +151,8 @@ impl StageSummaries {
     pub fn of<'a>(pull_requests: impl Iterator<Item = &'a PullRequestStages> + Clone) -> Self {
         let summary = |stage: fn(&PullRequestStages) -> Option<f64>| {
             let values: Vec<f64> = pull_requests.clone().filter_map(stage).collect();
-            StageSummary { samples: values.len() as u64, median_seconds: percentile_cont(&values, 0.5), p90_seconds: percentile_cont(&values, 0.9) }
+            let [median_seconds, p90_seconds] = percentiles_cont(&values, [0.5, 0.9]).map_or([None; 2], |ps| ps.map(Some));
+            StageSummary { samples: values.len() as u64, median_seconds, p90_seconds }
         };
         Self {
             coding: summary(|s| s.coding_seconds),
