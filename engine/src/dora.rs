@@ -46,44 +46,10 @@ pub struct History {
     pub found_starts: HashSet<ShaId>,
     /// Its incidents.
     pub incidents: Vec<Incident>,
-    /// The commits the deployments list explicitly, by id in `graph`. The store reads lists
-    /// this way; a history built by hand may leave this empty and list commits on the
-    /// deployments themselves.
-    pub listed: Lists,
-}
-
-/// Every deployment's explicit list, one after another: deployment `i`'s (by its index in
-/// [`History::deployments`]) are `commits[first[i]..first[i + 1]]`. Two flat vectors rather
-/// than a list per deployment.
-#[derive(Debug, Default)]
-pub struct Lists {
-    /// The listed commits, deployment after deployment, each deployment's in list order.
-    pub commits: Vec<Listed>,
-    /// Where each deployment's list starts in `commits`, plus the end: one more entry than
-    /// there are deployments, or none at all when no deployment lists a commit this way.
-    pub first: Vec<u32>,
-}
-
-impl Lists {
-    /// Deployment `i`'s list.
-    fn of(&self, i: usize) -> &[Listed] {
-        match (self.first.get(i), self.first.get(i + 1)) {
-            (Some(&start), Some(&end)) => &self.commits[start as usize..end as usize],
-            _ => &[],
-        }
-    }
-
-    /// The lists of `deployments` themselves, interned into `graph`; their `commits` are emptied.
-    fn take(deployments: &mut [Deployment], graph: &mut CommitGraph) -> Self {
-        let mut lists = Self { commits: Vec::new(), first: Vec::with_capacity(deployments.len() + 1) };
-        for d in deployments {
-            lists.first.push(u32::try_from(lists.commits.len()).expect("fewer than 2^32 listed commits"));
-            let listed = std::mem::take(&mut d.commits).into_iter().map(|c| Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at });
-            lists.commits.extend(listed);
-        }
-        lists.first.push(u32::try_from(lists.commits.len()).expect("fewer than 2^32 listed commits"));
-        lists
-    }
+    /// The commits each deployment lists explicitly (list `i` is deployment `i`'s), by id in
+    /// `graph`. The store reads lists this way; a history built by hand may leave this empty
+    /// and list commits on the deployments themselves.
+    pub listed: Flat<Listed>,
 }
 
 /// A team index of a deployment that names none.
@@ -313,7 +279,7 @@ impl Analysis {
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
         let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed } = history;
-        let listed = if listed.first.is_empty() { Lists::take(&mut deployments, &mut graph) } else { listed };
+        let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
         // Successful deployments by finish time, moved into place in the history's own vector
         // (not a second one); `was[i]` is where deployment `i` was, and so which list is its.
         let was = sort_succeeded(&mut deployments);
@@ -623,6 +589,16 @@ impl Window {
         };
         range.chain(named.iter().map(|&i| i as usize))
     }
+}
+
+/// The lists of `deployments` themselves, interned into `graph`; their `commits` are emptied.
+fn take_lists(deployments: &mut [Deployment], graph: &mut CommitGraph) -> Flat<Listed> {
+    let mut lists = Flat::with_capacity(deployments.len(), 0);
+    for d in deployments {
+        let commits = std::mem::take(&mut d.commits);
+        lists.push(commits.into_iter().map(|c| Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at }));
+    }
+    lists
 }
 
 /// The lead-time sample of each commit of a changeset with a known start.

@@ -40,6 +40,16 @@ impl<T> Flat<T> {
         self.first.push(u32::try_from(self.values.len()).expect("fewer than 2^32 values"));
     }
 
+    /// Adds `value` at the end of the last list.
+    ///
+    /// # Panics
+    /// There is no list yet, or there would be more than `u32::MAX` values.
+    pub fn push_to_last(&mut self, value: T) {
+        assert!(!self.is_empty(), "a list to add to");
+        self.values.push(value);
+        *self.first.last_mut().expect("an end") = u32::try_from(self.values.len()).expect("fewer than 2^32 values");
+    }
+
     /// How many lists there are.
     pub fn len(&self) -> usize {
         self.first.len() - 1
@@ -123,6 +133,16 @@ mod tests {
         let flat: Flat<u32> = [vec![3, 1], vec![], vec![2]].into_iter().collect();
         assert_eq!((flat.len(), flat.of(0), flat.of(1), flat.of(2), flat.of(3)), (3, &[3, 1][..], &[][..], &[2][..], &[][..]));
         assert_eq!((flat.range(2), flat.values()), (2..3, &[3, 1, 2][..]));
+    }
+
+    #[test]
+    fn a_value_pushed_to_the_last_list_extends_only_that_list() {
+        let mut flat: Flat<u32> = Flat::default();
+        flat.push([1]);
+        flat.push([]);
+        flat.push_to_last(2);
+        flat.push_to_last(3);
+        assert_eq!((flat.len(), flat.of(0), flat.of(1)), (2, &[1][..], &[2, 3][..]));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 
 use pacer_engine::Millis;
 use pacer_engine::changeset::{CommitGraph, GraphBuilder, Listed};
-use pacer_engine::dora::{History, Lists};
+use pacer_engine::dora::History;
+use pacer_engine::flat::Flat;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
@@ -114,18 +115,18 @@ type Starts = (HashMap<ShaId, Millis>, HashSet<ShaId>);
 /// column, so no Rust comparison has to agree with the database's collation): a merge join,
 /// each deployment's list starting where the last one's ended. A row whose deployment is not
 /// in `deployments` is skipped.
-fn ship(lists: &mut Lists, deployments: &[Deployment], graph: &mut CommitGraph, row: (String, String, Option<i64>)) {
+fn ship(lists: &mut Flat<Listed>, deployments: &[Deployment], graph: &mut CommitGraph, row: (String, String, Option<i64>)) {
     let (deployment_id, sha, committed_at) = row;
-    let open = lists.first.len().saturating_sub(1);
+    let open = lists.len().saturating_sub(1);
     let Some(i) = deployments[open..].iter().position(|d| d.id == deployment_id).map(|k| open + k) else { return };
-    close_lists(lists, i);
-    lists.commits.push(Listed { sha: graph.intern(&sha), committed_at });
+    start_lists(lists, i + 1);
+    lists.push_to_last(Listed { sha: graph.intern(&sha), committed_at });
 }
 
-/// Starts the lists up to deployment `i`'s (ending every earlier one where `commits` ends now).
-fn close_lists(lists: &mut Lists, i: usize) {
-    while lists.first.len() <= i {
-        lists.first.push(u32::try_from(lists.commits.len()).expect("fewer than 2^32 listed commits"));
+/// Starts empty lists until there are `n`: deployment `n - 1`'s is the last, open one.
+fn start_lists(lists: &mut Flat<Listed>, n: usize) {
+    while lists.len() < n {
+        lists.push([]);
     }
 }
 
@@ -188,10 +189,10 @@ impl Store {
             for_each_row!(pool, sqlx::query(PARENTS), |row| parent(&mut graph, row));
             let mut graph = graph.build();
 
-            let mut listed = Lists::default();
+            let mut listed = Flat::default();
             for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut listed, &deployments, &mut graph, row));
-            // Every deployment gets a list, and the last one its end.
-            close_lists(&mut listed, deployments.len());
+            // Every deployment gets a list, those that list nothing an empty one.
+            start_lists(&mut listed, deployments.len());
             let mut starts = Starts::default();
             for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
             (deployments, graph, starts, listed)
