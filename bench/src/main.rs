@@ -20,6 +20,8 @@
 //!   memory after the query load.
 //! - **scale**: the ingest benchmark's events through one, two and three `pacer serve` processes
 //!   on one PostgreSQL database, round-robin, each run checked for exactly-once storage.
+//! - **footprint** (not part of `all`): builds the analysis of the data set an earlier `query`
+//!   run loaded in this process and prints what it holds, part by part, in heap bytes.
 //! - **soak** (not part of `all`): `wrk` against `pacer serve` with a mix of NDJSON ingest and
 //!   queries for `--minutes N` (10 by default) or `--seconds N`; passes with zero errors and flat
 //!   resident memory (see the `soak` module).
@@ -27,6 +29,7 @@
 //! The benchmarks that start `pacer serve` run the binary beside this one, or the one
 //! `PACER_BENCH_PACER` names. Results are printed as Markdown rows for `BENCHMARKS.md`.
 
+mod footprint;
 mod fourkeys;
 mod ingest;
 mod latency;
@@ -166,8 +169,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if what == "soak" {
         soak::run(&soak::options(&args, &admin)?).await?;
+    } else if what == "footprint" {
+        footprint::run(size, &admin, query::Engine::from_args(&args)?).await?;
     } else if !matches!(what, "ingest" | "rollback" | "query" | "scale" | "all") {
-        bail!("expected ingest, query, rollback, scale, all or soak but found {what:?}");
+        bail!("expected ingest, query, rollback, scale, all, soak or footprint but found {what:?}");
     }
     Ok(())
 }

@@ -129,7 +129,7 @@ impl Engine {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Postgres => "PostgreSQL",
             Self::Sqlite => "SQLite",
@@ -138,7 +138,7 @@ impl Engine {
 }
 
 /// The database of the query benchmark: fresh, or the one an earlier run loaded (`reuse`).
-async fn database(engine: Engine, size: Size, admin: &str, reuse: bool) -> anyhow::Result<String> {
+pub async fn database(engine: Engine, size: Size, admin: &str, reuse: bool) -> anyhow::Result<String> {
     let name = format!("pacer_bench_query_{}", size.name);
     match engine {
         Engine::Postgres if reuse => {

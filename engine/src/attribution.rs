@@ -40,6 +40,15 @@ pub enum FailureCause {
 }
 
 impl FailureCause {
+    /// The heap bytes of its strings.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Self::IncidentNamedDeployment { incident_id } | Self::IncidentInWindow { incident_id } => incident_id.capacity(),
+            Self::IncidentNamedCommit { incident_id, commit_sha } => incident_id.capacity() + commit_sha.capacity(),
+            Self::RolledBack { deployment_id } => deployment_id.capacity(),
+        }
+    }
+
     /// The incident behind this cause, unless it is a rollback.
     pub fn incident_id(&self) -> Option<&str> {
         match self {

@@ -459,6 +459,40 @@ impl Analysis {
         }
     }
 
+    /// The heap bytes the analysis holds, part by part (capacities, not lengths; strings inside
+    /// incidents and failure causes counted by their capacity): what its memory is made of.
+    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+        let s = &self.shipments;
+        let vec = |capacity: usize, size: usize| capacity * size;
+        let strings = |strings: &[&String]| strings.iter().map(|s| s.capacity()).sum::<usize>();
+        let incident_strings: usize = self
+            .incidents
+            .iter()
+            .map(|i| {
+                let optional = [&i.severity, &i.title, &i.url, &i.deployment_id, &i.commit_sha];
+                strings(&[&i.id, &i.service, &i.environment]) + optional.iter().filter_map(|o| o.as_ref()).map(|s| s.capacity()).sum::<usize>()
+            })
+            .sum();
+        let causes: usize =
+            self.failures.iter().map(|f| vec(f.causes.capacity(), size_of::<FailureCause>()) + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum();
+        vec![
+            ("the sha table (bytes, offsets, hash index)", s.shas.heap_bytes()),
+            ("changesets", s.changesets.heap_bytes()),
+            ("the sha → deployments index", s.shipped_by.heap_bytes()),
+            ("lead-time samples (seconds and their commits)", s.seconds.heap_bytes() + vec(s.sample_commits.capacity(), size_of::<ShaId>())),
+            ("deployment texts (id, version, rolled-back id)", s.texts.heap_bytes()),
+            (
+                "deployment columns and indexes (finish time, service, team, rework, by id, by service)",
+                vec(s.finished_at.capacity(), 8) + vec(s.service.capacity(), 4) + vec(s.team.capacity(), 4) + s.rework.capacity()
+                    + vec(s.by_id.capacity(), 4)
+                    + s.by_service.heap_bytes(),
+            ),
+            ("branch starts", vec(s.branch_starts.capacity(), size_of::<(ShaId, Millis)>())),
+            ("failures and their causes", vec(self.failure_of.capacity(), 4) + vec(self.failures.capacity(), size_of::<Failure>()) + causes),
+            ("incidents", vec(self.incidents.capacity(), size_of::<Incident>()) + incident_strings),
+        ]
+    }
+
     /// The DORA summary of the window `[from, to)`.
     pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
         let bands = benchmarks.bands();

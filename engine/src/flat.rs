@@ -88,6 +88,11 @@ impl<T> Flat<T> {
         self.first.shrink_to_fit();
         self.values.shrink_to_fit();
     }
+
+    /// The heap bytes it holds (its capacity, not its length).
+    pub fn heap_bytes(&self) -> usize {
+        self.first.capacity() * size_of::<u32>() + self.values.capacity() * size_of::<T>()
+    }
 }
 
 impl Flat<u32> {

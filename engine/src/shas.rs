@@ -146,6 +146,11 @@ impl Shas {
         (table, remap)
     }
 
+    /// The heap bytes the table holds: its bytes, offsets and index (capacities, not lengths).
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * size_of::<u32>() + self.index.allocation_size()
+    }
+
     /// Gives back the spare capacity of a table that will not grow any more.
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();

@@ -57,6 +57,11 @@ impl Texts {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
+
+    /// The heap bytes it holds (its capacity, not its length).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * size_of::<u32>()
+    }
 }
 
 #[cfg(test)]

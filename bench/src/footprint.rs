@@ -1,0 +1,38 @@
+//! Footprint: what the analysis of the query benchmark's data holds, part by part, in heap
+//! bytes — the account behind BENCHMARKS.md's memory figures. Builds the production analysis in
+//! this process from the database an earlier `query` run loaded (as `--reuse` would find it),
+//! as `pacer serve` builds it on the first query.
+
+use std::time::Instant;
+
+use pacer_engine::dora::Analysis;
+use pacer_engine::model::DAY;
+
+use crate::Size;
+use crate::query::{Engine, database};
+
+/// Prints the footprint table of the `size` data set on `engine`.
+///
+/// # Errors
+/// No earlier run loaded the data set, or the database failed.
+pub async fn run(size: Size, admin: &str, engine: Engine) -> anyhow::Result<()> {
+    let url = database(engine, size, admin, true).await?;
+    let store = pacer::app::open_store(&url).await?;
+    let started = Instant::now();
+    let history = store.history("production").await?;
+    let read = started.elapsed();
+    // The attribution window is the configuration's default.
+    let analysis = Analysis::build(history, DAY);
+    let built = started.elapsed() - read;
+    let parts = analysis.footprint();
+    let total: usize = parts.iter().map(|(_, bytes)| bytes).sum();
+    let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+    println!("\n| what the analysis holds ({} services, {} deployments, {} commits, {}) | MB | share |", size.services, size.deployments, size.commits, engine.name());
+    println!("|---|---|---|");
+    for (part, bytes) in &parts {
+        println!("| {part} | {:.1} | {:.0} % |", mb(*bytes), *bytes as f64 * 100.0 / total.max(1) as f64);
+    }
+    println!("| **all** | **{:.1}** | 100 % |", mb(total));
+    println!("\n<!-- the history read in {:.1} s, the analysis built in {:.1} s -->", read.as_secs_f64(), built.as_secs_f64());
+    Ok(())
+}
