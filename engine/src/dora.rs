@@ -731,7 +731,9 @@ fn attribute(s: &Shipments, incidents: &[Incident], window: Millis) -> (Vec<u32>
     for (i, cause, recovered) in causes {
         if failure_of[i] == u32::MAX {
             failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
-            failures.push(Failure { causes: Vec::new(), recovered_at: None });
+            // Room for one cause, which is what nearly every failure has (a first push would
+            // make room for four).
+            failures.push(Failure { causes: Vec::with_capacity(1), recovered_at: None });
         }
         let f = &mut failures[failure_of[i] as usize];
         f.causes.push(cause);
