@@ -2,7 +2,7 @@
 //!
 //! A `String` per value costs its 24-byte header and an allocation (another 16 bytes or more)
 //! whatever its length; an analysis of a million deployments holds millions of short values —
-//! commit ids, deployment ids, versions — where that overhead outweighs the text. [`Texts`]
+//! deployment ids, versions, rolled-back ids — where that overhead outweighs the text. [`Texts`]
 //! keeps them one after another in one buffer with a 4-byte end offset each.
 
 /// Strings one after another; string `i` is [`Texts::get`]`(i)`, in the order they were pushed.
