@@ -25,7 +25,7 @@ use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
 use crate::percentile::percentiles_cont;
-use crate::shas::{ShaId, Shas};
+use crate::shas::{ShaId, SortedShas};
 use crate::texts::Texts;
 
 /// The facts of one environment that the metrics need.
@@ -54,6 +54,8 @@ pub struct History {
 
 /// A team index of a deployment that names none.
 const NO_TEAM: u32 = u32::MAX;
+/// A deployment index that names none.
+const NONE: u32 = u32::MAX;
 
 /// What an analysis keeps of the successful deployments, one entry per deployment in finish
 /// order (then service, then id), column by column. Fixed until deployments, commits or pull
@@ -76,16 +78,22 @@ struct Shipments {
     /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
     /// start; in finish order, so the samples of a window of every service are one slice.
     seconds: Flat<f64>,
-    /// The commit of each sample (parallel to `seconds`' values).
-    sample_commits: Vec<ShaId>,
+    /// One bit per entry of `changesets`' values, set when that commit has a lead-time sample:
+    /// a deployment's samples are its changeset's commits with their bit set, in order, so the
+    /// samples need no commit ids of their own.
+    sampled: Vec<u64>,
     /// The shas the changesets name.
-    shas: Shas,
+    shas: SortedShas,
     /// Merge commit of a pull request this environment shipped → the start of the PR's branch,
     /// for the starts found in the graph (see [`History::found_starts`]); ascending by merge
     /// commit (binary-searched: a map's buckets would double it).
     branch_starts: Vec<(ShaId, Millis)>,
-    /// The changesets inverted: which deployments (indexes, in finish order) shipped each sha.
-    shipped_by: Flat<u32>,
+    /// The changesets inverted: the first deployment (index, in finish order) that shipped each
+    /// sha, or [`NONE`] for none...
+    first_shipper: Vec<u32>,
+    /// ...and, ascending by sha then deployment, every later one: each sha is shipped once per
+    /// service, so this holds only the shas of repositories that several services deploy.
+    later_shippers: Vec<(ShaId, u32)>,
     /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
     by_id: Vec<u32>,
     /// Every service with a successful deployment, sorted.
@@ -99,6 +107,32 @@ struct Shipments {
 }
 
 impl Shipments {
+    /// The deployments that shipped `sha`, in finish order.
+    fn shippers(&self, sha: ShaId) -> impl Iterator<Item = usize> + '_ {
+        let first = self.first_shipper.get(sha as usize).copied().filter(|&i| i != NONE);
+        let start = self.later_shippers.partition_point(|&(s, _)| s < sha);
+        let later = self.later_shippers[start..].iter().take_while(move |&&(s, _)| s == sha).map(|&(_, i)| i);
+        first.into_iter().chain(later).map(|i| i as usize)
+    }
+
+    /// Fills `first_shipper` and `later_shippers` from the changesets of `shas` shas.
+    fn invert_changesets(&mut self, shas: usize) {
+        self.first_shipper = vec![NONE; shas];
+        for i in 0..self.changesets.len() {
+            for &sha in self.changesets.of(i) {
+                let first = &mut self.first_shipper[sha as usize];
+                if *first == NONE {
+                    *first = i as u32;
+                } else {
+                    self.later_shippers.push((sha, i as u32));
+                }
+            }
+        }
+        // Stable: each sha's deployments stay in finish order.
+        self.later_shippers.sort_by_key(|&(sha, _)| sha);
+        self.later_shippers.shrink_to_fit();
+    }
+
     fn id(&self, i: usize) -> &str {
         self.texts.get(3 * i as u32)
     }
@@ -226,10 +260,11 @@ impl<'a> AnalyzedDeployment<'a> {
     }
 
     /// Its lead-time samples: each commit's sha and its lead time in seconds.
-    pub fn lead_time_samples(self) -> impl ExactSizeIterator<Item = (Cow<'a, str>, f64)> + 'a {
+    pub fn lead_time_samples(self) -> impl Iterator<Item = (Cow<'a, str>, f64)> + 'a {
         let s = self.shipments();
-        let range = s.seconds.range(self.index);
-        s.sample_commits[range.clone()].iter().zip(&s.seconds.values()[range]).map(|(&sha, &seconds)| (s.shas.sha(sha), seconds))
+        let entries = s.changesets.range(self.index);
+        let commits = entries.filter(|&k| s.sampled[k / 64] >> (k % 64) & 1 == 1).map(|k| s.changesets.values()[k]);
+        commits.zip(s.seconds.of(self.index)).map(|(sha, &seconds)| (s.shas.sha(sha), seconds))
     }
 }
 
@@ -328,8 +363,13 @@ impl Analysis {
         for (i, (deployment, changeset)) in succeeded.into_iter().zip(sets).enumerate() {
             let finished_at = deployment.finished_at.expect("sort_succeeded keeps finished deployments");
             let samples = changeset_lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit);
-            s.sample_commits.extend(samples.iter().map(|&(sha, _)| sha));
-            s.seconds.push(samples.into_iter().map(|(_, seconds)| seconds));
+            let first_entry = s.changesets.values().len();
+            s.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
+            for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
+                let entry = first_entry + k;
+                s.sampled[entry / 64] |= 1 << (entry % 64);
+            }
+            s.seconds.push(samples.into_iter().flatten());
             s.changesets.push(changeset);
             s.texts.push(&deployment.id);
             s.texts.push(deployment.version.as_deref().unwrap_or_default());
@@ -345,14 +385,13 @@ impl Analysis {
         for &sha in s.changesets.values() {
             named[sha as usize] = true;
         }
-        let (shas, remap) = graph.into_shas().retain(&named);
+        let (shas, remap) = graph.into_shas().sorted(&named);
         let renamed = |sha: &mut ShaId| *sha = remap[*sha as usize].expect("a shipped sha is kept");
         s.changesets.values_mut().iter_mut().for_each(renamed);
-        s.sample_commits.iter_mut().for_each(renamed);
         let found = pr_first_commit.into_iter().filter(|(sha, _)| found_starts.contains(sha));
         s.branch_starts = found.filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
         s.branch_starts.sort_unstable();
-        s.shipped_by = s.changesets.inverted(shas.len());
+        s.invert_changesets(shas.len());
         s.shas = shas;
         let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
         by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
@@ -363,7 +402,7 @@ impl Analysis {
         s.team_services = team_services;
         s.texts.shrink_to_fit();
         s.seconds.shrink_to_fit();
-        s.sample_commits.shrink_to_fit();
+        s.sampled.shrink_to_fit();
         Self::attributed(environment, Arc::new(s), incidents, attribution_window)
     }
 
@@ -404,8 +443,7 @@ impl Analysis {
     /// The deployments that shipped `sha` (each once per service), in finish order.
     pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = AnalyzedDeployment<'a>> + 'a {
         let s = &self.shipments;
-        let found = s.shas.id(sha).map_or(&[][..], |id| s.shipped_by.of(id as usize));
-        found.iter().map(|&i| self.at(i as usize))
+        s.shas.id(sha).into_iter().flat_map(|id| s.shippers(id)).map(|i| self.at(i))
     }
 
     /// The start of the branch of the pull request merged as `sha`, when this environment shipped
@@ -478,8 +516,8 @@ impl Analysis {
         vec![
             ("the sha table (bytes, offsets, hash index)", s.shas.heap_bytes()),
             ("changesets", s.changesets.heap_bytes()),
-            ("the sha → deployments index", s.shipped_by.heap_bytes()),
-            ("lead-time samples (seconds and their commits)", s.seconds.heap_bytes() + vec(s.sample_commits.capacity(), size_of::<ShaId>())),
+            ("the sha → deployments index", vec(s.first_shipper.capacity(), 4) + vec(s.later_shippers.capacity(), size_of::<(ShaId, u32)>())),
+            ("lead-time samples (seconds, and which commits have one)", s.seconds.heap_bytes() + vec(s.sampled.capacity(), 8)),
             ("deployment texts (id, version, rolled-back id)", s.texts.heap_bytes()),
             (
                 "deployment columns and indexes (finish time, service, team, rework, by id, by service)",
@@ -635,18 +673,19 @@ fn take_lists(deployments: &mut [Deployment], graph: &mut CommitGraph) -> Flat<L
     lists
 }
 
-/// The lead-time sample of each commit of a changeset with a known start.
+/// The lead-time sample of each commit of a changeset, in changeset order: `None` for a commit
+/// with no known start or a sample that is not positive (dropped by the definition).
 fn changeset_lead_times(
     finished_at: Millis,
     changeset: &[ShaId],
     listed: &[Listed],
     graph: &CommitGraph,
     pr_first_commit: &HashMap<ShaId, Millis>,
-) -> Vec<(ShaId, f64)> {
+) -> Vec<Option<f64>> {
     let explicit: HashMap<ShaId, Millis> = listed.iter().filter_map(|c| Some((c.sha, c.committed_at?))).collect();
     changeset
         .iter()
-        .filter_map(|&sha| {
+        .map(|&sha| {
             let committed = graph.committed_at(sha).or_else(|| explicit.get(&sha).copied());
             let branch_start = pr_first_commit.get(&sha).copied();
             let start = match (committed, branch_start) {
@@ -654,7 +693,7 @@ fn changeset_lead_times(
                 (c, b) => c.or(b)?,
             };
             let sample = finished_at - start;
-            (sample > 0).then(|| (sha, seconds(sample)))
+            (sample > 0).then(|| seconds(sample))
         })
         .collect()
 }
@@ -707,7 +746,7 @@ fn attribute(s: &Shipments, incidents: &[Incident], window: Millis) -> (Vec<u32>
             NamedCause::Commit(sha) => s
                 .shas
                 .id(sha)
-                .and_then(|known| s.shipped_by.of(known as usize).iter().map(|&i| i as usize).find(|&i| s.service(i) == incident.service))
+                .and_then(|known| s.shippers(known).find(|&i| s.service(i) == incident.service))
                 .map(|i| (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })),
             NamedCause::Unknown => s.services.binary_search(&incident.service).ok().and_then(|k| {
                 in_window(&times[k], incident.opened_at, window)

@@ -1,7 +1,7 @@
 //! Many lists one after another in one vector, each read back by its index.
 //!
-//! An analysis holds a list per deployment (its changeset, its lead-time samples), per sha (the
-//! deployments that shipped it) and per service (its deployments). A `Vec` per list costs a
+//! An analysis holds a list per deployment (its changeset, its lead-time samples) and per
+//! service (its deployments). A `Vec` per list costs a
 //! 24-byte header and an allocation each; [`Flat`] keeps every list's values in one vector and a
 //! 4-byte start offset per list, and lays consecutive lists side by side, so a run of lists is
 //! one slice.
@@ -95,30 +95,6 @@ impl<T> Flat<T> {
     }
 }
 
-impl Flat<u32> {
-    /// The lists inverted, when each value is an index below `targets`: list `v` of the answer
-    /// holds, ascending, every `i` whose list holds `v`. A counting sort, no map.
-    pub fn inverted(&self, targets: usize) -> Self {
-        let mut first = vec![0u32; targets + 1];
-        for &v in &self.values {
-            first[v as usize + 1] += 1;
-        }
-        for i in 1..first.len() {
-            first[i] += first[i - 1];
-        }
-        let mut next = first.clone();
-        let mut values = vec![0u32; self.values.len()];
-        for i in 0..self.len() {
-            for &v in self.of(i) {
-                let slot = &mut next[v as usize];
-                values[*slot as usize] = u32::try_from(i).expect("fewer than 2^32 lists");
-                *slot += 1;
-            }
-        }
-        Self { first, values }
-    }
-}
-
 impl<T, L: IntoIterator<Item = T>> FromIterator<L> for Flat<T> {
     fn from_iter<I: IntoIterator<Item = L>>(lists: I) -> Self {
         let mut flat = Self::default();
@@ -148,12 +124,5 @@ mod tests {
         flat.push_to_last(2);
         flat.push_to_last(3);
         assert_eq!((flat.len(), flat.of(0), flat.of(1)), (2, &[1][..], &[2, 3][..]));
-    }
-
-    #[test]
-    fn inverting_lists_who_holds_each_value_in_ascending_order() {
-        let flat: Flat<u32> = [vec![0, 2], vec![2], vec![], vec![1, 2]].into_iter().collect();
-        let inverted = flat.inverted(4);
-        assert_eq!((inverted.of(0), inverted.of(1), inverted.of(2), inverted.of(3)), (&[0][..], &[3][..], &[0, 1, 3][..], &[][..]));
     }
 }
