@@ -8,6 +8,8 @@
 //! which their parts arrive does not matter. Rows are written in key order so that concurrent
 //! batches on PostgreSQL take row locks in the same order and cannot deadlock.
 
+use std::collections::HashSet;
+
 use pacer_collector::{Collected, key};
 use pacer_engine::Millis;
 use pacer_engine::model::{CiRun, Commit, Deployment, Fact, Incident, PullRequest, ShippedCommit, SliSample};
@@ -226,10 +228,11 @@ const fn bump_generations(structural: bool, incidents: bool) -> &'static str {
 }
 
 /// Runs one multi-row statement per chunk of `rows`, binding each row with `bind`; returns the
-/// rows the statements returned (the facts they inserted or changed).
+/// keys the statements returned (the facts they inserted or changed) as a set, since callers
+/// test each row of the batch against it.
 macro_rules! batched {
     ($tx:expr, $upsert:expr, $rows:expr, |$b:ident, $row:ident| $bind:block) => {{
-        let mut returned: Vec<String> = Vec::new();
+        let mut returned: HashSet<String> = HashSet::new();
         for chunk in $rows.chunks(chunk($upsert.columns)) {
             let mut sql = sqlx::QueryBuilder::new($upsert.head);
             sql.push_values(chunk, |mut $b, $row| $bind);
@@ -245,14 +248,17 @@ macro_rules! batched {
     }};
 }
 
-/// Deletes the rows of `table` whose `column` is one of `keys`.
+/// Deletes the rows of `table` whose `column` is one of `keys` (a set of `&str`), in key order
+/// like every other write of a batch.
 macro_rules! delete_children {
     ($tx:expr, $sql:expr, $keys:expr) => {{
-        for chunk in $keys.chunks(MAX_ROWS) {
+        let mut keys: Vec<&str> = $keys;
+        keys.sort_unstable();
+        for chunk in keys.chunks(MAX_ROWS) {
             let mut sql = sqlx::QueryBuilder::new($sql);
             let mut list = sql.separated(", ");
             for key in chunk {
-                list.push_bind(key.clone());
+                list.push_bind(key.to_string());
             }
             sql.push(")");
             sql.build().execute(&mut *$tx).await.map_err(StoreError::classify)?;
@@ -338,6 +344,7 @@ impl Store {
         let mut changed = 0u64;
         let mut structural = 0u64;
         let mut incidental = 0u64;
+        let turn = self.write_turn().await;
         let created = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             if let Some(source) = source {
@@ -374,7 +381,7 @@ impl Store {
                 changed += ids.len() as u64;
                 structural += ids.len() as u64;
                 if !ids.is_empty() {
-                    delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids);
+                    delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids.iter().map(String::as_str).collect::<Vec<_>>());
                     let shipped: Vec<(&str, i64, &ShippedCommit)> = wave
                         .deployments
                         .iter()
@@ -402,18 +409,18 @@ impl Store {
                 structural += shas.len() as u64;
                 // Parents never change; a push that could not tell them (the first commit of a new
                 // branch, a force push) must not erase what another told.
-                let with_parents: Vec<String> = wave
+                let with_parents: HashSet<&str> = wave
                     .commits
                     .iter()
                     .filter(|(c, _)| !c.parents.is_empty() && shas.contains(&c.sha))
-                    .map(|(c, _)| c.sha.clone())
+                    .map(|(c, _)| c.sha.as_str())
                     .collect();
                 if !with_parents.is_empty() {
-                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", with_parents);
+                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", with_parents.iter().copied().collect::<Vec<_>>());
                     let parents: Vec<(&str, i64, &str)> = wave
                         .commits
                         .iter()
-                        .filter(|(c, _)| with_parents.contains(&c.sha))
+                        .filter(|(c, _)| with_parents.contains(c.sha.as_str()))
                         .flat_map(|(c, _)| c.parents.iter().enumerate().map(move |(i, p)| (c.sha.as_str(), i as i64, p.as_str())))
                         .collect();
                     batched!(tx, PARENTS, parents, |b, row| {
@@ -504,6 +511,7 @@ impl Store {
             tx.commit().await.map_err(StoreError::classify)?;
             created
         });
+        drop(turn);
         let outcome = Ingested { accepted: changed, duplicates: events.len() as u64 - changed };
         Ok((outcome, created))
     }

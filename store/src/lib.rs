@@ -129,18 +129,29 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A connection pool to pacer's database.
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// Embedded SQLite (a file, WAL mode).
-    Sqlite(SqlitePool),
+    /// Embedded SQLite (a file, WAL mode), and the queue its writers of this process wait in.
+    Sqlite(SqlitePool, WriteQueue),
     /// PostgreSQL.
     Postgres(PgPool),
 }
+
+/// The writers of one process waiting for SQLite's one write lock, in arrival order.
+///
+/// SQLite lets one connection write at a time. A connection that finds the database locked
+/// waits in SQLite's busy handler, which sleeps in growing steps of up to 100 ms and does not
+/// wake when the lock is freed, so a write can wait far longer than the one before it took.
+/// The writes of one process take a turn here first and follow each other in order; another
+/// process writing to the same file (a `pacer import` beside `pacer serve`) still meets the
+/// busy handler.
+#[derive(Debug, Clone, Default)]
+pub struct WriteQueue(std::sync::Arc<tokio::sync::Mutex<()>>);
 
 /// Runs `$body` with `$pool` bound to the pool of whichever engine `$store` uses; the body is
 /// compiled once per engine, so the SQL and the code around it exist once.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Sqlite($pool, _) => $body,
             $crate::Store::Postgres($pool) => $body,
         }
     };
@@ -161,7 +172,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(pool, WriteQueue::default()))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?.application_name("pacer");
             let pool = PgPoolOptions::new()
@@ -176,13 +187,22 @@ impl Store {
         }
     }
 
+    /// Waits for this process's turn to write, on SQLite (see [`WriteQueue`]); the turn lasts
+    /// until the guard is dropped. PostgreSQL's writers overlap, so there it returns at once.
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self {
+            Self::Sqlite(_, queue) => Some(queue.0.lock().await),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// Applies the embedded migrations that have not run yet.
     ///
     /// # Errors
     /// A migration that fails, or an applied migration that was edited.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Self::Sqlite(pool, _) => SQLITE_MIGRATIONS.run(pool).await?,
             Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())

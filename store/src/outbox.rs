@@ -235,6 +235,7 @@ impl Store {
         const APPROVE: &str = "UPDATE rollbacks SET state = 'dispatching', approved_at = $2
              WHERE id = $1 AND state = 'awaiting_approval'";
         const STATE: &str = "SELECT state FROM rollbacks WHERE id = $1";
+        let _turn = self.write_turn().await;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             let approved = sqlx::query(APPROVE).bind(id).bind(now).execute(&mut *tx).await.map_err(StoreError::classify)?.rows_affected() > 0;
@@ -276,12 +277,14 @@ impl Store {
              RETURNING id, rollback_id, hook_url, webhook_id, attempts";
         const REPORT: &str = "SELECT report, service, environment, deployment_id FROM rollbacks WHERE id = $1";
         let claim = match self {
-            Self::Sqlite(_) => CLAIM_SQLITE,
+            Self::Sqlite(..) => CLAIM_SQLITE,
             Self::Postgres(_) => CLAIM_POSTGRES,
         };
+        let turn = self.write_turn().await;
         let due = with_pool!(self, pool => {
             let rows: Vec<(i64, String, String, String, i64)> =
                 sqlx::query_as(claim).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await.map_err(StoreError::classify)?;
+            drop(turn);
             let mut due = Vec::with_capacity(rows.len());
             for (delivery_id, rollback_id, hook_url, webhook_id, attempts) in rows {
                 let (report, service, environment, deployment_id): (String, String, String, String) =
@@ -315,6 +318,7 @@ impl Store {
             Next::Gone => ("gone", at, None),
         };
         let attempt = due.attempts + 1;
+        let _turn = self.write_turn().await;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             sqlx::query(ATTEMPT)

@@ -108,7 +108,7 @@ impl Store {
                AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $2)
              RETURNING week, team, recipient, state, attempts, next_attempt_at, message_id, last_error, sent_at";
         let claim = match self {
-            Self::Sqlite(_) => CLAIM_SQLITE,
+            Self::Sqlite(..) => CLAIM_SQLITE,
             Self::Postgres(_) => CLAIM_POSTGRES,
         };
         let rows: Vec<SendRow> = with_pool!(self, pool => {
