@@ -91,7 +91,9 @@ pub async fn post_round_robin(bases: &[String], lines: &[String]) -> anyhow::Res
     Ok(started.elapsed())
 }
 
-/// Inserts the facts' rows with multi-row INSERTs, `BATCH` rows a statement, no upsert logic.
+/// Inserts the facts' rows with multi-row INSERTs, `BATCH` rows a statement: every column a
+/// fact has, with no upsert logic, no raw payload and empty bookkeeping (fingerprint, update
+/// time), which are pacer's own work.
 macro_rules! insert_batch {
     ($pool:expr, $chunk:expr) => {{
         let mut deployments = Vec::new();
@@ -104,7 +106,7 @@ macro_rules! insert_batch {
             match fact {
                 Fact::Deployment(d) => {
                     for (i, c) in d.commits.iter().enumerate() {
-                        shipped.push((d.id.clone(), i as i64, c.sha.clone(), c.committed_at));
+                        shipped.push((d.id.clone(), i as i64, c.sha.clone(), c.committed_at, c.authored_at));
                     }
                     deployments.push(d.clone());
                 }
@@ -121,9 +123,19 @@ macro_rules! insert_batch {
         }
         let mut tx = $pool.begin().await?;
         if !commits.is_empty() {
-            let mut q = sqlx::QueryBuilder::new("INSERT INTO commits (sha, committed_at, repository, service, fingerprint, updated_at) ");
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO commits (sha, committed_at, repository, service, authored_at, author, message, fingerprint, updated_at) ",
+            );
             q.push_values(&commits, |mut b, c| {
-                b.push_bind(c.sha.clone()).push_bind(c.committed_at).push_bind(c.repository.clone()).push_bind(c.service.clone()).push_bind("").push_bind(0i64);
+                b.push_bind(c.sha.clone())
+                    .push_bind(c.committed_at)
+                    .push_bind(c.repository.clone())
+                    .push_bind(c.service.clone())
+                    .push_bind(c.authored_at)
+                    .push_bind(c.author.clone())
+                    .push_bind(c.message.clone())
+                    .push_bind("")
+                    .push_bind(0i64);
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -160,26 +172,34 @@ macro_rules! insert_batch {
             q.build().execute(&mut *tx).await?;
         }
         if !shipped.is_empty() {
-            let mut q = sqlx::QueryBuilder::new("INSERT INTO deployment_commits (deployment_id, position, sha, committed_at) ");
-            q.push_values(&shipped, |mut b, (d, i, sha, at)| {
-                b.push_bind(d.clone()).push_bind(*i).push_bind(sha.clone()).push_bind(*at);
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO deployment_commits (deployment_id, position, sha, committed_at, authored_at) ");
+            q.push_values(&shipped, |mut b, (d, i, sha, at, authored)| {
+                b.push_bind(d.clone()).push_bind(*i).push_bind(sha.clone()).push_bind(*at).push_bind(*authored);
             });
             q.build().execute(&mut *tx).await?;
         }
         if !pulls.is_empty() {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO pull_requests (id, repository, number, opened_at, first_commit_at, first_review_at, merged_at, \
-                 merge_commit_sha, fingerprint, updated_at) ",
+                "INSERT INTO pull_requests (id, repository, number, opened_at, service, author, first_commit_at, first_review_at, \
+                 approved_at, merged_at, closed_at, merge_commit_sha, additions, deletions, head_sha, base_sha, fingerprint, updated_at) ",
             );
             q.push_values(&pulls, |mut b, p| {
                 b.push_bind(p.id.clone())
                     .push_bind(p.repository.clone())
                     .push_bind(p.number)
                     .push_bind(p.opened_at)
+                    .push_bind(p.service.clone())
+                    .push_bind(p.author.clone())
                     .push_bind(p.first_commit_at)
                     .push_bind(p.first_review_at)
+                    .push_bind(p.approved_at)
                     .push_bind(p.merged_at)
+                    .push_bind(p.closed_at)
                     .push_bind(p.merge_commit_sha.clone())
+                    .push_bind(p.additions)
+                    .push_bind(p.deletions)
+                    .push_bind(p.head_sha.clone())
+                    .push_bind(p.base_sha.clone())
                     .push_bind("")
                     .push_bind(0i64);
             });
@@ -187,8 +207,8 @@ macro_rules! insert_batch {
         }
         if !incidents.is_empty() {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, deployment_id, commit_sha, status_rank, \
-                 fingerprint, updated_at) ",
+                "INSERT INTO incidents (id, service, environment, opened_at, resolved_at, severity, title, url, deployment_id, \
+                 commit_sha, status_rank, fingerprint, updated_at) ",
             );
             q.push_values(&incidents, |mut b, i| {
                 b.push_bind(i.id.clone())
@@ -196,6 +216,9 @@ macro_rules! insert_batch {
                     .push_bind(i.environment.clone())
                     .push_bind(i.opened_at)
                     .push_bind(i.resolved_at)
+                    .push_bind(i.severity.clone())
+                    .push_bind(i.title.clone())
+                    .push_bind(i.url.clone())
                     .push_bind(i.deployment_id.clone())
                     .push_bind(i.commit_sha.clone())
                     .push_bind(i.rank())
@@ -219,7 +242,12 @@ async fn raw_insert(url: &str, facts: Arc<Vec<Fact>>) -> anyhow::Result<Duration
             for index in (worker..chunks).step_by(CLIENTS) {
                 let chunk = &facts[index * BATCH..((index + 1) * BATCH).min(facts.len())];
                 match &store {
-                    Store::Sqlite(pool) => insert_batch!(pool, chunk),
+                    // The same queue pacer's writers take, so that neither side sleeps in
+                    // SQLite's busy handler.
+                    Store::Sqlite(pool, _) => {
+                        let _turn = store.write_turn().await;
+                        insert_batch!(pool, chunk)
+                    }
                     Store::Postgres(pool) => insert_batch!(pool, chunk),
                 }
             }

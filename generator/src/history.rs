@@ -122,6 +122,8 @@ struct Sim<'s> {
     rate: f64,
     failure_rate: f64,
     list_commits: bool,
+    /// Whether this service's CI runs are generated (see [`Spec::ci_runs_share`]).
+    ci_runs: bool,
     facts: Vec<Fact>,
     /// Main's first-parent history: (committed_at, sha), ascending.
     main: Vec<(Millis, String)>,
@@ -145,9 +147,14 @@ impl<'s> Sim<'s> {
         let mut rng = Rng::new(spec.seed ^ (index as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
         let team_index = names::team_index(index, spec.services, spec.teams);
         let service = names::service(index);
-        let share = spec.listed_commits_share.clamp(0.0, 1.0);
-        // Spread listing deployers evenly: service i lists when the running share crosses a whole.
-        let list_commits = ((index + 1) as f64 * share).floor() > (index as f64 * share).floor();
+        // Spread a share of the services evenly: service i is in it when the running share
+        // crosses a whole.
+        let in_share = |share: f64| {
+            let share = share.clamp(0.0, 1.0);
+            ((index + 1) as f64 * share).floor() > (index as f64 * share).floor()
+        };
+        let list_commits = in_share(spec.listed_commits_share);
+        let ci_runs = in_share(spec.ci_runs_share);
         // Services differ: between half and one and a half times the asked rates, spread evenly
         // (a golden-ratio sequence) so the totals over many services stay as asked.
         let spread = |k: f64| 0.5 + ((index as f64 + k) * 0.618_033_988_749_895).fract();
@@ -166,6 +173,7 @@ impl<'s> Sim<'s> {
             rate,
             failure_rate,
             list_commits,
+            ci_runs,
             rng,
             facts: Vec::new(),
             main: Vec::new(),
@@ -651,7 +659,7 @@ impl<'s> Sim<'s> {
         };
         let (status, finished_at) =
             if finished <= self.end { (status, Some(finished)) } else { (DeploymentStatus::InProgress, None) };
-        if self.spec.ci_runs && finished <= self.end {
+        if self.ci_runs && finished <= self.end {
             let queued = started - self.rng.between(5 * SECOND, MINUTE);
             let outcome = if status == DeploymentStatus::Success { "success" } else { "failure" };
             self.ci_run(&format!("deploy-{}", env.name()), "deploy", sha, "main", (queued, started, finished), outcome);
@@ -764,7 +772,7 @@ impl<'s> Sim<'s> {
         opened: Millis,
         merged_at: Millis,
     ) {
-        if !self.spec.ci_runs {
+        if !self.ci_runs {
             return;
         }
         let deadline = merged_at - SECOND;
@@ -784,7 +792,7 @@ impl<'s> Sim<'s> {
 
     /// The build of main after a merge; sometimes a flaky failure followed by a passing re-run.
     fn post_merge_build(&mut self, sha: &str, merged_at: Millis) {
-        if !self.spec.ci_runs {
+        if !self.ci_runs {
             return;
         }
         let queued = merged_at + self.rng.between(2 * SECOND, 30 * SECOND);

@@ -40,8 +40,9 @@ pub struct Spec {
     pub failure_rate: f64,
     /// Whether each release goes to `staging` before `production`.
     pub staging: bool,
-    /// Whether to generate CI runs (pull request checks, post-merge builds, deploy jobs).
-    pub ci_runs: bool,
+    /// Share of services whose CI runs are generated (pull request checks, post-merge builds,
+    /// deploy jobs): about 6 runs per production deployment of each such service.
+    pub ci_runs_share: f64,
     /// Whether to generate one production SLI sample per service per hour.
     pub sli: bool,
     /// Share of services whose deployer lists the shipped commits on each deployment (the
@@ -63,7 +64,7 @@ impl Spec {
             commits_per_deploy: 4.0,
             failure_rate: 0.08,
             staging: true,
-            ci_runs: true,
+            ci_runs_share: 1.0,
             sli: true,
             listed_commits_share: 0.25,
         }
@@ -72,7 +73,7 @@ impl Spec {
     /// A benchmark data set: `services` services over the year before `end`, with about
     /// `deployments` successful production deployments and about `commits` commits in all.
     /// Only production deployments, commits, pull requests and incidents are generated; turn on
-    /// [`Spec::staging`], [`Spec::ci_runs`], [`Spec::sli`] or [`Spec::listed_commits_share`] for
+    /// [`Spec::staging`], [`Spec::ci_runs_share`], [`Spec::sli`] or [`Spec::listed_commits_share`] for
     /// more.
     pub fn benchmark(end: Millis, services: usize, deployments: u64, commits: u64) -> Self {
         let days = 365;
@@ -89,7 +90,7 @@ impl Spec {
             commits_per_deploy: commits as f64 / planned.max(1.0),
             failure_rate,
             staging: false,
-            ci_runs: false,
+            ci_runs_share: 0.0,
             sli: false,
             listed_commits_share: 0.0,
         }
