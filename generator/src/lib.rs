@@ -73,8 +73,8 @@ impl Spec {
     /// A benchmark data set: `services` services over the year before `end`, with about
     /// `deployments` successful production deployments and about `commits` commits in all.
     /// Only production deployments, commits, pull requests and incidents are generated; turn on
-    /// [`Spec::staging`], [`Spec::ci_runs_share`], [`Spec::sli`] or [`Spec::listed_commits_share`] for
-    /// more.
+    /// [`Spec::staging`] or [`Spec::sli`], or raise [`Spec::ci_runs_share`] or
+    /// [`Spec::listed_commits_share`], for more.
     pub fn benchmark(end: Millis, services: usize, deployments: u64, commits: u64) -> Self {
         let days = 365;
         let failure_rate = 0.08;
