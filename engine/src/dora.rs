@@ -514,7 +514,7 @@ impl Analysis {
         let causes: usize =
             self.failures.iter().map(|f| vec(f.causes.capacity(), size_of::<FailureCause>()) + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum();
         vec![
-            ("the sha table (bytes, offsets, hash index)", s.shas.heap_bytes()),
+            ("the sha table (sorted: 20 bytes a Git sha)", s.shas.heap_bytes()),
             ("changesets", s.changesets.heap_bytes()),
             ("the sha → deployments index", vec(s.first_shipper.capacity(), 4) + vec(s.later_shippers.capacity(), size_of::<(ShaId, u32)>())),
             ("lead-time samples (seconds, and which commits have one)", s.seconds.heap_bytes() + vec(s.sampled.capacity(), 8)),
