@@ -913,3 +913,100 @@ pub struct ReworkRate {
     /// unplanned / deployments.
     pub rate: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HOUR, ShippedCommit};
+
+    fn deploy(id: &str, service: &str, sha: &str, hours: i64, listed: &[&str]) -> Deployment {
+        Deployment {
+            id: id.into(),
+            service: service.into(),
+            environment: "production".into(),
+            version: None,
+            commit_sha: Some(sha.into()),
+            status: DeploymentStatus::Success,
+            started_at: None,
+            finished_at: Some(hours * HOUR),
+            commits: listed.iter().map(|sha| ShippedCommit { sha: (*sha).into(), committed_at: None, authored_at: None }).collect(),
+            rollback_of: None,
+            unplanned: false,
+            team: None,
+            url: None,
+        }
+    }
+
+    /// Two services deployed from one repository (a monorepo): a → b → c, both services live on
+    /// a, then both ship c; web also lists a commit x whose time nobody knows.
+    fn monorepo() -> Analysis {
+        let mut graph = CommitGraph::builder(3);
+        for (sha, at, parent) in [("a", 0, None), ("b", 5, Some("a")), ("c", 8, Some("b"))] {
+            graph.commit(sha, at * HOUR);
+            if let Some(parent) = parent {
+                graph.parent(sha, parent);
+            }
+        }
+        let incident = |id: &str, service: &str, sha: &str| Incident {
+            id: id.into(),
+            service: service.into(),
+            environment: "production".into(),
+            opened_at: 13 * HOUR,
+            resolved_at: Some(14 * HOUR),
+            severity: None,
+            title: None,
+            url: None,
+            deployment_id: None,
+            commit_sha: Some(sha.into()),
+        };
+        let history = History {
+            environment: "production".into(),
+            deployments: vec![
+                deploy("web-1", "web", "a", 1, &[]),
+                deploy("api-1", "api", "a", 2, &[]),
+                deploy("web-2", "web", "c", 10, &["x"]),
+                deploy("api-2", "api", "c", 12, &[]),
+            ],
+            graph: graph.build(),
+            incidents: vec![incident("i-1", "api", "b")],
+            ..History::default()
+        };
+        Analysis::build(history, 24 * HOUR)
+    }
+
+    #[test]
+    fn a_commit_two_services_ship_is_found_under_both_in_finish_order() {
+        let analysis = monorepo();
+        let shipped = |sha: &str| analysis.shipped(sha).map(|d| d.id()).collect::<Vec<_>>();
+        assert_eq!(shipped("c"), ["web-2", "api-2"]);
+        assert_eq!(shipped("b"), ["web-2", "api-2"]);
+        assert_eq!(shipped("x"), ["web-2"]);
+        assert!(shipped("a").is_empty(), "a was live before the first deployments");
+        assert!(shipped("unknown").is_empty());
+    }
+
+    #[test]
+    fn an_incident_naming_a_commit_fails_the_deployment_of_its_own_service_that_shipped_it() {
+        let analysis = monorepo();
+        let failed = |id: &str| analysis.deployment(id).is_some_and(AnalyzedDeployment::failed);
+        assert!(failed("api-2"), "api shipped b after web: the later shipper is found");
+        assert!(!failed("web-2"), "the incident is api's");
+    }
+
+    #[test]
+    fn lead_time_samples_pair_each_commit_with_a_known_start_with_its_own_sample() {
+        let analysis = monorepo();
+        let web = analysis.deployment("web-2").expect("web-2 succeeded");
+        let mut changeset: Vec<String> = web.changeset().map(Cow::into_owned).collect();
+        changeset.sort();
+        assert_eq!(changeset, ["b", "c", "x"]);
+        let mut samples: Vec<(String, f64)> = web.lead_time_samples().map(|(sha, s)| (sha.into_owned(), s)).collect();
+        samples.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(samples, [("b".to_owned(), 5.0 * 3_600.0), ("c".to_owned(), 2.0 * 3_600.0)], "x has no known start");
+        let mut seconds = web.lead_times().to_vec();
+        seconds.sort_by(f64::total_cmp);
+        assert_eq!(seconds, [2.0 * 3_600.0, 5.0 * 3_600.0]);
+        let api: Vec<f64> = analysis.deployment("api-2").expect("api-2 succeeded").lead_time_samples().map(|(_, s)| s).collect();
+        assert_eq!(api.len(), 2, "api-2 ships b and c too: each commit counts once per service");
+    }
+}
