@@ -93,7 +93,7 @@ async fn load(store: &Store, spec: &Spec, writers: usize) -> anyhow::Result<(u64
             if queue.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).await.is_err() {
                 break;
             }
-            if count % 1_000_000 == 0 {
+            if count.is_multiple_of(1_000_000) {
                 eprintln!("loaded {count} facts in {:.0} s", started.elapsed().as_secs_f64());
             }
         }

@@ -136,7 +136,8 @@ impl Shas {
     /// each old id's new id (`None` for the dropped ones).
     pub fn sorted(&self, keep: &[bool]) -> (SortedShas, Vec<Option<ShaId>>) {
         let kept = (0..self.len()).filter(|&id| keep.get(id).copied().unwrap_or(false));
-        let (mut packed, mut text): (Vec<(&[u8], ShaId)>, Vec<(&[u8], ShaId)>) = (Vec::new(), Vec::new());
+        let mut packed: Vec<(&[u8], ShaId)> = Vec::new();
+        let mut text: Vec<(&[u8], ShaId)> = Vec::new();
         for id in kept {
             let id = id as ShaId;
             let Stored(is_packed, bytes) = stored(&self.bytes, &self.ends, id);
