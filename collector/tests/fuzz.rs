@@ -101,6 +101,18 @@ fn gitlab_deliveries_never_crash_the_parser() {
     });
 }
 
+/// Found by the HTTP fuzzing: a queue time too long for any clock overflowed the run's start
+/// (a panic in a debug build, a wrapped time in a release one).
+#[test]
+fn a_gitlab_pipeline_queued_for_longer_than_any_clock_holds_is_parsed_without_overflow() {
+    let (_, mut pipeline) = fixtures("gitlab", |name| name == "pipeline.success.json").pop().expect("the pipeline fixture");
+    for queued in [json!(1e300), json!(f64::MAX), json!(-5.0), json!(9_223_372_036_854_775_807_i64)] {
+        pipeline["object_attributes"]["queued_duration"] = queued.clone();
+        let outcome = webhook(Source::Gitlab, "Pipeline Hook", &serde_json::to_vec(&pipeline).expect("JSON"));
+        assert!(outcome.is_ok(), "queued_duration {queued}: {outcome:?}");
+    }
+}
+
 #[test]
 fn cdevents_never_crash_the_parser_bare_or_structured() {
     let bare: Vec<Value> = cdevents_seeds().into_iter().map(|(_, v)| v).collect();

@@ -128,13 +128,22 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The JSON log lines whose message is `message`.
-fn log_lines(pacer: &PacerProcess, message: &str) -> Vec<Value> {
-    pacer
-        .logs()
-        .iter()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["fields"]["message"] == message)
-        .collect()
+/// The JSON log lines with `message`, once there is one (or after 5 s): pacer's stderr is read
+/// by a thread of its own, so a line written before a response may reach the test after it.
+async fn log_lines(pacer: &PacerProcess, message: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines: Vec<Value> = pacer
+            .logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["fields"]["message"] == message)
+            .collect();
+        if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Whether a JSON log line was written inside the request with id `request_id`.
@@ -198,12 +207,12 @@ async fn an_alert_with_a_traceparent_carries_its_trace_into_the_rollback_hook(ba
     assert_eq!(delivery.attributes.get("status").map(String::as_str), Some("200"), "{delivery:?}");
 
     // JSON logs name the request and, with traces on, the trace.
-    let decided = log_lines(&pacer, "rollback decided");
+    let decided = log_lines(&pacer, "rollback decided").await;
     assert_eq!(decided.len(), 1, "{:#?}", pacer.logs());
     assert!(in_request(&decided[0], "req-alert-1"), "the log line carries the request id: {}", decided[0]);
     assert_eq!(decided[0]["trace_id"], CALLER_TRACE, "the log line carries the trace id: {}", decided[0]);
     assert_eq!(decided[0]["span_id"], outbox.span_id, "the log line carries its span's id: {}", decided[0]);
-    let delivered = log_lines(&pacer, "rollback hook delivered");
+    let delivered = log_lines(&pacer, "rollback hook delivered").await;
     assert_eq!(delivered.len(), 1, "{:#?}", pacer.logs());
     assert_eq!(delivered[0]["trace_id"], CALLER_TRACE, "the delivery's log line carries the alert's trace: {}", delivered[0]);
 
@@ -257,7 +266,7 @@ async fn without_an_endpoint_json_logs_carry_the_request_id_and_nothing_exports(
         .expect("request");
     assert_eq!(response.status(), 200);
     let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("a generated request id").to_owned();
-    let stored = log_lines(&pacer, "events stored");
+    let stored = log_lines(&pacer, "events stored").await;
     assert_eq!(stored.len(), 1, "{:#?}", pacer.logs());
     assert!(in_request(&stored[0], &request_id), "the log line carries the generated request id {request_id}: {}", stored[0]);
     assert!(stored[0].get("trace_id").is_none(), "no trace ids without an OTLP endpoint: {}", stored[0]);

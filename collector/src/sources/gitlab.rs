@@ -175,7 +175,13 @@ fn pipeline(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<CiRun> {
     let number = d.req_int("/object_attributes/id");
     let queued_at = d.req_time("/object_attributes/created_at");
     let finished_at = d.req_time("/object_attributes/finished_at");
-    let waited = d.value("/object_attributes/queued_duration").and_then(Value::as_f64).map_or(0, |s| (s * 1_000.0) as i64);
+    // Seconds in the queue; a value that is no duration (negative, not finite) counts as none, and
+    // a huge one saturates rather than overflowing the start time.
+    let waited = d
+        .value("/object_attributes/queued_duration")
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(0, |s| (s * 1_000.0) as i64);
     let status = d.str("/object_attributes/status").map(ci_status);
     let reference = d.string("/object_attributes/ref");
     let from_merge_request = d.str("/object_attributes/source") == Some("merge_request_event") || d.value("/merge_request").is_some();
@@ -185,7 +191,7 @@ fn pipeline(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<CiRun> {
         id: id(&project, &format!("pipelines/{number}")),
         pipeline: d.string("/object_attributes/name").unwrap_or_else(|| "pipeline".to_owned()),
         status: status?,
-        started_at: queued_at? + waited,
+        started_at: queued_at?.saturating_add(waited),
         finished_at: finished_at?,
         stage: stage(d, from_merge_request, reference.as_deref()),
         service: Some(cx.config.service(&project)),
