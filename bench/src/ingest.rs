@@ -8,7 +8,7 @@ use pacer_engine::model::Fact;
 use pacer_generator::{Spec, generate, to_ndjson};
 use pacer_store::Store;
 
-use crate::{Size, fresh_postgres, fresh_sqlite};
+use crate::{Size, fresh_postgres, fresh_sqlite, remove_sqlite};
 
 /// Events per request and per reference statement.
 pub const BATCH: usize = 500;
@@ -45,6 +45,10 @@ pub async fn run(size: Size, admin: &str) -> anyhow::Result<()> {
             rate(raw),
             raw.as_secs_f64() / http.as_secs_f64()
         );
+        if engine == "sqlite" {
+            remove_sqlite(&http_url);
+            remove_sqlite(&raw_url);
+        }
     }
     Ok(())
 }

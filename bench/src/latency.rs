@@ -13,7 +13,7 @@ use pacer_engine::model::{Deployment, DeploymentStatus, Fact, MINUTE};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::{Size, fresh_sqlite, percentile_ms};
+use crate::{Size, fresh_sqlite, percentile_ms, remove_sqlite};
 
 /// Runs the alert → rollback benchmark on SQLite.
 ///
@@ -104,6 +104,7 @@ pub async fn run(size: Size) -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_file(&config);
+    remove_sqlite(&url);
     println!("\n| alert → first rollback hook request ({} alerts, SQLite, loopback) | p50 | p99 | max | target |", size.alerts);
     println!("|---|---|---|---|---|");
     let max = latencies.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1_000.0);

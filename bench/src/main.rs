@@ -97,11 +97,19 @@ pub fn unthrottled() -> std::collections::HashMap<String, String> {
 
 /// A fresh SQLite database file URL.
 pub fn fresh_sqlite(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("{name}-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", std::env::temp_dir().join(format!("{name}-{}.db", std::process::id())).display());
+    remove_sqlite(&url);
+    url
+}
+
+/// Deletes the SQLite database at `url` with its WAL and shared-memory files, where they are.
+/// A process that still has it open keeps it until it closes it, so a run can clean up after
+/// itself while its in-process pacer still serves.
+pub fn remove_sqlite(url: &str) {
+    let path = url.trim_start_matches("sqlite://");
     for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
-    format!("sqlite://{}", path.display())
 }
 
 /// The `pacer` binary the benchmarks start: `PACER_BENCH_PACER` when set, else the one built
