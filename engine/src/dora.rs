@@ -920,21 +920,8 @@ mod tests {
     use crate::model::{HOUR, ShippedCommit};
 
     fn deploy(id: &str, service: &str, sha: &str, hours: i64, listed: &[&str]) -> Deployment {
-        Deployment {
-            id: id.into(),
-            service: service.into(),
-            environment: "production".into(),
-            version: None,
-            commit_sha: Some(sha.into()),
-            status: DeploymentStatus::Success,
-            started_at: None,
-            finished_at: Some(hours * HOUR),
-            commits: listed.iter().map(|sha| ShippedCommit { sha: (*sha).into(), committed_at: None, authored_at: None }).collect(),
-            rollback_of: None,
-            unplanned: false,
-            team: None,
-            url: None,
-        }
+        let commits = listed.iter().map(|sha| ShippedCommit { sha: (*sha).into(), committed_at: None, authored_at: None }).collect();
+        Deployment { commits, ..Deployment::succeeded(id, service, sha, hours * HOUR) }
     }
 
     /// Two services deployed from one repository (a monorepo): a → b → c, both services live on

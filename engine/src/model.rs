@@ -107,6 +107,29 @@ pub struct Deployment {
     pub url: Option<String>,
 }
 
+#[cfg(test)]
+impl Deployment {
+    /// A successful production deployment of `sha` that finished at `finished_at`, naming
+    /// nothing else: the deployment most tests start from.
+    pub(crate) fn succeeded(id: &str, service: &str, sha: &str, finished_at: Millis) -> Self {
+        Self {
+            id: id.into(),
+            service: service.into(),
+            environment: "production".into(),
+            version: None,
+            commit_sha: Some(sha.into()),
+            status: DeploymentStatus::Success,
+            started_at: None,
+            finished_at: Some(finished_at),
+            commits: Vec::new(),
+            rollback_of: None,
+            unplanned: false,
+            team: None,
+            url: None,
+        }
+    }
+}
+
 /// A commit and its place in the commit graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Commit {

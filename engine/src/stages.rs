@@ -180,24 +180,10 @@ mod tests {
     use super::*;
     use crate::changeset::CommitGraph;
     use crate::dora::History;
-    use crate::model::{Deployment, DeploymentStatus, HOUR};
+    use crate::model::{Deployment, HOUR};
 
     fn deploy(id: &str, service: &str, sha: &str, hours: i64) -> Deployment {
-        Deployment {
-            id: id.into(),
-            service: service.into(),
-            environment: "production".into(),
-            version: None,
-            commit_sha: Some(sha.into()),
-            status: DeploymentStatus::Success,
-            started_at: None,
-            finished_at: Some(hours * HOUR),
-            commits: Vec::new(),
-            rollback_of: None,
-            unplanned: false,
-            team: None,
-            url: None,
-        }
+        Deployment::succeeded(id, service, sha, hours * HOUR)
     }
 
     fn pr(id: &str, first_commit: Option<i64>, opened: i64, review: Option<i64>, merged: i64, sha: &str) -> MergedPullRequest {
