@@ -115,7 +115,8 @@ async fn load(store: &Store, spec: &Spec, writers: usize) -> anyhow::Result<(u64
 /// keeps SQLite's default cache, since it reads through the analysis and not the indexes.
 async fn sqlite_loader(url: &str) -> anyhow::Result<Store> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-    let options = <SqliteConnectOptions as std::str::FromStr>::from_str(url)?
+    let options = url
+        .parse::<SqliteConnectOptions>()?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .pragma("cache_size", "-4194304");

@@ -248,11 +248,11 @@ macro_rules! batched {
     }};
 }
 
-/// Deletes the rows of `table` whose `column` is one of `keys` (a set of `&str`), in key order
-/// like every other write of a batch.
+/// Deletes the rows of `table` whose `column` is one of `keys` (any iterator of `&str`), in key
+/// order like every other write of a batch.
 macro_rules! delete_children {
     ($tx:expr, $sql:expr, $keys:expr) => {{
-        let mut keys: Vec<&str> = $keys;
+        let mut keys: Vec<&str> = $keys.into_iter().collect();
         keys.sort_unstable();
         for chunk in keys.chunks(MAX_ROWS) {
             let mut sql = sqlx::QueryBuilder::new($sql);
@@ -381,7 +381,7 @@ impl Store {
                 changed += ids.len() as u64;
                 structural += ids.len() as u64;
                 if !ids.is_empty() {
-                    delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids.iter().map(String::as_str).collect::<Vec<_>>());
+                    delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids.iter().map(String::as_str));
                     let shipped: Vec<(&str, i64, &ShippedCommit)> = wave
                         .deployments
                         .iter()
@@ -416,7 +416,7 @@ impl Store {
                     .map(|(c, _)| c.sha.as_str())
                     .collect();
                 if !with_parents.is_empty() {
-                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", with_parents.iter().copied().collect::<Vec<_>>());
+                    delete_children!(tx, "DELETE FROM commit_parents WHERE sha IN (", with_parents.iter().copied());
                     let parents: Vec<(&str, i64, &str)> = wave
                         .commits
                         .iter()

@@ -140,9 +140,10 @@ pub enum Store {
 /// SQLite lets one connection write at a time. A connection that finds the database locked
 /// waits in SQLite's busy handler, which sleeps in growing steps of up to 100 ms and does not
 /// wake when the lock is freed, so a write can wait far longer than the one before it took.
-/// The writes of one process take a turn here first and follow each other in order; another
-/// process writing to the same file (a `pacer import` beside `pacer serve`) still meets the
-/// busy handler.
+/// The writes that come often or must be quick — batches of facts, rollback approvals, hook
+/// delivery claims and attempts — take a turn here first and follow each other in order. The
+/// rare ones (report sends, tokens, import cursors) and another process writing to the same
+/// file (a `pacer import` beside `pacer serve`) still meet the busy handler.
 #[derive(Debug, Clone, Default)]
 pub struct WriteQueue(std::sync::Arc<tokio::sync::Mutex<()>>);
 
