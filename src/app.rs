@@ -69,6 +69,12 @@ impl Application {
         let evaluating = (!self.state.config.slos.is_empty())
             .then(|| tokio::spawn(pacer_api::slo::evaluate(self.state.clone(), interval, until(stopped.clone()))));
         let mailing = mailer.map(|mailer| tokio::spawn(mailer.run(until(stopped.clone()))));
+        let following = tokio::spawn(pacer_api::analysis::follow(
+            Arc::clone(&self.state.analyses),
+            store.clone(),
+            self.state.config.attribution_window,
+            until(stopped.clone()),
+        ));
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -77,6 +83,7 @@ impl Application {
         let router = pacer_api::router(self.state);
         let served = crate::server::serve(self.listener, router, header_timeout, until(stopped)).await.context("server failed");
         let _ = dispatching.await;
+        let _ = following.await;
         if let Some(evaluating) = evaluating {
             let _ = evaluating.await;
         }

@@ -1,26 +1,48 @@
-//! A cache of engine analyses, one per environment, kept current with the store's generations.
+//! The analyses this replica serves, one per environment, kept current from the store's change
+//! log.
 //!
-//! Metrics are always computed from the stored facts, so data that arrives late counts at once;
-//! the cache only avoids recomputing when nothing it depends on changed. When only incidents
-//! changed, failures are attributed again on the cached changesets; when deployments, commits or
-//! pull requests changed, the analysis is rebuilt; CI runs and SLI samples leave it as it is. The generations are read from the database on every
-//! request, so a write through any replica is seen by every replica.
+//! An analysis is built once per environment, one service at a time (each service's own read of
+//! its deployments and the commits they reach). After that it only advances: the store's
+//! generation says whether anything changed, the change log (`fact_changes`) says which facts,
+//! the engine says which services they touch, and only those services are read again and their
+//! parts made again; every other part is shared with the analysis before. The generations are
+//! read from the database, so a write through any replica is seen by every replica; a follower
+//! task ([`follow`]) advances each analysis a few times a second, so a request rarely finds
+//! anything left to do. A whole build happens only at the first request for an environment, or
+//! when the log no longer holds what a replica missed (it was pruned, or `pacer recompute`
+//! replaced every fact).
+//!
+//! Not for: what a change touches (the engine's `change` module) or how a part is made (the
+//! engine's `dora` module).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use pacer_engine::Millis;
-use pacer_engine::dora::Analysis;
+use pacer_engine::change::Affected;
+use pacer_engine::dora::{Analysis, ServicePart};
 use pacer_store::{Generations, Store};
+use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::problem::Problem;
+
+/// How often the follower advances the analyses it has.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// How long the change log keeps what it recorded: a replica that has been current within this
+/// time advances from it; one that has not builds its analyses again.
+const LOG_KEEPS: Duration = Duration::from_secs(3_600);
+/// How often the follower prunes the change log.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Services read at once while an analysis is built.
+const READS_AT_ONCE: usize = 4;
 
 /// Analyses by environment.
 #[derive(Debug, Default)]
 pub struct Analyses {
     cached: Mutex<HashMap<String, (Generations, Arc<Analysis>)>>,
-    /// One rebuild at a time: concurrent readers of a stale analysis wait for one rebuild.
+    /// One refresh at a time: concurrent readers of a stale analysis wait for one refresh.
     building: tokio::sync::Mutex<()>,
 }
 
@@ -35,7 +57,7 @@ impl Analyses {
     /// # Errors
     /// The database failed.
     pub async fn get(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis) -> Result<Arc<Analysis>, Problem> {
-        let span = tracing::info_span!("analysis", environment, refresh = tracing::field::Empty);
+        let span = tracing::info_span!("analysis", environment, refresh = tracing::field::Empty, services = tracing::field::Empty);
         let (analyses, store, environment, task_span) = (Arc::clone(self), store.clone(), environment.to_owned(), span.clone());
         let work = async move { analyses.refreshed(&store, &environment, attribution_window, &task_span).await };
         tokio::spawn(work.instrument(span)).await.map_err(|e| {
@@ -44,8 +66,8 @@ impl Analyses {
         })?
     }
 
-    /// The cached analysis, rebuilt or re-attributed when the store changed; `span` records
-    /// which (`refresh`: `none`, `incidents` or `full`).
+    /// The cached analysis, advanced or built when the store changed; `span` records how
+    /// (`refresh`: `none`, `changes` or `full`).
     async fn refreshed(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let generations = store.generations().await?;
         if let Some((at, analysis)) = self.cached(environment)
@@ -61,7 +83,8 @@ impl Analyses {
     async fn refresh(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Arc<Analysis>, Problem> {
         let _building = self.building.lock().await;
         // Read again: another request may have refreshed it while this one waited. Facts read
-        // after the generations are at worst newer than them, so the next request refreshes.
+        // after the generations are at worst newer than them, and the changes that made them
+        // are applied again at the next refresh, which reads the same facts.
         let generations = store.generations().await?;
         let cached = self.cached(environment);
         let analysis = match cached {
@@ -69,18 +92,23 @@ impl Analyses {
                 span.record("refresh", "none");
                 return Ok(analysis);
             }
-            Some((at, analysis)) if at.structure == generations.structure => {
-                span.record("refresh", "incidents");
-                let incidents = store.incidents_in(environment).await?;
-                blocking(move || analysis.with_incidents(incidents, attribution_window)).await?
-            }
-            _ => {
+            Some((at, analysis)) => match store.changes(at.facts, generations.facts).await? {
+                Some(changes) => {
+                    span.record("refresh", "changes");
+                    let affected = analysis.affected(&changes);
+                    span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.reattribute.len());
+                    if affected.is_empty() { analysis } else { Arc::new(advance(store, analysis, affected).await?) }
+                }
+                None => {
+                    span.record("refresh", "full");
+                    Arc::new(build(store, environment, attribution_window).await?)
+                }
+            },
+            None => {
                 span.record("refresh", "full");
-                let history = store.history(environment).await?;
-                blocking(move || Analysis::build(history, attribution_window)).await?
+                Arc::new(build(store, environment, attribution_window).await?)
             }
         };
-        let analysis = Arc::new(analysis);
         if let Ok(mut cached) = self.cached.lock() {
             cached.insert(environment.to_owned(), (generations, Arc::clone(&analysis)));
         }
@@ -96,6 +124,43 @@ impl Analyses {
         let cached = self.cached.lock().ok()?;
         cached.get(environment).map(|(g, a)| (*g, Arc::clone(a)))
     }
+
+    fn environments(&self) -> Vec<String> {
+        self.cached.lock().map(|c| c.keys().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// Keeps every analysis this replica has current, a few times a second, so that requests find
+/// them so; builds the `production` analysis at once, so the first request after a start waits
+/// for less of it; and prunes the change log now and then. Runs until `stop` resolves.
+pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: Millis, stop: impl Future<Output = ()>) {
+    let work = async {
+        if let Err(e) = analyses.get(&store, "production", attribution_window).await {
+            tracing::warn!(status = e.status, "analysis not built at start");
+        }
+        let mut ticks = tokio::time::interval(FOLLOW_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned = tokio::time::Instant::now();
+        loop {
+            ticks.tick().await;
+            for environment in analyses.environments() {
+                // A failure here is a request's failure later, where it is reported.
+                let _ = analyses.get(&store, &environment, attribution_window).await;
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = tokio::time::Instant::now();
+                let before = crate::now() - LOG_KEEPS.as_millis() as Millis;
+                match store.prune_changes(before).await {
+                    Ok(deleted) => tracing::debug!(deleted, "change log pruned"),
+                    Err(e) => tracing::warn!(error = %e, "change log not pruned"),
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stop => {}
+    }
 }
 
 /// Whether an analysis made at `at` still holds at `now`: no deployment, commit, pull request or
@@ -104,7 +169,53 @@ fn current(at: Generations, now: Generations) -> bool {
     at.structure == now.structure && at.incidents == now.incidents
 }
 
-async fn blocking(work: impl FnOnce() -> Analysis + Send + 'static) -> Result<Analysis, Problem> {
+/// The analysis of `environment` built from scratch, one service at a time.
+async fn build(store: &Store, environment: &str, attribution_window: Millis) -> Result<Analysis, Problem> {
+    let services = store.analysis_services(environment).await?;
+    let parts = parts(store, environment, services).await?;
+    let environment = environment.to_owned();
+    blocking(move || Analysis::from_services(environment, parts, attribution_window)).await
+}
+
+/// `analysis` with what `affected` names made again.
+async fn advance(store: &Store, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
+    let Affected { rebuild, incidents, reattribute } = affected;
+    let environment = analysis.environment.clone();
+    let rebuilt = parts(store, &environment, rebuild.iter().cloned().collect()).await?;
+    let mut lists = Vec::new();
+    for service in incidents.difference(&rebuild) {
+        lists.push((service.clone(), store.incidents_of(&environment, service).await?));
+    }
+    let reattribute: BTreeSet<String> = reattribute;
+    blocking(move || analysis.updated(rebuilt, lists, &reattribute)).await
+}
+
+/// The parts of `services`, each from its own read, a few reads at once; each part is made as
+/// its read arrives, so only a few services' commit graphs are held at a time.
+async fn parts(store: &Store, environment: &str, services: Vec<String>) -> Result<Vec<ServicePart>, Problem> {
+    let mut pending = services.into_iter();
+    let mut reading: JoinSet<Result<ServicePart, Problem>> = JoinSet::new();
+    let mut parts = Vec::new();
+    loop {
+        while reading.len() < READS_AT_ONCE
+            && let Some(service) = pending.next()
+        {
+            let (store, environment) = (store.clone(), environment.to_owned());
+            reading.spawn(async move {
+                let history = store.service_history(&environment, &service).await?;
+                blocking(move || ServicePart::build(service, history)).await
+            });
+        }
+        let Some(done) = reading.join_next().await else { break };
+        parts.push(done.map_err(|e| {
+            tracing::error!(error = %e, "analysis failed");
+            Problem::internal()
+        })??);
+    }
+    Ok(parts)
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         tracing::error!(error = %e, "analysis failed");
         Problem::internal()

@@ -191,7 +191,7 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
                 }
             }
         }
-        for incident in analysis.incidents.iter().filter(|i| i.resolved_at.is_none()) {
+        for incident in analysis.incidents().filter(|i| i.resolved_at.is_none()) {
             open_incidents.get_or_create(&vec![("service", cap.label(&incident.service)), ("environment", environment.clone())]).inc();
         }
     }

@@ -16,7 +16,7 @@ use crate::model::Millis;
 use crate::shas::ShaId;
 
 /// Most commits one walk visits; a branch longer than this starts at the oldest commit seen.
-const MAX_VISITED: usize = 100_000;
+pub const MAX_VISITED: usize = 100_000;
 
 const HEAD: u8 = 1;
 const BASE: u8 = 2;

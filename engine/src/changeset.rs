@@ -96,6 +96,12 @@ impl GraphBuilder {
         self.committed_at[id] = Some(committed_at);
     }
 
+    /// Names `sha` in the graph, known or not (a deployment's head, a branch's tip), so that it
+    /// is among the graph's shas.
+    pub fn name(&mut self, sha: &str) {
+        self.shas.intern(sha);
+    }
+
     /// The next parent of `sha`: a commit's parents are kept in the order they are given.
     pub fn parent(&mut self, sha: &str, parent: &str) {
         let child = self.shas.intern(sha);
@@ -141,6 +147,12 @@ pub struct Listed {
 /// list, in the order given, which must be ascending by finish time (ties broken by id); the
 /// deployments' head shas that the graph does not name yet are interned into it.
 pub fn changesets(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGraph) -> Vec<Vec<ShaId>> {
+    changesets_and_live(deployments, graph).0
+}
+
+/// [`changesets`], and every commit the deployments put live: all that their heads reach
+/// through known parents, and what they list. What the changesets depend on, but for the times.
+pub fn changesets_and_live(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGraph) -> (Vec<Vec<ShaId>>, HashSet<ShaId>) {
     let mut live: HashSet<ShaId> = HashSet::new();
     let mut counted: HashSet<ShaId> = HashSet::new();
     let mut result = Vec::with_capacity(deployments.len());
@@ -160,7 +172,7 @@ pub fn changesets(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGr
         }
         result.push(changeset);
     }
-    result
+    (result, live)
 }
 
 /// Walks from `head` through parents, never entering a commit already in `live`, adds what it

@@ -1,15 +1,18 @@
-//! The DORA keys over one environment: build an [`Analysis`] once from the facts, then
+//! The DORA keys over one environment: build an [`Analysis`] from the facts, then
 //! [`Analysis::summary`] any window of it or [`Analysis::series`] it into calendar buckets.
 //!
-//! Building walks each (service, environment)'s deployments in finish order to find
-//! changesets and lead-time samples, then attributes incidents and rollbacks; summarizing only
-//! filters and counts. Because the analysis is rebuilt from stored facts, a commit or incident
-//! that arrives late changes the numbers as soon as it is stored.
+//! An analysis is made of parts, one per service. A part holds the service's [`Shipments`]
+//! (changesets and lead-time samples, walked in finish order), its incidents, and which of its
+//! deployments failed. Changesets never cross services, so when a fact changes only the parts
+//! it reaches are made again ([`Analysis::updated`], routed by [`crate::change`]); failures can
+//! cross services (an incident or a rollback may name any deployment by id), so attribution is
+//! routed over every part and redone only for the parts a cause lands in. Summarizing filters
+//! and counts, part by part; a window costs what it holds.
 //!
 //! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
-//! deployment is its finish time, its service, its team, its changeset and its lead-time
-//! samples, and three short texts (its id, version and the deployment it rolls back). The rest
-//! of its row is in the store, which is where pages read it from.
+//! deployment is its finish time, its team, its changeset and its lead-time samples, and three
+//! short texts (its id, version and the deployment it rolls back). The rest of its row is in the
+//! store, which is where pages read it from.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -20,15 +23,15 @@ use serde::Serialize;
 
 use crate::attribution::{FailureCause, NamedCause, in_window, named_cause};
 use crate::calendar::{Interval, day_number, rfc3339};
-use crate::changeset::{CommitGraph, Listed, changesets};
+use crate::changeset::{CommitGraph, Listed};
 use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
-use crate::percentile::percentiles_cont;
-use crate::shas::{ShaId, SortedShas};
-use crate::texts::Texts;
+use crate::percentile::percentiles_cont_of;
+use crate::shas::ShaId;
+use crate::shipments::{Shipments, Sources};
 
-/// The facts of one environment that the metrics need.
+/// The facts of one environment (or of one service of it) that the metrics need.
 #[derive(Debug, Default)]
 pub struct History {
     /// The environment.
@@ -52,127 +55,40 @@ pub struct History {
     pub listed: Flat<Listed>,
 }
 
-/// A team index of a deployment that names none.
-const NO_TEAM: u32 = u32::MAX;
-/// A deployment index that names none.
-const NONE: u32 = u32::MAX;
-
-/// What an analysis keeps of the successful deployments, one entry per deployment in finish
-/// order (then service, then id), column by column. Fixed until deployments, commits or pull
-/// requests change, so an analysis and every [`Analysis::with_incidents`] made of it share one.
-#[derive(Debug, Default)]
-struct Shipments {
-    /// Deployment `i`'s id, version and the id of the deployment it rolls back are texts `3i`,
-    /// `3i + 1` and `3i + 2`; an empty version or rollback is none.
-    texts: Texts,
-    /// When each finished: its time in every metric.
-    finished_at: Vec<Millis>,
-    /// Each one's service, as an index into `services`.
-    service: Vec<u32>,
-    /// Each one's team, as an index into `teams`, or [`NO_TEAM`].
-    team: Vec<u32>,
-    /// Whether each is rework: a rollback or a hotfix or other unplanned deployment.
-    rework: Vec<bool>,
-    /// The commits each shipped first, as ids in `shas`.
-    changesets: Flat<ShaId>,
-    /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
-    /// start; in finish order, so the samples of a window of every service are one slice.
-    seconds: Flat<f64>,
-    /// One bit per entry of `changesets`' values, set when that commit has a lead-time sample:
-    /// a deployment's samples are its changeset's commits with their bit set, in order, so the
-    /// samples need no commit ids of their own.
-    sampled: Vec<u64>,
-    /// The shas the changesets name.
-    shas: SortedShas,
-    /// Merge commit of a pull request this environment shipped → the start of the PR's branch,
-    /// for the starts found in the graph (see [`History::found_starts`]); ascending by merge
-    /// commit (binary-searched: a map's buckets would double it).
-    branch_starts: Vec<(ShaId, Millis)>,
-    /// The changesets inverted: the first deployment (index, in finish order) that shipped each
-    /// sha, or [`NONE`] for none...
-    first_shipper: Vec<u32>,
-    /// ...and, ascending by sha then deployment, every later one: each sha is shipped once per
-    /// service, so this holds only the shas of repositories that several services deploy.
-    later_shippers: Vec<(ShaId, u32)>,
-    /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
-    by_id: Vec<u32>,
-    /// Every service with a successful deployment, sorted.
-    services: Vec<String>,
-    /// Each service's deployments (by its index in `services`), ascending by finish time.
-    by_service: Flat<u32>,
-    /// Every team a deployment names, sorted.
-    teams: Vec<String>,
-    /// The services whose deployments name each team.
-    team_services: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Shipments {
-    /// The deployments that shipped `sha`, in finish order.
-    fn shippers(&self, sha: ShaId) -> impl Iterator<Item = usize> + '_ {
-        let first = self.first_shipper.get(sha as usize).copied().filter(|&i| i != NONE);
-        let start = self.later_shippers.partition_point(|&(s, _)| s < sha);
-        let later = self.later_shippers[start..].iter().take_while(move |&&(s, _)| s == sha).map(|&(_, i)| i);
-        first.into_iter().chain(later).map(|i| i as usize)
-    }
-
-    /// Fills `first_shipper` and `later_shippers` from the changesets of `shas` shas.
-    fn invert_changesets(&mut self, shas: usize) {
-        self.first_shipper = vec![NONE; shas];
-        for i in 0..self.changesets.len() {
-            for &sha in self.changesets.of(i) {
-                let first = &mut self.first_shipper[sha as usize];
-                if *first == NONE {
-                    *first = i as u32;
-                } else {
-                    self.later_shippers.push((sha, i as u32));
-                }
-            }
-        }
-        // Stable: each sha's deployments stay in finish order.
-        self.later_shippers.sort_by_key(|&(sha, _)| sha);
-        self.later_shippers.shrink_to_fit();
-    }
-
-    fn id(&self, i: usize) -> &str {
-        self.texts.get(3 * i as u32)
-    }
-
-    fn optional(&self, text: usize) -> Option<&str> {
-        Some(self.texts.get(text as u32)).filter(|s| !s.is_empty())
-    }
-
-    fn rollback_of(&self, i: usize) -> Option<&str> {
-        self.optional(3 * i + 2)
-    }
-
-    fn service(&self, i: usize) -> &str {
-        &self.services[self.service[i] as usize]
-    }
-
-    /// The deployments of the service named `name`.
-    fn of_service(&self, name: &str) -> &[u32] {
-        self.services.binary_search_by(|s| s.as_str().cmp(name)).map_or(&[], |k| self.by_service.of(k))
-    }
-
-    /// The index of deployment `id`.
-    fn index(&self, id: &str) -> Option<usize> {
-        let found = self.by_id.binary_search_by(|&i| self.id(i as usize).cmp(id)).ok()?;
-        Some(self.by_id[found] as usize)
-    }
-}
-
 /// Why a deployment failed and when it recovered.
 #[derive(Debug, Clone, PartialEq)]
 struct Failure {
+    /// The deployment, by its index in its part.
+    deployment: u32,
     causes: Vec<FailureCause>,
     recovered_at: Option<Millis>,
+}
+
+/// One service's share of an analysis.
+#[derive(Debug, Default)]
+struct Part {
+    service: String,
+    /// Its successful deployments (kept when only its incidents or failures change).
+    shipments: Arc<Shipments>,
+    /// Its own incidents, ascending by opening time then id.
+    incidents: Arc<[Incident]>,
+    /// Each deployment's index into `failures`, or `u32::MAX` when it did not fail.
+    failure_of: Vec<u32>,
+    /// The failed deployments' causes and recoveries.
+    failures: Vec<Failure>,
+}
+
+impl Part {
+    fn failure(&self, index: usize) -> Option<&Failure> {
+        self.failures.get(*self.failure_of.get(index)? as usize)
+    }
 }
 
 /// A successful deployment as an analysis knows it: what it shipped, and whether the incidents
 /// and rollbacks of the analysis make it failed. A view into the analysis, copied freely.
 #[derive(Clone, Copy)]
 pub struct AnalyzedDeployment<'a> {
-    analysis: &'a Analysis,
+    part: &'a Part,
     index: usize,
 }
 
@@ -184,7 +100,7 @@ impl std::fmt::Debug for AnalyzedDeployment<'_> {
 
 impl<'a> AnalyzedDeployment<'a> {
     fn shipments(self) -> &'a Shipments {
-        &self.analysis.shipments
+        &self.part.shipments
     }
 
     /// Its id.
@@ -194,7 +110,7 @@ impl<'a> AnalyzedDeployment<'a> {
 
     /// Its service.
     pub fn service(self) -> &'a str {
-        self.shipments().service(self.index)
+        &self.part.service
     }
 
     /// The team it names.
@@ -229,8 +145,7 @@ impl<'a> AnalyzedDeployment<'a> {
     }
 
     fn failure(self) -> Option<&'a Failure> {
-        let slot = *self.analysis.failure_of.get(self.index)?;
-        self.analysis.failures.get(slot as usize)
+        self.part.failure(self.index)
     }
 
     /// Whether it counts as failed.
@@ -266,6 +181,11 @@ impl<'a> AnalyzedDeployment<'a> {
         let commits = entries.filter(|&k| s.sampled[k / 64] >> (k % 64) & 1 == 1).map(|k| s.changesets.values()[k]);
         commits.zip(s.seconds.of(self.index)).map(|(sha, &seconds)| (s.shas.sha(sha), seconds))
     }
+
+    /// The order deployments are listed in: finish time, then service, then id.
+    fn order(self) -> (Millis, &'a str, &'a str) {
+        (self.finished_at(), self.service(), self.id())
+    }
 }
 
 /// Which services a summary covers.
@@ -297,16 +217,21 @@ impl Scope {
 pub struct Analysis {
     /// The environment.
     pub environment: String,
-    /// The environment's incidents.
-    pub incidents: Vec<Incident>,
-    /// The successful deployments (shared with [`Analysis::with_incidents`]).
+    /// How long after a deployment an incident with no named cause is blamed on it.
+    attribution_window: Millis,
+    /// One part per service with a successful deployment or an incident, by service name.
+    parts: Vec<Arc<Part>>,
+    /// The services whose deployments name each team.
+    team_services: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A part while an analysis is assembled: its facts, and the part itself when nothing that
+/// decides its failures changed.
+struct Draft {
+    service: String,
     shipments: Arc<Shipments>,
-    /// Each deployment's index into `failures`, or `u32::MAX` when it did not fail.
-    failure_of: Vec<u32>,
-    /// The failed deployments' causes and recoveries.
-    failures: Vec<Failure>,
-    /// Every service with a deployment or an incident, sorted.
-    services: Vec<String>,
+    incidents: Arc<[Incident]>,
+    kept: Option<Arc<Part>>,
 }
 
 impl Analysis {
@@ -315,244 +240,236 @@ impl Analysis {
     pub fn build(history: History, attribution_window: Millis) -> Self {
         let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed } = history;
         let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
-        // Successful deployments by finish time, moved into place in the history's own vector
-        // (not a second one); `was[i]` is where deployment `i` was, and so which list is its.
-        let was = sort_succeeded(&mut deployments);
-        let succeeded = deployments;
-        let listed_by = |i: usize| listed.of(was[i] as usize);
+        let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, d) in deployments.iter().enumerate().filter(|(_, d)| counts(d)) {
+            by_service.entry(d.service.as_str()).or_default().push(i);
+        }
+        let single = by_service.len() <= 1;
+        let mut shipped: BTreeMap<String, Shipments> = BTreeMap::new();
+        for (service, indexes) in by_service {
+            let given = indexes.iter().map(|&i| (&deployments[i], listed.of(i))).collect();
+            let sources = Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, graph_is_the_service_s: single };
+            shipped.insert(service.to_owned(), Shipments::build(given, sources));
+        }
+        drop((graph, listed, deployments));
+        let mut own = own_incidents(incidents);
+        let services: BTreeSet<String> = shipped.keys().chain(own.keys()).cloned().collect();
+        let drafts = services
+            .into_iter()
+            .map(|service| Draft {
+                shipments: Arc::new(shipped.remove(&service).unwrap_or_default()),
+                incidents: own.remove(&service).unwrap_or_default().into(),
+                service,
+                kept: None,
+            })
+            .collect();
+        Self::assemble(environment, attribution_window, drafts)
+    }
 
-        // Services and teams by name, numbered in sorted order.
-        let services: Vec<String> = succeeded.iter().map(|d| d.service.as_str()).collect::<BTreeSet<_>>().into_iter().map(str::to_owned).collect();
+    /// Analyzes an environment read one service at a time (see [`ServicePart`]).
+    pub fn from_services(environment: String, services: Vec<ServicePart>, attribution_window: Millis) -> Self {
+        let drafts = services.into_iter().map(|part| part.0).collect();
+        Self::assemble(environment, attribution_window, drafts)
+    }
+
+    /// This analysis with some services made again: `rebuilt` services from their own reads
+    /// (see [`ServicePart`]), `incidents` services with a new list of their own incidents, and
+    /// the failures of `reattributed` services (and of every service above) attributed again.
+    /// Every other part is shared with this analysis.
+    pub fn updated(&self, rebuilt: Vec<ServicePart>, incidents: Vec<(String, Vec<Incident>)>, reattributed: &BTreeSet<String>) -> Self {
+        let mut fresh: BTreeMap<String, Draft> = rebuilt.into_iter().map(|part| (part.0.service.clone(), part.0)).collect();
+        for (service, list) in incidents {
+            let list = sorted_incidents(list);
+            match fresh.get_mut(&service) {
+                Some(d) => d.incidents = list.into(),
+                None => {
+                    let shipments = self.part(&service).map(|p| Arc::clone(&p.shipments)).unwrap_or_default();
+                    fresh.insert(service.clone(), Draft { service, shipments, incidents: list.into(), kept: None });
+                }
+            }
+        }
+        let services: BTreeSet<String> = self.parts.iter().map(|p| p.service.clone()).chain(fresh.keys().cloned()).collect();
+        let drafts = services
+            .into_iter()
+            .filter_map(|service| match fresh.remove(&service) {
+                Some(d) => Some(d),
+                None => {
+                    let p = self.part(&service)?;
+                    let kept = (!reattributed.contains(&service)).then(|| Arc::clone(p));
+                    Some(Draft { service, shipments: Arc::clone(&p.shipments), incidents: Arc::clone(&p.incidents), kept })
+                }
+            })
+            .collect();
+        Self::assemble(self.environment.clone(), self.attribution_window, drafts)
+    }
+
+    /// The analysis of `drafts`, their failures attributed where they are not kept.
+    fn assemble(environment: String, attribution_window: Millis, drafts: Vec<Draft>) -> Self {
+        let drafts: Vec<Draft> = drafts.into_iter().filter(|d| d.shipments.len() > 0 || !d.incidents.is_empty()).collect();
+        let mut failures = attribute(&drafts, attribution_window);
         let mut team_services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for d in &succeeded {
-            if let Some(team) = &d.team
-                && !team_services.get(team).is_some_and(|s| s.contains(&d.service))
-            {
+        for d in &drafts {
+            for team in &d.shipments.teams {
                 team_services.entry(team.clone()).or_default().insert(d.service.clone());
             }
         }
-        let teams: Vec<String> = team_services.keys().cloned().collect();
-        let number = |names: &[String], name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).map_or(u32::MAX, |k| k as u32);
-
-        // Changesets per service, walked in finish order.
-        let service: Vec<u32> = succeeded.iter().map(|d| number(&services, &d.service)).collect();
-        let mut by_service: Vec<Vec<u32>> = vec![Vec::new(); services.len()];
-        for (index, &s) in service.iter().enumerate() {
-            by_service[s as usize].push(index as u32);
-        }
-        let mut sets: Vec<Vec<ShaId>> = vec![Vec::new(); succeeded.len()];
-        for indexes in &by_service {
-            let ordered: Vec<(&Deployment, &[Listed])> = indexes.iter().map(|&i| (&succeeded[i as usize], listed_by(i as usize))).collect();
-            for (&i, set) in indexes.iter().zip(changesets(&ordered, &mut graph)) {
-                sets[i as usize] = set;
-            }
-        }
-
-        // The columns, deployment by deployment, each deployment dropped once it is read.
-        let count = succeeded.len();
-        let mut s = Shipments {
-            texts: Texts::with_capacity(3 * count, 32 * count),
-            finished_at: Vec::with_capacity(count),
-            team: Vec::with_capacity(count),
-            rework: Vec::with_capacity(count),
-            changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()),
-            seconds: Flat::with_capacity(count, 0),
-            service,
-            ..Shipments::default()
-        };
-        for (i, (deployment, changeset)) in succeeded.into_iter().zip(sets).enumerate() {
-            let finished_at = deployment.finished_at.expect("sort_succeeded keeps finished deployments");
-            let samples = changeset_lead_times(finished_at, &changeset, listed_by(i), &graph, &pr_first_commit);
-            let first_entry = s.changesets.values().len();
-            s.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
-            for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
-                let entry = first_entry + k;
-                s.sampled[entry / 64] |= 1 << (entry % 64);
-            }
-            s.seconds.push(samples.into_iter().flatten());
-            s.changesets.push(changeset);
-            s.texts.push(&deployment.id);
-            s.texts.push(deployment.version.as_deref().unwrap_or_default());
-            s.texts.push(deployment.rollback_of.as_deref().unwrap_or_default());
-            s.finished_at.push(finished_at);
-            s.team.push(deployment.team.as_deref().map_or(NO_TEAM, |t| number(&teams, t)));
-            s.rework.push(deployment.unplanned || deployment.rollback_of.is_some());
-        }
-        drop(listed);
-
-        // Keep only the shas the changesets name, and drop the graph.
-        let mut named = vec![false; graph.shas().len()];
-        for &sha in s.changesets.values() {
-            named[sha as usize] = true;
-        }
-        let (shas, remap) = graph.into_shas().sorted(&named);
-        let renamed = |sha: &mut ShaId| *sha = remap[*sha as usize].expect("a shipped sha is kept");
-        s.changesets.values_mut().iter_mut().for_each(renamed);
-        let found = pr_first_commit.into_iter().filter(|(sha, _)| found_starts.contains(sha));
-        s.branch_starts = found.filter_map(|(sha, start)| Some((remap.get(sha as usize).copied().flatten()?, start))).collect();
-        s.branch_starts.sort_unstable();
-        s.invert_changesets(shas.len());
-        s.shas = shas;
-        let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
-        by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
-        s.by_id = by_id;
-        s.by_service = by_service.into_iter().collect();
-        s.services = services;
-        s.teams = teams;
-        s.team_services = team_services;
-        s.texts.shrink_to_fit();
-        s.seconds.shrink_to_fit();
-        s.sampled.shrink_to_fit();
-        Self::attributed(environment, Arc::new(s), incidents, attribution_window)
+        let parts = drafts
+            .into_iter()
+            .zip(failures.iter_mut())
+            .map(|(d, failed)| {
+                d.kept.unwrap_or_else(|| {
+                    let (failure_of, failures) = std::mem::take(failed);
+                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failure_of, failures })
+                })
+            })
+            .collect();
+        Self { environment, attribution_window, parts, team_services }
     }
 
-    /// The same analysis with another set of incidents: changesets and lead times are kept, and
-    /// failures are attributed again. Cheaper than [`Analysis::build`] when only incidents changed.
-    pub fn with_incidents(&self, incidents: Vec<Incident>, attribution_window: Millis) -> Self {
-        Self::attributed(self.environment.clone(), Arc::clone(&self.shipments), incidents, attribution_window)
+    fn part(&self, service: &str) -> Option<&Arc<Part>> {
+        self.parts.binary_search_by(|p| p.service.as_str().cmp(service)).ok().map(|k| &self.parts[k])
     }
 
-    /// The analysis of `shipments` once `incidents` and rollbacks are attributed.
-    fn attributed(environment: String, shipments: Arc<Shipments>, incidents: Vec<Incident>, window: Millis) -> Self {
-        let (failure_of, failures) = attribute(&shipments, &incidents, window);
-        let mut services: BTreeSet<&str> = shipments.services.iter().map(String::as_str).collect();
-        services.extend(incidents.iter().map(|i| i.service.as_str()));
-        let services = services.into_iter().map(str::to_owned).collect();
-        Self { environment, incidents, shipments, failure_of, failures, services }
+    /// The parts of the services in `scope`.
+    fn in_scope<'a>(&'a self, scope: &'a Scope) -> Box<dyn Iterator<Item = &'a Part> + 'a> {
+        match &scope.services {
+            None => Box::new(self.parts.iter().map(Arc::as_ref)),
+            Some(named) => Box::new(named.iter().filter_map(|name| self.part(name)).map(Arc::as_ref)),
+        }
     }
 
-    fn at(&self, index: usize) -> AnalyzedDeployment<'_> {
-        AnalyzedDeployment { analysis: self, index }
-    }
-
-    /// The successful deployments, ascending by finish time then id.
+    /// The successful deployments, ascending by finish time, then service, then id.
     pub fn deployments(&self) -> impl DoubleEndedIterator<Item = AnalyzedDeployment<'_>> + ExactSizeIterator {
-        (0..self.shipments.finished_at.len()).map(|i| self.at(i))
+        let mut all: Vec<AnalyzedDeployment<'_>> =
+            self.parts.iter().flat_map(|p| (0..p.shipments.len()).map(move |index| AnalyzedDeployment { part: p, index })).collect();
+        all.sort_by(|a, b| a.order().cmp(&b.order()));
+        all.into_iter()
     }
 
     /// What the analysis knows of a successful deployment.
     pub fn deployment(&self, id: &str) -> Option<AnalyzedDeployment<'_>> {
-        self.shipments.index(id).map(|i| self.at(i))
+        self.parts.iter().find_map(|p| p.shipments.index(id).map(|index| AnalyzedDeployment { part: p, index }))
+    }
+
+    /// The service that holds deployment `id`, when one does.
+    pub fn service_of(&self, id: &str) -> Option<&str> {
+        self.deployment(id).map(AnalyzedDeployment::service)
     }
 
     /// The successful deployments of `service`, ascending by finish time.
     pub fn of_service<'a>(&'a self, service: &str) -> impl DoubleEndedIterator<Item = AnalyzedDeployment<'a>> + 'a {
-        self.shipments.of_service(service).iter().map(|&i| self.at(i as usize))
+        let part = self.part(service).map(Arc::as_ref);
+        let count = part.map_or(0, |p| p.shipments.len());
+        (0..count).filter_map(move |index| Some(AnalyzedDeployment { part: part?, index }))
     }
 
     /// The deployments that shipped `sha` (each once per service), in finish order.
     pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = AnalyzedDeployment<'a>> + 'a {
-        let s = &self.shipments;
-        s.shas.id(sha).into_iter().flat_map(|id| s.shippers(id)).map(|i| self.at(i))
+        let mut found: Vec<AnalyzedDeployment<'a>> =
+            self.parts.iter().filter_map(|p| p.shipments.shipper_of(sha).map(|index| AnalyzedDeployment { part: p, index })).collect();
+        found.sort_by(|a, b| a.order().cmp(&b.order()));
+        found.into_iter()
     }
 
     /// The start of the branch of the pull request merged as `sha`, when this environment shipped
     /// `sha` and the store found the start in the commit graph (see [`History::found_starts`]).
     pub fn branch_start(&self, sha: &str) -> Option<Millis> {
-        let s = &self.shipments;
-        let id = s.shas.id(sha)?;
-        s.branch_starts.binary_search_by_key(&id, |&(sha, _)| sha).ok().map(|k| s.branch_starts[k].1)
+        self.parts.iter().find_map(|p| {
+            let s = &p.shipments;
+            let id = s.shas.id(sha)?;
+            s.branch_starts.binary_search_by_key(&id, |&(sha, _)| sha).ok().map(|k| s.branch_starts[k].1)
+        })
     }
 
     /// The deployments an incident is blamed on (by name or by the attribution window).
     pub fn blamed_on<'a>(&'a self, incident_id: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.deployments().filter(move |d| d.failure_causes().iter().any(|c| c.incident_id() == Some(incident_id))).map(|d| d.id())
+        self.parts.iter().flat_map(move |p| {
+            p.failures
+                .iter()
+                .filter(move |f| f.causes.iter().any(|c| c.incident_id() == Some(incident_id)))
+                .map(|f| p.shipments.id(f.deployment as usize))
+        })
     }
 
     /// Every team some deployment names, sorted.
     pub fn teams(&self) -> BTreeSet<&str> {
-        self.shipments.teams.iter().map(String::as_str).collect()
+        self.team_services.keys().map(String::as_str).collect()
     }
 
     /// The services whose deployments name `team`.
     pub fn team_services(&self, team: &str) -> Option<&BTreeSet<String>> {
-        self.shipments.team_services.get(team)
+        self.team_services.get(team)
     }
 
     /// Every service with a deployment or an incident in this environment.
     pub fn services(&self) -> BTreeSet<&str> {
-        self.services.iter().map(String::as_str).collect()
+        self.parts.iter().map(|p| p.service.as_str()).collect()
     }
 
-    /// The indexes of the successful deployments in scope that finished in `[from, to)`: one
-    /// range of every service (deployments are sorted by finish time), or each named service's
-    /// own, found by binary search, so a summary costs what its window holds.
-    fn finished_in(&self, from: Millis, to: Millis, scope: &Scope) -> Window {
-        let s = &self.shipments;
-        match &scope.services {
-            None => {
-                let start = s.finished_at.partition_point(|&f| f < from);
-                let end = s.finished_at.partition_point(|&f| f < to).max(start);
-                Window::All(start..end)
-            }
-            Some(named) => {
-                let mut found: Vec<u32> = Vec::new();
-                for indexes in named.iter().map(|name| s.of_service(name)) {
-                    let start = indexes.partition_point(|&i| s.finished_at[i as usize] < from);
-                    let end = indexes.partition_point(|&i| s.finished_at[i as usize] < to).max(start);
-                    found.extend_from_slice(&indexes[start..end]);
-                }
-                Window::Named(found)
-            }
-        }
+    /// The environment's incidents, service by service.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> + '_ {
+        self.parts.iter().flat_map(|p| p.incidents.iter())
+    }
+
+    /// The incident `id`, when the analysis holds it.
+    pub fn incident(&self, id: &str) -> Option<&Incident> {
+        self.incidents().find(|i| i.id == id)
+    }
+
+    /// The services whose parts may depend on `sha`: those whose deployments reach it, list it,
+    /// or shipped a pull request whose branch holds it (see [`crate::reach::Reach`]).
+    pub fn services_reaching<'a>(&'a self, sha: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.parts.iter().filter(move |p| p.shipments.reach.may_hold(sha)).map(|p| p.service.as_str())
     }
 
     /// The heap bytes the analysis holds, part by part (capacities, not lengths; strings inside
     /// incidents and failure causes counted by their capacity): what its memory is made of.
     pub fn footprint(&self) -> Vec<(&'static str, usize)> {
-        let s = &self.shipments;
-        let vec = |capacity: usize, size: usize| capacity * size;
-        let strings = |strings: &[&String]| strings.iter().map(|s| s.capacity()).sum::<usize>();
-        let incident_strings: usize = self
-            .incidents
-            .iter()
-            .map(|i| {
-                let optional = [&i.severity, &i.title, &i.url, &i.deployment_id, &i.commit_sha];
-                strings(&[&i.id, &i.service, &i.environment]) + optional.iter().filter_map(|o| o.as_ref()).map(|s| s.capacity()).sum::<usize>()
-            })
-            .sum();
-        let causes: usize =
-            self.failures.iter().map(|f| vec(f.causes.capacity(), size_of::<FailureCause>()) + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum();
-        vec![
-            ("the sha table (sorted: 20 bytes a Git sha)", s.shas.heap_bytes()),
-            ("changesets", s.changesets.heap_bytes()),
-            ("the sha → deployments index", vec(s.first_shipper.capacity(), 4) + vec(s.later_shippers.capacity(), size_of::<(ShaId, u32)>())),
-            ("lead-time samples (seconds, and which commits have one)", s.seconds.heap_bytes() + vec(s.sampled.capacity(), 8)),
-            ("deployment texts (id, version, rolled-back id)", s.texts.heap_bytes()),
-            (
-                "deployment columns and indexes (finish time, service, team, rework, by id, by service)",
-                vec(s.finished_at.capacity(), 8) + vec(s.service.capacity(), 4) + vec(s.team.capacity(), 4) + s.rework.capacity()
-                    + vec(s.by_id.capacity(), 4)
-                    + s.by_service.heap_bytes(),
-            ),
-            ("branch starts", vec(s.branch_starts.capacity(), size_of::<(ShaId, Millis)>())),
-            ("failures and their causes", vec(self.failure_of.capacity(), 4) + vec(self.failures.capacity(), size_of::<Failure>()) + causes),
-            ("incidents", vec(self.incidents.capacity(), size_of::<Incident>()) + incident_strings),
-        ]
+        const NAMES: [&str; 7] = [
+            "the sha table (sorted: 20 bytes a Git sha)",
+            "changesets",
+            "the sha → deployment index",
+            "lead-time samples (seconds, and which commits have one)",
+            "deployment texts (id, version, rolled-back id)",
+            "deployment columns and indexes (finish time, team, rework, by id, rollbacks, branch starts)",
+            "what each service depends on (reach filters)",
+        ];
+        let mut sums = [0usize; 7];
+        let (mut failures, mut incidents, mut parts) = (0usize, 0usize, 0usize);
+        let string = |s: &String| s.capacity();
+        for p in &self.parts {
+            for (sum, bytes) in sums.iter_mut().zip(p.shipments.heap_bytes()) {
+                *sum += bytes;
+            }
+            failures += p.failure_of.capacity() * 4
+                + p.failures.capacity() * size_of::<Failure>()
+                + p.failures.iter().map(|f| f.causes.capacity() * size_of::<FailureCause>() + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum::<usize>();
+            incidents += p.incidents.len() * size_of::<Incident>()
+                + p.incidents
+                    .iter()
+                    .map(|i| {
+                        let optional = [&i.severity, &i.title, &i.url, &i.deployment_id, &i.commit_sha];
+                        string(&i.id) + string(&i.service) + string(&i.environment) + optional.iter().filter_map(|o| o.as_ref()).map(string).sum::<usize>()
+                    })
+                    .sum::<usize>();
+            parts += size_of::<Part>() + size_of::<Shipments>() + p.service.capacity() + p.shipments.teams.iter().map(string).sum::<usize>();
+        }
+        let mut all: Vec<(&'static str, usize)> = NAMES.into_iter().zip(sums).collect();
+        all.push(("failures and their causes", failures));
+        all.push(("incidents", incidents));
+        all.push(("the parts themselves (one a service)", parts + self.parts.capacity() * size_of::<Arc<Part>>()));
+        all
     }
 
     /// The DORA summary of the window `[from, to)`.
     pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
         let bands = benchmarks.bands();
-        let s = &self.shipments;
-        let window = self.finished_in(from, to, scope);
-        let count = window.len() as u64;
+        let window: Vec<(&Part, Range<usize>)> = self.in_scope(scope).map(|p| (p, p.shipments.finished_in(from, to))).collect();
+        let count = window.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
 
         let days = (to - from) as f64 / DAY as f64;
         let per_day = if days > 0.0 { count as f64 / days } else { 0.0 };
-        let deploy_days = match &window {
-            // In finish order: one day's deployments are together, so count where the day changes.
-            Window::All(range) => {
-                let days = s.finished_at[range.clone()].iter().map(|&f| day_number(f));
-                days.fold((0, None), |(n, last), day| (n + u64::from(last != Some(day)), Some(day))).0
-            }
-            Window::Named(indexes) => {
-                let mut days: Vec<i64> = indexes.iter().map(|&i| day_number(s.finished_at[i as usize])).collect();
-                days.sort_unstable();
-                days.dedup();
-                days.len() as u64
-            }
-        };
+        let deploy_days = distinct_days(window.iter().flat_map(|(p, r)| p.shipments.finished_at[r.clone()].iter().copied()), from, to);
         let deployment_frequency = DeploymentFrequency {
             deployments: count,
             deploy_days,
@@ -561,13 +478,8 @@ impl Analysis {
             level: Some(bands.deployment_frequency(per_day)),
         };
 
-        let lead = match &window {
-            // Every service: the window's samples are one slice.
-            Window::All(range) if !range.is_empty() => {
-                Distribution::of(&s.seconds.values()[s.seconds.range(range.start).start..s.seconds.range(range.end - 1).end])
-            }
-            _ => Distribution::of(&window.indexes().flat_map(|i| s.seconds.of(i).iter().copied()).collect::<Vec<f64>>()),
-        };
+        let samples: Vec<&[f64]> = window.iter().map(|(p, r)| p.shipments.seconds_of(r.clone())).filter(|s| !s.is_empty()).collect();
+        let lead = Distribution::of(&samples);
         let lead_time = LeadTime {
             samples: lead.samples,
             median_seconds: lead.median,
@@ -575,8 +487,7 @@ impl Analysis {
             level: lead.median.map(|m| bands.lead_time(m)),
         };
 
-        let failed: Vec<(usize, &Failure)> =
-            window.indexes().filter_map(|i| Some((i, self.failures.get(*self.failure_of.get(i)? as usize)?))).collect();
+        let failed: Vec<(&Part, &Failure)> = window.iter().flat_map(|(p, r)| r.clone().filter_map(|i| Some((*p, p.failure(i)?)))).collect();
         let rate = ratio(failed.len() as u64, count);
         let change_failure_rate = ChangeFailureRate {
             deployments: count,
@@ -585,20 +496,25 @@ impl Analysis {
             level: rate.map(|r| bands.change_failure_rate(r)),
         };
 
-        let restores: Vec<f64> = self
-            .incidents
+        let restores: Vec<f64> = window
             .iter()
-            .filter(|i| from <= i.opened_at && i.opened_at < to && scope.includes(&i.service))
+            .flat_map(|(p, _)| {
+                let opened = p.incidents.partition_point(|i| i.opened_at < from)..p.incidents.partition_point(|i| i.opened_at < to);
+                p.incidents[opened].iter()
+            })
             .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
             .filter(|s| *s >= 0.0)
             .collect();
-        let restore = Distribution::of(&restores);
+        let restore = Distribution::of(&[&restores]);
         let time_to_restore =
             TimeToRestore { incidents: restore.samples, median_seconds: restore.median, level: restore.median.map(|m| bands.recovery(m)) };
 
-        let recoveries: Vec<f64> =
-            failed.iter().filter_map(|(i, f)| Some(seconds(f.recovered_at? - s.finished_at[*i]))).filter(|s| *s >= 0.0).collect();
-        let recovery = Distribution::of(&recoveries);
+        let recoveries: Vec<f64> = failed
+            .iter()
+            .filter_map(|(p, f)| Some(seconds(f.recovered_at? - p.shipments.finished_at[f.deployment as usize])))
+            .filter(|s| *s >= 0.0)
+            .collect();
+        let recovery = Distribution::of(&[&recoveries]);
         let failed_deployment_recovery_time = RecoveryTime {
             failed_deployments: failed.len() as u64,
             recovered: recovery.samples,
@@ -606,7 +522,7 @@ impl Analysis {
             level: recovery.median.map(|m| bands.recovery(m)),
         };
 
-        let rework = window.indexes().filter(|&i| s.rework[i]).count() as u64;
+        let rework = window.iter().map(|(p, r)| p.shipments.rework[r.clone()].iter().filter(|&&w| w).count() as u64).sum::<u64>();
         let rework_rate = ReworkRate { deployments: count, unplanned_deployments: rework, rate: ratio(rework, count) };
 
         let recovery_level = match benchmarks {
@@ -617,7 +533,7 @@ impl Analysis {
 
         let services: Vec<String> = match &scope.services {
             Some(named) => named.iter().cloned().collect(),
-            None => self.services.clone(),
+            None => self.parts.iter().map(|p| p.service.clone()).collect(),
         };
         Summary {
             from: rfc3339(from),
@@ -640,26 +556,71 @@ impl Analysis {
     }
 }
 
-/// The deployments a summary counts: a range of every service's, or the named services' own.
-enum Window {
-    All(Range<usize>),
-    Named(Vec<u32>),
+/// Whether a deployment counts: successful, with a finish time.
+fn counts(d: &Deployment) -> bool {
+    d.status == DeploymentStatus::Success && d.finished_at.is_some()
 }
 
-impl Window {
-    fn len(&self) -> usize {
-        match self {
-            Self::All(range) => range.len(),
-            Self::Named(indexes) => indexes.len(),
-        }
-    }
+/// One service's part of an analysis, made from that service's own read: a history of its
+/// deployments, exactly the commit graph they depend on, and its incidents (the store's
+/// `service_history`). Compact: the history is dropped once it is made.
+pub struct ServicePart(Draft);
 
-    fn indexes(&self) -> impl Iterator<Item = usize> + '_ {
-        let (range, named) = match self {
-            Self::All(range) => (range.clone(), &[][..]),
-            Self::Named(indexes) => (0..0, indexes.as_slice()),
-        };
-        range.chain(named.iter().map(|&i| i as usize))
+impl ServicePart {
+    /// The part of `service` made from its history.
+    pub fn build(service: String, history: History) -> Self {
+        Self(draft(service, history))
+    }
+}
+
+impl std::fmt::Debug for ServicePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServicePart").field("service", &self.0.service).field("deployments", &self.0.shipments.len()).finish_non_exhaustive()
+    }
+}
+
+/// The draft of one service read on its own.
+fn draft(service: String, history: History) -> Draft {
+    let History { mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, .. } = history;
+    let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
+    let given = deployments.iter().enumerate().filter(|(_, d)| counts(d) && d.service == service).map(|(i, d)| (d, listed.of(i))).collect();
+    let sources = Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, graph_is_the_service_s: true };
+    let shipments = Shipments::build(given, sources);
+    let incidents = sorted_incidents(incidents.into_iter().filter(|i| i.service == service).collect());
+    Draft { service, shipments: Arc::new(shipments), incidents: incidents.into(), kept: None }
+}
+
+/// Incidents by service, each service's in the order a part keeps them.
+fn own_incidents(incidents: Vec<Incident>) -> BTreeMap<String, Vec<Incident>> {
+    let mut own: BTreeMap<String, Vec<Incident>> = BTreeMap::new();
+    for incident in incidents {
+        own.entry(incident.service.clone()).or_default().push(incident);
+    }
+    own.into_iter().map(|(service, list)| (service, sorted_incidents(list))).collect()
+}
+
+/// Incidents ascending by opening time, then id.
+fn sorted_incidents(mut incidents: Vec<Incident>) -> Vec<Incident> {
+    incidents.sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+    incidents
+}
+
+/// How many distinct UTC dates `times` (all in `[from, to)`) fall on.
+fn distinct_days(times: impl Iterator<Item = Millis>, from: Millis, to: Millis) -> u64 {
+    let first = day_number(from);
+    let span = usize::try_from(day_number(to.max(from)) - first + 1).unwrap_or(usize::MAX);
+    if span <= 1 << 22 {
+        let mut seen = vec![0u64; span.div_ceil(64)];
+        for t in times {
+            let d = (day_number(t) - first) as usize;
+            seen[d / 64] |= 1 << (d % 64);
+        }
+        seen.iter().map(|w| u64::from(w.count_ones())).sum()
+    } else {
+        let mut days: Vec<i64> = times.map(day_number).collect();
+        days.sort_unstable();
+        days.dedup();
+        days.len() as u64
     }
 }
 
@@ -673,115 +634,76 @@ fn take_lists(deployments: &mut [Deployment], graph: &mut CommitGraph) -> Flat<L
     lists
 }
 
-/// The lead-time sample of each commit of a changeset, in changeset order: `None` for a commit
-/// with no known start or a sample that is not positive (dropped by the definition).
-fn changeset_lead_times(
-    finished_at: Millis,
-    changeset: &[ShaId],
-    listed: &[Listed],
-    graph: &CommitGraph,
-    pr_first_commit: &HashMap<ShaId, Millis>,
-) -> Vec<Option<f64>> {
-    let explicit: HashMap<ShaId, Millis> = listed.iter().filter_map(|c| Some((c.sha, c.committed_at?))).collect();
-    changeset
-        .iter()
-        .map(|&sha| {
-            let committed = graph.committed_at(sha).or_else(|| explicit.get(&sha).copied());
-            let branch_start = pr_first_commit.get(&sha).copied();
-            let start = match (committed, branch_start) {
-                (Some(c), Some(b)) => c.min(b),
-                (c, b) => c.or(b)?,
+/// The failures of every draft that is not kept, as each part keeps them: each deployment's
+/// index into its failures (`u32::MAX` for none), and the failures. Causes are routed over every
+/// part, since an incident or a rollback may name a deployment of another service; a cause
+/// names its own service's deployment nearly always, which is found first.
+fn attribute(drafts: &[Draft], window: Millis) -> Vec<(Vec<u32>, Vec<Failure>)> {
+    let wanted = |k: usize| drafts[k].kept.is_none();
+    let holder = |own: usize, id: &str| -> Option<(usize, usize)> {
+        if let Some(i) = drafts[own].shipments.index(id) {
+            return Some((own, i));
+        }
+        drafts.iter().enumerate().find_map(|(k, d)| d.shipments.index(id).map(|i| (k, i)))
+    };
+    let mut causes: Vec<Vec<(usize, FailureCause, Option<Millis>)>> = drafts.iter().map(|_| Vec::new()).collect();
+    for (k, d) in drafts.iter().enumerate() {
+        let s = &d.shipments;
+        for incident in d.incidents.iter() {
+            let id = || incident.id.clone();
+            let blamed = match named_cause(incident) {
+                NamedCause::Deployment(deployment_id) => {
+                    holder(k, deployment_id).map(|(t, i)| (t, i, FailureCause::IncidentNamedDeployment { incident_id: id() }))
+                }
+                // A commit counts once per service: at most one deployment of the incident's service shipped it.
+                NamedCause::Commit(sha) => s
+                    .shipper_of(sha)
+                    .map(|i| (k, i, FailureCause::IncidentNamedCommit { incident_id: id(), commit_sha: sha.to_owned() })),
+                NamedCause::Unknown => {
+                    in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i, FailureCause::IncidentInWindow { incident_id: id() }))
+                }
             };
-            let sample = finished_at - start;
-            (sample > 0).then(|| seconds(sample))
+            if let Some((t, i, cause)) = blamed.filter(|(t, ..)| wanted(*t)) {
+                causes[t].push((i, cause, incident.resolved_at));
+            }
+        }
+        for &rollback in &s.rollbacks {
+            let rollback = rollback as usize;
+            let Some((t, target)) = s.rollback_of(rollback).and_then(|id| holder(k, id)) else { continue };
+            let finished = s.finished_at[rollback];
+            if wanted(t) && drafts[t].shipments.finished_at[target] <= finished {
+                causes[t].push((target, FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() }, Some(finished)));
+            }
+        }
+    }
+    drafts
+        .iter()
+        .zip(causes)
+        .map(|(d, causes)| {
+            if d.kept.is_some() {
+                return (Vec::new(), Vec::new());
+            }
+            let mut failure_of = vec![u32::MAX; d.shipments.len()];
+            let mut failures: Vec<Failure> = Vec::new();
+            for (i, cause, recovered) in causes {
+                if failure_of[i] == u32::MAX {
+                    failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
+                    // Room for one cause, which is what nearly every failure has.
+                    failures.push(Failure { deployment: i as u32, causes: Vec::with_capacity(1), recovered_at: None });
+                }
+                let f = &mut failures[failure_of[i] as usize];
+                f.causes.push(cause);
+                f.recovered_at = match (f.recovered_at, recovered) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            if failures.is_empty() {
+                failure_of = Vec::new();
+            }
+            (failure_of, failures)
         })
         .collect()
-}
-
-/// Moves the successful deployments with a finish time to the front of `deployments`, ascending
-/// by finish time, service and id, and drops the rest; returns where each deployment left was
-/// before. The move is a permutation applied in place, so the build holds one vector of
-/// deployments, not two.
-fn sort_succeeded(deployments: &mut Vec<Deployment>) -> Vec<u32> {
-    let counts = |d: &Deployment| d.status == DeploymentStatus::Success && d.finished_at.is_some();
-    let mut order: Vec<u32> = (0..u32::try_from(deployments.len()).expect("fewer than 2^32 deployments")).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&deployments[a as usize], &deployments[b as usize]);
-        (!counts(a), a.finished_at, &a.service, &a.id).cmp(&(!counts(b), b.finished_at, &b.service, &b.id))
-    });
-    let kept = deployments.iter().filter(|d| counts(d)).count();
-    // Apply the permutation: slot `k` takes what was at `order[k]`, one cycle at a time.
-    let mut placed = vec![false; order.len()];
-    for start in 0..order.len() {
-        let mut k = start;
-        while !placed[k] {
-            placed[k] = true;
-            let from = order[k] as usize;
-            if from == start {
-                break;
-            }
-            deployments.swap(k, from);
-            k = from;
-        }
-    }
-    deployments.truncate(kept);
-    order.truncate(kept);
-    order
-}
-
-/// Which deployments fail, from incidents and rollbacks: each deployment's index into the
-/// failures (`u32::MAX` for none), and the failures.
-fn attribute(s: &Shipments, incidents: &[Incident], window: Millis) -> (Vec<u32>, Vec<Failure>) {
-    // Each service's finish times, for the window search.
-    let times: Vec<Vec<Millis>> =
-        (0..s.services.len()).map(|k| s.by_service.of(k).iter().map(|&i| s.finished_at[i as usize]).collect()).collect();
-    let mut causes: Vec<(usize, FailureCause, Option<Millis>)> = Vec::new();
-    for incident in incidents {
-        let id = incident.id.clone();
-        let blamed = match named_cause(incident) {
-            NamedCause::Deployment(deployment_id) => {
-                s.index(deployment_id).map(|i| (i, FailureCause::IncidentNamedDeployment { incident_id: id }))
-            }
-            // A commit counts once per service: at most one deployment of the incident's service shipped it.
-            NamedCause::Commit(sha) => s
-                .shas
-                .id(sha)
-                .and_then(|known| s.shippers(known).find(|&i| s.service(i) == incident.service))
-                .map(|i| (i, FailureCause::IncidentNamedCommit { incident_id: id, commit_sha: sha.to_owned() })),
-            NamedCause::Unknown => s.services.binary_search(&incident.service).ok().and_then(|k| {
-                in_window(&times[k], incident.opened_at, window)
-                    .map(|n| (s.by_service.of(k)[n] as usize, FailureCause::IncidentInWindow { incident_id: id }))
-            }),
-        };
-        if let Some((i, cause)) = blamed {
-            causes.push((i, cause, incident.resolved_at));
-        }
-    }
-    for rollback in 0..s.finished_at.len() {
-        let Some(target) = s.rollback_of(rollback).and_then(|id| s.index(id)) else { continue };
-        if s.finished_at[target] <= s.finished_at[rollback] {
-            let cause = FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() };
-            causes.push((target, cause, Some(s.finished_at[rollback])));
-        }
-    }
-
-    let mut failure_of = vec![u32::MAX; s.finished_at.len()];
-    let mut failures: Vec<Failure> = Vec::new();
-    for (i, cause, recovered) in causes {
-        if failure_of[i] == u32::MAX {
-            failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
-            // Room for one cause, which is what nearly every failure has (a first push would
-            // make room for four).
-            failures.push(Failure { causes: Vec::with_capacity(1), recovered_at: None });
-        }
-        let f = &mut failures[failure_of[i] as usize];
-        f.causes.push(cause);
-        f.recovered_at = match (f.recovered_at, recovered) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    (failure_of, failures)
 }
 
 fn seconds(millis: Millis) -> f64 {
@@ -800,14 +722,15 @@ struct Distribution {
 }
 
 impl Distribution {
-    fn of(values: &[f64]) -> Self {
+    /// The distribution of the values of every slice of `parts` together.
+    fn of(parts: &[&[f64]]) -> Self {
         // Selection, not a sort, and no copy: a year of every service's lead times is millions
         // of samples.
-        let (median, p90) = match percentiles_cont(values, [0.5, 0.9]) {
+        let (median, p90) = match percentiles_cont_of(parts, [0.5, 0.9]) {
             Some([median, p90]) => (Some(median), Some(p90)),
             None => (None, None),
         };
-        Self { samples: values.len() as u64, median, p90 }
+        Self { samples: parts.iter().map(|p| p.len() as u64).sum(), median, p90 }
     }
 }
 

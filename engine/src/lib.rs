@@ -12,6 +12,7 @@ pub mod attribution;
 pub mod branch;
 pub mod burn;
 pub mod calendar;
+pub mod change;
 pub mod changeset;
 pub mod flat;
 pub mod levels;
@@ -19,8 +20,10 @@ pub mod model;
 pub mod percentile;
 pub mod pipeline;
 pub mod flow;
+pub mod reach;
 pub mod rollback;
 pub mod shas;
+mod shipments;
 pub mod stages;
 pub mod texts;
 

@@ -49,11 +49,20 @@ pub fn percentiles_cont_select<const N: usize>(values: &mut [f64], ps: [f64; N])
 /// among those. A year of every service's lead times is millions of samples; this reads them
 /// twice instead of copying them and selecting over the copy. `None` when there are none.
 pub fn percentiles_cont<const N: usize>(values: &[f64], ps: [f64; N]) -> Option<[f64; N]> {
+    percentiles_cont_of(&[values], ps)
+}
+
+/// [`percentiles_cont`] of the values of every slice of `parts` together, as if they were one
+/// slice: an analysis keeps each service's samples apart, and a window of every service is one
+/// slice a service.
+pub fn percentiles_cont_of<const N: usize>(parts: &[&[f64]], ps: [f64; N]) -> Option<[f64; N]> {
     /// Below this many values a copy and a selection cost less than the histogram.
     const SMALL: usize = 1 << 14;
     const BUCKETS: usize = 1 << 16;
-    if values.len() < SMALL {
-        return if values.is_empty() { None } else { percentiles_cont_select(&mut values.to_vec(), ps) };
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let values = || parts.iter().flat_map(|p| p.iter().copied());
+    if len < SMALL {
+        return if len == 0 { None } else { percentiles_cont_select(&mut values().collect::<Vec<f64>>(), ps) };
     }
     // The bits of a float as an unsigned number in `f64::total_cmp` order.
     let key = |v: f64| {
@@ -62,11 +71,11 @@ pub fn percentiles_cont<const N: usize>(values: &[f64], ps: [f64; N]) -> Option<
     };
     let bucket = |v: f64| (key(v) >> 48) as usize;
     let mut counts = vec![0u32; BUCKETS];
-    for &v in values {
+    for v in values() {
         counts[bucket(v)] += 1;
     }
     // Each wanted rank (the two closest to each percentile) as (bucket, rank within it).
-    let last = (values.len() - 1) as f64;
+    let last = (len - 1) as f64;
     let ranks: [(usize, usize, f64); N] = ps.map(|p| {
         let rank = p.clamp(0.0, 1.0) * last;
         (rank.floor() as usize, rank.ceil() as usize, rank)
@@ -94,7 +103,7 @@ pub fn percentiles_cont<const N: usize>(values: &[f64], ps: [f64; N]) -> Option<
             }
         }
     }
-    for &v in values {
+    for v in values() {
         let s = slot[bucket(v)];
         if s != NOT_WANTED {
             gathered[s as usize].push(v);

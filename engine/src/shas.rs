@@ -135,25 +135,33 @@ impl Shas {
     /// The shas `keep` marks (indexed by id), sorted into a table that no longer grows, and
     /// each old id's new id (`None` for the dropped ones).
     pub fn sorted(&self, keep: &[bool]) -> (SortedShas, Vec<Option<ShaId>>) {
-        let kept = (0..self.len()).filter(|&id| keep.get(id).copied().unwrap_or(false));
+        let kept = (0..self.len() as ShaId).filter(|&id| keep.get(id as usize).copied().unwrap_or(false));
+        let (table, order) = self.sorted_of(kept);
+        let mut remap = vec![None; self.len()];
+        for (new, &old) in order.iter().enumerate() {
+            remap[old as usize] = Some(ShaId::try_from(new).expect("fewer than 2^32 shas"));
+        }
+        (table, remap)
+    }
+
+    /// The shas `ids` names (each once), sorted into a table that no longer grows, and the old
+    /// id of each new one: new id `k` was `order[k]`. For a few shas of a large table, where a
+    /// mark per sha of the table would cost more than the shas kept.
+    pub fn sorted_of(&self, ids: impl IntoIterator<Item = ShaId>) -> (SortedShas, Vec<ShaId>) {
         let mut packed: Vec<(&[u8], ShaId)> = Vec::new();
         let mut text: Vec<(&[u8], ShaId)> = Vec::new();
-        for id in kept {
-            let id = id as ShaId;
+        for id in ids {
             let Stored(is_packed, bytes) = stored(&self.bytes, &self.ends, id);
             if is_packed { &mut packed } else { &mut text }.push((bytes, id));
         }
         packed.sort_unstable();
         text.sort_unstable();
-        let mut remap = vec![None; self.len()];
-        for (new, &(_, old)) in packed.iter().chain(&text).enumerate() {
-            remap[old as usize] = Some(ShaId::try_from(new).expect("fewer than 2^32 shas"));
-        }
+        let order = packed.iter().chain(&text).map(|&(_, old)| old).collect();
         let table = SortedShas {
             packed: packed.iter().map(|(bytes, _)| <[u8; 20]>::try_from(*bytes).expect("a packed sha is 20 bytes")).collect(),
             text: text.iter().map(|(bytes, _)| std::str::from_utf8(bytes).expect("interned from a str").into()).collect(),
         };
-        (table, remap)
+        (table, order)
     }
 
     /// The heap bytes the table holds: its bytes, offsets and index (capacities, not lengths).

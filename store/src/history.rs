@@ -130,6 +130,39 @@ fn start_lists(lists: &mut Flat<Listed>, n: usize) {
     }
 }
 
+/// Adds one row of a service's reach (a commit, known or not, and one of its parents) to the graph.
+fn reach(graph: &mut GraphBuilder, reached: &mut HashSet<String>, row: (String, Option<i64>, Option<String>)) {
+    let (sha, committed_at, parent) = row;
+    match committed_at {
+        Some(at) => graph.commit(&sha, at),
+        None => graph.name(&sha),
+    }
+    if let Some(parent) = parent {
+        graph.parent(&sha, &parent);
+    }
+    if !reached.contains(&sha) {
+        reached.insert(sha);
+    }
+}
+
+/// The rows of `head` + a list of `keys` + `tail`.
+async fn in_list<'e, DB, Row>(pool: &sqlx::Pool<DB>, head: &str, keys: &[String], tail: &str) -> Result<Vec<Row>>
+where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'r> Row: sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let mut sql = sqlx::QueryBuilder::<DB>::new(head);
+    let mut list = sql.separated(", ");
+    for key in keys {
+        list.push_bind(key.clone());
+    }
+    sql.push(")").push(tail);
+    sql.build_query_as::<Row>().fetch_all(pool).await.map_err(StoreError::classify)
+}
+
 /// Adds one `commits` row to the graph.
 fn commit(graph: &mut GraphBuilder, row: (String, i64)) {
     graph.commit(&row.0, row.1);
@@ -208,6 +241,152 @@ impl Store {
             incidents: self.incidents_in(environment).await?,
             listed,
         })
+    }
+
+    /// Everything the engine needs to analyze one service of `environment`: its successful
+    /// deployments with their lists, exactly the commit graph they depend on — what their heads
+    /// reach through known parents (a recursive walk in the database, which visits each commit
+    /// once), the commits they list, and the branches of the pull requests merged as those
+    /// commits whose start must be found in the graph — those pull requests' starts, and the
+    /// service's incidents. What one part of an analysis is made from; see
+    /// `pacer_engine::dora::Analysis::from_services`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn service_history(&self, environment: &str, service: &str) -> Result<History> {
+        const DEPLOYMENTS: &str = concat!(
+            "SELECT ",
+            deployment_columns!(),
+            " FROM deployments WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
+        );
+        const REACH: &str = "WITH RECURSIVE reach(sha) AS (
+                 SELECT commit_sha FROM deployments
+                 WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL AND commit_sha IS NOT NULL
+                 UNION
+                 SELECT p.parent_sha FROM commit_parents p JOIN reach r ON p.sha = r.sha
+             )
+             SELECT r.sha, c.committed_at, p.parent_sha FROM reach r
+             LEFT JOIN commits c ON c.sha = r.sha LEFT JOIN commit_parents p ON p.sha = r.sha
+             ORDER BY r.sha, p.position";
+        const SHIPPED: &str = "SELECT dc.deployment_id, dc.sha, dc.committed_at, c.committed_at
+             FROM deployment_commits dc JOIN deployments d ON d.id = dc.deployment_id LEFT JOIN commits c ON c.sha = dc.sha
+             WHERE d.environment = $1 AND d.service = $2 AND d.status = 'success' AND d.finished_at IS NOT NULL
+             ORDER BY dc.deployment_id, dc.position";
+        const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
+             WHERE (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL)) AND merge_commit_sha IN (";
+
+        let (deployments, graph, starts, listed) = with_pool!(self, pool => {
+            let mut deployments: Vec<Deployment> = Vec::new();
+            for_each_row!(pool, sqlx::query(DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
+
+            let mut graph = CommitGraph::builder(deployments.len() * 8);
+            // What the heads reach is closed under "parent of": a walk that meets it has met
+            // everything behind it.
+            let mut reached: HashSet<String> = HashSet::new();
+            for_each_row!(pool, sqlx::query(REACH).bind(environment).bind(service), |row| reach(&mut graph, &mut reached, row));
+            let shipped: Vec<(String, String, Option<i64>, Option<i64>)> =
+                sqlx::query_as(SHIPPED).bind(environment).bind(service).fetch_all(pool).await.map_err(StoreError::classify)?;
+            for (_, sha, _, known) in &shipped {
+                if let Some(at) = known {
+                    graph.commit(sha, *at);
+                }
+            }
+
+            let mut candidates: Vec<String> = reached.iter().cloned().collect();
+            candidates.extend(shipped.iter().map(|(_, sha, ..)| sha.clone()));
+            candidates.sort_unstable();
+            candidates.dedup();
+            let mut pull_requests: Vec<PullRequestStart> = Vec::new();
+            for chunk in candidates.chunks(1_000) {
+                let mut sql = sqlx::QueryBuilder::new(PULL_REQUESTS);
+                let mut list = sql.separated(", ");
+                for sha in chunk {
+                    list.push_bind(sha.clone());
+                }
+                sql.push(")");
+                pull_requests.extend(sql.build_query_as::<PullRequestStart>().fetch_all(pool).await.map_err(StoreError::classify)?);
+            }
+            // The branches whose start is found in the graph: walk back from their tips until
+            // what the heads reach, level by level.
+            let mut next: Vec<String> = pull_requests
+                .iter()
+                .filter(|(_, given, ..)| given.is_none())
+                .flat_map(|(_, _, head, base)| [head.clone(), base.clone()])
+                .flatten()
+                .filter(|sha| !reached.contains(sha))
+                .collect();
+            next.sort_unstable();
+            next.dedup();
+            let mut visited: HashSet<String> = next.iter().cloned().collect();
+            while !next.is_empty() && visited.len() <= pacer_engine::branch::MAX_VISITED {
+                let level = std::mem::take(&mut next);
+                for chunk in level.chunks(1_000) {
+                    let known: Vec<(String, i64)> = in_list(pool, "SELECT sha, committed_at FROM commits WHERE sha IN (", chunk, "").await?;
+                    let parents: Vec<(String, String)> =
+                        in_list(pool, "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (", chunk, " ORDER BY sha, position").await?;
+                    for sha in chunk {
+                        graph.name(sha);
+                    }
+                    for (sha, at) in known {
+                        graph.commit(&sha, at);
+                    }
+                    for (sha, parent) in parents {
+                        graph.parent(&sha, &parent);
+                        if !reached.contains(&parent) && visited.insert(parent.clone()) {
+                            next.push(parent);
+                        }
+                    }
+                }
+            }
+            let mut graph = graph.build();
+
+            let mut listed = Flat::default();
+            for (deployment_id, sha, committed_at, _) in shipped {
+                ship(&mut listed, &deployments, &mut graph, (deployment_id, sha, committed_at));
+            }
+            start_lists(&mut listed, deployments.len());
+            let mut starts = Starts::default();
+            for row in pull_requests {
+                branch_start(&mut starts, &mut graph, row);
+            }
+            (deployments, graph, starts, listed)
+        });
+        let (pr_first_commit, found_starts) = starts;
+        Ok(History {
+            environment: environment.to_owned(),
+            deployments,
+            graph,
+            pr_first_commit,
+            found_starts,
+            incidents: self.incidents_of(environment, service).await?,
+            listed,
+        })
+    }
+
+    /// The services of `environment` with a successful deployment or an incident, sorted: the
+    /// parts of its analysis.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn analysis_services(&self, environment: &str) -> Result<Vec<String>> {
+        const SQL: &str = "SELECT DISTINCT service FROM deployments WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL
+             UNION SELECT DISTINCT service FROM incidents WHERE environment = $1 ORDER BY 1";
+        let names: Vec<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(SQL).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(names)
+    }
+
+    /// The incidents of one service of `environment`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn incidents_of(&self, environment: &str, service: &str) -> Result<Vec<Incident>> {
+        const INCIDENTS: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE environment = $1 AND service = $2");
+        let rows: Vec<IncidentTuple> = with_pool!(self, pool => {
+            sqlx::query_as(INCIDENTS).bind(environment).bind(service).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(incident).collect())
     }
 
     /// Every incident of `environment`.

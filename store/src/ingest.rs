@@ -214,6 +214,11 @@ const SHIPPED: Upsert = Upsert {
     tail: "",
 };
 
+const CHANGES: Upsert = Upsert { head: "INSERT INTO fact_changes (generation, kind, key, recorded_at) ", columns: 4, tail: "" };
+
+/// The generation a write moved the store to, read inside its transaction.
+pub(crate) const GENERATION: &str = "SELECT value FROM store_generation WHERE id = 1";
+
 const PARENTS: Upsert = Upsert { head: "INSERT INTO commit_parents (sha, position, parent_sha) ", columns: 3, tail: "" };
 
 /// Moves the generations a write changed: row 1 always, row 2 with deployments, commits or pull
@@ -344,6 +349,8 @@ impl Store {
         let mut changed = 0u64;
         let mut structural = 0u64;
         let mut incidental = 0u64;
+        // The keys of the deployments, commits, pull requests and incidents the batch changed.
+        let mut logged: Vec<(&'static str, String)> = Vec::new();
         let turn = self.write_turn().await;
         let created = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
@@ -380,6 +387,7 @@ impl Store {
                 });
                 changed += ids.len() as u64;
                 structural += ids.len() as u64;
+                logged.extend(ids.iter().map(|id| ("deployment", id.clone())));
                 if !ids.is_empty() {
                     delete_children!(tx, "DELETE FROM deployment_commits WHERE deployment_id IN (", ids.iter().map(String::as_str));
                     let shipped: Vec<(&str, i64, &ShippedCommit)> = wave
@@ -407,6 +415,7 @@ impl Store {
                 });
                 changed += shas.len() as u64;
                 structural += shas.len() as u64;
+                logged.extend(shas.iter().map(|sha| ("commit", sha.clone())));
                 // Parents never change; a push that could not tell them (the first commit of a new
                 // branch, a force push) must not erase what another told.
                 let with_parents: HashSet<&str> = wave
@@ -448,10 +457,10 @@ impl Store {
                         .push_bind(p.base_sha.clone())
                         .push_bind((*fp).to_owned())
                         .push_bind(now);
-                })
-                .len() as u64;
-                changed += merged;
-                structural += merged;
+                });
+                changed += merged.len() as u64;
+                structural += merged.len() as u64;
+                logged.extend(merged.into_iter().map(|id| ("pull_request", id)));
                 let incidents = batched!(tx, INCIDENTS, wave.incidents, |b, row| {
                     let (i, fp) = row;
                     b.push_bind(i.id.clone())
@@ -467,10 +476,10 @@ impl Store {
                         .push_bind(i.rank())
                         .push_bind((*fp).to_owned())
                         .push_bind(now);
-                })
-                .len() as u64;
-                changed += incidents;
-                incidental += incidents;
+                });
+                changed += incidents.len() as u64;
+                incidental += incidents.len() as u64;
+                logged.extend(incidents.into_iter().map(|id| ("incident", id)));
                 changed += batched!(tx, CI_RUNS, wave.ci_runs, |b, row| {
                     let (r, fp) = row;
                     b.push_bind(r.id.clone())
@@ -507,6 +516,14 @@ impl Store {
             if changed > 0 {
                 // Last, so the hottest rows are locked only for the commit itself.
                 sqlx::query(bump_generations(structural > 0, incidental > 0)).execute(&mut *tx).await.map_err(StoreError::classify)?;
+                if !logged.is_empty() {
+                    // Under the generation just taken: writes commit in its order (see 0010_fact_changes.sql).
+                    let generation: i64 = sqlx::query_scalar(GENERATION).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
+                    batched!(tx, CHANGES, logged, |b, row| {
+                        let (kind, key) = row;
+                        b.push_bind(generation).push_bind(*kind).push_bind(key.clone()).push_bind(now);
+                    });
+                }
             }
             tx.commit().await.map_err(StoreError::classify)?;
             created
@@ -540,7 +557,7 @@ impl Store {
     /// # Errors
     /// The database failed; nothing is deleted.
     pub async fn clear_facts(&self) -> Result<()> {
-        const TABLES: [&str; 9] = [
+        const TABLES: [&str; 11] = [
             "DELETE FROM deployment_commits",
             "DELETE FROM deployments",
             "DELETE FROM commit_parents",
@@ -550,6 +567,9 @@ impl Store {
             "DELETE FROM ci_runs",
             "DELETE FROM sli_samples",
             bump_generations(true, true),
+            // Every fact is replaced: no replica can advance over the log past this point.
+            "DELETE FROM fact_changes",
+            "UPDATE fact_changes_floor SET generation = (SELECT value FROM store_generation WHERE id = 1)",
         ];
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;

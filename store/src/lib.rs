@@ -11,6 +11,7 @@
 //! content (see `migrations/*/0001_facts.sql`). Every change bumps a generation counter in the
 //! same transaction, so readers on any replica know when a cached analysis is stale.
 
+mod change_log;
 mod changes;
 mod delivery;
 mod history;

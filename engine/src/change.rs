@@ -1,0 +1,135 @@
+//! Which parts of an analysis a changed fact touches, so that only those are made again.
+//!
+//! The store records the key of every deployment, commit, pull request and incident a write
+//! changed; [`Analysis::affected`] turns those keys (with where each fact stands now) into the
+//! services whose parts must be rebuilt, whose incidents must be read again, and whose failures
+//! must be attributed again. The routing errs only toward doing more: a part it names may turn
+//! out unchanged, but no part a change touches is left out (the property test in
+//! `tests/api/live.rs` checks the maintained answers against an analysis built from scratch).
+//!
+//! Not for: reading the facts (the store) or applying the work ([`Analysis::updated`]).
+
+use std::collections::BTreeSet;
+
+use crate::dora::Analysis;
+
+/// A fact a write changed, with where it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A deployment; `now` is `None` when it is gone.
+    Deployment {
+        /// Its id.
+        id: String,
+        /// Where it stands now.
+        now: Option<DeploymentNow>,
+    },
+    /// An incident; `now` is `None` when it is gone.
+    Incident {
+        /// Its id.
+        id: String,
+        /// Where it stands now.
+        now: Option<IncidentNow>,
+    },
+    /// A commit (its time, its parents, or that it is known at all).
+    Commit {
+        /// Its sha.
+        sha: String,
+    },
+    /// A pull request; what it changes is the start of the commit it was merged as.
+    PullRequest {
+        /// The commit it was merged as, when it has one.
+        merge_commit_sha: Option<String>,
+    },
+}
+
+/// A changed deployment's place now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentNow {
+    /// Its service.
+    pub service: String,
+    /// Its environment.
+    pub environment: String,
+    /// Whether it counts: successful, with a finish time.
+    pub counts: bool,
+    /// The deployment it rolls back.
+    pub rollback_of: Option<String>,
+}
+
+/// A changed incident's place now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentNow {
+    /// Its service.
+    pub service: String,
+    /// Its environment.
+    pub environment: String,
+    /// The deployment it names as its cause.
+    pub deployment_id: Option<String>,
+}
+
+/// What a set of changes asks of an analysis, by service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Affected {
+    /// Services whose parts are made again from their facts.
+    pub rebuild: BTreeSet<String>,
+    /// Services whose own incidents are read again.
+    pub incidents: BTreeSet<String>,
+    /// Services whose failures are attributed again (a cause from another service came or went).
+    pub reattribute: BTreeSet<String>,
+}
+
+impl Affected {
+    /// Whether nothing needs doing.
+    pub fn is_empty(&self) -> bool {
+        self.rebuild.is_empty() && self.incidents.is_empty() && self.reattribute.is_empty()
+    }
+}
+
+impl Analysis {
+    /// The services `changes` touch in this analysis's environment.
+    pub fn affected(&self, changes: &[Change]) -> Affected {
+        let mut affected = Affected::default();
+        let here = |environment: &str| environment == self.environment;
+        let reattribute_holder = |id: &str, affected: &mut Affected| {
+            if let Some(service) = self.service_of(id) {
+                affected.reattribute.insert(service.to_owned());
+            }
+        };
+        for change in changes {
+            match change {
+                Change::Deployment { id, now } => {
+                    // Where the analysis has it: that part changes, and so does whatever it rolled back.
+                    if let Some(before) = self.deployment(id) {
+                        affected.rebuild.insert(before.service().to_owned());
+                        if let Some(target) = before.rollback_of() {
+                            reattribute_holder(target, &mut affected);
+                        }
+                    }
+                    if let Some(now) = now.as_ref().filter(|n| here(&n.environment) && n.counts) {
+                        affected.rebuild.insert(now.service.clone());
+                        if let Some(target) = &now.rollback_of {
+                            reattribute_holder(target, &mut affected);
+                        }
+                    }
+                }
+                Change::Incident { id, now } => {
+                    if let Some(before) = self.incident(id) {
+                        affected.incidents.insert(before.service.clone());
+                        if let Some(target) = &before.deployment_id {
+                            reattribute_holder(target, &mut affected);
+                        }
+                    }
+                    if let Some(now) = now.as_ref().filter(|n| here(&n.environment)) {
+                        affected.incidents.insert(now.service.clone());
+                        if let Some(target) = &now.deployment_id {
+                            reattribute_holder(target, &mut affected);
+                        }
+                    }
+                }
+                Change::Commit { sha } => affected.rebuild.extend(self.services_reaching(sha).map(str::to_owned)),
+                Change::PullRequest { merge_commit_sha: Some(sha) } => affected.rebuild.extend(self.services_reaching(sha).map(str::to_owned)),
+                Change::PullRequest { merge_commit_sha: None } => {}
+            }
+        }
+        affected
+    }
+}

@@ -1,0 +1,241 @@
+//! What one (service, environment) shipped: its successful deployments in finish order, each
+//! with its changeset and lead-time samples, as columns of numbers.
+//!
+//! A service's shipments depend on its own deployments, the commits they reach and the pull
+//! requests merged as those commits, and on nothing of any other service (PRODUCT.md §4: a
+//! changeset is per (service, environment)). So an analysis keeps them per service and rebuilds
+//! one service's when one of those facts changes, never the environment's. Which facts those
+//! are is kept with them, in a [`Reach`].
+//!
+//! Not for: failures (incidents and rollbacks cross services; see [`crate::dora`]).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::changeset::{CommitGraph, Listed, changesets_and_live};
+use crate::flat::Flat;
+use crate::model::{Deployment, Millis};
+use crate::reach::Reach;
+use crate::shas::{ShaId, SortedShas};
+use crate::texts::Texts;
+
+/// A team index of a deployment that names none.
+pub(crate) const NO_TEAM: u32 = u32::MAX;
+
+/// One service's successful deployments, one entry per deployment in finish order (then id),
+/// column by column. Fixed once built: a change to the service's deployments, commits or pull
+/// requests builds new shipments.
+#[derive(Debug, Default)]
+pub(crate) struct Shipments {
+    /// Deployment `i`'s id, version and the id of the deployment it rolls back are texts `3i`,
+    /// `3i + 1` and `3i + 2`; an empty version or rollback is none.
+    pub(crate) texts: Texts,
+    /// When each finished: its time in every metric.
+    pub(crate) finished_at: Vec<Millis>,
+    /// Each one's team, as an index into `teams`, or [`NO_TEAM`].
+    pub(crate) team: Vec<u32>,
+    /// Whether each is rework: a rollback or a hotfix or other unplanned deployment.
+    pub(crate) rework: Vec<bool>,
+    /// The commits each shipped first, as ids in `shas`.
+    pub(crate) changesets: Flat<ShaId>,
+    /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
+    /// start; in finish order, so the samples of a window are one slice.
+    pub(crate) seconds: Flat<f64>,
+    /// One bit per entry of `changesets`' values, set when that commit has a lead-time sample:
+    /// a deployment's samples are its changeset's commits with their bit set, in order, so the
+    /// samples need no commit ids of their own.
+    pub(crate) sampled: Vec<u64>,
+    /// The shas the changesets name.
+    pub(crate) shas: SortedShas,
+    /// Merge commit of a pull request the service shipped → the start of the PR's branch, for
+    /// the starts found in the graph (see `History::found_starts`); ascending by merge commit.
+    pub(crate) branch_starts: Vec<(ShaId, Millis)>,
+    /// The deployment (index) that shipped each sha: each commit counts once per service.
+    pub(crate) shipper: Vec<u32>,
+    /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
+    pub(crate) by_id: Vec<u32>,
+    /// The deployments that roll another back, ascending.
+    pub(crate) rollbacks: Vec<u32>,
+    /// Every team a deployment names, sorted.
+    pub(crate) teams: Vec<String>,
+    /// Every sha the shipments were made from (see [`Reach`]).
+    pub(crate) reach: Reach,
+}
+
+/// What building one service's shipments reads besides its deployments.
+pub(crate) struct Sources<'a> {
+    /// The commit graph; shas the deployments name that it does not are interned into it.
+    pub(crate) graph: &'a mut CommitGraph,
+    /// Merge commit → the branch start of the pull requests merged as it.
+    pub(crate) pr_first_commit: &'a HashMap<ShaId, Millis>,
+    /// The merge commits whose start was found in the graph.
+    pub(crate) found_starts: &'a HashSet<ShaId>,
+    /// Whether the graph holds only what this service reaches (a service's own read from the
+    /// store), so that all of it is what the shipments depend on; otherwise the commits the
+    /// deployments put live are.
+    pub(crate) graph_is_the_service_s: bool,
+}
+
+impl Shipments {
+    /// The shipments of one service's successful deployments, each with its explicit list,
+    /// in any order.
+    pub(crate) fn build(mut deployments: Vec<(&Deployment, &[Listed])>, sources: Sources<'_>) -> Self {
+        let Sources { graph, pr_first_commit, found_starts, graph_is_the_service_s } = sources;
+        deployments.sort_by(|(a, _), (b, _)| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
+        let (sets, live) = changesets_and_live(&deployments, graph);
+
+        let teams: Vec<String> = {
+            let mut teams: Vec<String> = deployments.iter().filter_map(|(d, _)| d.team.clone()).collect();
+            teams.sort_unstable();
+            teams.dedup();
+            teams
+        };
+        let count = deployments.len();
+        let mut s = Self {
+            texts: Texts::with_capacity(3 * count, 32 * count),
+            finished_at: Vec::with_capacity(count),
+            team: Vec::with_capacity(count),
+            rework: Vec::with_capacity(count),
+            changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()),
+            seconds: Flat::with_capacity(count, 0),
+            ..Self::default()
+        };
+        for (i, ((deployment, listed), changeset)) in deployments.iter().zip(sets).enumerate() {
+            let finished_at = deployment.finished_at.expect("only finished deployments are shipped");
+            let samples = lead_times(finished_at, &changeset, listed, graph, pr_first_commit);
+            let first_entry = s.changesets.values().len();
+            s.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
+            for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
+                let entry = first_entry + k;
+                s.sampled[entry / 64] |= 1 << (entry % 64);
+            }
+            s.seconds.push(samples.into_iter().flatten());
+            s.changesets.push(changeset);
+            s.texts.push(&deployment.id);
+            s.texts.push(deployment.version.as_deref().unwrap_or_default());
+            s.texts.push(deployment.rollback_of.as_deref().unwrap_or_default());
+            s.finished_at.push(finished_at);
+            s.team.push(deployment.team.as_deref().map_or(NO_TEAM, |t| teams.binary_search_by(|n| n.as_str().cmp(t)).map_or(NO_TEAM, |k| k as u32)));
+            s.rework.push(deployment.unplanned || deployment.rollback_of.is_some());
+            if deployment.rollback_of.is_some() {
+                s.rollbacks.push(i as u32);
+            }
+        }
+
+        // What the shipments depend on, before the graph's ids are dropped.
+        let shas = graph.shas();
+        s.reach = if graph_is_the_service_s {
+            let all: Vec<std::borrow::Cow<'_, str>> = (0..shas.len() as ShaId).map(|id| shas.sha(id)).collect();
+            Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
+        } else {
+            let all: Vec<std::borrow::Cow<'_, str>> = live.iter().map(|&id| shas.sha(id)).collect();
+            Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
+        };
+
+        // Keep only the shas the changesets name, renumbered in sorted order.
+        let (table, order) = shas.sorted_of(s.changesets.values().iter().copied());
+        let renamed: HashMap<ShaId, ShaId> = order.iter().enumerate().map(|(new, &old)| (old, new as ShaId)).collect();
+        s.changesets.values_mut().iter_mut().for_each(|sha| *sha = renamed[sha]);
+        s.branch_starts = found_starts
+            .iter()
+            .filter_map(|sha| Some((*renamed.get(sha)?, *pr_first_commit.get(sha)?)))
+            .collect();
+        s.branch_starts.sort_unstable();
+        s.shipper = vec![u32::MAX; table.len()];
+        for i in 0..s.changesets.len() {
+            for &sha in s.changesets.of(i) {
+                s.shipper[sha as usize] = i as u32;
+            }
+        }
+        s.shas = table;
+        let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
+        by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
+        s.by_id = by_id;
+        s.teams = teams;
+        s.texts.shrink_to_fit();
+        s.seconds.shrink_to_fit();
+        s.sampled.shrink_to_fit();
+        s
+    }
+
+    /// How many deployments there are.
+    pub(crate) fn len(&self) -> usize {
+        self.finished_at.len()
+    }
+
+    pub(crate) fn id(&self, i: usize) -> &str {
+        self.texts.get(3 * i as u32)
+    }
+
+    pub(crate) fn optional(&self, text: usize) -> Option<&str> {
+        Some(self.texts.get(text as u32)).filter(|s| !s.is_empty())
+    }
+
+    pub(crate) fn rollback_of(&self, i: usize) -> Option<&str> {
+        self.optional(3 * i + 2)
+    }
+
+    /// The index of deployment `id`.
+    pub(crate) fn index(&self, id: &str) -> Option<usize> {
+        let found = self.by_id.binary_search_by(|&i| self.id(i as usize).cmp(id)).ok()?;
+        Some(self.by_id[found] as usize)
+    }
+
+    /// The deployment that shipped `sha`.
+    pub(crate) fn shipper_of(&self, sha: &str) -> Option<usize> {
+        let id = self.shas.id(sha)?;
+        self.shipper.get(id as usize).map(|&i| i as usize)
+    }
+
+    /// The indexes of the deployments that finished in `[from, to)`.
+    pub(crate) fn finished_in(&self, from: Millis, to: Millis) -> std::ops::Range<usize> {
+        let start = self.finished_at.partition_point(|&f| f < from);
+        let end = self.finished_at.partition_point(|&f| f < to).max(start);
+        start..end
+    }
+
+    /// The lead-time samples of the deployments `range`, as one slice.
+    pub(crate) fn seconds_of(&self, range: std::ops::Range<usize>) -> &[f64] {
+        if range.is_empty() {
+            return &[];
+        }
+        &self.seconds.values()[self.seconds.range(range.start).start..self.seconds.range(range.end - 1).end]
+    }
+
+    /// The heap bytes held, part by part, in the order of `Analysis::footprint`'s names.
+    pub(crate) fn heap_bytes(&self) -> [usize; 7] {
+        let vec = |capacity: usize, size: usize| capacity * size;
+        [
+            self.shas.heap_bytes(),
+            self.changesets.heap_bytes(),
+            vec(self.shipper.capacity(), 4),
+            self.seconds.heap_bytes() + vec(self.sampled.capacity(), 8),
+            self.texts.heap_bytes(),
+            vec(self.finished_at.capacity(), 8)
+                + vec(self.team.capacity(), 4)
+                + self.rework.capacity()
+                + vec(self.by_id.capacity(), 4)
+                + vec(self.rollbacks.capacity(), 4)
+                + vec(self.branch_starts.capacity(), size_of::<(ShaId, Millis)>()),
+            self.reach.heap_bytes(),
+        ]
+    }
+}
+
+/// The lead-time sample of each commit of a changeset, in changeset order: `None` for a commit
+/// with no known start or a sample that is not positive (dropped by the definition).
+fn lead_times(finished_at: Millis, changeset: &[ShaId], listed: &[Listed], graph: &CommitGraph, pr_first_commit: &HashMap<ShaId, Millis>) -> Vec<Option<f64>> {
+    let explicit: HashMap<ShaId, Millis> = listed.iter().filter_map(|c| Some((c.sha, c.committed_at?))).collect();
+    changeset
+        .iter()
+        .map(|&sha| {
+            let committed = graph.committed_at(sha).or_else(|| explicit.get(&sha).copied());
+            let branch_start = pr_first_commit.get(&sha).copied();
+            let start = match (committed, branch_start) {
+                (Some(c), Some(b)) => c.min(b),
+                (c, b) => c.or(b)?,
+            };
+            let sample = finished_at - start;
+            (sample > 0).then(|| sample as f64 / 1000.0)
+        })
+        .collect()
+}

@@ -1,0 +1,123 @@
+//! Reads the change log (`fact_changes`, written by every ingest in its own transaction): which
+//! deployments, commits, pull requests and incidents changed between two generations, with
+//! where each stands now, so an analysis can remake only what they touch. Also prunes it.
+//!
+//! Not for: deciding what a change touches (the engine's `change` module).
+
+use std::collections::BTreeSet;
+
+use pacer_engine::Millis;
+use pacer_engine::change::{Change, DeploymentNow, IncidentNow};
+
+use crate::{Result, Store, StoreError, with_pool};
+
+/// Keys looked up in one statement.
+const KEYS_PER_QUERY: usize = 1_000;
+
+/// Runs `$sql` (ending in `IN (`) once per chunk of `$keys`, binding each key, and collects the
+/// rows as `$row`.
+macro_rules! by_keys {
+    ($pool:expr, $sql:expr, $keys:expr, $row:ty) => {{
+        let mut rows: Vec<$row> = Vec::new();
+        for chunk in $keys.chunks(KEYS_PER_QUERY) {
+            let mut sql = sqlx::QueryBuilder::new($sql);
+            let mut list = sql.separated(", ");
+            for key in chunk {
+                list.push_bind(key.clone());
+            }
+            sql.push(")");
+            rows.extend(sql.build_query_as::<$row>().fetch_all($pool).await.map_err(StoreError::classify)?);
+        }
+        rows
+    }};
+}
+
+impl Store {
+    /// The facts changed by the writes after generation `after` up to `upto` (row 1 of
+    /// `store_generation`), each once, with where it stands now; `None` when the log no longer
+    /// holds every change after `after` (pruned, or `pacer recompute` replaced every fact), so
+    /// the caller must build from the facts instead.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn changes(&self, after: i64, upto: i64) -> Result<Option<Vec<Change>>> {
+        const LOG: &str = "SELECT kind, key FROM fact_changes WHERE generation > $1 AND generation <= $2";
+        const FLOOR: &str = "SELECT generation FROM fact_changes_floor WHERE id = 1";
+        const DEPLOYMENTS: &str = "SELECT id, service, environment, status, finished_at, rollback_of FROM deployments WHERE id IN (";
+        const INCIDENTS: &str = "SELECT id, service, environment, deployment_id FROM incidents WHERE id IN (";
+        const PULL_REQUESTS: &str = "SELECT merge_commit_sha FROM pull_requests WHERE id IN (";
+        type DeploymentRow = (String, String, String, String, Option<i64>, Option<String>);
+        type IncidentRow = (String, String, String, Option<String>);
+        let (logged, floor) = with_pool!(self, pool => {
+            let logged: Vec<(String, String)> =
+                sqlx::query_as(LOG).bind(after).bind(upto).fetch_all(pool).await.map_err(StoreError::classify)?;
+            // Read after the log: a prune in between moves the floor, so a log read before it is
+            // never taken for complete when it is not.
+            let floor: i64 = sqlx::query_scalar(FLOOR).fetch_one(pool).await.map_err(StoreError::classify)?;
+            (logged, floor)
+        });
+        if after < floor {
+            return Ok(None);
+        }
+        let mut keys: [BTreeSet<String>; 4] = Default::default();
+        for (kind, key) in logged {
+            let k = match kind.as_str() {
+                "deployment" => 0,
+                "incident" => 1,
+                "commit" => 2,
+                _ => 3,
+            };
+            keys[k].insert(key);
+        }
+        let [deployments, incidents, commits, pull_requests] = keys.map(|k| k.into_iter().collect::<Vec<String>>());
+        let mut changes: Vec<Change> = Vec::with_capacity(deployments.len() + incidents.len() + commits.len() + pull_requests.len());
+        with_pool!(self, pool => {
+            let rows = by_keys!(pool, DEPLOYMENTS, deployments, DeploymentRow);
+            let mut now: std::collections::HashMap<String, DeploymentNow> = rows
+                .into_iter()
+                .map(|(id, service, environment, status, finished_at, rollback_of)| {
+                    (id, DeploymentNow { service, environment, counts: status == "success" && finished_at.is_some(), rollback_of })
+                })
+                .collect();
+            changes.extend(deployments.into_iter().map(|id| Change::Deployment { now: now.remove(&id), id }));
+
+            let rows = by_keys!(pool, INCIDENTS, incidents, IncidentRow);
+            let mut now: std::collections::HashMap<String, IncidentNow> =
+                rows.into_iter().map(|(id, service, environment, deployment_id)| (id, IncidentNow { service, environment, deployment_id })).collect();
+            changes.extend(incidents.into_iter().map(|id| Change::Incident { now: now.remove(&id), id }));
+
+            let merged = by_keys!(pool, PULL_REQUESTS, pull_requests, (Option<String>,));
+            changes.extend(merged.into_iter().map(|(merge_commit_sha,)| Change::PullRequest { merge_commit_sha }));
+        });
+        changes.extend(commits.into_iter().map(|sha| Change::Commit { sha }));
+        Ok(Some(changes))
+    }
+
+    /// Deletes the log's entries recorded before `before`, in one transaction with the floor
+    /// that says so; returns how many went.
+    ///
+    /// # Errors
+    /// The database failed; nothing is deleted.
+    pub async fn prune_changes(&self, before: Millis) -> Result<u64> {
+        const LAST: &str = "SELECT MAX(generation) FROM fact_changes WHERE recorded_at < $1";
+        const DELETE: &str = "DELETE FROM fact_changes WHERE generation <= $1";
+        const FLOOR: &str = "UPDATE fact_changes_floor SET generation = $1 WHERE id = 1 AND generation < $1";
+        let turn = self.write_turn().await;
+        let deleted = with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(StoreError::classify)?;
+            let last: Option<i64> = sqlx::query_scalar(LAST).bind(before).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
+            let deleted = match last {
+                Some(last) => {
+                    let done = sqlx::query(DELETE).bind(last).execute(&mut *tx).await.map_err(StoreError::classify)?;
+                    sqlx::query(FLOOR).bind(last).execute(&mut *tx).await.map_err(StoreError::classify)?;
+                    done.rows_affected()
+                }
+                None => 0,
+            };
+            tx.commit().await.map_err(StoreError::classify)?;
+            deleted
+        });
+        drop(turn);
+        Ok(deleted)
+    }
+}
