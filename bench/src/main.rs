@@ -22,6 +22,10 @@
 //!   on one PostgreSQL database, round-robin, each run checked for exactly-once storage.
 //! - **footprint** (not part of `all`): builds the analysis of the data set an earlier `query`
 //!   run loaded in this process and prints what it holds, part by part, in heap bytes.
+//! - **live** (not part of `all`): the query set, then a steady mixed stream of new facts (late
+//!   and out-of-order ones among them) at `--rate` facts a second for `--minutes`, while a query
+//!   load runs; per query kind p50/p99, freshness of new deployments, memory over time, errors
+//!   (see the `live` module).
 //! - **soak** (not part of `all`): `wrk` against `pacer serve` with a mix of NDJSON ingest and
 //!   queries for `--minutes N` (10 by default) or `--seconds N`; passes with zero errors and flat
 //!   resident memory (see the `soak` module).
@@ -33,6 +37,7 @@ mod footprint;
 mod fourkeys;
 mod ingest;
 mod latency;
+mod live;
 mod query;
 mod scale;
 mod soak;
@@ -175,12 +180,14 @@ async fn main() -> anyhow::Result<()> {
     if matches!(what, "scale" | "all") {
         scale::run(size, &admin).await?;
     }
-    if what == "soak" {
+    if what == "live" {
+        live::run(&live::options(&args, size, &admin)?).await?;
+    } else if what == "soak" {
         soak::run(&soak::options(&args, &admin)?).await?;
     } else if what == "footprint" {
         footprint::run(size, &admin, query::Engine::from_args(&args)?).await?;
     } else if !matches!(what, "ingest" | "rollback" | "query" | "scale" | "all") {
-        bail!("expected ingest, query, rollback, scale, all, soak or footprint but found {what:?}");
+        bail!("expected ingest, query, rollback, scale, all, live, soak or footprint but found {what:?}");
     }
     Ok(())
 }

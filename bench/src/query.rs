@@ -175,6 +175,32 @@ pub async fn database(engine: Engine, size: Size, admin: &str, reuse: bool) -> a
     }
 }
 
+/// The query benchmark's data set, loaded into a fresh database of `engine`, or the one an
+/// earlier run loaded (`reuse`); its URL and the spec it was generated from.
+///
+/// # Errors
+/// The database failed.
+pub async fn loaded(size: Size, engine: Engine, admin: &str, reuse: bool) -> anyhow::Result<(String, Spec)> {
+    let mut spec = Spec::benchmark(pacer_api::now(), size.services, size.deployments, size.commits);
+    spec.listed_commits_share = 1.0;
+    // About six CI runs per deployment of a service with CI runs: about 2 M at the full size.
+    spec.ci_runs_share = 0.32;
+    let url = database(engine, size, admin, reuse).await?;
+    let store = pacer::app::open_store(&url).await?;
+    if reuse {
+        println!("\n<!-- reusing the data set loaded by an earlier run (generated relative to that run's time) -->");
+    } else {
+        let (loader, writers) = match engine {
+            Engine::Postgres => (store.clone(), 4),
+            Engine::Sqlite => (sqlite_loader(&url).await?, 1),
+        };
+        let (facts, took) = load(&loader, &spec, writers).await?;
+        println!("\n<!-- loaded {facts} facts into {} in {:.0} s ({:.0} facts/s) -->", engine.name(), took.as_secs_f64(), facts as f64 / took.as_secs_f64());
+    }
+    store.close().await;
+    Ok((url, spec))
+}
+
 /// p50 and p99 in milliseconds of `repeat` runs of `once`.
 async fn timed<F, Fut>(repeat: usize, mut once: F) -> anyhow::Result<(f64, f64)>
 where
@@ -198,22 +224,8 @@ where
 /// The database or the server failed.
 pub async fn run(size: Size, admin: &str, reuse: bool, pacer_only: bool, engine: Engine) -> anyhow::Result<()> {
     let end = pacer_api::now();
-    let mut spec = Spec::benchmark(end, size.services, size.deployments, size.commits);
-    spec.listed_commits_share = 1.0;
-    // About six CI runs per deployment of a service with CI runs: about 2 M at the full size.
-    spec.ci_runs_share = 0.32;
-    let url = database(engine, size, admin, reuse).await?;
+    let (url, spec) = loaded(size, engine, admin, reuse).await?;
     let store = pacer::app::open_store(&url).await?;
-    if reuse {
-        println!("\n<!-- reusing the data set loaded by an earlier run (generated relative to that run's time) -->");
-    } else {
-        let (loader, writers) = match engine {
-            Engine::Postgres => (store.clone(), 4),
-            Engine::Sqlite => (sqlite_loader(&url).await?, 1),
-        };
-        let (facts, took) = load(&loader, &spec, writers).await?;
-        println!("\n<!-- loaded {facts} facts into {} in {:.0} s ({:.0} facts/s) -->", engine.name(), took.as_secs_f64(), facts as f64 / took.as_secs_f64());
-    }
     // `--pacer-only` leaves the reference out: pacer's own times, to compare two builds of pacer.
     let pool = match &store {
         Store::Postgres(pool) if !pacer_only => Some(pool.clone()),

@@ -305,7 +305,9 @@ impl Analysis {
 
     /// The analysis of `drafts`, their failures attributed where they are not kept.
     fn assemble(environment: String, attribution_window: Millis, drafts: Vec<Draft>) -> Self {
-        let drafts: Vec<Draft> = drafts.into_iter().filter(|d| d.shipments.len() > 0 || !d.incidents.is_empty()).collect();
+        let mut drafts: Vec<Draft> = drafts.into_iter().filter(|d| d.shipments.len() > 0 || !d.incidents.is_empty()).collect();
+        // Parts are found by binary search on their service.
+        drafts.sort_by(|a, b| a.service.cmp(&b.service));
         let mut failures = attribute(&drafts, attribution_window);
         let mut team_services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for d in &drafts {

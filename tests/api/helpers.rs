@@ -26,6 +26,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database_url: String,
     cleanup: Cleanup,
+    /// Dropped with the app, which stops pacer.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 enum Cleanup {
@@ -142,10 +144,14 @@ impl TestApp {
         }
         let app = Application::build(&settings).await.expect("pacer starts");
         let addr = app.local_addr().expect("bound");
-        tokio::spawn(app.run(std::future::pending()));
+        // The process stops when the test lets go of it, as a replica a test started afresh must.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
         let mut guard = guard;
         let cleanup = guard.0.take().unwrap_or(Cleanup::File(PathBuf::new()));
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup }
+        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup, _stop: stop }
     }
 
     /// Posts `body` to a webhook `path` with `headers`; returns the status and the JSON answer.

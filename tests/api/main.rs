@@ -23,6 +23,7 @@ mod github_flow;
 mod ingest;
 mod limits;
 mod listing;
+mod live;
 mod page;
 mod prometheus;
 mod property;
