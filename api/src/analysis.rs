@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pacer_engine::Millis;
+use pacer_engine::model::DeploymentStatus;
 use pacer_engine::change::Affected;
 use pacer_engine::dora::{Analysis, ServicePart};
 use pacer_store::{Generations, Store};
@@ -179,15 +180,40 @@ async fn build(store: &Store, environment: &str, attribution_window: Millis) -> 
 
 /// `analysis` with what `affected` names made again.
 async fn advance(store: &Store, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
-    let Affected { rebuild, incidents, reattribute } = affected;
+    let Affected { mut rebuild, incidents, reattribute, appended } = affected;
     let environment = analysis.environment.clone();
-    let rebuilt = parts(store, &environment, rebuild.iter().cloned().collect()).await?;
+    let mut rebuilt = Vec::new();
+    for (service, ids) in appended {
+        match append(store, &analysis, &service, &ids).await? {
+            Some(part) => rebuilt.push(part),
+            None => {
+                rebuild.insert(service);
+            }
+        }
+    }
+    rebuilt.extend(parts(store, &environment, rebuild.iter().cloned().collect()).await?);
     let mut lists = Vec::new();
     for service in incidents.difference(&rebuild) {
         lists.push((service.clone(), store.incidents_of(&environment, service).await?));
     }
     let reattribute: BTreeSet<String> = reattribute;
     blocking(move || analysis.updated(rebuilt, lists, &reattribute)).await
+}
+
+/// The part of `service` with the new deployment `ids` added after its last one, reading only
+/// what that deployment shipped; `None` when that is not how it can be made (several new
+/// deployments at once, one that finished before the service's last, one the walk cannot reach
+/// in a few steps), and the service is read whole instead.
+async fn append(store: &Store, analysis: &Analysis, service: &str, ids: &[String]) -> Result<Option<ServicePart>, Problem> {
+    let [id] = ids else { return Ok(None) };
+    let Some(deployment) = store.deployment(id).await? else { return Ok(None) };
+    let finished_last = deployment.finished_at.is_some_and(|at| analysis.finishes_last(service, id, at));
+    let counts = deployment.status == DeploymentStatus::Success && deployment.environment == analysis.environment;
+    if deployment.service != service || !counts || !finished_last {
+        return Ok(None);
+    }
+    let Some(appendix) = store.appendix(deployment, |sha| analysis.is_live(service, sha)).await? else { return Ok(None) };
+    Ok(ServicePart::appended(analysis, service, &appendix))
 }
 
 /// The parts of `services`, each from its own read, a few reads at once; each part is made as

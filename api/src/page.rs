@@ -511,9 +511,9 @@ fn rollback_table(html: &mut String, rollbacks: &[pacer_store::RollbackRow]) {
 fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
     const COLUMNS: [&str; 5] = ["Finished (UTC)", "Service", "Rollback", "Undid", "Why the undone deployment failed"];
     let reported: Vec<_> = analysis
-        .deployments()
+        .finished_between(f.from, f.to, &f.scope)
+        .into_iter()
         .rev()
-        .filter(|d| f.from <= d.finished_at() && d.finished_at() < f.to && f.scope.includes(d.service()))
         .filter(|d| d.rollback_of().is_some())
         .take(ROWS as usize)
         .collect();

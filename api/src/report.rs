@@ -277,8 +277,8 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         })
         .collect();
 
-    let in_week = |d: &AnalyzedDeployment| from <= d.finished_at() && d.finished_at() < to && filters.scope.includes(d.service());
-    let failed: Vec<Failed> = analysis.deployments().filter(in_week).filter(|d| d.failed()).map(|d| Failed::of(&d)).collect();
+    let in_week = analysis.finished_between(from, to, &filters.scope);
+    let failed: Vec<Failed> = in_week.iter().filter(|d| d.failed()).map(Failed::of).collect();
 
     let list = ListQuery {
         environment: filters.environment.clone(),
@@ -315,7 +315,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         slos.push((slo.clone(), crate::slo::status(state, slo, as_of).await.map(|s| s.json)));
     }
 
-    let slowest = slowest(state, &analysis.deployments().filter(in_week).collect::<Vec<_>>()).await?;
+    let slowest = slowest(state, &in_week).await?;
     let samples = crate::ci::budget_samples(state, &analysis, &filters, None).await?;
     let (budgets, _) = pipeline::budgets(&state.config.ci_budgets, &samples);
     let (ci, _) = pipeline::pipelines(&crate::ci::runs(state, &filters, None).await?, GroupBy::Stage);

@@ -9,7 +9,7 @@
 //!
 //! Not for: reading the facts (the store) or applying the work ([`Analysis::updated`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dora::Analysis;
 
@@ -75,12 +75,15 @@ pub struct Affected {
     pub incidents: BTreeSet<String>,
     /// Services whose failures are attributed again (a cause from another service came or went).
     pub reattribute: BTreeSet<String>,
+    /// New deployments, by service, that may be added after the service's last one instead of
+    /// rebuilding it (a service in `rebuild` is never here).
+    pub appended: BTreeMap<String, Vec<String>>,
 }
 
 impl Affected {
     /// Whether nothing needs doing.
     pub fn is_empty(&self) -> bool {
-        self.rebuild.is_empty() && self.incidents.is_empty() && self.reattribute.is_empty()
+        self.rebuild.is_empty() && self.incidents.is_empty() && self.reattribute.is_empty() && self.appended.is_empty()
     }
 }
 
@@ -105,7 +108,13 @@ impl Analysis {
                         }
                     }
                     if let Some(now) = now.as_ref().filter(|n| here(&n.environment) && n.counts) {
-                        affected.rebuild.insert(now.service.clone());
+                        if self.deployment(id).is_none() && self.part_exists(&now.service) {
+                            // New to a service the analysis has: the common case, a deployment
+                            // after the last one, is added without rebuilding the service.
+                            affected.appended.entry(now.service.clone()).or_default().push(id.clone());
+                        } else {
+                            affected.rebuild.insert(now.service.clone());
+                        }
                         if let Some(target) = &now.rollback_of {
                             reattribute_holder(target, &mut affected);
                         }
@@ -130,6 +139,7 @@ impl Analysis {
                 Change::PullRequest { merge_commit_sha: None } => {}
             }
         }
+        affected.appended.retain(|service, _| !affected.rebuild.contains(service));
         affected
     }
 }

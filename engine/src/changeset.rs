@@ -152,17 +152,24 @@ pub fn changesets(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGr
 
 /// [`changesets`], and every commit the deployments put live: all that their heads reach
 /// through known parents, and what they list. What the changesets depend on, but for the times.
-pub fn changesets_and_live(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGraph) -> (Vec<Vec<ShaId>>, HashSet<ShaId>) {
+/// The third list is what the first deployment's head reached: live before any changeset.
+pub fn changesets_and_live(deployments: &[(&Deployment, &[Listed])], graph: &mut CommitGraph) -> (Vec<Vec<ShaId>>, HashSet<ShaId>, Vec<ShaId>) {
     let mut live: HashSet<ShaId> = HashSet::new();
     let mut counted: HashSet<ShaId> = HashSet::new();
     let mut result = Vec::with_capacity(deployments.len());
+    let mut first_reached = Vec::new();
     for (position, (deployment, listed)) in deployments.iter().enumerate() {
         // An explicit commit that an earlier deployment already put live was shipped then, even
         // when it was not counted (the first deployment counts only its own list).
         let explicit: Vec<ShaId> = listed.iter().map(|c| c.sha).filter(|sha| !live.contains(sha)).collect();
         let head = deployment.commit_sha.as_deref().map(|sha| graph.intern(sha));
         let reached = walk_new(head, graph, &mut live);
-        let candidates = if position == 0 { Vec::new() } else { reached };
+        let candidates = if position == 0 {
+            first_reached = reached;
+            Vec::new()
+        } else {
+            reached
+        };
         let mut changeset = Vec::new();
         for sha in candidates.into_iter().chain(explicit) {
             live.insert(sha);
@@ -172,7 +179,7 @@ pub fn changesets_and_live(deployments: &[(&Deployment, &[Listed])], graph: &mut
         }
         result.push(changeset);
     }
-    (result, live)
+    (result, live, first_reached)
 }
 
 /// Walks from `head` through parents, never entering a commit already in `live`, adds what it

@@ -30,6 +30,7 @@ use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
 use crate::percentile::percentiles_cont_of;
 use crate::shas::ShaId;
 use crate::shipments::{Shipments, Sources};
+pub use crate::shipments::Appendix;
 
 /// The facts of one environment (or of one service of it) that the metrics need.
 #[derive(Debug, Default)]
@@ -328,6 +329,11 @@ impl Analysis {
         Self { environment, attribution_window, parts, team_services }
     }
 
+    /// Whether `service` has a successful deployment in this analysis.
+    pub(crate) fn part_exists(&self, service: &str) -> bool {
+        self.part(service).is_some_and(|p| p.shipments.len() > 0)
+    }
+
     fn part(&self, service: &str) -> Option<&Arc<Part>> {
         self.parts.binary_search_by(|p| p.service.as_str().cmp(service)).ok().map(|k| &self.parts[k])
     }
@@ -340,12 +346,22 @@ impl Analysis {
         }
     }
 
-    /// The successful deployments, ascending by finish time, then service, then id.
-    pub fn deployments(&self) -> impl DoubleEndedIterator<Item = AnalyzedDeployment<'_>> + ExactSizeIterator {
-        let mut all: Vec<AnalyzedDeployment<'_>> =
-            self.parts.iter().flat_map(|p| (0..p.shipments.len()).map(move |index| AnalyzedDeployment { part: p, index })).collect();
-        all.sort_by(|a, b| a.order().cmp(&b.order()));
-        all.into_iter()
+    /// Every successful deployment, service by service (in name order), each service's
+    /// ascending by finish time; [`Analysis::finished_between`] lists a window in finish order.
+    pub fn deployments(&self) -> impl Iterator<Item = AnalyzedDeployment<'_>> {
+        self.parts.iter().flat_map(|p| (0..p.shipments.len()).map(move |index| AnalyzedDeployment { part: p, index }))
+    }
+
+    /// The successful deployments of the services in `scope` that finished in `[from, to)`,
+    /// ascending by finish time, then service, then id: what a window holds, found by binary
+    /// search in each service's part.
+    pub fn finished_between<'a>(&'a self, from: Millis, to: Millis, scope: &'a Scope) -> Vec<AnalyzedDeployment<'a>> {
+        let mut found: Vec<AnalyzedDeployment<'_>> = self
+            .in_scope(scope)
+            .flat_map(|p| p.shipments.finished_in(from, to).map(move |index| AnalyzedDeployment { part: p, index }))
+            .collect();
+        found.sort_by(|a, b| a.order().cmp(&b.order()));
+        found
     }
 
     /// What the analysis knows of a successful deployment.
@@ -416,6 +432,21 @@ impl Analysis {
     /// The incident `id`, when the analysis holds it.
     pub fn incident(&self, id: &str) -> Option<&Incident> {
         self.incidents().find(|i| i.id == id)
+    }
+
+    /// Whether `sha` is live for `service`: reached or listed by one of its deployments. Where
+    /// the walk from a new deployment's head stops (see [`Appendix`]).
+    pub fn is_live(&self, service: &str, sha: &str) -> bool {
+        self.part(service).is_some_and(|p| p.shipments.is_live(sha))
+    }
+
+    /// Whether `service` has a deployment that finished after `finished_at` (or at it, with an
+    /// id after `id`): a new deployment that none did can be appended to its part.
+    pub fn finishes_last(&self, service: &str, id: &str, finished_at: Millis) -> bool {
+        self.part(service).is_some_and(|p| {
+            let s = &p.shipments;
+            s.len().checked_sub(1).is_some_and(|last| (finished_at, id) > (s.finished_at[last], s.id(last)))
+        })
     }
 
     /// The services whose parts may depend on `sha`: those whose deployments reach it, list it,
@@ -572,6 +603,16 @@ impl ServicePart {
     /// The part of `service` made from its history.
     pub fn build(service: String, history: History) -> Self {
         Self(draft(service, history))
+    }
+
+    /// The part of `service` in `analysis` with one more deployment after its last (see
+    /// [`Appendix`]): what a build from the service's history would give, at the cost of the
+    /// new deployment's own commits. `None` when it cannot be made so, and the service must be
+    /// built from its history.
+    pub fn appended(analysis: &Analysis, service: &str, appendix: &Appendix) -> Option<Self> {
+        let part = analysis.part(service)?;
+        let shipments = part.shipments.appended(appendix)?;
+        Some(Self(Draft { service: service.to_owned(), shipments: Arc::new(shipments), incidents: Arc::clone(&part.incidents), kept: None }))
     }
 }
 

@@ -29,11 +29,20 @@ impl Reach {
         let words = (count.max(1) * BITS_PER_SHA).div_ceil(64);
         let mut reach = Self { bits: vec![0; words] };
         for sha in shas {
-            for bit in reach.probes(sha) {
-                reach.bits[bit / 64] |= 1 << (bit % 64);
-            }
+            reach.insert(sha);
         }
         reach
+    }
+
+    /// Adds `sha`. A filter sized for fewer shas than it holds answers "maybe" more often; the
+    /// part it belongs to is rebuilt, and the filter sized anew, when a rare fact asks for it.
+    pub fn insert(&mut self, sha: &str) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; BITS_PER_SHA.div_ceil(64) * 64];
+        }
+        for bit in self.probes(sha) {
+            self.bits[bit / 64] |= 1 << (bit % 64);
+        }
     }
 
     /// Whether `sha` may be in the set: `false` means it surely is not.

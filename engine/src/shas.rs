@@ -222,6 +222,36 @@ impl SortedShas {
         Some(found as ShaId)
     }
 
+    /// The table with `new` shas (none of them in it already) added, each old id's new id, and
+    /// the new shas' ids, in the order given. Ids keep their order, so sorted lists of ids stay
+    /// sorted once renumbered.
+    pub fn inserted(&self, new: &[&str]) -> (SortedShas, Vec<ShaId>, Vec<ShaId>) {
+        let mut packed: Vec<[u8; 20]> = new.iter().filter_map(|sha| pack(sha)).collect();
+        let mut text: Vec<Box<str>> = new.iter().filter(|sha| pack(sha).is_none()).map(|sha| Box::<str>::from(*sha)).collect();
+        packed.sort_unstable();
+        packed.dedup();
+        text.sort_unstable();
+        text.dedup();
+        // Each old entry moves up by the new ones that sort before it.
+        let before_packed = |old: &[u8; 20]| packed.partition_point(|p| p < old);
+        let before_text = |old: &str| text.partition_point(|t| t.as_ref() < old);
+        let packed_len = self.packed.len() + packed.len();
+        let mut remap = Vec::with_capacity(self.len());
+        for (i, old) in self.packed.iter().enumerate() {
+            remap.push((i + before_packed(old)) as ShaId);
+        }
+        for (j, old) in self.text.iter().enumerate() {
+            remap.push((packed_len + j + before_text(old)) as ShaId);
+        }
+        let mut table = SortedShas { packed: Vec::with_capacity(packed_len), text: Vec::with_capacity(self.text.len() + text.len()) };
+        table.packed.extend(self.packed.iter().chain(&packed).copied());
+        table.packed.sort_unstable();
+        table.text.extend(self.text.iter().chain(&text).cloned());
+        table.text.sort_unstable();
+        let ids = new.iter().map(|sha| table.id(sha).expect("an inserted sha is in the table")).collect();
+        (table, remap, ids)
+    }
+
     /// The heap bytes the table holds (capacities, not lengths).
     pub fn heap_bytes(&self) -> usize {
         self.packed.capacity() * 20 + self.text.capacity() * size_of::<Box<str>>() + self.text.iter().map(|t| t.len()).sum::<usize>()

@@ -24,7 +24,7 @@ pub(crate) const NO_TEAM: u32 = u32::MAX;
 /// One service's successful deployments, one entry per deployment in finish order (then id),
 /// column by column. Fixed once built: a change to the service's deployments, commits or pull
 /// requests builds new shipments.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Shipments {
     /// Deployment `i`'s id, version and the id of the deployment it rolls back are texts `3i`,
     /// `3i + 1` and `3i + 2`; an empty version or rollback is none.
@@ -59,6 +59,26 @@ pub(crate) struct Shipments {
     pub(crate) teams: Vec<String>,
     /// Every sha the shipments were made from (see [`Reach`]).
     pub(crate) reach: Reach,
+    /// What the first deployment's head reached: live before any changeset, and never counted.
+    /// With the changesets' shas, exactly the commits that are live (see [`Shipments::is_live`]).
+    pub(crate) first_reached: SortedShas,
+}
+
+/// A deployment to add after the last one of a service, with what the store read for it: the
+/// commits its head reaches that are not live yet, in the order of the changeset walk (head
+/// first, then breadth first), each with its commit time when the commit is known; the times of
+/// the commits it lists that the store knows; and the branch starts of the pull requests merged
+/// as any of those commits.
+#[derive(Debug, Clone)]
+pub struct Appendix {
+    /// The deployment, with its list.
+    pub deployment: Deployment,
+    /// The commits walked from its head, stopped at live ones.
+    pub walked: Vec<(String, Option<Millis>)>,
+    /// The commit times the store knows of the listed commits.
+    pub listed_times: HashMap<String, Millis>,
+    /// Merge commit → the earliest branch start given by the pull requests merged as it.
+    pub pr_first_commit: HashMap<String, Millis>,
 }
 
 /// What building one service's shipments reads besides its deployments.
@@ -81,7 +101,7 @@ impl Shipments {
     pub(crate) fn build(mut deployments: Vec<(&Deployment, &[Listed])>, sources: Sources<'_>) -> Self {
         let Sources { graph, pr_first_commit, found_starts, graph_is_the_service_s } = sources;
         deployments.sort_by(|(a, _), (b, _)| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
-        let (sets, live) = changesets_and_live(&deployments, graph);
+        let (sets, live, first_reached) = changesets_and_live(&deployments, graph);
 
         let teams: Vec<String> = {
             let mut teams: Vec<String> = deployments.iter().filter_map(|(d, _)| d.team.clone()).collect();
@@ -131,6 +151,7 @@ impl Shipments {
             Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
         };
 
+        s.first_reached = shas.sorted_of(first_reached).0;
         // Keep only the shas the changesets name, renumbered in sorted order.
         let (table, order) = shas.sorted_of(s.changesets.values().iter().copied());
         let renamed: HashMap<ShaId, ShaId> = order.iter().enumerate().map(|(new, &old)| (old, new as ShaId)).collect();
@@ -155,6 +176,88 @@ impl Shipments {
         s.seconds.shrink_to_fit();
         s.sampled.shrink_to_fit();
         s
+    }
+
+    /// Whether `sha` is live: reached by a deployment of this service, or listed by one.
+    pub(crate) fn is_live(&self, sha: &str) -> bool {
+        self.shas.id(sha).is_some() || self.first_reached.id(sha).is_some()
+    }
+
+    /// These shipments with `appendix` added after the last deployment, exactly as a build of
+    /// all of them would have it; `None` when it cannot be added so (it does not finish after
+    /// the last one, it is the first, or it names a team no other deployment names), and the
+    /// service must be built again.
+    pub(crate) fn appended(&self, appendix: &Appendix) -> Option<Self> {
+        let Appendix { deployment: d, walked, listed_times, pr_first_commit } = appendix;
+        let finished_at = d.finished_at?;
+        let last = self.len().checked_sub(1)?;
+        if (finished_at, d.id.as_str()) <= (self.finished_at[last], self.id(last)) || self.index(&d.id).is_some() {
+            return None;
+        }
+        let team = match &d.team {
+            None => NO_TEAM,
+            Some(t) => self.teams.binary_search(t).ok()? as u32,
+        };
+        // The changeset as `changesets` walks it: what the head reached, then the listed commits
+        // that were not live, each once.
+        let mut changeset: Vec<&str> = walked.iter().map(|(sha, _)| sha.as_str()).collect();
+        let mut counted: HashSet<&str> = changeset.iter().copied().collect();
+        for c in &d.commits {
+            if !self.is_live(&c.sha) && counted.insert(&c.sha) {
+                changeset.push(&c.sha);
+            }
+        }
+        let times: HashMap<&str, Millis> = walked.iter().filter_map(|(sha, at)| Some((sha.as_str(), (*at)?))).collect();
+        let samples: Vec<Option<f64>> = changeset
+            .iter()
+            .map(|&sha| {
+                // As a build reads a list: the last time it gives for a commit.
+                let listed = d.commits.iter().rev().find(|c| c.sha == sha && c.committed_at.is_some()).and_then(|c| c.committed_at);
+                let committed = times.get(sha).or_else(|| listed_times.get(sha)).copied().or(listed);
+                let start = match (committed, pr_first_commit.get(sha).copied()) {
+                    (Some(c), Some(b)) => c.min(b),
+                    (c, b) => c.or(b)?,
+                };
+                let sample = finished_at - start;
+                (sample > 0).then(|| sample as f64 / 1000.0)
+            })
+            .collect();
+
+        let mut s = self.clone();
+        let (table, remap, ids) = self.shas.inserted(&changeset);
+        s.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
+        s.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
+        s.shas = table;
+        let first_entry = s.changesets.values().len();
+        s.sampled.resize((first_entry + ids.len()).div_ceil(64), 0);
+        for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
+            let entry = first_entry + k;
+            s.sampled[entry / 64] |= 1 << (entry % 64);
+        }
+        s.seconds.push(samples.into_iter().flatten());
+        s.changesets.push(ids);
+        let index = s.len();
+        s.texts.push(&d.id);
+        s.texts.push(d.version.as_deref().unwrap_or_default());
+        s.texts.push(d.rollback_of.as_deref().unwrap_or_default());
+        s.finished_at.push(finished_at);
+        s.team.push(team);
+        s.rework.push(d.unplanned || d.rollback_of.is_some());
+        if d.rollback_of.is_some() {
+            s.rollbacks.push(index as u32);
+        }
+        let at = s.by_id.partition_point(|&i| s.texts.get(3 * i) < d.id.as_str());
+        s.by_id.insert(at, index as u32);
+        s.shipper = vec![u32::MAX; s.shas.len()];
+        for i in 0..s.changesets.len() {
+            for &sha in s.changesets.of(i) {
+                s.shipper[sha as usize] = i as u32;
+            }
+        }
+        for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
+            s.reach.insert(sha);
+        }
+        Some(s)
     }
 
     /// How many deployments there are.
@@ -216,7 +319,7 @@ impl Shipments {
                 + vec(self.by_id.capacity(), 4)
                 + vec(self.rollbacks.capacity(), 4)
                 + vec(self.branch_starts.capacity(), size_of::<(ShaId, Millis)>()),
-            self.reach.heap_bytes(),
+            self.reach.heap_bytes() + self.first_reached.heap_bytes(),
         ]
     }
 }

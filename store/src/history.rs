@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use pacer_engine::Millis;
 use pacer_engine::changeset::{CommitGraph, GraphBuilder, Listed};
-use pacer_engine::dora::History;
+use pacer_engine::dora::{Appendix, History};
 use pacer_engine::flat::Flat;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
@@ -128,6 +128,28 @@ fn start_lists(lists: &mut Flat<Listed>, n: usize) {
     while lists.len() < n {
         lists.push([]);
     }
+}
+
+/// What a walk through the commit graph tells each engine's planner, inside the walk's own
+/// transaction. PostgreSQL plans a recursive query for a large working table and joins each
+/// step to `commit_parents` by hashing the whole table (seconds a service on the benchmark's
+/// medium set); a step is a few hundred commits, for which one index lookup each is right
+/// (tens of milliseconds). JIT compilation, which the large estimate also triggers, costs more
+/// than the walk. SQLite's planner already walks by index.
+trait WalkPlanner: sqlx::Database {
+    const HINTS: &'static [&'static str];
+}
+
+impl WalkPlanner for sqlx::Sqlite {
+    const HINTS: &'static [&'static str] = &[];
+}
+
+impl WalkPlanner for sqlx::Postgres {
+    const HINTS: &'static [&'static str] = &["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off", "SET LOCAL jit = off"];
+}
+
+fn walk_hints<DB: WalkPlanner>(_: &sqlx::Pool<DB>) -> &'static [&'static str] {
+    DB::HINTS
 }
 
 /// Adds one row of a service's reach (a commit, known or not, and one of its parents) to the graph.
@@ -283,7 +305,12 @@ impl Store {
             // What the heads reach is closed under "parent of": a walk that meets it has met
             // everything behind it.
             let mut reached: HashSet<String> = HashSet::new();
-            for_each_row!(pool, sqlx::query(REACH).bind(environment).bind(service), |row| reach(&mut graph, &mut reached, row));
+            let mut walk = pool.begin().await.map_err(StoreError::classify)?;
+            for hint in walk_hints(pool) {
+                sqlx::query(*hint).execute(&mut *walk).await.map_err(StoreError::classify)?;
+            }
+            for_each_row!(&mut *walk, sqlx::query(REACH).bind(environment).bind(service), |row| reach(&mut graph, &mut reached, row));
+            walk.commit().await.map_err(StoreError::classify)?;
             let shipped: Vec<(String, String, Option<i64>, Option<i64>)> =
                 sqlx::query_as(SHIPPED).bind(environment).bind(service).fetch_all(pool).await.map_err(StoreError::classify)?;
             for (_, sha, _, known) in &shipped {
@@ -361,6 +388,70 @@ impl Store {
             incidents: self.incidents_of(environment, service).await?,
             listed,
         })
+    }
+
+    /// What adding `deployment` after the last one of its service needs (see
+    /// `pacer_engine::dora::Appendix`): the commits its head reaches that `live` does not hold,
+    /// walked level by level (a query a level; a deployment ships a few commits, so a few
+    /// levels), the times of the commits it lists, and the starts of the pull requests merged
+    /// as any of them. `None` when the walk is longer than a few levels, or a pull request's
+    /// start must be found in its branch: the service is then read whole.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn appendix(&self, deployment: Deployment, live: impl Fn(&str) -> bool) -> Result<Option<Appendix>> {
+        /// Levels walked before reading the service whole is cheaper.
+        const MAX_LEVELS: usize = 32;
+        const TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
+        const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (";
+        const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
+             WHERE (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL)) AND merge_commit_sha IN (";
+        let mut walked: Vec<(String, Option<Millis>)> = Vec::new();
+        let listed: Vec<String> = deployment.commits.iter().map(|c| c.sha.clone()).collect();
+        let (listed_times, starts) = with_pool!(self, pool => {
+            let mut level: Vec<String> = deployment.commit_sha.iter().filter(|head| !live(head)).cloned().collect();
+            let mut seen: HashSet<String> = level.iter().cloned().collect();
+            let mut levels = 0;
+            while !level.is_empty() {
+                levels += 1;
+                if levels > MAX_LEVELS {
+                    return Ok(None);
+                }
+                let times: HashMap<String, i64> = in_list::<_, (String, i64)>(pool, TIMES, &level, "").await?.into_iter().collect();
+                let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+                for (sha, parent) in in_list::<_, (String, String)>(pool, PARENTS, &level, " ORDER BY sha, position").await? {
+                    parents.entry(sha).or_default().push(parent);
+                }
+                let mut next = Vec::new();
+                for sha in level {
+                    for parent in parents.remove(&sha).unwrap_or_default() {
+                        if !live(&parent) && seen.insert(parent.clone()) {
+                            next.push(parent);
+                        }
+                    }
+                    let at = times.get(&sha).copied();
+                    walked.push((sha, at));
+                }
+                level = next;
+            }
+            let listed_times: HashMap<String, i64> =
+                if listed.is_empty() { HashMap::new() } else { in_list::<_, (String, i64)>(pool, TIMES, &listed, "").await?.into_iter().collect() };
+            let mut merged: Vec<String> = walked.iter().map(|(sha, _)| sha.clone()).chain(listed.iter().cloned()).collect();
+            merged.sort_unstable();
+            merged.dedup();
+            let mut starts: Vec<PullRequestStart> = Vec::new();
+            for chunk in merged.chunks(1_000) {
+                starts.extend(in_list::<_, PullRequestStart>(pool, PULL_REQUESTS, chunk, "").await?);
+            }
+            (listed_times, starts)
+        });
+        let mut pr_first_commit: HashMap<String, Millis> = HashMap::new();
+        for (merge_commit, given, ..) in starts {
+            // A start found in the branch needs the branch's graph: read the service whole.
+            let Some(start) = given else { return Ok(None) };
+            pr_first_commit.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
+        }
+        Ok(Some(Appendix { deployment, walked, listed_times, pr_first_commit }))
     }
 
     /// The services of `environment` with a successful deployment or an incident, sorted: the

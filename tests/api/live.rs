@@ -210,3 +210,70 @@ fn an_analysis_maintained_as_facts_arrive_answers_as_one_built_from_scratch_on_s
 fn an_analysis_maintained_as_facts_arrive_answers_as_one_built_from_scratch_on_postgres() {
     maintained_answers_equal_a_fresh_build_after_every_batch(Backend::Postgres, 8);
 }
+
+/// A deployment written through one replica counts through another within 2 s, while a stream
+/// of commits and deployments of other services keeps both replicas' analyses moving.
+#[test]
+fn a_deployment_written_through_one_replica_counts_through_another_within_two_seconds_under_a_stream() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let Some((url, guard)) = crate::helpers::fresh_database(Backend::Postgres).await else { return };
+        let a = TestApp::start(url.clone(), guard, None, UNTHROTTLED).await;
+        let b = TestApp::start(url, CleanupGuard::none(), None, UNTHROTTLED).await;
+        let hours = |h: f64| t(h);
+        // A history for both replicas to have analyzed.
+        let mut history = Vec::new();
+        for s in 0..3 {
+            for k in 0..20 {
+                let parents: Vec<String> = if k == 0 { Vec::new() } else { vec![format!("s{s}c{}", k - 1)] };
+                history.push(json!({"type": "commit", "id": format!("s{s}c{k}"), "committed_at": hours(k as f64), "parents": parents}));
+                history.push(json!({"type": "deployment", "id": format!("s{s}d{k}"), "service": format!("svc{s}"), "commit_sha": format!("s{s}c{k}"),
+                    "status": "success", "finished_at": hours(k as f64 + 0.5)}));
+            }
+        }
+        a.ingest(Value::Array(history)).await;
+        let range = window(-1.0, 400.0);
+        assert_eq!(b.dora(&range).await["deployment_frequency"]["deployments"], 60, "replica B has the history");
+
+        // The stream, through A, about 20 facts a second.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let streaming = {
+            let (client, base, stop) = (a.client.clone(), a.base.clone(), std::sync::Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut n = 20;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let s = n % 3;
+                    let events = json!([
+                        {"type": "commit", "id": format!("s{s}c{n}"), "committed_at": t(n as f64), "parents": [format!("s{s}c{}", n - 3)]},
+                        {"type": "deployment", "id": format!("s{s}d{n}"), "service": format!("svc{s}"), "commit_sha": format!("s{s}c{n}"), "status": "success", "finished_at": t(n as f64 + 0.5)}
+                    ]);
+                    let _ = client.post(format!("{base}/api/v1/events")).json(&events).send().await;
+                    n += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        };
+
+        let mut slowest = std::time::Duration::ZERO;
+        for k in 0..10 {
+            let at = 300.0 + k as f64;
+            let deployment = json!({"type": "deployment", "id": format!("probe-{k}"), "service": "probe", "status": "success", "finished_at": t(at)});
+            a.ingest(deployment).await;
+            let stored = std::time::Instant::now();
+            let query = format!("{}&service=probe", window(at, at + 0.001));
+            loop {
+                if b.dora(&query).await["deployment_frequency"]["deployments"] == 1 {
+                    break;
+                }
+                assert!(stored.elapsed() < std::time::Duration::from_secs(2), "probe-{k} written through A was not counted through B within 2 s");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            slowest = slowest.max(stored.elapsed());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = streaming.await;
+        println!("slowest probe counted through the other replica after {} ms", slowest.as_millis());
+        let both = (a.dora(&range).await, b.dora(&range).await);
+        assert_eq!(both.0, both.1, "both replicas give the same numbers once the stream stops");
+    });
+}
