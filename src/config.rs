@@ -29,13 +29,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Every top-level setting: (file key, environment variable, what it is).
-pub const SETTINGS: [(&str, &str, &str); 22] = [
+pub const SETTINGS: [(&str, &str, &str); 23] = [
     ("listen", "PACER_LISTEN", "address to serve on"),
     ("database_url", "PACER_DATABASE_URL", "sqlite://path or postgres://…"),
     ("api_token", "PACER_API_TOKEN", "bearer token for write endpoints"),
     ("read_token", "PACER_READ_TOKEN", "bearer token for read endpoints"),
     ("read_access", "PACER_READ_ACCESS", "public or token: whether read endpoints need a token"),
     ("attribution_window_secs", "PACER_ATTRIBUTION_WINDOW_SECS", "incident attribution window"),
+    ("analysis_wait_ms", "PACER_ANALYSIS_WAIT_MS", "longest a query waits for the analysis to take in the latest writes"),
     ("benchmarks", "PACER_BENCHMARKS", "default DORA report year"),
     ("max_body_bytes", "PACER_MAX_BODY_BYTES", "largest request body"),
     ("environments", "", "environment aliases"),
@@ -88,6 +89,7 @@ struct Raw {
     read_token: Option<String>,
     read_access: Option<String>,
     attribution_window_secs: Option<i64>,
+    analysis_wait_ms: Option<i64>,
     benchmarks: Option<String>,
     max_body_bytes: Option<i64>,
     environments: BTreeMap<String, String>,
@@ -284,12 +286,13 @@ impl Settings {
     pub fn describe(&self) -> String {
         let secret = |s: &Option<String>| if s.is_some() { "(set)" } else { "(not set)" };
         let mut out = format!(
-            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
+            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nanalysis_wait_ms = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
             self.listen,
             pacer_store::redact(&self.database_url),
             secret(&self.api.api_token),
             secret(&self.api.read_token),
             self.api.attribution_window / SECOND,
+            self.api.analysis_wait.as_millis(),
             benchmarks_name(self.api.benchmarks),
             self.api.max_body_bytes,
         );
@@ -407,6 +410,7 @@ fn read_file(text: &str, origin: &str, raw: &mut Raw, errors: &mut Vec<String>) 
             "read_token" => raw.read_token = field(value, &at, errors),
             "read_access" => raw.read_access = field(value, &at, errors),
             "attribution_window_secs" => raw.attribution_window_secs = field(value, &at, errors),
+            "analysis_wait_ms" => raw.analysis_wait_ms = field(value, &at, errors),
             "benchmarks" => raw.benchmarks = match value {
                 // `benchmarks = 2024` reads as well as `benchmarks = "2024"`.
                 toml::Value::Integer(year) => Some(year.to_string()),
@@ -452,10 +456,12 @@ fn read_env(env: &HashMap<String, String>, raw: &mut Raw, errors: &mut Vec<Strin
         value.trim().parse::<i64>().map_err(|_| errors.push(format!("{name}: expected an integer but found {value:?}"))).ok()
     };
     let window = number("PACER_ATTRIBUTION_WINDOW_SECS");
+    let wait = number("PACER_ANALYSIS_WAIT_MS");
     let body = number("PACER_MAX_BODY_BYTES");
     let slo_interval = number("PACER_SLO_INTERVAL_SECS");
     raw.slo_interval_secs = slo_interval.or(raw.slo_interval_secs);
     raw.attribution_window_secs = window.or(raw.attribution_window_secs);
+    raw.analysis_wait_ms = wait.or(raw.analysis_wait_ms);
     raw.max_body_bytes = body.or(raw.max_body_bytes);
     let l = &mut raw.limits;
     for (name, slot) in [
@@ -545,6 +551,10 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
     if !(1..=90 * 86_400).contains(&window_secs) {
         errors.push(format!("attribution_window_secs: expected 1 to 7776000 (90 days) but found {window_secs}"));
     }
+    let wait_ms = raw.analysis_wait_ms.unwrap_or(defaults.analysis_wait.as_millis() as i64);
+    if !(0..=600_000).contains(&wait_ms) {
+        errors.push(format!("analysis_wait_ms: expected 0 to 600000 (10 minutes) but found {wait_ms}"));
+    }
     let benchmarks = match raw.benchmarks.as_deref() {
         None => defaults.benchmarks,
         Some(year) => Benchmarks::parse(year).unwrap_or_else(|| {
@@ -607,6 +617,7 @@ fn validate(mut raw: Raw, errors: &mut Vec<String>) -> Settings {
             api_token: raw.api_token,
             read_token: raw.read_token,
             attribution_window: window_secs.clamp(1, 90 * 86_400) * SECOND,
+            analysis_wait: std::time::Duration::from_millis(wait_ms.clamp(0, 600_000) as u64),
             benchmarks,
             teams,
             normalizer,

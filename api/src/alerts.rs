@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -101,7 +102,9 @@ async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_
         let analysis = match analyses.get(&environment) {
             Some(a) => Arc::clone(a),
             None => {
-                let a = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+                // A decision waits for every stored fact: the deployment an alert follows may
+                // have finished a moment before it.
+                let a = state.analyses.get(&state.store, &environment, state.config.attribution_window, Duration::MAX).await?;
                 analyses.insert(environment.clone(), Arc::clone(&a));
                 a
             }

@@ -25,6 +25,9 @@ pub struct ApiConfig {
     pub read_token: Option<String>,
     /// How long after a deployment an incident with no named cause is blamed on it.
     pub attribution_window: Millis,
+    /// How long a query waits for the analysis to take in writes it has not yet, before it
+    /// answers from the analysis as it stands (see `analysis::Analyses::get`).
+    pub analysis_wait: std::time::Duration,
     /// The default benchmark year.
     pub benchmarks: Benchmarks,
     /// Team → the services it owns.
@@ -192,6 +195,7 @@ impl Default for ApiConfig {
             api_token: None,
             read_token: None,
             attribution_window: DAY,
+            analysis_wait: std::time::Duration::from_millis(50),
             benchmarks: Benchmarks::default(),
             teams: BTreeMap::new(),
             normalizer: Normalizer::default(),

@@ -34,7 +34,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn analyze(state: &AppState, params: &Params) -> Result<(Arc<Analysis>, Filters), Problem> {
     let config = &state.config;
     let environment = params.one("environment")?.map_or_else(|| "production".to_owned(), |e| config.normalizer.environment(e));
-    let analysis = state.analyses.get(&state.store, &environment, config.attribution_window).await?;
+    let analysis = state.analyses.get(&state.store, &environment, config.attribution_window, config.analysis_wait).await?;
     let filters = Filters::parse(params, config, now(), |team| team_services(state, &analysis, team))?;
     Ok((analysis, filters))
 }

@@ -196,7 +196,7 @@ async fn target(state: &AppState, payload: &Value, request: &Value) -> Result<(T
     let adhoc = filters(request);
     let pick = |key: &str| adhoc.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).or_else(|| text(payload, key));
     let environment = state.config.normalizer.environment(&pick("environment").unwrap_or_else(|| "production".to_owned()));
-    let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+    let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
     let mut services: Option<BTreeSet<String>> = None;
     let named: BTreeSet<String> = adhoc
         .iter()
@@ -500,7 +500,7 @@ async fn values_of(state: &AppState, name: &str) -> Result<Vec<String>, Problem>
     let environment = state.config.normalizer.environment("production");
     Ok(match name {
         "teams" | "team" => {
-            let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+            let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
             let mut teams: BTreeSet<String> = state.config.teams.keys().cloned().collect();
             teams.extend(analysis.teams().into_iter().map(str::to_owned));
             teams.into_iter().collect()
@@ -509,7 +509,7 @@ async fn values_of(state: &AppState, name: &str) -> Result<Vec<String>, Problem>
         _ => {
             let mut services = BTreeSet::new();
             for environment in state.store.environments().await? {
-                let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+                let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
                 services.extend(analysis.services().into_iter().map(str::to_owned));
             }
             services.into_iter().collect()

@@ -86,7 +86,7 @@ async fn deployments(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
 
 async fn deployment(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
     let found = state.store.deployment(&id).await?.ok_or_else(|| Problem::not_found(format!("no deployment with id {id:?}")))?;
-    let analysis = state.analyses.get(&state.store, &found.environment, state.config.attribution_window).await?;
+    let analysis = state.analyses.get(&state.store, &found.environment, state.config.attribution_window, state.config.analysis_wait).await?;
     Ok(Json(deployment_json(&found, &analysis)))
 }
 

@@ -178,7 +178,7 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
         deployments.get_or_create(&vec![("service", cap.label(service)), ("environment", environment.clone()), ("status", status.clone())]).inc_by(*n);
     }
     for environment in state.store.environments().await? {
-        let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window).await?;
+        let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
         for d in analysis.deployments() {
             let labels = vec![("service", cap.label(d.service())), ("environment", environment.clone())];
             for seconds in d.lead_times() {

@@ -25,6 +25,12 @@ const BASE: u8 = 2;
 /// commits the graph knows; `None` when there is none (the head is unknown or already in the
 /// base). Commit times are trusted to grow from parent to child, as Git itself assumes.
 pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Millis> {
+    first_commit_at_visiting(graph, head, base, |_| {})
+}
+
+/// [`first_commit_at`], telling `visit` every commit the walk depends on: the tips, and each
+/// commit it looked at, known or not (a commit that becomes known may move the start).
+pub fn first_commit_at_visiting(graph: &CommitGraph, head: &str, base: &str, mut visit: impl FnMut(ShaId)) -> Option<Millis> {
     let mut paint: HashMap<ShaId, u8> = HashMap::new();
     // Ties in time pop in descending sha order, as they always have.
     let mut queue: BinaryHeap<(Millis, Cow<'_, str>, ShaId)> = BinaryHeap::new();
@@ -32,6 +38,7 @@ pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Mi
     let head = graph.id(head);
     for (sha, color) in [(head, HEAD), (graph.id(base), BASE)] {
         let Some(sha) = sha else { continue };
+        visit(sha);
         let Some(at) = graph.committed_at(sha) else { continue };
         let entry = paint.entry(sha).or_default();
         *entry |= color;
@@ -53,6 +60,7 @@ pub fn first_commit_at(graph: &CommitGraph, head: &str, base: &str) -> Option<Mi
         }
         visited += 1;
         for &parent in graph.parents(sha) {
+            visit(parent);
             let Some(parent_at) = graph.committed_at(parent) else { continue };
             match paint.entry(parent) {
                 Entry::Vacant(slot) => {

@@ -54,6 +54,11 @@ pub struct History {
     /// `graph`. The store reads lists this way; a history built by hand may leave this empty
     /// and list commits on the deployments themselves.
     pub listed: Flat<Listed>,
+    /// For the starts found in the graph: merge commit → each commit the branch walk depended
+    /// on. Kept with the parts that shipped the merge commit, so that a late commit on such a
+    /// branch remakes them (see [`crate::reach`]). A history of one service read with exactly
+    /// the graph it depends on leaves this empty.
+    pub branch_nodes: HashMap<ShaId, Vec<ShaId>>,
 }
 
 /// Why a deployment failed and when it recovered.
@@ -239,7 +244,7 @@ impl Analysis {
     /// Analyzes a history; `attribution_window` is how long after a deployment an incident
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
-        let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed } = history;
+        let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, branch_nodes } = history;
         let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
         let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, d) in deployments.iter().enumerate().filter(|(_, d)| counts(d)) {
@@ -249,7 +254,8 @@ impl Analysis {
         let mut shipped: BTreeMap<String, Shipments> = BTreeMap::new();
         for (service, indexes) in by_service {
             let given = indexes.iter().map(|&i| (&deployments[i], listed.of(i))).collect();
-            let sources = Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, graph_is_the_service_s: single };
+            let sources =
+                Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, graph_is_the_service_s: single };
             shipped.insert(service.to_owned(), Shipments::build(given, sources));
         }
         drop((graph, listed, deployments));
@@ -264,12 +270,6 @@ impl Analysis {
                 kept: None,
             })
             .collect();
-        Self::assemble(environment, attribution_window, drafts)
-    }
-
-    /// Analyzes an environment read one service at a time (see [`ServicePart`]).
-    pub fn from_services(environment: String, services: Vec<ServicePart>, attribution_window: Millis) -> Self {
-        let drafts = services.into_iter().map(|part| part.0).collect();
         Self::assemble(environment, attribution_window, drafts)
     }
 
@@ -624,10 +624,11 @@ impl std::fmt::Debug for ServicePart {
 
 /// The draft of one service read on its own.
 fn draft(service: String, history: History) -> Draft {
-    let History { mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, .. } = history;
+    let History { mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, branch_nodes, .. } = history;
     let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
     let given = deployments.iter().enumerate().filter(|(_, d)| counts(d) && d.service == service).map(|(i, d)| (d, listed.of(i))).collect();
-    let sources = Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, graph_is_the_service_s: true };
+    let sources =
+        Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, graph_is_the_service_s: true };
     let shipments = Shipments::build(given, sources);
     let incidents = sorted_incidents(incidents.into_iter().filter(|i| i.service == service).collect());
     Draft { service, shipments: Arc::new(shipments), incidents: incidents.into(), kept: None }

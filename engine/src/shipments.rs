@@ -89,6 +89,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) pr_first_commit: &'a HashMap<ShaId, Millis>,
     /// The merge commits whose start was found in the graph.
     pub(crate) found_starts: &'a HashSet<ShaId>,
+    /// What each found start's walk depended on (see `History::branch_nodes`).
+    pub(crate) branch_nodes: &'a HashMap<ShaId, Vec<ShaId>>,
     /// Whether the graph holds only what this service reaches (a service's own read from the
     /// store), so that all of it is what the shipments depend on; otherwise the commits the
     /// deployments put live are.
@@ -99,7 +101,7 @@ impl Shipments {
     /// The shipments of one service's successful deployments, each with its explicit list,
     /// in any order.
     pub(crate) fn build(mut deployments: Vec<(&Deployment, &[Listed])>, sources: Sources<'_>) -> Self {
-        let Sources { graph, pr_first_commit, found_starts, graph_is_the_service_s } = sources;
+        let Sources { graph, pr_first_commit, found_starts, branch_nodes, graph_is_the_service_s } = sources;
         deployments.sort_by(|(a, _), (b, _)| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
         let (sets, live, first_reached) = changesets_and_live(&deployments, graph);
 
@@ -147,7 +149,9 @@ impl Shipments {
             let all: Vec<std::borrow::Cow<'_, str>> = (0..shas.len() as ShaId).map(|id| shas.sha(id)).collect();
             Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
         } else {
-            let all: Vec<std::borrow::Cow<'_, str>> = live.iter().map(|&id| shas.sha(id)).collect();
+            // What the deployments put live, and the branches of the pull requests merged as any of it.
+            let branches = live.iter().filter_map(|sha| branch_nodes.get(sha)).flatten();
+            let all: Vec<std::borrow::Cow<'_, str>> = live.iter().chain(branches).map(|&id| shas.sha(id)).collect();
             Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
         };
 

@@ -61,6 +61,7 @@ fn history(s: &Split, environment: &str) -> History {
         found_starts: Default::default(),
         incidents: s.incidents.iter().filter(|i| i.environment == environment).cloned().collect(),
         listed: Default::default(),
+        branch_nodes: Default::default(),
     }
 }
 

@@ -96,9 +96,16 @@ type PullRequestStart = (String, Option<Millis>, Option<String>, Option<String>)
 /// the commit graph (webhooks give the branch heads, not the time).
 fn branch_start(starts: &mut Starts, graph: &mut CommitGraph, pull_request: PullRequestStart) {
     let (merge_commit, given, head, base) = pull_request;
-    let found = || pacer_engine::branch::first_commit_at(graph, head.as_deref()?, base.as_deref()?);
-    if let Some(start) = given.or_else(found) {
-        let merge_commit = graph.intern(&merge_commit);
+    let mut visited = Vec::new();
+    let found = match (given, head.as_deref(), base.as_deref()) {
+        (None, Some(head), Some(base)) => pacer_engine::branch::first_commit_at_visiting(graph, head, base, |sha| visited.push(sha)),
+        _ => None,
+    };
+    let merge_commit = graph.intern(&merge_commit);
+    if !visited.is_empty() {
+        starts.2.entry(merge_commit).or_default().extend(visited);
+    }
+    if let Some(start) = given.or(found) {
         starts.0.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
         if given.is_none() {
             starts.1.insert(merge_commit);
@@ -106,9 +113,10 @@ fn branch_start(starts: &mut Starts, graph: &mut CommitGraph, pull_request: Pull
     }
 }
 
-/// Merge commit → branch start, and the merge commits of pull requests whose start was found in
-/// the graph (see [`History::found_starts`]).
-type Starts = (HashMap<ShaId, Millis>, HashSet<ShaId>);
+/// Merge commit → branch start, the merge commits of pull requests whose start was found in the
+/// graph (see [`History::found_starts`]), and what each such walk depended on
+/// ([`History::branch_nodes`]).
+type Starts = (HashMap<ShaId, Millis>, HashSet<ShaId>, HashMap<ShaId, Vec<ShaId>>);
 
 /// Adds an explicitly shipped commit, interned into the graph, to `lists`. `deployments` and
 /// the rows come in the database's order of deployment ids (one `ORDER BY` over the same
@@ -252,7 +260,7 @@ impl Store {
             for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
             (deployments, graph, starts, listed)
         });
-        let (pr_first_commit, found_starts) = pr_first_commit;
+        let (pr_first_commit, found_starts, branch_nodes) = pr_first_commit;
 
         Ok(History {
             environment: environment.to_owned(),
@@ -262,6 +270,7 @@ impl Store {
             found_starts,
             incidents: self.incidents_in(environment).await?,
             listed,
+            branch_nodes,
         })
     }
 
@@ -378,7 +387,8 @@ impl Store {
             }
             (deployments, graph, starts, listed)
         });
-        let (pr_first_commit, found_starts) = starts;
+        // The graph is exactly what the service depends on: no branch needs keeping apart.
+        let (pr_first_commit, found_starts, _) = starts;
         Ok(History {
             environment: environment.to_owned(),
             deployments,
@@ -387,6 +397,7 @@ impl Store {
             found_starts,
             incidents: self.incidents_of(environment, service).await?,
             listed,
+            branch_nodes: HashMap::new(),
         })
     }
 

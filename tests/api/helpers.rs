@@ -37,6 +37,10 @@ enum Cleanup {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How long a test's queries wait for the analysis to take in the test's own writes: as long as
+/// it takes (`analysis_wait_ms`'s largest value), so a test never reads an older answer.
+pub const READ_YOUR_WRITES_MS: &str = "600000";
+
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
@@ -136,7 +140,9 @@ impl TestApp {
             std::fs::write(&path, text).expect("write config");
             path
         });
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        // A test reads what it has just written: every query waits for the analysis to take it in.
+        env.entry("PACER_ANALYSIS_WAIT_MS".into()).or_insert_with(|| READ_YOUR_WRITES_MS.into());
         let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(database_url.clone()) };
         let settings = Settings::load(file.as_deref(), &env, &overrides).expect("valid test settings");
         if let Some(path) = file {

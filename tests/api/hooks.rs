@@ -115,6 +115,7 @@ impl PacerProcess {
             .env_remove("PACER_LISTEN")
             .env("NO_COLOR", "1")
             .env("PACER_LOG", "info")
+            .env("PACER_ANALYSIS_WAIT_MS", crate::helpers::READ_YOUR_WRITES_MS)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
