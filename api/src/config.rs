@@ -195,7 +195,7 @@ impl Default for ApiConfig {
             api_token: None,
             read_token: None,
             attribution_window: DAY,
-            analysis_wait: std::time::Duration::from_millis(50),
+            analysis_wait: std::time::Duration::ZERO,
             benchmarks: Benchmarks::default(),
             teams: BTreeMap::new(),
             normalizer: Normalizer::default(),

@@ -121,26 +121,11 @@ impl Shipments {
             seconds: Flat::with_capacity(count, 0),
             ..Self::default()
         };
-        for (i, ((deployment, listed), changeset)) in deployments.iter().zip(sets).enumerate() {
+        for ((deployment, listed), changeset) in deployments.iter().zip(sets) {
             let finished_at = deployment.finished_at.expect("only finished deployments are shipped");
             let samples = lead_times(finished_at, &changeset, listed, graph, pr_first_commit);
-            let first_entry = s.changesets.values().len();
-            s.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
-            for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
-                let entry = first_entry + k;
-                s.sampled[entry / 64] |= 1 << (entry % 64);
-            }
-            s.seconds.push(samples.into_iter().flatten());
-            s.changesets.push(changeset);
-            s.texts.push(&deployment.id);
-            s.texts.push(deployment.version.as_deref().unwrap_or_default());
-            s.texts.push(deployment.rollback_of.as_deref().unwrap_or_default());
-            s.finished_at.push(finished_at);
-            s.team.push(deployment.team.as_deref().map_or(NO_TEAM, |t| teams.binary_search_by(|n| n.as_str().cmp(t)).map_or(NO_TEAM, |k| k as u32)));
-            s.rework.push(deployment.unplanned || deployment.rollback_of.is_some());
-            if deployment.rollback_of.is_some() {
-                s.rollbacks.push(i as u32);
-            }
+            let team = deployment.team.as_deref().map_or(NO_TEAM, |t| teams.binary_search_by(|n| n.as_str().cmp(t)).map_or(NO_TEAM, |k| k as u32));
+            s.push(deployment, finished_at, team, changeset, samples);
         }
 
         // What the shipments depend on, before the graph's ids are dropped.
@@ -165,13 +150,8 @@ impl Shipments {
             .filter_map(|sha| Some((*renamed.get(sha)?, *pr_first_commit.get(sha)?)))
             .collect();
         s.branch_starts.sort_unstable();
-        s.shipper = vec![u32::MAX; table.len()];
-        for i in 0..s.changesets.len() {
-            for &sha in s.changesets.of(i) {
-                s.shipper[sha as usize] = i as u32;
-            }
-        }
         s.shas = table;
+        s.index_shippers();
         let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
         by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
         s.by_id = by_id;
@@ -218,12 +198,7 @@ impl Shipments {
                 // As a build reads a list: the last time it gives for a commit.
                 let listed = d.commits.iter().rev().find(|c| c.sha == sha && c.committed_at.is_some()).and_then(|c| c.committed_at);
                 let committed = times.get(sha).or_else(|| listed_times.get(sha)).copied().or(listed);
-                let start = match (committed, pr_first_commit.get(sha).copied()) {
-                    (Some(c), Some(b)) => c.min(b),
-                    (c, b) => c.or(b)?,
-                };
-                let sample = finished_at - start;
-                (sample > 0).then(|| sample as f64 / 1000.0)
+                sample(finished_at, committed, pr_first_commit.get(sha).copied())
             })
             .collect();
 
@@ -232,36 +207,48 @@ impl Shipments {
         s.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
         s.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
         s.shas = table;
-        let first_entry = s.changesets.values().len();
-        s.sampled.resize((first_entry + ids.len()).div_ceil(64), 0);
-        for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
-            let entry = first_entry + k;
-            s.sampled[entry / 64] |= 1 << (entry % 64);
-        }
-        s.seconds.push(samples.into_iter().flatten());
-        s.changesets.push(ids);
         let index = s.len();
-        s.texts.push(&d.id);
-        s.texts.push(d.version.as_deref().unwrap_or_default());
-        s.texts.push(d.rollback_of.as_deref().unwrap_or_default());
-        s.finished_at.push(finished_at);
-        s.team.push(team);
-        s.rework.push(d.unplanned || d.rollback_of.is_some());
-        if d.rollback_of.is_some() {
-            s.rollbacks.push(index as u32);
-        }
+        s.push(d, finished_at, team, ids, samples);
         let at = s.by_id.partition_point(|&i| s.texts.get(3 * i) < d.id.as_str());
         s.by_id.insert(at, index as u32);
-        s.shipper = vec![u32::MAX; s.shas.len()];
-        for i in 0..s.changesets.len() {
-            for &sha in s.changesets.of(i) {
-                s.shipper[sha as usize] = i as u32;
-            }
-        }
+        s.index_shippers();
         for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
             s.reach.insert(sha);
         }
         Some(s)
+    }
+
+    /// Adds a deployment after the last one: its columns, its changeset (ids in `shas`) and the
+    /// lead-time sample of each commit of it (`None` for none).
+    fn push(&mut self, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<f64>>) {
+        let index = self.len() as u32;
+        let first_entry = self.changesets.values().len();
+        self.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
+        for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
+            let entry = first_entry + k;
+            self.sampled[entry / 64] |= 1 << (entry % 64);
+        }
+        self.seconds.push(samples.into_iter().flatten());
+        self.changesets.push(changeset);
+        self.texts.push(&d.id);
+        self.texts.push(d.version.as_deref().unwrap_or_default());
+        self.texts.push(d.rollback_of.as_deref().unwrap_or_default());
+        self.finished_at.push(finished_at);
+        self.team.push(team);
+        self.rework.push(d.unplanned || d.rollback_of.is_some());
+        if d.rollback_of.is_some() {
+            self.rollbacks.push(index);
+        }
+    }
+
+    /// Fills `shipper` from the changesets.
+    fn index_shippers(&mut self) {
+        self.shipper = vec![u32::MAX; self.shas.len()];
+        for i in 0..self.changesets.len() {
+            for &sha in self.changesets.of(i) {
+                self.shipper[sha as usize] = i as u32;
+            }
+        }
     }
 
     /// How many deployments there are.
@@ -336,13 +323,19 @@ fn lead_times(finished_at: Millis, changeset: &[ShaId], listed: &[Listed], graph
         .iter()
         .map(|&sha| {
             let committed = graph.committed_at(sha).or_else(|| explicit.get(&sha).copied());
-            let branch_start = pr_first_commit.get(&sha).copied();
-            let start = match (committed, branch_start) {
-                (Some(c), Some(b)) => c.min(b),
-                (c, b) => c.or(b)?,
-            };
-            let sample = finished_at - start;
-            (sample > 0).then(|| sample as f64 / 1000.0)
+            sample(finished_at, committed, pr_first_commit.get(&sha).copied())
         })
         .collect()
+}
+
+/// The lead-time sample in seconds of a commit shipped at `finished_at`: from its start, the
+/// earlier of its commit time and the start of the branch of the pull request merged as it;
+/// `None` with no start, or when not positive (dropped by the definition).
+fn sample(finished_at: Millis, committed: Option<Millis>, branch_start: Option<Millis>) -> Option<f64> {
+    let start = match (committed, branch_start) {
+        (Some(c), Some(b)) => c.min(b),
+        (c, b) => c.or(b)?,
+    };
+    let sample = finished_at - start;
+    (sample > 0).then(|| sample as f64 / 1000.0)
 }
