@@ -303,7 +303,7 @@ async fn stream(
         let at = |ms: i64| pacer_engine::calendar::rfc3339(now + ms);
         let first = format!("{run}{change:x}a").chars().rev().collect::<String>();
         let second = format!("{run}{change:x}b").chars().rev().collect::<String>();
-        let late_commits = change % 5 == 0;
+        let late_commits = change.is_multiple_of(5);
         let backdated = change % 7 == 3;
         let late_start = change % 4 == 1;
         let finished = if backdated { now - HOUR } else { now };

@@ -207,9 +207,9 @@ pub async fn loaded(size: Size, engine: Engine, admin: &str, reuse: bool) -> any
 /// Runs one statement on whichever engine `store` uses.
 async fn with_engine_pool(store: &Store, sql: &'static str) -> anyhow::Result<()> {
     match store {
-        Store::Postgres(pool) => drop(sqlx::query(sql).execute(pool).await?),
-        Store::Sqlite(pool, _) => drop(sqlx::query(sql).execute(pool).await?),
-    }
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+        Store::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+    };
     Ok(())
 }
 
