@@ -1,16 +1,17 @@
 //! The analyses this replica serves, one per environment, kept current from the store's change
 //! log.
 //!
-//! An analysis is built once per environment, one service at a time (each service's own read of
-//! its deployments and the commits they reach). After that it only advances: the store's
-//! generation says whether anything changed, the change log (`fact_changes`) says which facts,
-//! the engine says which services they touch, and only those services are read again and their
-//! parts made again; every other part is shared with the analysis before. The generations are
-//! read from the database, so a write through any replica is seen by every replica; a follower
-//! task ([`follow`]) advances each analysis a few times a second, so a request rarely finds
-//! anything left to do. A whole build happens only at the first request for an environment, or
-//! when the log no longer holds what a replica missed (it was pruned, or `pacer recompute`
-//! replaced every fact).
+//! An analysis is built once per environment, from one read of its whole history split into one
+//! part per service. After that it only advances: the store's generation says whether anything
+//! changed, the change log (`fact_changes`) says which facts, the engine says which services
+//! they touch, and only those parts are made again — a new deployment after its service's last
+//! from its own commits, anything else from that one service's own read; every other part is
+//! shared with the analysis before. The generations are read from the database, so a write
+//! through any replica is seen by every replica; a follower task ([`follow`]) advances each
+//! analysis five times a second, and queries answer from it as it stands (or wait up to
+//! `analysis_wait_ms` for the newest writes). A whole build happens only at the first request
+//! for an environment, or when the log no longer holds what a replica missed (it was pruned, or
+//! `pacer recompute` replaced every fact).
 //!
 //! Not for: what a change touches (the engine's `change` module) or how a part is made (the
 //! engine's `dora` module).
@@ -36,7 +37,7 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 const LOG_KEEPS: Duration = Duration::from_secs(3_600);
 /// How often the follower prunes the change log.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// Services read at once while an analysis is built.
+/// Services read whole at once during an advance.
 const READS_AT_ONCE: usize = 4;
 
 /// Analyses by environment.
