@@ -63,6 +63,15 @@ impl Analyses {
     /// # Errors
     /// The database failed.
     pub async fn get(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis, wait: Duration) -> Result<Arc<Analysis>, Problem> {
+        // A task of its own from the first poll: a caller that gives up before the refresh has
+        // started does not stop it from starting.
+        let (analyses, store, environment) = (Arc::clone(self), store.clone(), environment.to_owned());
+        let work = async move { analyses.current(&store, &environment, attribution_window, wait).await };
+        tokio::spawn(work).await.map_err(failed)?
+    }
+
+    /// [`Analyses::get`], in the caller's task.
+    async fn current(self: &Arc<Self>, store: &Store, environment: &str, attribution_window: Millis, wait: Duration) -> Result<Arc<Analysis>, Problem> {
         let generations = store.generations().await?;
         // `Duration::MAX` waits as long as it takes.
         let now = tokio::time::Instant::now();

@@ -1,4 +1,5 @@
-//! Reads the change log (`fact_changes`, written by every ingest in its own transaction): which
+//! Reads the change log (`fact_changes`, one row a write, written by every ingest in its own
+//! transaction): which
 //! deployments, commits, pull requests and incidents changed between two generations, with
 //! where each stands now, so an analysis can remake only what they touch. Also prunes it.
 //!
@@ -41,7 +42,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn changes(&self, after: i64, upto: i64) -> Result<Option<Vec<Change>>> {
-        const LOG: &str = "SELECT kind, key FROM fact_changes WHERE generation > $1 AND generation <= $2";
+        const LOG: &str = "SELECT keys FROM fact_changes WHERE generation > $1 AND generation <= $2";
         const FLOOR: &str = "SELECT generation FROM fact_changes_floor WHERE id = 1";
         const DEPLOYMENTS: &str = "SELECT id, service, environment, status, finished_at, rollback_of FROM deployments WHERE id IN (";
         const INCIDENTS: &str = "SELECT id, service, environment, deployment_id FROM incidents WHERE id IN (";
@@ -49,8 +50,7 @@ impl Store {
         type DeploymentRow = (String, String, String, String, Option<i64>, Option<String>);
         type IncidentRow = (String, String, String, Option<String>);
         let (logged, floor) = with_pool!(self, pool => {
-            let logged: Vec<(String, String)> =
-                sqlx::query_as(LOG).bind(after).bind(upto).fetch_all(pool).await.map_err(StoreError::classify)?;
+            let logged: Vec<String> = sqlx::query_scalar(LOG).bind(after).bind(upto).fetch_all(pool).await.map_err(StoreError::classify)?;
             // Read after the log: a prune in between moves the floor, so a log read before it is
             // never taken for complete when it is not.
             let floor: i64 = sqlx::query_scalar(FLOOR).fetch_one(pool).await.map_err(StoreError::classify)?;
@@ -60,7 +60,15 @@ impl Store {
             return Ok(None);
         }
         let mut keys: [BTreeSet<String>; 4] = Default::default();
-        for (kind, key) in logged {
+        // Each write's keys; a row the store did not write as JSON is a log it cannot trust.
+        let mut written: Vec<(String, String)> = Vec::new();
+        for row in logged {
+            match serde_json::from_str::<Vec<(String, String)>>(&row) {
+                Ok(pairs) => written.extend(pairs),
+                Err(_) => return Ok(None),
+            }
+        }
+        for (kind, key) in written {
             let k = match kind.as_str() {
                 "deployment" => 0,
                 "incident" => 1,

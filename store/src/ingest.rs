@@ -214,7 +214,8 @@ const SHIPPED: Upsert = Upsert {
     tail: "",
 };
 
-const CHANGES: Upsert = Upsert { head: "INSERT INTO fact_changes (generation, kind, key, recorded_at) ", columns: 4, tail: "" };
+/// The change log's row of one write: the keys it changed, as `[[kind, key], …]`.
+const CHANGES: &str = "INSERT INTO fact_changes (generation, keys, recorded_at) VALUES ($1, $2, $3)";
 
 /// The generation a write moved the store to, read inside its transaction.
 pub(crate) const GENERATION: &str = "SELECT value FROM store_generation WHERE id = 1";
@@ -519,10 +520,8 @@ impl Store {
                 if !logged.is_empty() {
                     // Under the generation just taken: writes commit in its order (see 0010_fact_changes.sql).
                     let generation: i64 = sqlx::query_scalar(GENERATION).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
-                    batched!(tx, CHANGES, logged, |b, row| {
-                        let (kind, key) = row;
-                        b.push_bind(generation).push_bind(*kind).push_bind(key.clone()).push_bind(now);
-                    });
+                    let keys = serde_json::to_string(&logged).unwrap_or_default();
+                    sqlx::query(CHANGES).bind(generation).bind(keys).bind(now).execute(&mut *tx).await.map_err(StoreError::classify)?;
                 }
             }
             tx.commit().await.map_err(StoreError::classify)?;
