@@ -222,6 +222,7 @@ impl Analyses {
     }
 }
 
+/// The problem of a task that panicked or was cancelled; the cause is logged.
 fn failed(e: tokio::task::JoinError) -> Problem {
     tracing::error!(error = %e, "analysis failed");
     Problem::internal()
@@ -267,8 +268,9 @@ fn current(at: Generations, now: Generations) -> bool {
 }
 
 /// The analysis of `environment` built from scratch: one read of the whole history, table by
-/// table in order (about twice as fast as reading each service's commits by index, which an
-/// advance does for one service), then split into one part per service.
+/// table in order, then split into one part per service. Reading each service's commits by
+/// index instead, as an advance does for one service, took ten times as long on the benchmark's
+/// medium set (75 s against 7.3 s, BENCHMARKS.md, Live).
 async fn build(store: &Store, environment: &str, attribution_window: Millis) -> Result<Analysis, Problem> {
     let history = store.history(environment).await?;
     blocking(move || Analysis::build(history, attribution_window)).await
@@ -307,17 +309,11 @@ async fn parts(store: &Store, environment: &str, services: Vec<String>) -> Resul
             });
         }
         let Some(done) = reading.join_next().await else { break };
-        parts.push(done.map_err(|e| {
-            tracing::error!(error = %e, "analysis failed");
-            Problem::internal()
-        })??);
+        parts.push(done.map_err(failed)??);
     }
     Ok(parts)
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!(error = %e, "analysis failed");
-        Problem::internal()
-    })
+    tokio::task::spawn_blocking(work).await.map_err(failed)
 }

@@ -100,15 +100,16 @@ impl Analysis {
         for change in changes {
             match change {
                 Change::Deployment { id, now } => {
+                    let before = self.deployment(id);
                     // Where the analysis has it: that part changes, and so does whatever it rolled back.
-                    if let Some(before) = self.deployment(id) {
+                    if let Some(before) = before {
                         affected.rebuild.insert(before.service().to_owned());
                         if let Some(target) = before.rollback_of() {
                             reattribute_holder(target, &mut affected);
                         }
                     }
                     if let Some(now) = now.as_ref().filter(|n| here(&n.environment) && n.counts) {
-                        if self.deployment(id).is_none() && self.part_exists(&now.service) {
+                        if before.is_none() && self.part_exists(&now.service) {
                             // New to a service the analysis has: the common case, a deployment
                             // after the last one, is added without rebuilding the service.
                             affected.appended.entry(now.service.clone()).or_default().push(id.clone());

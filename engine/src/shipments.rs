@@ -130,15 +130,15 @@ impl Shipments {
 
         // What the shipments depend on, before the graph's ids are dropped.
         let shas = graph.shas();
-        s.reach = if graph_is_the_service_s {
-            let all: Vec<std::borrow::Cow<'_, str>> = (0..shas.len() as ShaId).map(|id| shas.sha(id)).collect();
-            Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
+        let depended: Vec<ShaId> = if graph_is_the_service_s {
+            (0..shas.len() as ShaId).collect()
         } else {
             // What the deployments put live, and the branches of the pull requests merged as any of it.
             let branches = live.iter().filter_map(|sha| branch_nodes.get(sha)).flatten();
-            let all: Vec<std::borrow::Cow<'_, str>> = live.iter().chain(branches).map(|&id| shas.sha(id)).collect();
-            Reach::of(all.len(), all.iter().map(|sha| sha.as_ref()))
+            live.iter().chain(branches).copied().collect()
         };
+        let depended: Vec<std::borrow::Cow<'_, str>> = depended.into_iter().map(|id| shas.sha(id)).collect();
+        s.reach = Reach::of(depended.len(), depended.iter().map(|sha| sha.as_ref()));
 
         s.first_reached = shas.sorted_of(first_reached).0;
         // Keep only the shas the changesets name, renumbered in sorted order.

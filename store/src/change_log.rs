@@ -1,7 +1,7 @@
 //! Reads the change log (`fact_changes`, one row a write, written by every ingest in its own
-//! transaction): which
-//! deployments, commits, pull requests and incidents changed between two generations, with
-//! where each stands now, so an analysis can remake only what they touch. Also prunes it.
+//! transaction): which deployments, commits, pull requests and incidents changed between two
+//! generations, with where each stands now, so an analysis can remake only what they touch.
+//! Also prunes it.
 //!
 //! Not for: deciding what a change touches (the engine's `change` module).
 
@@ -10,28 +10,7 @@ use std::collections::BTreeSet;
 use pacer_engine::Millis;
 use pacer_engine::change::{Change, DeploymentNow, IncidentNow};
 
-use crate::{Result, Store, StoreError, with_pool};
-
-/// Keys looked up in one statement.
-const KEYS_PER_QUERY: usize = 1_000;
-
-/// Runs `$sql` (ending in `IN (`) once per chunk of `$keys`, binding each key, and collects the
-/// rows as `$row`.
-macro_rules! by_keys {
-    ($pool:expr, $sql:expr, $keys:expr, $row:ty) => {{
-        let mut rows: Vec<$row> = Vec::new();
-        for chunk in $keys.chunks(KEYS_PER_QUERY) {
-            let mut sql = sqlx::QueryBuilder::new($sql);
-            let mut list = sql.separated(", ");
-            for key in chunk {
-                list.push_bind(key.clone());
-            }
-            sql.push(")");
-            rows.extend(sql.build_query_as::<$row>().fetch_all($pool).await.map_err(StoreError::classify)?);
-        }
-        rows
-    }};
-}
+use crate::{Result, Store, StoreError, in_list, with_pool};
 
 impl Store {
     /// The facts changed by the writes after generation `after` up to `upto` (row 1 of
@@ -80,7 +59,7 @@ impl Store {
         let [deployments, incidents, commits, pull_requests] = keys.map(|k| k.into_iter().collect::<Vec<String>>());
         let mut changes: Vec<Change> = Vec::with_capacity(deployments.len() + incidents.len() + commits.len() + pull_requests.len());
         with_pool!(self, pool => {
-            let rows = by_keys!(pool, DEPLOYMENTS, deployments, DeploymentRow);
+            let rows: Vec<DeploymentRow> = in_list(pool, DEPLOYMENTS, &deployments, "").await?;
             let mut now: std::collections::HashMap<String, DeploymentNow> = rows
                 .into_iter()
                 .map(|(id, service, environment, status, finished_at, rollback_of)| {
@@ -89,12 +68,12 @@ impl Store {
                 .collect();
             changes.extend(deployments.into_iter().map(|id| Change::Deployment { now: now.remove(&id), id }));
 
-            let rows = by_keys!(pool, INCIDENTS, incidents, IncidentRow);
+            let rows: Vec<IncidentRow> = in_list(pool, INCIDENTS, &incidents, "").await?;
             let mut now: std::collections::HashMap<String, IncidentNow> =
                 rows.into_iter().map(|(id, service, environment, deployment_id)| (id, IncidentNow { service, environment, deployment_id })).collect();
             changes.extend(incidents.into_iter().map(|id| Change::Incident { now: now.remove(&id), id }));
 
-            let merged = by_keys!(pool, PULL_REQUESTS, pull_requests, (Option<String>,));
+            let merged: Vec<(Option<String>,)> = in_list(pool, PULL_REQUESTS, &pull_requests, "").await?;
             changes.extend(merged.into_iter().map(|(merge_commit_sha,)| Change::PullRequest { merge_commit_sha }));
         });
         changes.extend(commits.into_iter().map(|sha| Change::Commit { sha }));

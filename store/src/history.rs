@@ -14,7 +14,7 @@ use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, with_pool};
+use crate::{Result, Store, StoreError, in_list, with_pool};
 
 /// The columns of a deployment, in [`DeploymentTuple`] order (a macro, so `concat!` can use it).
 macro_rules! deployment_columns {
@@ -170,27 +170,40 @@ fn reach(graph: &mut GraphBuilder, reached: &mut HashSet<String>, row: (String, 
     if let Some(parent) = parent {
         graph.parent(&sha, &parent);
     }
-    if !reached.contains(&sha) {
-        reached.insert(sha);
-    }
+    reached.insert(sha);
 }
 
-/// The rows of `head` + a list of `keys` + `tail`.
-async fn in_list<'e, DB, Row>(pool: &sqlx::Pool<DB>, head: &str, keys: &[String], tail: &str) -> Result<Vec<Row>>
+/// The times of the commits whose shas follow, where known.
+const COMMIT_TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
+
+/// The starts the pull requests merged as the shas that follow give, or can have found.
+const PULL_REQUEST_STARTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
+     WHERE (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL)) AND merge_commit_sha IN (";
+
+/// One level of a walk through the commit graph that reads it by key: each commit's time, when
+/// the commit is known, and its parents, first parent first.
+struct Level {
+    times: HashMap<String, Millis>,
+    parents: HashMap<String, Vec<String>>,
+}
+
+/// The level of the walk at `shas` (two queries, whatever its size).
+async fn read_level<DB>(pool: &sqlx::Pool<DB>, shas: &[String]) -> Result<Level>
 where
     DB: sqlx::Database,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'r> Row: sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    for<'r> (String, i64): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (String, String): sqlx::FromRow<'r, DB::Row>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
 {
-    let mut sql = sqlx::QueryBuilder::<DB>::new(head);
-    let mut list = sql.separated(", ");
-    for key in keys {
-        list.push_bind(key.clone());
+    const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (";
+    let times: HashMap<String, Millis> = in_list::<_, (String, i64)>(pool, COMMIT_TIMES, shas, "").await?.into_iter().collect();
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    for (sha, parent) in in_list::<_, (String, String)>(pool, PARENTS, shas, " ORDER BY sha, position").await? {
+        parents.entry(sha).or_default().push(parent);
     }
-    sql.push(")").push(tail);
-    sql.build_query_as::<Row>().fetch_all(pool).await.map_err(StoreError::classify)
+    Ok(Level { times, parents })
 }
 
 /// Adds one `commits` row to the graph.
@@ -303,8 +316,6 @@ impl Store {
              FROM deployment_commits dc JOIN deployments d ON d.id = dc.deployment_id LEFT JOIN commits c ON c.sha = dc.sha
              WHERE d.environment = $1 AND d.service = $2 AND d.status = 'success' AND d.finished_at IS NOT NULL
              ORDER BY dc.deployment_id, dc.position";
-        const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
-             WHERE (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL)) AND merge_commit_sha IN (";
 
         let (deployments, graph, starts, listed) = with_pool!(self, pool => {
             let mut deployments: Vec<Deployment> = Vec::new();
@@ -332,16 +343,7 @@ impl Store {
             candidates.extend(shipped.iter().map(|(_, sha, ..)| sha.clone()));
             candidates.sort_unstable();
             candidates.dedup();
-            let mut pull_requests: Vec<PullRequestStart> = Vec::new();
-            for chunk in candidates.chunks(1_000) {
-                let mut sql = sqlx::QueryBuilder::new(PULL_REQUESTS);
-                let mut list = sql.separated(", ");
-                for sha in chunk {
-                    list.push_bind(sha.clone());
-                }
-                sql.push(")");
-                pull_requests.extend(sql.build_query_as::<PullRequestStart>().fetch_all(pool).await.map_err(StoreError::classify)?);
-            }
+            let pull_requests: Vec<PullRequestStart> = in_list(pool, PULL_REQUEST_STARTS, &candidates, "").await?;
             // The branches whose start is found in the graph: walk back from their tips until
             // what the heads reach, level by level.
             let mut next: Vec<String> = pull_requests
@@ -356,18 +358,14 @@ impl Store {
             let mut visited: HashSet<String> = next.iter().cloned().collect();
             while !next.is_empty() && visited.len() <= pacer_engine::branch::MAX_VISITED {
                 let level = std::mem::take(&mut next);
-                for chunk in level.chunks(1_000) {
-                    let known: Vec<(String, i64)> = in_list(pool, "SELECT sha, committed_at FROM commits WHERE sha IN (", chunk, "").await?;
-                    let parents: Vec<(String, String)> =
-                        in_list(pool, "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (", chunk, " ORDER BY sha, position").await?;
-                    for sha in chunk {
-                        graph.name(sha);
+                let Level { times, mut parents } = read_level(pool, &level).await?;
+                for sha in &level {
+                    match times.get(sha) {
+                        Some(&at) => graph.commit(sha, at),
+                        None => graph.name(sha),
                     }
-                    for (sha, at) in known {
-                        graph.commit(&sha, at);
-                    }
-                    for (sha, parent) in parents {
-                        graph.parent(&sha, &parent);
+                    for parent in parents.remove(sha).unwrap_or_default() {
+                        graph.parent(sha, &parent);
                         if !reached.contains(&parent) && visited.insert(parent.clone()) {
                             next.push(parent);
                         }
@@ -413,10 +411,6 @@ impl Store {
     pub async fn appendix(&self, deployment: Deployment, live: impl Fn(&str) -> bool) -> Result<Option<Appendix>> {
         /// Levels walked before reading the service whole is cheaper.
         const MAX_LEVELS: usize = 32;
-        const TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
-        const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (";
-        const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
-             WHERE (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL)) AND merge_commit_sha IN (";
         let mut walked: Vec<(String, Option<Millis>)> = Vec::new();
         let listed: Vec<String> = deployment.commits.iter().map(|c| c.sha.clone()).collect();
         let (listed_times, starts) = with_pool!(self, pool => {
@@ -428,11 +422,7 @@ impl Store {
                 if levels > MAX_LEVELS {
                     return Ok(None);
                 }
-                let times: HashMap<String, i64> = in_list::<_, (String, i64)>(pool, TIMES, &level, "").await?.into_iter().collect();
-                let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-                for (sha, parent) in in_list::<_, (String, String)>(pool, PARENTS, &level, " ORDER BY sha, position").await? {
-                    parents.entry(sha).or_default().push(parent);
-                }
+                let Level { times, mut parents } = read_level(pool, &level).await?;
                 let mut next = Vec::new();
                 for sha in level {
                     for parent in parents.remove(&sha).unwrap_or_default() {
@@ -445,15 +435,11 @@ impl Store {
                 }
                 level = next;
             }
-            let listed_times: HashMap<String, i64> =
-                if listed.is_empty() { HashMap::new() } else { in_list::<_, (String, i64)>(pool, TIMES, &listed, "").await?.into_iter().collect() };
+            let listed_times: HashMap<String, i64> = in_list::<_, (String, i64)>(pool, COMMIT_TIMES, &listed, "").await?.into_iter().collect();
             let mut merged: Vec<String> = walked.iter().map(|(sha, _)| sha.clone()).chain(listed.iter().cloned()).collect();
             merged.sort_unstable();
             merged.dedup();
-            let mut starts: Vec<PullRequestStart> = Vec::new();
-            for chunk in merged.chunks(1_000) {
-                starts.extend(in_list::<_, PullRequestStart>(pool, PULL_REQUESTS, chunk, "").await?);
-            }
+            let starts: Vec<PullRequestStart> = in_list(pool, PULL_REQUEST_STARTS, &merged, "").await?;
             (listed_times, starts)
         });
         let mut pr_first_commit: HashMap<String, Millis> = HashMap::new();
@@ -463,20 +449,6 @@ impl Store {
             pr_first_commit.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
         }
         Ok(Some(Appendix { deployment, walked, listed_times, pr_first_commit }))
-    }
-
-    /// The services of `environment` with a successful deployment or an incident, sorted: the
-    /// parts of its analysis.
-    ///
-    /// # Errors
-    /// The database failed.
-    pub async fn analysis_services(&self, environment: &str) -> Result<Vec<String>> {
-        const SQL: &str = "SELECT DISTINCT service FROM deployments WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL
-             UNION SELECT DISTINCT service FROM incidents WHERE environment = $1 ORDER BY 1";
-        let names: Vec<String> = with_pool!(self, pool => {
-            sqlx::query_scalar(SQL).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?
-        });
-        Ok(names)
     }
 
     /// The incidents of one service of `environment`.

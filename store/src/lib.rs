@@ -253,6 +253,34 @@ impl Store {
     }
 }
 
+/// The rows of `head` + a list of `keys` + `tail` (`head` ends in `IN (`), one statement for
+/// each thousand keys, so a list of any length stays under both engines' limits on bound
+/// parameters.
+///
+/// # Errors
+/// The database failed.
+pub(crate) async fn in_list<DB, Row>(pool: &sqlx::Pool<DB>, head: &str, keys: &[String], tail: &str) -> Result<Vec<Row>>
+where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'r> Row: sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    const KEYS_PER_QUERY: usize = 1_000;
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let mut sql = sqlx::QueryBuilder::<DB>::new(head);
+        let mut list = sql.separated(", ");
+        for key in chunk {
+            list.push_bind(key.clone());
+        }
+        sql.push(")").push(tail);
+        rows.extend(sql.build_query_as::<Row>().fetch_all(pool).await.map_err(StoreError::classify)?);
+    }
+    Ok(rows)
+}
+
 /// A database URL with any password replaced, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
