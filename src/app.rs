@@ -11,7 +11,7 @@ use pacer_rollback::Dispatcher;
 use pacer_store::Store;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{CommonArgs, Overrides, Settings, settings};
 
 /// A pacer ready to serve: migrated database, bound socket.
 pub struct Application {
@@ -132,4 +132,15 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Runs `pacer migrate`: applies pending migrations and exits.
+///
+/// # Errors
+/// The configuration has problems, or the database cannot be opened or migrated.
+pub async fn migrate(args: CommonArgs) -> anyhow::Result<()> {
+    let settings = settings(args.config.as_deref(), &Overrides { listen: None, database_url: args.database_url })?;
+    open_store(&settings.database_url).await?;
+    println!("migrations applied to {}", pacer_store::redact(&settings.database_url));
+    Ok(())
 }

@@ -6,9 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use clap::Args;
 
 use pacer_api::ApiConfig;
 use pacer_api::config::{Slo, SloSource};
@@ -1080,4 +1082,40 @@ mod tests {
         let s = load("api_token = \"0123456789abcdef-secret\"\n", &[]).expect("valid");
         assert!(!s.describe().contains("0123456789abcdef"));
     }
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "PACER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://path (created if missing) or postgres://user@host/db.
+    #[arg(long = "database", env = "PACER_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Loads the settings, printing every problem.
+///
+/// # Errors
+/// The configuration has problems.
+pub fn settings(config: Option<&std::path::Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+    let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("PACER_")).collect();
+    Settings::load(config, &env, overrides).map_err(|errors| {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        anyhow::anyhow!("the configuration has {} problem(s)", errors.len())
+    })
+}
+
+/// Runs `pacer check-config`: validates the configuration and prints the effective settings.
+///
+/// # Errors
+/// The configuration has problems.
+pub fn check(args: CommonArgs) -> anyhow::Result<()> {
+    let settings = settings(args.config.as_deref(), &Overrides { listen: None, database_url: args.database_url })?;
+    print!("{}", settings.describe());
+    println!("configuration ok");
+    Ok(())
 }

@@ -6,18 +6,37 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use pacer_collector::{Collected, Normalizer, native};
 use pacer_generator::{Spec, generate, to_ndjson};
 use pacer_store::Store;
 
 use crate::app::open_store;
-use crate::cli::{DemoArgs, serve_settings};
+use crate::serve::serve_settings;
 use crate::config::{Overrides, Settings};
 
 /// The demo's own database file, replaced at every run.
 const DEMO_DATABASE: &str = "pacer-demo.db";
 /// Events stored per transaction.
 const BATCH: usize = 2_000;
+
+/// Options of `pacer demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to serve on.
+    #[arg(long, env = "PACER_LISTEN")]
+    pub listen: Option<String>,
+    /// Database to fill; it must hold no facts. Default: a fresh `pacer-demo.db` in the current
+    /// directory, replaced at every run.
+    #[arg(long = "database")]
+    pub database_url: Option<String>,
+    /// Seed of the generated history.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Load the history and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
 
 /// Loads the demo history and serves it.
 ///

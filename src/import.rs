@@ -33,8 +33,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::app::{open_store, shutdown_signal};
-use crate::cli::{CommonArgs, settings};
-use crate::config::Overrides;
+use crate::config::{CommonArgs, Overrides, settings};
 
 /// The source name of imported deliveries.
 const SOURCE: Source = Source::GithubImport;

@@ -11,5 +11,6 @@ pub mod import;
 pub mod observability;
 pub mod recompute;
 pub mod report;
+pub mod serve;
 pub mod server;
 pub mod token;

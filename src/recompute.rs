@@ -4,7 +4,11 @@
 
 use pacer_collector::sources::{self, Context, Parsed, Source, SourceConfig};
 use pacer_collector::{Collected, Normalizer, native};
+use anyhow::Context as _;
 use pacer_store::Store;
+
+use crate::app::open_store;
+use crate::config::{CommonArgs, Overrides, settings};
 
 /// Raw events read per page.
 const PAGE: i64 = 5_000;
@@ -83,4 +87,20 @@ pub async fn recompute_with(
         progress(&done);
     }
     Ok(done)
+}
+
+/// Runs `pacer recompute`.
+///
+/// # Errors
+/// The configuration has problems, or the database failed.
+pub async fn run(args: CommonArgs) -> anyhow::Result<()> {
+    let settings = settings(args.config.as_deref(), &Overrides { listen: None, database_url: args.database_url })?;
+    let store = open_store(&settings.database_url).await?;
+    let done = recompute_with(&store, &settings.api.normalizer, &settings.api.sources, |p| {
+        eprintln!("recompute: {} raw events read, {} facts rebuilt, {} skipped", p.read, p.rebuilt, p.skipped);
+    })
+    .await
+    .context("recompute failed")?;
+    println!("recomputed {} facts from {} raw events ({} skipped)", done.rebuilt, done.read, done.skipped);
+    Ok(())
 }

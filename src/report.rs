@@ -15,8 +15,7 @@ use pacer_api::week::Week;
 use pacer_mail::{EVERYONE, Mailbox, Mailer};
 
 use crate::app::open_store;
-use crate::cli::{CommonArgs, settings};
-use crate::config::Overrides;
+use crate::config::{CommonArgs, Overrides, settings};
 
 /// Options of `pacer report`.
 #[derive(Debug, Args)]

@@ -12,8 +12,7 @@ use pacer_engine::calendar::rfc3339;
 use pacer_store::{Created, NewToken, TokenRow};
 
 use crate::app::open_store;
-use crate::cli::{CommonArgs, settings};
-use crate::config::Overrides;
+use crate::config::{CommonArgs, Overrides, settings};
 
 /// Options of `pacer token`.
 #[derive(Debug, Args)]
