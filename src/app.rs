@@ -67,7 +67,7 @@ impl Application {
         let dispatching = tokio::spawn(dispatcher.run(until(stopped.clone())));
         let interval = self.state.config.slo_interval;
         let evaluating = (!self.state.config.slos.is_empty())
-            .then(|| tokio::spawn(pacer_api::slo::evaluate(self.state.clone(), interval, until(stopped.clone()))));
+            .then(|| tokio::spawn(pacer_api::slo_evaluator::evaluate(self.state.clone(), interval, until(stopped.clone()))));
         let mailing = mailer.map(|mailer| tokio::spawn(mailer.run(until(stopped.clone()))));
         let following = tokio::spawn(pacer_api::analysis::follow(
             Arc::clone(&self.state.analyses),

@@ -15,7 +15,7 @@ use clap::Args;
 use pacer_api::ApiConfig;
 use pacer_api::config::{Slo, SloSource};
 use pacer_api::config::{Limits, Rate, ReadAccess, Secret, WebhookSecrets};
-use pacer_api::report::ReportSettings;
+use pacer_api::config::ReportSettings;
 use pacer_api::week::Zone;
 use pacer_mail::config::{check_smtp_url, mailbox};
 use pacer_mail::{MailConfig, Mailbox, Schedule};

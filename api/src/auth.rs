@@ -24,8 +24,11 @@ use axum::response::Response;
 use pacer_collector::signature::constant_time_eq;
 use sha2::{Digest, Sha256};
 
+use crate::config::ReadAccess;
 use crate::limits::RateKey;
-use crate::{AppState, Problem, now};
+use crate::clock::now;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,16 +83,6 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Whether read endpoints need a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReadAccess {
-    /// Anyone may read.
-    #[default]
-    Public,
-    /// Reads need a token with the `read` scope.
-    Token,
 }
 
 /// Who made a request, once authenticated; handlers and limits may read it from the request's

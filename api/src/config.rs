@@ -13,8 +13,7 @@ use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::{DAY, HOUR, SECOND};
 use pacer_rollback::RollbackConfig;
 
-pub use crate::auth::ReadAccess;
-pub use crate::limits::Rate;
+use crate::week::Zone;
 
 /// The API's configuration.
 #[derive(Debug, Clone)]
@@ -49,7 +48,7 @@ pub struct ApiConfig {
     /// The secrets webhook senders must prove they know.
     pub webhooks: WebhookSecrets,
     /// What shapes the weekly report: its time zone, subject and links.
-    pub report: crate::report::ReportSettings,
+    pub report: ReportSettings,
     /// Time budget of each delivery stage, in milliseconds, in the order they are reported.
     pub ci_budgets: Vec<(String, Millis)>,
     /// Whether read endpoints need a token.
@@ -206,7 +205,7 @@ impl Default for ApiConfig {
             slo_interval: std::time::Duration::from_secs(30),
             sources: SourceConfig::default(),
             webhooks: WebhookSecrets::default(),
-            report: crate::report::ReportSettings::default(),
+            report: ReportSettings::default(),
             ci_budgets: default_ci_budgets(),
             read_access: ReadAccess::Public,
             limits: Limits::default(),
@@ -218,4 +217,45 @@ impl Default for ApiConfig {
 /// pull-request tests within ten minutes, deploy after merge within ten seconds.
 pub fn default_ci_budgets() -> Vec<(String, Millis)> {
     vec![("pre_commit".to_owned(), SECOND), ("pull_request".to_owned(), 10 * 60 * SECOND), ("deploy".to_owned(), 10 * SECOND)]
+}
+
+/// Whether read endpoints need a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadAccess {
+    /// Anyone may read.
+    #[default]
+    Public,
+    /// Reads need a token with the `read` scope.
+    Token,
+}
+
+/// A requests-per-second rate with a burst allowance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Sustained requests per second; 0 turns the limit off.
+    pub per_second: f64,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// The report's settings that shape its content (delivery settings live with the mailer).
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    /// Weeks run from Monday 00:00 to Monday 00:00 here; times in the report are shown here.
+    pub zone: Zone,
+    /// The subject, with `{team}` and `{week}` replaced.
+    pub subject: String,
+    /// pacer's public address, for links back to the web page and the JSON (none when unset).
+    pub base_url: Option<String>,
+    /// Grafana's public address, for a link to the DORA overview dashboard.
+    pub grafana_url: Option<String>,
+}
+
+/// The subject when none is configured.
+pub const DEFAULT_SUBJECT: &str = "pacer weekly: {team} {week}";
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self { zone: Zone::utc(), subject: DEFAULT_SUBJECT.to_owned(), base_url: None, grafana_url: None }
+    }
 }

@@ -5,82 +5,41 @@
 //! Each API area has its own module with a `router()`; [`router`] joins them around one
 //! [`AppState`]. Every error is a [`problem::Problem`].
 
-mod alerts;
+// The lower floor: what every route and background task shares.
+mod alerting;
 pub mod analysis;
 pub mod auth;
-pub mod charts;
-mod changes;
-mod ci;
+pub mod chart;
+pub mod clock;
 pub mod config;
-mod events;
-mod grafana;
-mod health;
-mod keys;
+mod html;
 pub mod limits;
-mod listing;
-mod dora;
-pub mod openapi;
-mod page;
+mod paging;
 pub mod plot;
 pub mod problem;
-mod prs;
 pub mod query;
+mod read;
 pub mod report;
-mod rollbacks;
-pub mod slo;
+pub mod slo_evaluator;
+pub mod state;
 pub mod telemetry;
-mod stages;
-mod webhooks;
 pub mod week;
+mod wording;
+// The upper floor: one module per API area, each with its `router()`; none imports another.
+mod routes;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderName;
-use pacer_engine::Millis;
-use pacer_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use config::ApiConfig;
+pub use clock::now;
 pub use problem::Problem;
-
-/// What every handler shares.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// The configuration.
-    pub config: Arc<ApiConfig>,
-    /// Cached analyses.
-    pub analyses: Arc<analysis::Analyses>,
-    /// Notified when a rollback is stored, so the dispatcher delivers it at once.
-    pub wake: Arc<tokio::sync::Notify>,
-    /// pacer's own metrics.
-    pub telemetry: telemetry::Shared,
-    /// Rate buckets and the heavy-query pool.
-    pub guard: Arc<limits::Guard>,
-    /// The traces that decided recent rollbacks, for the dispatcher's deliveries to continue.
-    pub origins: Arc<pacer_rollback::trace::Origins>,
-}
-
-impl AppState {
-    /// State over a store with a configuration.
-    pub fn new(store: Store, config: ApiConfig) -> Self {
-        let guard = Arc::new(limits::Guard::new(&config.limits));
-        Self {
-            store,
-            config: Arc::new(config),
-            analyses: Arc::default(),
-            wake: Arc::default(),
-            telemetry: Arc::default(),
-            guard,
-            origins: Arc::default(),
-        }
-    }
-}
+pub use state::AppState;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
@@ -88,30 +47,30 @@ pub fn router(state: AppState) -> Router {
     // Routes that take larger bodies (events, webhooks, alerts) set their own limit.
     let max_body = state.config.limits.query_body_bytes;
     Router::new()
-        .merge(events::router(state.clone()))
-        .merge(dora::router(state.clone()))
-        .merge(listing::router(state.clone()))
-        .merge(alerts::router(state.clone()))
-        .merge(rollbacks::router(state.clone()))
-        .merge(slo::router(state.clone()))
-        .merge(charts::router(state.clone()))
-        .merge(page::router(state.clone()))
-        .merge(report::router(state.clone()))
-        .merge(telemetry::router(state.clone()))
-        .merge(grafana::router(state.clone()))
-        .merge(changes::router(state.clone()))
-        .merge(stages::router(state.clone()))
-        .merge(ci::router(state.clone()))
-        .merge(prs::router(state.clone()))
-        .merge(webhooks::router(state.clone()))
-        .merge(health::router(state.clone()))
-        .merge(openapi::router())
+        .merge(routes::events::router(state.clone()))
+        .merge(routes::dora::router(state.clone()))
+        .merge(routes::listing::router(state.clone()))
+        .merge(routes::alerts::router(state.clone()))
+        .merge(routes::rollbacks::router(state.clone()))
+        .merge(routes::slo::router(state.clone()))
+        .merge(routes::charts::router(state.clone()))
+        .merge(routes::page::router(state.clone()))
+        .merge(routes::report::router(state.clone()))
+        .merge(routes::metrics::router(state.clone()))
+        .merge(routes::grafana::router(state.clone()))
+        .merge(routes::changes::router(state.clone()))
+        .merge(routes::stages::router(state.clone()))
+        .merge(routes::ci::router(state.clone()))
+        .merge(routes::prs::router(state.clone()))
+        .merge(routes::webhooks::router(state.clone()))
+        .merge(routes::health::router(state.clone()))
+        .merge(routes::openapi::router())
         .fallback(|| async { Problem::not_found("no endpoint at this path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(query::refuse_nul))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::protect))
-        .layer(axum::middleware::from_fn_with_state(state, telemetry::track))
+        .layer(axum::middleware::from_fn_with_state(state.guard.clone(), limits::protect))
+        .layer(axum::middleware::from_fn_with_state(state.telemetry.clone(), telemetry::track))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -149,9 +108,4 @@ fn continue_trace(span: &tracing::Span, request: &Request, route: &str) {
         span.record("otel.name", format!("{} {route}", request.method()));
         span.record("otel.kind", "server");
     }
-}
-
-/// The current time in UTC milliseconds.
-pub fn now() -> Millis {
-    chrono::Utc::now().timestamp_millis()
 }

@@ -32,7 +32,9 @@ use pacer_engine::model::Fact;
 use tokio::sync::Semaphore;
 
 use crate::config::Limits;
-use crate::{AppState, Problem};
+use crate::config::Rate;
+use crate::problem::Problem;
+use crate::clock::now;
 
 /// What a rate is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,15 +45,6 @@ pub enum RateKey {
     Token(i64),
     /// A configured token, by setting name.
     Static(&'static str),
-}
-
-/// A requests-per-second rate with a burst allowance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    /// Sustained requests per second; 0 turns the limit off.
-    pub per_second: f64,
-    /// Requests allowed at once above the sustained rate.
-    pub burst: u32,
 }
 
 /// Keyed token buckets.
@@ -112,6 +105,8 @@ pub struct Guard {
     pub heavy: Semaphore,
     /// Whether a stored token is known to exist (see `auth`).
     pub tokens_exist: AtomicBool,
+    /// The limits it keeps.
+    pub limits: Limits,
 }
 
 impl Guard {
@@ -122,20 +117,21 @@ impl Guard {
             token_rate: RateLimiter::new(limits.token_rate),
             heavy: Semaphore::new(limits.heavy_queries.max(1)),
             tokens_exist: AtomicBool::new(false),
+            limits: limits.clone(),
         }
     }
 }
 
 /// Every request: the client IP's rate, the body deadline and the request deadline. Health
 /// probes are exempt, so an orchestrator never restarts a pacer that is only busy.
-pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limits = &state.config.limits;
+pub async fn protect(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let limits = &guard.limits;
     let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
     if matches!(route, Some("/healthz" | "/readyz")) {
         return next.run(request).await;
     }
     if let Some(ip) = client_ip(&request, limits.forwarded_for)
-        && let Err(problem) = state.guard.ip_rate.check(RateKey::Ip(ip))
+        && let Err(problem) = guard.ip_rate.check(RateKey::Ip(ip))
     {
         return problem.into_response();
     }
@@ -158,12 +154,12 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
 
 /// Heavy queries (DORA summaries and series, charts, report previews, Grafana queries): at
 /// most `heavy_queries` at once; a request waits up to `heavy_queue` for a turn, then gets 503.
-pub async fn heavy(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let wait = state.config.limits.heavy_queue;
-    let permit = match tokio::time::timeout(wait, state.guard.heavy.acquire()).await {
+pub async fn heavy_query_slot(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let wait = guard.limits.heavy_queue;
+    let permit = match tokio::time::timeout(wait, guard.heavy.acquire()).await {
         Ok(Ok(permit)) => permit,
         _ => {
-            tracing::warn!(limit = state.config.limits.heavy_queries, "heavy queries saturated");
+            tracing::warn!(limit = guard.limits.heavy_queries, "heavy queries saturated");
             return Problem::busy("too many heavy queries are running; retry shortly").into_response();
         }
     };
@@ -176,9 +172,9 @@ pub async fn heavy(State(state): State<AppState>, request: Request, next: Next) 
 ///
 /// # Errors
 /// 400 naming each fact's index and field.
-pub fn not_in_future<'a>(state: &AppState, facts: impl IntoIterator<Item = &'a Fact>) -> Result<(), Problem> {
+pub fn not_in_future<'a>(limits: &Limits, facts: impl IntoIterator<Item = &'a Fact>) -> Result<(), Problem> {
     let facts: Vec<&Fact> = facts.into_iter().collect();
-    let errors = pacer_collector::future::beyond(&facts, crate::now(), state.config.limits.future_tolerance);
+    let errors = pacer_collector::future::beyond(&facts, now(), limits.future_tolerance);
     if errors.is_empty() { Ok(()) } else { Err(Problem::invalid_events(errors)) }
 }
 

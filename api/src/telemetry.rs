@@ -14,11 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::response::Response;
 use pacer_store::CiTiming;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -29,7 +26,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
-use crate::{AppState, Problem, now};
+use crate::clock::now;
+use crate::problem::Problem;
+use crate::analysis::Analyses;
+use crate::config::ApiConfig;
+use pacer_store::Store;
 
 /// Label pairs.
 type Labels = Vec<(&'static str, String)>;
@@ -101,52 +102,35 @@ impl Telemetry {
         self.hook_deliveries.get_or_create(&vec![("outcome", outcome.to_owned())]).observe(seconds);
     }
 
+    /// This process's counters, then `scraped`, in the OpenMetrics text format.
+    ///
+    /// # Errors
+    /// Encoding failed.
+    pub fn encode_with(&self, scraped: &Registry) -> Result<String, std::fmt::Error> {
+        let mut body = String::new();
+        encode_registry(&mut body, &self.registry)?;
+        encode_registry(&mut body, scraped)?;
+        encode_eof(&mut body)?;
+        Ok(body)
+    }
+
     /// Counts a weekly report send attempt: `sent`, `retry` or `failed`.
     pub fn report_send(&self, outcome: &'static str) {
         self.report_sends.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
     }
 }
 
-/// The `/metrics` route.
-pub fn router(state: AppState) -> Router {
-    Router::new().route("/metrics", get(metrics)).with_state(state)
-}
-
 /// Counts every request by its matched route; unknown paths are `unmatched`.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(telemetry): State<Shared>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let t = &state.telemetry;
+    let t = &telemetry;
     let status = response.status().as_u16().to_string();
     t.http_requests.get_or_create(&vec![("route", route.clone()), ("method", method), ("status", status)]).inc();
     t.http_duration.get_or_create(&vec![("route", route)]).observe(started.elapsed().as_secs_f64());
     response
-}
-
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
-    let scraped = scrape(&state).await?;
-    let mut body = String::new();
-    let encoded = encode_registry(&mut body, &state.telemetry.registry)
-        .and_then(|()| encode_registry(&mut body, &scraped))
-        .and_then(|()| encode_eof(&mut body));
-    if encoded.is_err() {
-        tracing::error!("metrics encoding failed");
-        return Err(Problem::internal());
-    }
-    let openmetrics = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
-    let (content_type, body) = if openmetrics {
-        ("application/openmetrics-text; version=1.0.0; charset=utf-8", body)
-    } else {
-        ("text/plain; version=0.0.4; charset=utf-8", to_prometheus_text(&body))
-    };
-    let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok(response)
 }
 
 /// Bounds the service label: the first [`MAX_SERVICES`] names (sorted) are kept.
@@ -159,7 +143,7 @@ impl ServiceCap {
 }
 
 /// The delivery metrics, computed now from the database.
-async fn scrape(state: &AppState) -> Result<Registry, Problem> {
+pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>) -> Result<Registry, Problem> {
     let mut registry = Registry::default();
     let deployments = Family::<Labels, Gauge>::default();
     let failed = Family::<Labels, Gauge>::default();
@@ -171,14 +155,14 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
     let burn = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let budget = Family::<Labels, prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>>::default();
 
-    let counts = state.store.deployment_counts().await?;
+    let counts = store.deployment_counts().await?;
     let names: BTreeSet<String> = counts.iter().map(|(s, ..)| s.clone()).collect();
     let cap = ServiceCap(names.into_iter().take(MAX_SERVICES).collect());
     for (service, environment, status, n) in &counts {
         deployments.get_or_create(&vec![("service", cap.label(service)), ("environment", environment.clone()), ("status", status.clone())]).inc_by(*n);
     }
-    for environment in state.store.environments().await? {
-        let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
+    for environment in store.environments().await? {
+        let analysis = analyses.get(store, &environment, config.attribution_window, config.analysis_wait).await?;
         for d in analysis.deployments() {
             let labels = vec![("service", cap.label(d.service())), ("environment", environment.clone())];
             for seconds in d.lead_times() {
@@ -195,24 +179,24 @@ async fn scrape(state: &AppState) -> Result<Registry, Problem> {
             open_incidents.get_or_create(&vec![("service", cap.label(&incident.service)), ("environment", environment.clone())]).inc();
         }
     }
-    for (service, environment, state_name, n) in state.store.rollback_counts().await? {
+    for (service, environment, state_name, n) in store.rollback_counts().await? {
         rollbacks.get_or_create(&vec![("service", cap.label(&service)), ("environment", environment), ("state", state_name)]).inc_by(n);
     }
-    outbox.set(state.store.outbox_depth().await?);
-    for slo in &state.config.slos {
+    outbox.set(store.outbox_depth().await?);
+    for slo in &config.slos {
         // An SLO whose source fails is left out of this scrape rather than failing it.
-        let Ok(status) = crate::slo::status(state, slo, now()).await else { continue };
-        for window in status.json["windows"].as_array().into_iter().flatten() {
-            if let (Some(name), Some(rate)) = (window["window"].as_str(), window["burn_rate"].as_f64()) {
-                burn.get_or_create(&vec![("slo", slo.name.clone()), ("window", name.to_owned())]).set(rate);
+        let Ok(status) = crate::read::slo::status(store, slo, now()).await else { continue };
+        for window in &status.windows {
+            if let Some(rate) = window.burn_rate {
+                burn.get_or_create(&vec![("slo", slo.name.clone()), ("window", window.window.to_owned())]).set(rate);
             }
         }
-        if let Some(left) = status.json["budget_remaining"].as_f64() {
+        if let Some(left) = status.budget_remaining {
             budget.get_or_create(&vec![("slo", slo.name.clone())]).set(left);
         }
     }
-    let ci = ci_histogram(state, CiTiming::Duration, |b| vec![("pipeline", b.0), ("stage", b.1), ("status", b.2)]).await?;
-    let ci_queue = ci_histogram(state, CiTiming::Queue, |b| vec![("pipeline", b.0), ("stage", b.1)]).await?;
+    let ci = ci_histogram(store, CiTiming::Duration, |b| vec![("pipeline", b.0), ("stage", b.1), ("status", b.2)]).await?;
+    let ci_queue = ci_histogram(store, CiTiming::Queue, |b| vec![("pipeline", b.0), ("stage", b.1)]).await?;
 
     registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);
     registry.register("pacer_lead_time_seconds", "Lead time for changes: one sample per commit of each successful deployment", lead_time);
@@ -236,9 +220,9 @@ fn ci_bounds_ms() -> Vec<i64> {
 /// A CI run histogram, counted by the database (one row per bucket, however many runs are
 /// stored); `labels` turns (pipeline, stage, status) into the metric's labels. Pipelines beyond
 /// [`MAX_SERVICES`] (sorted) are `other`.
-async fn ci_histogram(state: &AppState, timing: CiTiming, labels: impl Fn((String, String, String)) -> Labels) -> Result<Family<Labels, Counted, Bounds>, Problem> {
+async fn ci_histogram(store: &Store, timing: CiTiming, labels: impl Fn((String, String, String)) -> Labels) -> Result<Family<Labels, Counted, Bounds>, Problem> {
     let bounds_ms = ci_bounds_ms();
-    let rows = state.store.ci_histogram(timing, &bounds_ms).await?;
+    let rows = store.ci_histogram(timing, &bounds_ms).await?;
     let family = Family::new_with_constructor(Bounds(bounds_ms.iter().map(|ms| *ms as f64 / 1_000.0).collect()));
     let mut kept: BTreeSet<&str> = BTreeSet::new();
     for row in &rows {

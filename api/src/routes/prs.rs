@@ -9,20 +9,22 @@
 //! and lists those waiting for a first review now; it takes `from`, `to`, `service`, `team` and
 //! `repository` (a pull request's own service and repository; pull requests have no environment).
 
-use std::collections::BTreeMap;
 
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
-use pacer_engine::dora::Analysis;
-use pacer_engine::flow::{Throughput, throughput};
+use pacer_engine::flow::Throughput;
 use pacer_engine::stages::{StageSummaries, grouped, stages as pr_stages};
 use serde_json::{Value, json};
 
-use crate::ci::CI_FILTERS;
-use crate::dora::{analyze, team_services};
-use crate::query::{FILTERS, Filters, Params};
-use crate::{AppState, Problem, auth, now};
+use crate::read::ci::CI_FILTERS;
+use crate::read::dora::analyze;
+use crate::query::{FILTERS, Params};
+use crate::read::dora::team_of_services;
+use crate::read::prs::flow_of;
+use crate::auth;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// PR flow routes.
 pub fn router(state: AppState) -> Router {
@@ -30,22 +32,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/prs/stages", get(stages))
         .route("/api/v1/prs/throughput", get(flow))
         // Each loads a window's runs or pull requests and an analysis, like the DORA summary.
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
+        .route_layer(middleware::from_fn_with_state(state.guard.clone(), crate::limits::heavy_query_slot))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
-}
-
-/// Service → its team: configured teams first, then the teams deployments name.
-pub(crate) fn team_of_services(state: &AppState, analysis: &Analysis) -> BTreeMap<String, String> {
-    let mut teams: Vec<String> = state.config.teams.keys().cloned().collect();
-    teams.extend(analysis.teams().into_iter().map(str::to_owned).filter(|t| !state.config.teams.contains_key(t)));
-    let mut owner = BTreeMap::new();
-    for team in teams {
-        for service in team_services(state, analysis, &team) {
-            owner.entry(service).or_insert_with(|| team.clone());
-        }
-    }
-    owner
 }
 
 fn group_json(name: &str, groups: Vec<(String, u64, StageSummaries)>) -> Vec<Value> {
@@ -84,20 +73,6 @@ async fn stages(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Resul
         "teams": group_json("team", teams),
         "repositories": group_json("repository", repositories),
     })))
-}
-
-/// The PR flow of the window and scope of `filters`, of `repository` when given: pull requests
-/// count by their own service (one without a service only when no service or team is asked for).
-///
-/// # Errors
-/// The database failed.
-pub(crate) async fn flow_of(state: &AppState, filters: &Filters, repository: Option<&str>) -> Result<Throughput, Problem> {
-    let mut prs = state.store.flow_pull_requests(filters.from, filters.to).await?;
-    prs.retain(|p| {
-        repository.is_none_or(|r| p.repository == r)
-            && p.service.as_deref().map_or(filters.scope.services.is_none(), |s| filters.scope.includes(s))
-    });
-    Ok(throughput(&prs, filters.from, filters.to, now()))
 }
 
 async fn flow(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Throughput>, Problem> {

@@ -13,9 +13,11 @@ use pacer_engine::model::{CiRun, Commit, PullRequest};
 use pacer_store::{ChangeQuery, Page};
 use serde_json::{Value, json};
 
-use crate::listing::{page_params, time};
+use crate::paging::{page_params, time};
 use crate::query::Params;
-use crate::{AppState, Problem, auth};
+use crate::auth;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Change routes.
 pub fn router(state: AppState) -> Router {

@@ -14,19 +14,16 @@ use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use pacer_engine::calendar::rfc3339;
-use pacer_engine::dora::Analysis;
-use pacer_engine::model::CiRun;
-use pacer_engine::pipeline::{self, BudgetSample, GroupBy};
-use pacer_engine::stages::stages;
+use pacer_engine::pipeline::{self, GroupBy};
 use serde_json::{Value, json};
 
-use crate::dora::analyze;
-use crate::listing::page_params;
+use crate::read::dora::analyze;
+use crate::paging::page_params;
 use crate::query::{Filters, Params};
-use crate::{AppState, Problem, auth};
-
-/// The filters every CI read takes.
-pub const CI_FILTERS: [&str; 5] = ["from", "to", "service", "team", "repository"];
+use crate::read::ci::{CI_FILTERS, budget_samples, runs};
+use crate::auth;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// CI routes.
 pub fn router(state: AppState) -> Router {
@@ -34,33 +31,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ci/pipelines", get(pipelines))
         .route("/api/v1/ci/budgets", get(budgets))
         // Each loads a window's runs or pull requests and an analysis, like the DORA summary.
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
+        .route_layer(middleware::from_fn_with_state(state.guard.clone(), crate::limits::heavy_query_slot))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
-}
-
-/// The CI runs that finished in the window of `filters`, of the services in its scope (a run
-/// without a service only when no service or team is asked for) and of `repository` when given.
-///
-/// # Errors
-/// The database failed.
-pub(crate) async fn runs(state: &AppState, filters: &Filters, repository: Option<&str>) -> Result<Vec<CiRun>, Problem> {
-    let mut runs = state.store.ci_runs_between(filters.from, filters.to, repository).await?;
-    runs.retain(|r| r.service.as_deref().map_or(filters.scope.services.is_none(), |s| filters.scope.includes(s)));
-    Ok(runs)
-}
-
-/// Every budget sample of the window: the CI runs' waits, and merge → deploy of the pull
-/// requests first shipped in the window by deployments of the scope in `analysis`'s environment.
-///
-/// # Errors
-/// The database failed.
-pub(crate) async fn budget_samples(state: &AppState, analysis: &Analysis, filters: &Filters, repository: Option<&str>) -> Result<Vec<BudgetSample>, Problem> {
-    let mut samples = pipeline::run_samples(&runs(state, filters, repository).await?);
-    let merged = state.store.merged_pull_requests().await?;
-    let shipped = stages(analysis, &merged, filters.from, filters.to, &filters.scope);
-    samples.extend(pipeline::deploy_samples(&shipped).into_iter().filter(|s| repository.is_none_or(|r| s.repository.as_deref() == Some(r))));
-    Ok(samples)
 }
 
 fn window(filters: &Filters) -> (String, String) {

@@ -1,17 +1,18 @@
 //! `GET /api/v1/dora` and `GET /api/v1/dora/series`: the DORA keys of a window, and per bucket.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use pacer_engine::calendar::Interval;
-use pacer_engine::dora::{Analysis, Summary};
+use pacer_engine::dora::Summary;
 use serde_json::{Map, Value, json};
 
-use crate::query::{FILTERS, Filters, Params};
-use crate::{AppState, Problem, auth, now};
+use crate::query::{FILTERS, Params};
+use crate::read::dora::analyze;
+use crate::auth;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// The metrics a series can select.
 pub const METRICS: [&str; 6] =
@@ -25,25 +26,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/dora", get(summary))
         .route("/api/v1/dora/series", get(series))
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
+        .route_layer(middleware::from_fn_with_state(state.guard.clone(), crate::limits::heavy_query_slot))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
-}
-
-/// The analysis of the environment a request names, and its filters.
-pub async fn analyze(state: &AppState, params: &Params) -> Result<(Arc<Analysis>, Filters), Problem> {
-    let config = &state.config;
-    let environment = params.one("environment")?.map_or_else(|| "production".to_owned(), |e| config.normalizer.environment(e));
-    let analysis = state.analyses.get(&state.store, &environment, config.attribution_window, config.analysis_wait).await?;
-    let filters = Filters::parse(params, config, now(), |team| team_services(state, &analysis, team))?;
-    Ok((analysis, filters))
-}
-
-/// The services of a team: configured, or named as the team by their deployments.
-pub(crate) fn team_services(state: &AppState, analysis: &Analysis, team: &str) -> BTreeSet<String> {
-    let mut services = state.config.teams.get(team).cloned().unwrap_or_default();
-    services.extend(analysis.team_services(team).into_iter().flatten().cloned());
-    services
 }
 
 async fn summary(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Summary>, Problem> {

@@ -22,13 +22,17 @@ use pacer_engine::dora::{Analysis, AnalyzedDeployment, Summary};
 use pacer_engine::levels::Level;
 use pacer_engine::model::{DAY, HOUR};
 use pacer_store::{ListQuery, PullRequestSummary};
-use serde_json::Value;
 
-use crate::charts::{self, KINDS, Kind, interval_name, range_label, scope_label};
-use crate::dora::analyze;
-use crate::keys::{Change, Key, duration, failure_words, level_name, percent};
+use crate::chart::{self, KINDS, Kind, interval_name, range_label, scope_label};
+use crate::read::dora::analyze;
+use crate::wording::{Change, Key, duration, failure_words, level_name, percent};
 use crate::query::{FILTERS, Filters, Params};
-use crate::{AppState, Problem, auth, now};
+use crate::auth;
+use crate::clock::now;
+use crate::html::escape;
+use crate::problem::Problem;
+use crate::read::slo::SloStatus;
+use crate::state::AppState;
 
 /// Rows per table.
 const ROWS: i64 = 15;
@@ -44,22 +48,6 @@ const CONTENT_SECURITY_POLICY: &str =
 /// Page routes.
 pub fn router(state: AppState) -> Router {
     Router::new().route("/", get(page)).route_layer(middleware::from_fn_with_state(state.clone(), auth::reader)).with_state(state)
-}
-
-/// Escapes text for HTML content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encodes one path segment.
@@ -94,7 +82,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     let mut known = FILTERS.to_vec();
     known.push("interval");
     params.only(&known)?;
-    let interval = charts::interval(&params)?;
+    let interval = chart::interval(&params)?;
     let (analysis, f) = analyze(&state, &params).await?;
     let team = params.one("team")?;
     let current = analysis.summary(f.from, f.to, f.benchmarks, &f.scope);
@@ -128,7 +116,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     let mut slos = Vec::new();
     for slo in state.config.slos.iter().filter(|s| s.environment == f.environment && f.scope.includes(&s.service)) {
         // A Prometheus that does not answer costs the SLO its row, not the whole page.
-        slos.push((slo, crate::slo::status(&state, slo, now()).await.map(|s| s.json)));
+        slos.push((slo, crate::read::slo::status(&state.store, slo, now()).await));
     }
     let mut environments: BTreeSet<String> = state.store.environments().await?.into_iter().collect();
     environments.insert(f.environment.clone());
@@ -281,7 +269,7 @@ fn form(html: &mut String, view: &View<'_>, analysis: &Analysis, teams: &BTreeSe
     html.push_str(r#"<label for="f-interval">Chart interval<select id="f-interval" name="interval">"#);
     options(html, "", [("day", "day"), ("week", "week"), ("month", "month")], Some(interval_name(view.interval)));
     html.push_str(r#"</select></label><label for="f-benchmarks">Benchmarks<select id="f-benchmarks" name="benchmarks">"#);
-    options(html, "", [("2024", "DORA 2024"), ("2023", "DORA 2023"), ("2021", "DORA 2021")], Some(charts::year(view.filters.benchmarks)));
+    options(html, "", [("2024", "DORA 2024"), ("2023", "DORA 2023"), ("2021", "DORA 2021")], Some(chart::year(view.filters.benchmarks)));
     html.push_str("</select></label><button type=\"submit\">Apply</button></form>\n");
 }
 
@@ -290,13 +278,13 @@ fn badge(level: Option<Level>) -> String {
 }
 
 fn keys(html: &mut String, view: &View<'_>, now: &Summary, before: &Summary) {
-    let list = crate::keys::keys(now, before, view.filters.benchmarks);
+    let list = crate::wording::keys(now, before, view.filters.benchmarks);
     let days = window_words(view.filters.to - view.filters.from);
     let _ = write!(
         html,
         r#"<section aria-labelledby="h-keys"><h2 id="h-keys">DORA keys</h2>
 <p>Overall level (DORA {} bands): <span id="overall-level">{}</span></p><div class="cards">"#,
-        charts::year(view.filters.benchmarks),
+        chart::year(view.filters.benchmarks),
         badge(now.level)
     );
     for key in list {
@@ -538,26 +526,20 @@ fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
     table_end(html, reported.is_empty(), COLUMNS.len(), "No rollback deployments in this range.");
 }
 
-fn slo_section(html: &mut String, view: &View<'_>, slos: &[(&crate::config::Slo, Result<Value, Problem>)]) {
+fn slo_section(html: &mut String, view: &View<'_>, slos: &[(&crate::config::Slo, Result<SloStatus, Problem>)]) {
     const COLUMNS: [&str; 7] = ["SLO", "Service", "Objective", "Error ratio (window)", "Budget left", "Burn 1h / 6h / 1d", "Status"];
     table_start(html, "slos", "SLOs", &COLUMNS);
-    let ratio = |v: &Value| v.as_f64().map_or_else(|| "—".to_owned(), |r| format!("{:.3} %", r * 100.0));
+    let ratio = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |r| format!("{:.3} %", r * 100.0));
     for (slo, status) in slos {
         let cells = match status {
-            Ok(json) => {
-                let burn = |window: &str| {
-                    json["windows"]
-                        .as_array()
-                        .and_then(|ws| ws.iter().find(|w| w["window"] == window))
-                        .and_then(|w| w["burn_rate"].as_f64())
-                        .map_or_else(|| "—".to_owned(), crate::plot::tick)
-                };
-                let state = json["status"].as_str().unwrap_or("unknown");
+            Ok(status) => {
+                let burn = |window: &str| status.burn_rate(window).map_or_else(|| "—".to_owned(), crate::plot::tick);
+                let state = status.status.name();
                 let state = if state == "ok" { "ok".to_owned() } else { format!(r#"<span class="bad">{}</span>"#, escape(state)) };
                 format!(
                     "<td>{}</td><td>{}</td><td>{} / {} / {}</td><td>{state}</td>",
-                    ratio(&json["error_ratio"]),
-                    json["budget_remaining"].as_f64().map_or_else(|| "—".to_owned(), |b| format!("{:.1} %", b * 100.0)),
+                    ratio(status.error_ratio),
+                    status.budget_remaining.map_or_else(|| "—".to_owned(), |b| format!("{:.1} %", b * 100.0)),
                     burn("1h"),
                     burn("6h"),
                     burn("1d")

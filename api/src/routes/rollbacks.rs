@@ -10,7 +10,10 @@ use pacer_store::{Approval, RollbackRow};
 use serde_json::{Value, json};
 
 use crate::query::Params;
-use crate::{AppState, Problem, auth, now};
+use crate::auth;
+use crate::clock::now;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Rollback routes.
 pub fn router(state: AppState) -> Router {

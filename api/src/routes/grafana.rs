@@ -26,9 +26,12 @@ use pacer_engine::pipeline::GroupBy;
 use pacer_store::ListQuery;
 use serde_json::{Map, Value, json};
 
-use crate::dora::team_services;
+use crate::read::dora::team_services;
 use crate::query::{Filters, parse_time};
-use crate::{AppState, Problem, auth, now};
+use crate::auth;
+use crate::clock::now;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// A time-series metric: name, human label, and how to read it from a summary.
 struct SeriesMetric {
@@ -78,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/grafana/", get(health))
         .route("/grafana/metrics", post(metrics))
         .route("/grafana/metric-payload-options", post(payload_options))
-        .route("/grafana/query", post(query).route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy)))
+        .route("/grafana/query", post(query).route_layer(middleware::from_fn_with_state(state.guard.clone(), crate::limits::heavy_query_slot)))
         .route("/grafana/variable", post(variable))
         .route("/grafana/tag-keys", post(tag_keys))
         .route("/grafana/tag-values", post(tag_values))
@@ -299,7 +302,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
     let repository = t.repository.as_deref();
     Ok(match name {
         "ci_pipelines" => {
-            let runs = crate::ci::runs(state, &filters(), repository).await?;
+            let runs = crate::read::ci::runs(state, &filters(), repository).await?;
             let (_, groups) = pacer_engine::pipeline::pipelines(&runs, GroupBy::Pipeline);
             let rows = groups
                 .into_iter()
@@ -317,7 +320,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
             )
         }
         "ci_budgets" => {
-            let samples = crate::ci::budget_samples(state, analysis, &filters(), repository).await?;
+            let samples = crate::read::ci::budget_samples(state, analysis, &filters(), repository).await?;
             let (compliance, _) = pacer_engine::pipeline::budgets(&state.config.ci_budgets, &samples);
             let rows = compliance
                 .into_iter()
@@ -330,7 +333,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
             )
         }
         "prs_waiting_for_review" => {
-            let flow = crate::prs::flow_of(state, &filters(), repository).await?;
+            let flow = crate::read::prs::flow_of(state, &filters(), repository).await?;
             let rows = flow
                 .waiting_for_first_review
                 .into_iter()

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 /// The document, as served.
-pub const DOCUMENT: &str = include_str!("openapi.json");
+pub const DOCUMENT: &str = include_str!("../openapi.json");
 
 /// The document's route; public like the health probes, so tools can fetch it without a token.
 pub fn router() -> Router {

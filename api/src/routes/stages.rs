@@ -9,9 +9,11 @@ use axum::routing::get;
 use axum::{Json, Router, middleware};
 use pacer_engine::stages::{Stages, stages};
 
-use crate::dora::analyze;
+use crate::read::dora::analyze;
 use crate::query::{FILTERS, Params};
-use crate::{AppState, Problem, auth};
+use crate::auth;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// PR stage routes.
 pub fn router(state: AppState) -> Router {

@@ -5,7 +5,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::{AppState, Problem};
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Health routes; never behind a token, so probes need no secret.
 pub fn router(state: AppState) -> Router {

@@ -14,7 +14,10 @@ use pacer_collector::native;
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
-use crate::{AppState, Problem, auth, now};
+use crate::auth;
+use crate::clock::now;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Ingestion routes.
 pub fn router(state: AppState) -> Router {
@@ -46,7 +49,7 @@ async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Result<
         Rejected::Invalid(errors) => rejected(Problem::invalid_events(errors)),
     })?;
     let events = native::parse_values(values, &state.config.normalizer).map_err(|errors| rejected(Problem::invalid_events(errors)))?;
-    crate::limits::not_in_future(&state, events.iter().map(|c| &c.fact)).map_err(rejected)?;
+    crate::limits::not_in_future(&state.config.limits, events.iter().map(|c| &c.fact)).map_err(rejected)?;
     let span = tracing::info_span!("ingest", source = "native", events = events.len());
     let outcome = state.store.ingest("native", now(), &events).instrument(span).await?;
     state.telemetry.ingested("native", outcome.accepted, outcome.duplicates, 0);

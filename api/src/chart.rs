@@ -1,34 +1,20 @@
-//! `GET /charts/{name}.{svg|png}`: the DORA keys and SLO burn as images, per calendar bucket,
-//! with the DORA level bands of the chosen report shaded behind the line.
-//!
-//! This module decides what each chart shows — which numbers of [`Analysis::series`], in which
-//! unit, against which bands — and answers HTTP; [`crate::plot`] draws. [`dora`] is public so
-//! that other renderings (the report email) draw the same charts from an analysis.
+//! What each chart shows — which numbers of [`Analysis::series`], in which unit, against which
+//! DORA level bands — built as a [`Chart`] that [`crate::plot`] draws. The chart route, the web
+//! page and the weekly report all take their charts, names and labels from here.
 
-use std::collections::BTreeSet;
-use std::ops::RangeInclusive;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Router, middleware};
 use chrono::DateTime;
 use pacer_engine::Millis;
-use pacer_engine::burn::burn_rate;
 use pacer_engine::calendar::Interval;
 use pacer_engine::dora::{Analysis, Scope, Summary};
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::HOUR;
-
 use pacer_engine::pipeline::{self, BudgetCompliance, BudgetSample};
 
-use crate::ci::CI_FILTERS;
 use crate::config::Slo;
-use crate::dora::analyze;
-use crate::plot::{self, Band, Chart, Format, LEVEL_COLORS, Series};
-use crate::query::{FILTERS, Filters, Params};
-use crate::{AppState, Problem, auth, now};
+use crate::plot::{self, Band, Chart, LEVEL_COLORS, Series};
+use crate::problem::Problem;
+use crate::query::{Filters, Params};
 
 /// The charts, by the name in their path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,100 +77,15 @@ impl Kind {
     }
 }
 
-/// Allowed widths in pixels.
-pub const WIDTH: RangeInclusive<u32> = 200..=2_000;
-/// Allowed heights in pixels.
-pub const HEIGHT: RangeInclusive<u32> = 150..=1_500;
-/// Size when none is asked for.
-const DEFAULT_SIZE: (u32, u32) = (800, 400);
-/// Most buckets a chart draws (beyond, points would be closer than a pixel).
-const MAX_BUCKETS: usize = 1_000;
-/// Most buckets of an SLO chart: each one is a count query (or a Prometheus query).
-const MAX_SLO_BUCKETS: usize = 400;
-/// Charts change as events arrive, but a page reload within a minute may reuse them.
-const CACHE_CONTROL: &str = "private, max-age=60";
-
-/// Chart routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/charts/{file}", get(chart))
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::limits::heavy))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
-        .with_state(state)
-}
-
-async fn chart(State(state): State<AppState>, Path(file): Path<String>, RawQuery(raw): RawQuery) -> Result<Response, Problem> {
-    let (kind, format) = file
-        .rsplit_once('.')
-        .and_then(|(name, extension)| Some((Kind::parse(name)?, Format::parse(extension)?)))
-        .ok_or_else(|| {
-            let names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
-            Problem::not_found(format!("no chart named {file:?}; expected one of {} with .svg or .png", names.join(", ")))
-        })?;
-    let params = Params::parse(raw.as_deref())?;
-    let mut known = match kind {
-        Kind::SloBurn => vec!["from", "to", "slo"],
-        Kind::BudgetCompliance => ["environment", "repository"].into_iter().chain(CI_FILTERS.into_iter().filter(|p| *p != "repository")).collect(),
-        _ => FILTERS.to_vec(),
-    };
-    known.extend(["interval", "width", "height"]);
-    params.only(&known)?;
-    let width = dimension(&params, "width", WIDTH, DEFAULT_SIZE.0)?;
-    let height = dimension(&params, "height", HEIGHT, DEFAULT_SIZE.1)?;
-    let interval = interval(&params)?;
-    let chart = match kind {
-        Kind::SloBurn => slo_burn(&state, &params, interval).await?,
-        Kind::BudgetCompliance => {
-            let (analysis, filters) = analyze(&state, &params).await?;
-            check_buckets(interval, &filters, MAX_BUCKETS)?;
-            let samples = crate::ci::budget_samples(&state, &analysis, &filters, params.one("repository")?).await?;
-            budget_chart(&state.config.ci_budgets, &samples, &filters, interval, params.one("team")?)
-        }
-        _ => {
-            let (analysis, filters) = analyze(&state, &params).await?;
-            check_buckets(interval, &filters, MAX_BUCKETS)?;
-            dora(kind, &analysis, &filters, interval, params.one("team")?)
-        }
-    };
-    let bytes = tokio::task::spawn_blocking(move || plot::render(&chart, format, width, height))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|drawn| drawn.map_err(|e| e.to_string()))
-        .map_err(|error| {
-            tracing::error!(error, chart = kind.name(), "chart failed");
-            Problem::internal()
-        })?;
-    Ok(([(header::CONTENT_TYPE, format.media_type()), (header::CACHE_CONTROL, CACHE_CONTROL)], bytes).into_response())
-}
-
-/// Reads a size parameter.
-fn dimension(params: &Params, name: &str, range: RangeInclusive<u32>, default: u32) -> Result<u32, Problem> {
-    match params.one(name)? {
-        None => Ok(default),
-        Some(text) => text.parse::<u32>().ok().filter(|v| range.contains(v)).ok_or_else(|| {
-            Problem::invalid_query(name, format!("expected an integer from {} to {} but found {text:?}", range.start(), range.end()))
-        }),
-    }
-}
-
 /// Reads `interval` (`day`, `week` or `month`; `week` when absent).
 ///
 /// # Errors
 /// Any other value.
-pub(crate) fn interval(params: &Params) -> Result<Interval, Problem> {
+pub fn interval(params: &Params) -> Result<Interval, Problem> {
     match params.one("interval")? {
         None => Ok(Interval::Week),
         Some(name) => Interval::parse(name).ok_or_else(|| Problem::invalid_query("interval", format!("expected day, week or month but found {name:?}"))),
     }
-}
-
-fn check_buckets(interval: Interval, filters: &Filters, max: usize) -> Result<(), Problem> {
-    let count = interval.buckets(filters.from, filters.to).len();
-    if count > max {
-        let detail = format!("expected at most {max} buckets but the window has {count}; use a wider interval or a shorter window");
-        return Err(Problem::invalid_query("interval", detail));
-    }
-    Ok(())
 }
 
 /// A DORA chart of `analysis` over the buckets of `filters`' window; `team` only labels it.
@@ -264,7 +165,7 @@ pub fn budget_chart(budgets: &[(String, Millis)], samples: &[BudgetSample], filt
         .iter()
         .enumerate()
         .map(|(index, (stage, budget))| Series {
-            name: format!("{stage} ≤ {}", crate::keys::duration(*budget as f64 / 1_000.0)),
+            name: format!("{stage} ≤ {}", crate::wording::duration(*budget as f64 / 1_000.0)),
             values: per_bucket.iter().map(|b| b[index].compliance_percent).collect(),
         })
         .collect();
@@ -296,23 +197,6 @@ fn levels(cut: [f64; 3], higher_is_better: bool) -> Vec<Band> {
     (0..4).map(|i| Band { label: NAMES[i], low: edges[i].0, high: edges[i].1, color: LEVEL_COLORS[i] }).collect()
 }
 
-async fn slo_burn(state: &AppState, params: &Params, interval: Interval) -> Result<Chart, Problem> {
-    let names: Vec<&str> = state.config.slos.iter().map(|s| s.name.as_str()).collect();
-    let expected = if names.is_empty() { "no SLO is configured".to_owned() } else { format!("expected one of {}", names.join(", ")) };
-    let name = params.one("slo")?.ok_or_else(|| Problem::invalid_query("slo", format!("slo-burn needs slo=<name>; {expected}")))?;
-    let slo = state.config.slos.iter().find(|s| s.name == name).ok_or_else(|| Problem::invalid_query("slo", format!("{expected} but found {name:?}")))?;
-    // Only from and to are accepted here: an SLO names its own service and environment.
-    let filters = Filters::parse(params, &state.config, now(), |_| BTreeSet::new())?;
-    check_buckets(interval, &filters, MAX_SLO_BUCKETS)?;
-    let buckets = interval.buckets(filters.from, filters.to);
-    let mut values = Vec::with_capacity(buckets.len());
-    for &(start, end) in &buckets {
-        let counts = crate::slo::count(state, slo, end, end - start).await?;
-        values.push(counts.error_ratio().map(|r| burn_rate(r, slo.objective)));
-    }
-    Ok(slo_chart(slo, interval, filters.from, filters.to, buckets, values))
-}
-
 /// The burn-rate chart of `slo`: one value per bucket, `None` for a bucket without traffic.
 pub fn slo_chart(slo: &Slo, interval: Interval, from: Millis, to: Millis, buckets: Vec<(Millis, Millis)>, burn: Vec<Option<f64>>) -> Chart {
     Chart {
@@ -337,7 +221,7 @@ pub fn slo_chart(slo: &Slo, interval: Interval, from: Millis, to: Millis, bucket
 }
 
 /// Who a summary covers, for people: `all services`, `team commerce`, `checkout, cart`.
-pub(crate) fn scope_label(team: Option<&str>, scope: &Scope) -> String {
+pub fn scope_label(team: Option<&str>, scope: &Scope) -> String {
     let services = match &scope.services {
         None => "all services".to_owned(),
         Some(names) if names.is_empty() => "no services".to_owned(),
@@ -356,12 +240,13 @@ pub(crate) fn scope_label(team: Option<&str>, scope: &Scope) -> String {
 }
 
 /// `2026-10-24 to 2026-11-23` (the end day inclusive).
-pub(crate) fn range_label(from: Millis, to: Millis) -> String {
+pub fn range_label(from: Millis, to: Millis) -> String {
     let day = |at: Millis| DateTime::from_timestamp_millis(at).map_or_else(|| at.to_string(), |t| t.format("%Y-%m-%d").to_string());
     format!("{} to {}", day(from), day(to - 1))
 }
 
-pub(crate) fn interval_name(interval: Interval) -> &'static str {
+/// The interval's name in a query (`day`, `week`, `month`).
+pub fn interval_name(interval: Interval) -> &'static str {
     match interval {
         Interval::Day => "day",
         Interval::Week => "week",
@@ -369,7 +254,8 @@ pub(crate) fn interval_name(interval: Interval) -> &'static str {
     }
 }
 
-pub(crate) fn year(benchmarks: Benchmarks) -> &'static str {
+/// The benchmark year as a query and a caption write it (`2024`).
+pub fn year(benchmarks: Benchmarks) -> &'static str {
     match benchmarks {
         Benchmarks::Y2021 => "2021",
         Benchmarks::Y2023 => "2023",

@@ -8,17 +8,15 @@ use axum::{Json, Router, middleware};
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::dora::Analysis;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
-use pacer_store::{Cursor, ListQuery};
+use pacer_store::ListQuery;
 use serde_json::{Value, json};
 
-use crate::dora::analyze;
+use crate::read::dora::analyze;
+use crate::paging::{page_params, time};
 use crate::query::{FILTERS, Params};
-use crate::{AppState, Problem, auth};
-
-/// Default page size.
-const DEFAULT_LIMIT: i64 = 50;
-/// Largest page size.
-const MAX_LIMIT: i64 = 500;
+use crate::auth;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Listing routes.
 pub fn router(state: AppState) -> Router {
@@ -51,25 +49,6 @@ async fn list_query(state: &AppState, params: &Params, extra: &[&str]) -> Result
     Ok((analysis, query))
 }
 
-/// The page size (`limit`) and position (`cursor`) of a listing.
-///
-/// # Errors
-/// A limit out of range or a cursor that no page gave.
-pub(crate) fn page_params(params: &Params) -> Result<(i64, Option<Cursor>), Problem> {
-    let limit = match params.one("limit")? {
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(Problem::invalid_query("limit", format!("expected an integer from 1 to {MAX_LIMIT} but found {text:?}"))),
-        },
-        None => DEFAULT_LIMIT,
-    };
-    let cursor = match params.one("cursor")? {
-        Some(text) => Some(Cursor::parse(text).ok_or_else(|| Problem::invalid_query("cursor", format!("expected a cursor from a previous page but found {text:?}")))?),
-        None => None,
-    };
-    Ok((limit, cursor))
-}
-
 async fn deployments(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
     let params = Params::parse(raw.as_deref())?;
     let (analysis, mut query) = list_query(&state, &params, &["status"]).await?;
@@ -96,11 +75,6 @@ async fn incidents(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let page = state.store.incidents(&query).await?;
     let items: Vec<Value> = page.items.iter().map(|i| incident_json(i, &analysis)).collect();
     Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.to_string())})))
-}
-
-/// An optional time as RFC 3339, or null.
-pub(crate) fn time(at: Option<i64>) -> Value {
-    at.map_or(Value::Null, |t| Value::String(rfc3339(t)))
 }
 
 /// A deployment with what the analysis found: the changeset (for successful deployments) and

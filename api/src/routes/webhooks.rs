@@ -31,7 +31,9 @@ use tracing::Instrument as _;
 
 use pacer_collector::signature::{constant_time_eq, verify_hex};
 use crate::config::Secret;
-use crate::{AppState, Problem, now};
+use crate::clock::now;
+use crate::problem::Problem;
+use crate::state::AppState;
 
 /// Webhook routes. They take no bearer token: each source proves itself its own way.
 pub fn router(state: AppState) -> Router {
@@ -139,7 +141,7 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     };
     let stored = payload.to_string();
     let delivery_id = delivery_id.unwrap_or_else(|| format!("sha256:{}", hex(&Sha256::digest(stored.as_bytes()))));
-    crate::limits::not_in_future(state, facts.iter())?;
+    crate::limits::not_in_future(&state.config.limits, facts.iter())?;
     let facts: Vec<Collected> = facts.into_iter().map(|fact| Collected::new(fact, Value::Null)).collect();
     let delivery = Delivery { source: source.as_str(), delivery_id: &delivery_id, event: &event, payload: &stored };
     let span = tracing::info_span!("ingest", source = source.as_str(), event = %event, events = facts.len());
