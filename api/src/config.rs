@@ -2,11 +2,11 @@
 //! environment and the flags.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pacer_collector::Normalizer;
+use pacer_collector::config::WebhookSecrets;
 use pacer_collector::sources::SourceConfig;
 use pacer_engine::Millis;
 use pacer_engine::levels::Benchmarks;
@@ -151,41 +151,6 @@ pub enum SloSource {
         /// All events in `$window`.
         total: String,
     },
-}
-
-/// A secret that `Debug` never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for verification only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Per source, the secret a webhook must prove it knows; a source without one accepts any sender.
-#[derive(Debug, Clone, Default)]
-pub struct WebhookSecrets {
-    /// GitHub's webhook secret: `X-Hub-Signature-256` is its HMAC-SHA256 of the body.
-    pub github: Option<Secret>,
-    /// GitLab's secret token, sent as `X-Gitlab-Token`.
-    pub gitlab: Option<Secret>,
-    /// PagerDuty's signing secret: `X-PagerDuty-Signature` holds HMAC-SHA256s of the body.
-    pub pagerduty: Option<Secret>,
-    /// A bearer token CDEvents senders send as `Authorization: Bearer …`.
-    pub cdevents: Option<Secret>,
 }
 
 impl Default for ApiConfig {

@@ -20,6 +20,7 @@ pub mod problem;
 pub mod query;
 mod read;
 pub mod report;
+pub mod settings;
 pub mod slo_evaluator;
 pub mod state;
 pub mod telemetry;

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod body;
+pub mod config;
 pub mod fields;
 pub mod future;
 pub mod native;

@@ -238,8 +238,8 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         .into_iter()
         .map(|(path, value)| {
             vec![
-                escape(&field_words(&path)),
-                format!(r#"<span data-metric="{}" data-value="{}">{}</span>"#, escape(&path), escape(&raw(value)), escape(&number_words(path, value))),
+                escape(&field_words(path)),
+                format!(r#"<span data-metric="{}" data-value="{}">{}</span>"#, escape(path), escape(&raw(value)), escape(&number_words(path, value))),
             ]
         })
         .collect();

@@ -79,7 +79,7 @@ pub(super) fn text(view: &View<'_>) -> String {
     }
     let _ = writeln!(out, "\nTHE WEEK IN NUMBERS");
     for (path, value) in numbers(&g.summary) {
-        let _ = writeln!(out, "- {}: {}", field_words(&path), number_words(path, value));
+        let _ = writeln!(out, "- {}: {}", field_words(path), number_words(path, value));
     }
     out.push('\n');
     for (text, url) in view.links() {

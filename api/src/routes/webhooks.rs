@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use pacer_collector::signature::{constant_time_eq, verify_hex};
-use crate::config::Secret;
+use pacer_collector::config::Secret;
 use crate::clock::now;
 use crate::problem::Problem;
 use crate::state::AppState;

@@ -1,0 +1,412 @@
+//! The API's keys of pacer's configuration file — the tokens and read access, the attribution
+//! window, the benchmark year, environments and teams, `[[slo]]`, `[ci]` and `[limits]` — as the
+//! file spells them, and their validation into an [`ApiConfig`]. The binary layers the file, the
+//! environment and the flags over them, and hands the API what the other parts' sections give
+//! (rollback policies, webhook sources, the report's settings).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use pacer_collector::Normalizer;
+use pacer_engine::Millis;
+use pacer_engine::levels::Benchmarks;
+use pacer_engine::model::SECOND;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::config::{ApiConfig, Limits, Rate, ReadAccess, Slo, SloSource};
+
+/// The API's keys of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    /// A static token with every scope.
+    pub api_token: Option<String>,
+    /// A static token with the `read` scope.
+    pub read_token: Option<String>,
+    /// `public` or `token`.
+    pub read_access: Option<String>,
+    /// How long after a deployment an incident with no named cause is blamed on it.
+    pub attribution_window_secs: Option<i64>,
+    /// Longest a query waits for the analysis to take in the latest writes.
+    pub analysis_wait_ms: Option<i64>,
+    /// The default DORA report year, `2024` or `"2024"`.
+    #[serde(default, deserialize_with = "year")]
+    pub benchmarks: Option<String>,
+    /// Largest body of `POST /api/v1/events`.
+    pub max_body_bytes: Option<i64>,
+    /// Environment names senders use → pacer's environments.
+    #[serde(default)]
+    pub environments: BTreeMap<String, String>,
+    /// Team → its services.
+    #[serde(default)]
+    pub teams: BTreeMap<String, Vec<String>>,
+    /// `[[slo]]`.
+    #[serde(default)]
+    pub slo: Vec<SloFile>,
+    /// How often SLOs are evaluated.
+    pub slo_interval_secs: Option<i64>,
+    /// `[ci]`.
+    #[serde(default)]
+    pub ci: CiFile,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// A year written as a number (`benchmarks = 2024`) or as text (`"2024"`).
+fn year<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Year;
+    impl Visitor<'_> for Year {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_i64<E: de::Error>(self, year: i64) -> Result<Self::Value, E> {
+            Ok(Some(year.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, year: u64) -> Result<Self::Value, E> {
+            Ok(Some(year.to_string()))
+        }
+        fn visit_str<E: de::Error>(self, year: &str) -> Result<Self::Value, E> {
+            Ok(Some(year.to_owned()))
+        }
+    }
+    deserializer.deserialize_any(Year)
+}
+
+/// The environment aliases as configured (lower-case name → environment), and the normalizer
+/// made of them.
+#[derive(Debug, Clone, Default)]
+pub struct Environments {
+    /// Lower-case name → environment.
+    pub aliases: BTreeMap<String, String>,
+    /// Maps the names senders use to pacer's environments.
+    pub normalizer: Normalizer,
+}
+
+impl ApiFile {
+    /// The environment aliases, validated: the other parts name environments through them.
+    pub fn environments(&self, errors: &mut Vec<String>) -> Environments {
+        let mut aliases = BTreeMap::new();
+        for (alias, environment) in &self.environments {
+            if environment.trim().is_empty() {
+                errors.push(format!("environments.{alias}: expected an environment name but found an empty string"));
+            }
+            aliases.insert(alias.to_lowercase(), environment.trim().to_owned());
+        }
+        let normalizer = Normalizer::new(aliases.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
+        Environments { aliases, normalizer }
+    }
+
+    /// Validates the API's keys, adding every problem to `errors`. What other parts' sections
+    /// configure (rollback, sources, webhooks, the report) keeps its default here; the binary sets
+    /// it from those parts.
+    pub fn validate(self, environments: &Environments, errors: &mut Vec<String>) -> ApiConfig {
+        let defaults = ApiConfig::default();
+        for (name, token) in [("api_token", &self.api_token), ("read_token", &self.read_token)] {
+            if let Some(t) = token
+                && (t.trim().len() < 16 || t.chars().any(char::is_whitespace))
+            {
+                errors.push(format!("{name}: expected at least 16 characters without spaces (the value is not shown)"));
+            }
+        }
+        let window_secs = self.attribution_window_secs.unwrap_or(defaults.attribution_window / SECOND);
+        if !(1..=90 * 86_400).contains(&window_secs) {
+            errors.push(format!("attribution_window_secs: expected 1 to 7776000 (90 days) but found {window_secs}"));
+        }
+        let wait_ms = self.analysis_wait_ms.unwrap_or(defaults.analysis_wait.as_millis() as i64);
+        if !(0..=600_000).contains(&wait_ms) {
+            errors.push(format!("analysis_wait_ms: expected 0 to 600000 (10 minutes) but found {wait_ms}"));
+        }
+        let benchmarks = match self.benchmarks.as_deref() {
+            None => defaults.benchmarks,
+            Some(year) => Benchmarks::parse(year).unwrap_or_else(|| {
+                errors.push(format!("benchmarks: expected 2021, 2023 or 2024 but found {year:?}"));
+                defaults.benchmarks
+            }),
+        };
+        let max_body = self.max_body_bytes.unwrap_or(defaults.max_body_bytes as i64);
+        if !(1_024..=1 << 30).contains(&max_body) {
+            errors.push(format!("max_body_bytes: expected 1024 to 1073741824 but found {max_body}"));
+        }
+        let mut teams: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut owner: BTreeMap<String, String> = BTreeMap::new();
+        for (team, services) in self.teams {
+            for service in &services {
+                if let Some(other) = owner.insert(service.clone(), team.clone()) {
+                    errors.push(format!("teams.{team}: service {service:?} already belongs to team {other:?}"));
+                }
+            }
+            teams.insert(team, services.into_iter().collect());
+        }
+        let slos = slos(self.slo, &environments.normalizer, errors);
+        let slo_interval = self.slo_interval_secs.unwrap_or(30);
+        if !(1..=3_600).contains(&slo_interval) {
+            errors.push(format!("slo_interval_secs: expected 1 to 3600 but found {slo_interval}"));
+        }
+        let ci_budgets = ci_budgets(self.ci, defaults.ci_budgets.clone(), errors);
+        let read_access = match self.read_access.as_deref() {
+            None if self.read_token.is_some() => ReadAccess::Token,
+            None | Some("public") => ReadAccess::Public,
+            Some("token") => ReadAccess::Token,
+            Some(other) => {
+                errors.push(format!("read_access: expected public or token but found {other:?}"));
+                ReadAccess::Token
+            }
+        };
+        if read_access == ReadAccess::Public && self.read_token.is_some() {
+            errors.push("read_access: public, but read_token is set; remove read_token or set read_access = \"token\"".to_owned());
+        }
+        let limits = limits(self.limits, errors);
+        ApiConfig {
+            api_token: self.api_token,
+            read_token: self.read_token,
+            attribution_window: window_secs.clamp(1, 90 * 86_400) * SECOND,
+            analysis_wait: Duration::from_millis(wait_ms.clamp(0, 600_000) as u64),
+            benchmarks,
+            teams,
+            normalizer: environments.normalizer.clone(),
+            max_body_bytes: usize::try_from(max_body.clamp(1_024, 1 << 30)).unwrap_or(defaults.max_body_bytes),
+            slos,
+            slo_interval: Duration::from_secs(slo_interval.clamp(1, 3_600) as u64),
+            ci_budgets,
+            read_access,
+            limits,
+            ..defaults
+        }
+    }
+}
+
+/// `[ci]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiFile {
+    /// `<stage>_secs = <seconds>`: a stage's time budget.
+    #[serde(default)]
+    /// `<stage>_secs = <seconds>`: a stage's time budget.
+    pub budgets: BTreeMap<String, toml::Value>,
+}
+
+/// `[limits]`; every key is also `PACER_LIMITS_<KEY>`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Largest webhook delivery.
+    pub webhook_body_bytes: Option<i64>,
+    /// Largest alert.
+    pub alert_body_bytes: Option<i64>,
+    /// Largest body of any other route.
+    pub query_body_bytes: Option<i64>,
+    /// Deepest JSON nesting.
+    pub json_depth: Option<i64>,
+    /// Most events in one batch.
+    pub batch_events: Option<i64>,
+    /// Longest a request may take.
+    pub request_timeout_secs: Option<i64>,
+    /// Time to send the request headers.
+    pub header_timeout_secs: Option<i64>,
+    /// Time to send the whole body.
+    pub body_timeout_secs: Option<i64>,
+    /// Requests per client IP a second.
+    pub ip_requests_per_sec: Option<f64>,
+    /// Requests per client IP at once.
+    pub ip_burst: Option<i64>,
+    /// Requests per token a second.
+    pub token_requests_per_sec: Option<f64>,
+    /// Requests per token at once.
+    pub token_burst: Option<i64>,
+    /// Heavy queries running at once.
+    pub heavy_queries: Option<i64>,
+    /// How long a heavy query waits for a turn.
+    pub heavy_queue_ms: Option<i64>,
+    /// How far ahead of now timestamps may be.
+    pub future_tolerance_secs: Option<i64>,
+    /// Whether the client IP is the last `X-Forwarded-For` address.
+    pub forwarded_for: Option<bool>,
+}
+
+/// One `[[slo]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloFile {
+    /// The SLO's name.
+    pub name: String,
+    /// Its service.
+    pub service: String,
+    /// Its environment (default `production`).
+    pub environment: Option<String>,
+    /// The objective: 99.9 or 0.999.
+    pub objective: f64,
+    /// The rolling window in days.
+    pub window_days: Option<f64>,
+    /// Fewest events a window needs before it may burn.
+    pub min_events: Option<f64>,
+    /// Whether a fast burn may roll back.
+    pub rollback: Option<bool>,
+    /// The `sli` series it counts.
+    pub series: Option<String>,
+    /// Counts from Prometheus instead.
+    pub prometheus: Option<PrometheusFile>,
+}
+
+/// `[slo.prometheus]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusFile {
+    /// The Prometheus server.
+    pub url: String,
+    /// PromQL of all events in `$window`.
+    pub total: String,
+    /// PromQL of good events in `$window`.
+    pub good: Option<String>,
+    /// PromQL of bad events in `$window`.
+    pub errors: Option<String>,
+}
+
+/// `[ci.budgets]`: each `<stage>_secs` sets that stage's budget; stages not named keep their
+/// default, and new stages follow the defaults in name order.
+fn ci_budgets(file: CiFile, defaults: Vec<(String, Millis)>, errors: &mut Vec<String>) -> Vec<(String, Millis)> {
+    let mut budgets = defaults;
+    for (key, value) in file.budgets {
+        let at = format!("ci.budgets.{key}");
+        let Some(stage) = key.strip_suffix("_secs").filter(|s| !s.is_empty()) else {
+            errors.push(format!("{at}: expected <stage>_secs, such as pull_request_secs"));
+            continue;
+        };
+        let seconds = match value {
+            toml::Value::Integer(n) => n as f64,
+            toml::Value::Float(f) => f,
+            other => {
+                errors.push(format!("{at}: expected a number of seconds but found {}", other.type_str()));
+                continue;
+            }
+        };
+        if !(seconds > 0.0 && seconds <= 30.0 * 86_400.0) {
+            errors.push(format!("{at}: expected more than 0 and at most 2592000 (30 days) but found {seconds}"));
+            continue;
+        }
+        let millis = (seconds * SECOND as f64).round() as Millis;
+        match budgets.iter_mut().find(|(s, _)| s == stage) {
+            Some(slot) => slot.1 = millis,
+            None => budgets.push((stage.to_owned(), millis)),
+        }
+    }
+    budgets
+}
+
+/// `[limits]`: each value within its range, else an error naming the key and the range.
+fn limits(f: LimitsFile, errors: &mut Vec<String>) -> Limits {
+    let d = Limits::default();
+    let mut int = |name: &str, value: Option<i64>, default: i64, range: std::ops::RangeInclusive<i64>| -> i64 {
+        let value = value.unwrap_or(default);
+        if range.contains(&value) {
+            value
+        } else {
+            errors.push(format!("limits.{name}: expected {} to {} but found {value}", range.start(), range.end()));
+            default
+        }
+    };
+    let size = |n: usize| n as i64;
+    let bytes = 1_024..=1 << 30;
+    let webhook_body_bytes = int("webhook_body_bytes", f.webhook_body_bytes, size(d.webhook_body_bytes), bytes.clone()) as usize;
+    let alert_body_bytes = int("alert_body_bytes", f.alert_body_bytes, size(d.alert_body_bytes), bytes.clone()) as usize;
+    let query_body_bytes = int("query_body_bytes", f.query_body_bytes, size(d.query_body_bytes), bytes) as usize;
+    // serde_json stops at 128 levels by itself; a limit above it would never be reached.
+    let json_depth = int("json_depth", f.json_depth, size(d.json_depth), 4..=128) as usize;
+    let batch_events = int("batch_events", f.batch_events, size(d.batch_events), 1..=1_000_000) as usize;
+    let secs = |s: i64| Duration::from_secs(s as u64);
+    let request_timeout = secs(int("request_timeout_secs", f.request_timeout_secs, d.request_timeout.as_secs() as i64, 1..=3_600));
+    let header_timeout = secs(int("header_timeout_secs", f.header_timeout_secs, d.header_timeout.as_secs() as i64, 1..=600));
+    let body_timeout = secs(int("body_timeout_secs", f.body_timeout_secs, d.body_timeout.as_secs() as i64, 1..=3_600));
+    let ip_burst = int("ip_burst", f.ip_burst, i64::from(d.ip_rate.burst), 1..=1_000_000) as u32;
+    let token_burst = int("token_burst", f.token_burst, i64::from(d.token_rate.burst), 1..=1_000_000) as u32;
+    let heavy_queries = int("heavy_queries", f.heavy_queries, size(d.heavy_queries), 1..=1_024) as usize;
+    let heavy_queue = Duration::from_millis(int("heavy_queue_ms", f.heavy_queue_ms, d.heavy_queue.as_millis() as i64, 0..=60_000) as u64);
+    let future_tolerance = int("future_tolerance_secs", f.future_tolerance_secs, d.future_tolerance / SECOND, 0..=30 * 86_400) * SECOND;
+    let mut rate = |name: &str, value: Option<f64>, default: f64| -> f64 {
+        let value = value.unwrap_or(default);
+        if value.is_finite() && (0.0..=1e6).contains(&value) {
+            value
+        } else {
+            errors.push(format!("limits.{name}: expected 0 (no limit) to 1000000 but found {value}"));
+            default
+        }
+    };
+    let ip_rate = Rate { per_second: rate("ip_requests_per_sec", f.ip_requests_per_sec, d.ip_rate.per_second), burst: ip_burst };
+    let token_rate = Rate { per_second: rate("token_requests_per_sec", f.token_requests_per_sec, d.token_rate.per_second), burst: token_burst };
+    if body_timeout >= request_timeout {
+        errors.push(format!(
+            "limits.body_timeout_secs: expected less than request_timeout_secs ({}) but found {}",
+            request_timeout.as_secs(),
+            body_timeout.as_secs()
+        ));
+    }
+    Limits {
+        webhook_body_bytes,
+        alert_body_bytes,
+        query_body_bytes,
+        json_depth,
+        batch_events,
+        request_timeout,
+        header_timeout,
+        body_timeout,
+        ip_rate,
+        token_rate,
+        heavy_queries,
+        heavy_queue,
+        future_tolerance,
+        forwarded_for: f.forwarded_for.unwrap_or(d.forwarded_for),
+    }
+}
+
+fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> Vec<Slo> {
+    let mut names = BTreeSet::new();
+    let mut slos = Vec::new();
+    for (index, f) in files.into_iter().enumerate() {
+        let at = format!("slo[{index}]");
+        if !names.insert(f.name.clone()) {
+            errors.push(format!("{at}.name: another SLO is already named {:?}", f.name));
+        }
+        // 99.9 and 0.999 both mean three nines.
+        let objective = if f.objective > 1.0 { f.objective / 100.0 } else { f.objective };
+        if !(objective > 0.0 && objective < 1.0) {
+            errors.push(format!("{at}.objective: expected a percentage below 100 (99.9) or a fraction below 1 (0.999) but found {}", f.objective));
+        }
+        let days = f.window_days.unwrap_or(30.0);
+        if !(1.0..=90.0).contains(&days) {
+            errors.push(format!("{at}.window_days: expected 1 to 90 but found {days}"));
+        }
+        let source = match f.prometheus {
+            Some(p) => {
+                if f.series.is_some() {
+                    errors.push(format!("{at}: expected either series (sli events) or [slo.prometheus], not both"));
+                }
+                if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                    errors.push(format!("{at}.prometheus.url: expected an http:// or https:// URL but found {:?}", p.url));
+                }
+                for (name, query) in [("total", Some(&p.total)), ("good", p.good.as_ref()), ("errors", p.errors.as_ref())] {
+                    if query.is_some_and(|q| !q.contains("$window")) {
+                        errors.push(format!("{at}.prometheus.{name}: expected the query to use $window"));
+                    }
+                }
+                if p.good.is_none() && p.errors.is_none() {
+                    errors.push(format!("{at}.prometheus: expected good or errors beside total"));
+                }
+                SloSource::Prometheus { url: p.url, good: p.good, errors: p.errors, total: p.total }
+            }
+            None => SloSource::Events { series: f.series.unwrap_or_else(|| "default".to_owned()) },
+        };
+        slos.push(Slo {
+            name: f.name,
+            service: f.service,
+            environment: normalizer.environment(f.environment.as_deref().unwrap_or("production")),
+            objective,
+            window: (days * 86_400_000.0) as i64,
+            min_events: f.min_events.unwrap_or(10.0).max(0.0),
+            rollback: f.rollback.unwrap_or(true),
+            source,
+        });
+    }
+    slos
+}

@@ -1,0 +1,175 @@
+//! The webhook sources' sections of pacer's configuration — `[github]`, `[gitlab]`, `[cdevents]`,
+//! `[pagerduty]` and `[[repositories]]` — as the file spells them, and what they become: the
+//! [`SourceConfig`] the parsers read and the [`WebhookSecrets`] each sender must prove it knows.
+//! The binary layers the file, the environment and the flags over them; nothing here reads either.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::sources::{DeploySource, GitHostConfig, RepositoryRule, SourceConfig};
+
+/// The sources' keys of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesFile {
+    /// `[github]`.
+    #[serde(default)]
+    pub github: GitHostFile,
+    /// `[gitlab]`.
+    #[serde(default)]
+    pub gitlab: GitHostFile,
+    /// `[cdevents]`.
+    #[serde(default)]
+    pub cdevents: CdeventsFile,
+    /// `[pagerduty]`.
+    #[serde(default)]
+    pub pagerduty: PagerdutyFile,
+    /// `[[repositories]]`.
+    #[serde(default)]
+    pub repositories: Vec<RepositoryFile>,
+}
+
+/// `[github]` or `[gitlab]`: the secret (GitHub `secret`, GitLab `token`), the incident label and
+/// the deploy source.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHostFile {
+    /// The webhook secret (GitHub) or secret token (GitLab); `token` in either section.
+    #[serde(alias = "token")]
+    pub secret: Option<String>,
+    /// Issues with this label are incidents.
+    pub incident_label: Option<String>,
+    /// What counts as a deployment: `deployments`, `releases` or `both`.
+    pub deploy_source: Option<String>,
+}
+
+/// `[cdevents]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdeventsFile {
+    /// The bearer token senders must present.
+    pub token: Option<String>,
+}
+
+/// `[pagerduty]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyFile {
+    /// The signing secret.
+    pub secret: Option<String>,
+    /// PagerDuty service name → pacer service.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+}
+
+/// One `[[repositories]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryFile {
+    /// `owner/name` (GitLab: `group/project`).
+    pub repository: String,
+    /// Only changes under this path, in a monorepo.
+    pub path_prefix: Option<String>,
+    /// The service it feeds.
+    pub service: String,
+}
+
+/// A secret that `Debug` never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for verification only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Per source, the secret a webhook must prove it knows; a source without one accepts any sender.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    /// GitHub's webhook secret: `X-Hub-Signature-256` is its HMAC-SHA256 of the body.
+    pub github: Option<Secret>,
+    /// GitLab's secret token, sent as `X-Gitlab-Token`.
+    pub gitlab: Option<Secret>,
+    /// PagerDuty's signing secret: `X-PagerDuty-Signature` holds HMAC-SHA256s of the body.
+    pub pagerduty: Option<Secret>,
+    /// A bearer token CDEvents senders send as `Authorization: Bearer …`.
+    pub cdevents: Option<Secret>,
+}
+
+impl SourcesFile {
+    /// Validates the sections, adding every problem to `errors`.
+    pub fn validate(self, errors: &mut Vec<String>) -> (SourceConfig, WebhookSecrets) {
+        let Self { github, gitlab, cdevents, pagerduty, repositories } = self;
+        let mut secret = |name: &str, value: Option<String>| {
+            let value = value?;
+            if value.trim().is_empty() || value.trim() != value {
+                errors.push(format!("{name}: expected a secret without surrounding spaces (the value is not shown)"));
+            }
+            Some(Secret::new(value))
+        };
+        let webhooks = WebhookSecrets {
+            github: secret("github.secret", github.secret.clone()),
+            gitlab: secret("gitlab.token", gitlab.secret.clone()),
+            pagerduty: secret("pagerduty.secret", pagerduty.secret),
+            cdevents: secret("cdevents.token", cdevents.token),
+        };
+        let mut host = |name: &str, file: GitHostFile| {
+            let defaults = GitHostConfig::default();
+            let incident_label = file.incident_label.map_or(defaults.incident_label, |label| {
+                if label.trim().is_empty() {
+                    errors.push(format!("{name}.incident_label: expected a label name but found an empty string"));
+                }
+                label.trim().to_owned()
+            });
+            let deploy_source = file.deploy_source.map_or(defaults.deploy_source, |text| {
+                DeploySource::parse(&text).unwrap_or_else(|| {
+                    errors.push(format!("{name}.deploy_source: expected deployments, releases or both but found {text:?}"));
+                    defaults.deploy_source
+                })
+            });
+            GitHostConfig { incident_label, deploy_source }
+        };
+        let (github, gitlab) = (host("github", github), host("gitlab", gitlab));
+        let mut rules: Vec<RepositoryRule> = Vec::new();
+        for (index, entry) in repositories.into_iter().enumerate() {
+            let at = format!("repositories[{index}]");
+            let repository = entry.repository.trim().trim_matches('/').to_owned();
+            if !repository.contains('/') {
+                errors.push(format!("{at}.repository: expected owner/name (GitLab: group/project) but found {:?}", entry.repository));
+            }
+            if entry.service.trim().is_empty() {
+                errors.push(format!("{at}.service: expected a service name but found an empty string"));
+            }
+            let path_prefix = entry.path_prefix.map(|p| p.trim().trim_start_matches('/').to_owned());
+            if path_prefix.as_deref() == Some("") {
+                errors.push(format!("{at}.path_prefix: expected a path such as services/api/ but found an empty one; leave it out for the whole repository"));
+            }
+            if rules.iter().any(|r| r.repository.eq_ignore_ascii_case(&repository) && r.path_prefix == path_prefix) {
+                errors.push(format!("{at}: {repository:?} with this path_prefix is already mapped"));
+            }
+            rules.push(RepositoryRule { repository, path_prefix, service: entry.service.trim().to_owned() });
+        }
+        for (pagerduty_service, service) in &pagerduty.services {
+            if service.trim().is_empty() {
+                errors.push(format!("pagerduty.services.{pagerduty_service}: expected a service name but found an empty string"));
+            }
+        }
+        let sources = SourceConfig { repositories: rules, github, gitlab, pagerduty_services: pagerduty.services };
+        (sources, webhooks)
+    }
+}

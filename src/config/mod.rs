@@ -1,0 +1,595 @@
+//! pacer's settings: defaults < TOML file < `PACER_…` environment variables < command-line flags.
+//!
+//! Each part owns its section of the file — its keys (serde, `deny_unknown_fields`), defaults and
+//! validation: [`ApiFile`] (the API's keys, `[[slo]]`, `[ci]`, `[limits]`), [`RollbackFile`]
+//! (`[alerts]`, `[[rollback]]`), [`SourcesFile`] (`[github]`, `[gitlab]`, `[cdevents]`,
+//! `[pagerduty]`, `[[repositories]]`), [`MailFile`] (`[report]`), and [`ServerFile`] here
+//! (`listen`, `database_url`). This module only layers them: it reads the file key by key, lays
+//! the environment over it — every scalar key `a.b` is `PACER_A_B`, read off the sections' types
+//! ([`paths`]) — then the flags, and hands each part its keys.
+//!
+//! Everything is validated at start and every problem is reported at once, each naming the
+//! setting and where its value came from, so an operator fixes a file in one pass. Secrets are
+//! never printed: [`Settings::describe`] redacts them.
+
+mod paths;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use pacer_api::ApiConfig;
+use pacer_api::config::ReadAccess;
+use pacer_collector::config::Secret;
+use pacer_api::settings::ApiFile;
+use pacer_collector::config::SourcesFile;
+use pacer_engine::levels::Benchmarks;
+use pacer_engine::model::SECOND;
+use pacer_mail::MailConfig;
+use pacer_mail::config::MailFile;
+use pacer_rollback::config::RollbackFile;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use paths::{Kind, fields, scalar_paths};
+
+/// Every top-level setting: (file key, what it is), in the order an
+/// unknown key's error lists them. A test holds it to the parts' own keys.
+pub const SETTINGS: [(&str, &str); 23] = [
+    ("listen", "address to serve on"),
+    ("database_url", "sqlite://path or postgres://…"),
+    ("api_token", "bearer token for write endpoints"),
+    ("read_token", "bearer token for read endpoints"),
+    ("read_access", "public or token: whether read endpoints need a token"),
+    ("attribution_window_secs", "incident attribution window"),
+    ("analysis_wait_ms", "longest a query waits for the analysis to take in the latest writes"),
+    ("benchmarks", "default DORA report year"),
+    ("max_body_bytes", "largest request body"),
+    ("environments", "environment aliases"),
+    ("teams", "team → services"),
+    ("alerts", "alert label names and alert source credentials"),
+    ("rollback", "rollback policies and hooks"),
+    ("slo", "service-level objectives"),
+    ("slo_interval_secs", "how often SLOs are evaluated"),
+    ("github", "GitHub webhooks"),
+    ("gitlab", "GitLab webhooks"),
+    ("cdevents", "CDEvents webhooks"),
+    ("pagerduty", "PagerDuty webhooks"),
+    ("repositories", "repository (and path) → service"),
+    ("report", "the weekly report email (the variable sets its smtp_url)"),
+    ("ci", "time budgets of the delivery stages"),
+    ("limits", "body sizes, JSON depth, batch size, timeouts, rates, heavy queries, future tolerance"),
+];
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to serve.
+    pub listen: SocketAddr,
+    /// The database.
+    pub database_url: String,
+    /// What the API needs.
+    pub api: ApiConfig,
+    /// Environment aliases as configured (lower-case name → environment).
+    pub environments: BTreeMap<String, String>,
+    /// How the weekly report is delivered; `None` when no SMTP server is configured (the
+    /// preview and `pacer report --out` still work).
+    pub report: Option<Arc<MailConfig>>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--database`.
+    pub database_url: Option<String>,
+}
+
+/// The binary's own keys of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Where to serve.
+    pub listen: Option<String>,
+    /// The database.
+    pub database_url: Option<String>,
+}
+
+/// Every part's keys, layered and not yet validated.
+#[derive(Debug, Default)]
+struct Layers {
+    server: ServerFile,
+    api: ApiFile,
+    rollback: RollbackFile,
+    sources: SourcesFile,
+    mail: MailFile,
+}
+
+/// The environment variables kept from before variables were derived from key paths, each with
+/// the key it sets; the derived name works too.
+const SHORT_NAMES: [(&str, &str); 2] = [("PACER_ALERTMANAGER_TOKEN", "alerts.alertmanager_token"), ("PACER_GRAFANA_SECRET", "alerts.grafana_secret")];
+
+/// Keys that have no environment variable: `PACER_GITHUB_TOKEN` is the API token of
+/// `pacer import github`, not the webhook secret (`github.token` is an alias of `github.secret`).
+const NOT_FROM_ENVIRONMENT: [&str; 1] = ["github.token"];
+
+impl Settings {
+    /// Loads the file (when given), the environment and the overrides, and validates them.
+    ///
+    /// # Errors
+    /// Every problem found, one line each.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>, overrides: &Overrides) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut table = toml::Table::new();
+        let mut origin = "environment".to_owned();
+        if let Some(path) = file {
+            origin = path.display().to_string();
+            match std::fs::read_to_string(path) {
+                Ok(text) => match toml::from_str(&text) {
+                    Ok(read) => table = read,
+                    Err(e) => errors.push(format!("{origin}: invalid TOML: {}", e.message())),
+                },
+                Err(e) => errors.push(format!("{}: cannot read the configuration file: {e}", path.display())),
+            }
+        }
+        lay_over(&mut table, environment(env, &mut errors));
+        for (key, value) in [("listen", &overrides.listen), ("database_url", &overrides.database_url)] {
+            if let Some(value) = value {
+                table.insert(key.to_owned(), toml::Value::String(value.clone()));
+            }
+        }
+        let layers = split(table, &origin, &mut errors);
+        let settings = validate(layers, &mut errors);
+        if errors.is_empty() { Ok(settings) } else { Err(errors) }
+    }
+
+    /// A human summary of the effective settings, with secrets redacted.
+    pub fn describe(&self) -> String {
+        let secret = |s: &Option<String>| if s.is_some() { "(set)" } else { "(not set)" };
+        let mut out = format!(
+            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nanalysis_wait_ms = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
+            self.listen,
+            pacer_store::redact(&self.database_url),
+            secret(&self.api.api_token),
+            secret(&self.api.read_token),
+            self.api.attribution_window / SECOND,
+            self.api.analysis_wait.as_millis(),
+            benchmarks_name(self.api.benchmarks),
+            self.api.max_body_bytes,
+        );
+        let read_access = match self.api.read_access {
+            ReadAccess::Public => "public",
+            ReadAccess::Token => "token",
+        };
+        out.push_str(&format!("read_access = {read_access}\n"));
+        let l = &self.api.limits;
+        out.push_str(&format!(
+            "limits: bodies webhook {} / alert {} / query {} bytes, json_depth {}, batch_events {}, timeouts request {} s / header {} s / body {} s\n",
+            l.webhook_body_bytes,
+            l.alert_body_bytes,
+            l.query_body_bytes,
+            l.json_depth,
+            l.batch_events,
+            l.request_timeout.as_secs(),
+            l.header_timeout.as_secs(),
+            l.body_timeout.as_secs(),
+        ));
+        out.push_str(&format!(
+            "limits: per ip {}/s (burst {}), per token {}/s (burst {}), heavy_queries {} (queue {} ms), future_tolerance {} s, forwarded_for {}\n",
+            l.ip_rate.per_second,
+            l.ip_rate.burst,
+            l.token_rate.per_second,
+            l.token_rate.burst,
+            l.heavy_queries,
+            l.heavy_queue.as_millis(),
+            l.future_tolerance / SECOND,
+            l.forwarded_for,
+        ));
+        for (alias, environment) in &self.environments {
+            out.push_str(&format!("environments.{alias} = {environment}\n"));
+        }
+        for policy in &self.api.rollback.policies {
+            let hooks: Vec<&str> = policy.hooks.iter().map(|h| h.url.as_str()).collect();
+            out.push_str(&format!(
+                "rollback {}/{} = {} (guard {} s, hooks: {})\n",
+                policy.service.as_deref().unwrap_or("*"),
+                policy.environment,
+                policy.limits.mode.as_str(),
+                policy.limits.guard_window / SECOND,
+                hooks.join(", "),
+            ));
+        }
+        for slo in &self.api.slos {
+            out.push_str(&format!("slo {} = {} {:.4} over {} days\n", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
+        }
+        for (team, services) in &self.api.teams {
+            let list: Vec<&str> = services.iter().map(String::as_str).collect();
+            out.push_str(&format!("teams.{team} = [{}]\n", list.join(", ")));
+        }
+        let (sources, webhooks) = (&self.api.sources, &self.api.webhooks);
+        let set = |s: &Option<Secret>| if s.is_some() { "(set)" } else { "(not set)" };
+        for (name, host, secret) in [("github", &sources.github, ("secret", &webhooks.github)), ("gitlab", &sources.gitlab, ("token", &webhooks.gitlab))] {
+            out.push_str(&format!("{name}.{} = {}\n", secret.0, set(secret.1)));
+            out.push_str(&format!("{name}.incident_label = {}\n{name}.deploy_source = {}\n", host.incident_label, host.deploy_source.as_str()));
+        }
+        out.push_str(&format!("cdevents.token = {}\npagerduty.secret = {}\n", set(&webhooks.cdevents), set(&webhooks.pagerduty)));
+        for (pagerduty_service, service) in &sources.pagerduty_services {
+            out.push_str(&format!("pagerduty.services.{pagerduty_service:?} = {service}\n"));
+        }
+        for rule in &sources.repositories {
+            let path = rule.path_prefix.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+            out.push_str(&format!("repositories: {}{path} → {}\n", rule.repository, rule.service));
+        }
+        for (stage, budget) in &self.api.ci_budgets {
+            out.push_str(&format!("ci.budgets.{stage}_secs = {}\n", *budget as f64 / SECOND as f64));
+        }
+        let shown = &self.api.report;
+        out.push_str(&format!("report.timezone = {}\nreport.subject = {}\n", shown.zone.name(), shown.subject));
+        match &self.report {
+            None => out.push_str("report = not sent (no smtp_url)\n"),
+            Some(mail) => {
+                // The URL's password is the secret here; pacer_store::redact hides it.
+                out.push_str(&format!(
+                    "report = {} via {} from {}\n",
+                    mail.schedule.text(),
+                    pacer_store::redact(&mail.smtp_url),
+                    mail.from
+                ));
+                for (team, recipients) in mail.audiences() {
+                    let list: Vec<String> = recipients.iter().map(ToString::to_string).collect();
+                    out.push_str(&format!("report.recipients[{team}] = [{}]\n", list.join(", ")));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn benchmarks_name(b: Benchmarks) -> &'static str {
+    match b {
+        Benchmarks::Y2021 => "2021",
+        Benchmarks::Y2023 => "2023",
+        Benchmarks::Y2024 => "2024",
+    }
+}
+
+/// Every scalar key path of every part with its kind, in part order.
+fn every_scalar_path() -> Vec<(String, Kind)> {
+    let mut all = scalar_paths::<ServerFile>();
+    all.extend(scalar_paths::<ApiFile>());
+    all.extend(scalar_paths::<RollbackFile>());
+    all.extend(scalar_paths::<SourcesFile>());
+    all.extend(scalar_paths::<MailFile>());
+    all
+}
+
+/// The variable of a key path: `limits.heavy_queries` is `PACER_LIMITS_HEAVY_QUERIES`.
+fn variable(path: &str) -> String {
+    format!("PACER_{}", path.replace('.', "_").to_uppercase())
+}
+
+/// The settings the environment gives, as a table shaped like the file.
+fn environment(env: &HashMap<String, String>, errors: &mut Vec<String>) -> toml::Table {
+    let mut overlay = toml::Table::new();
+    for (path, kind) in every_scalar_path() {
+        if NOT_FROM_ENVIRONMENT.contains(&path.as_str()) {
+            continue;
+        }
+        let mut names = vec![variable(&path)];
+        names.extend(SHORT_NAMES.iter().filter(|(_, key)| *key == path).map(|(name, _)| (*name).to_owned()));
+        for name in names {
+            let Some(value) = env.get(&name).filter(|v| !v.is_empty()) else { continue };
+            let parsed = match kind {
+                Kind::Integer => value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| format!("{name}: expected an integer but found {value:?}")),
+                Kind::Number => value.trim().parse::<f64>().map(toml::Value::Float).map_err(|_| format!("{name}: expected a number but found {value:?}")),
+                Kind::Flag => match value.trim() {
+                    "true" | "1" => Ok(toml::Value::Boolean(true)),
+                    "false" | "0" => Ok(toml::Value::Boolean(false)),
+                    other => Err(format!("{name}: expected true or false but found {other:?}")),
+                },
+                Kind::Text => Ok(toml::Value::String(value.clone())),
+            };
+            match parsed {
+                Ok(value) => set(&mut overlay, &path, value),
+                Err(error) => errors.push(error),
+            }
+        }
+    }
+    overlay
+}
+
+/// Sets `path` (`a` or `a.b`) in `table`.
+fn set(table: &mut toml::Table, path: &str, value: toml::Value) {
+    match path.split_once('.') {
+        None => {
+            table.insert(path.to_owned(), value);
+        }
+        Some((section, key)) => {
+            if let toml::Value::Table(inner) = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+                inner.insert(key.to_owned(), value);
+            }
+        }
+    }
+}
+
+/// Lays `overlay` over `table`, table by table: its values win.
+fn lay_over(table: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (table.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => lay_over(inner, over),
+            // A section the file wrote as something else than a table keeps the file's error.
+            (Some(existing), toml::Value::Table(_)) if !existing.is_table() => {}
+            (_, value) => {
+                table.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Hands each part its keys. Each key is read on its own, so one bad value does not hide the
+/// others; problems are reported in the order of the keys.
+fn split(table: toml::Table, origin: &str, errors: &mut Vec<String>) -> Layers {
+    let owners: [&[&str]; 5] = [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>()];
+    let mut parts: [toml::Table; 5] = Default::default();
+    for (key, value) in table {
+        let at = format!("{origin}: {key}");
+        let Some(part) = owners.iter().position(|keys| keys.contains(&key.as_str())) else {
+            let known: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
+            errors.push(format!("{at}: unknown setting; expected one of {}", known.join(", ")));
+            continue;
+        };
+        let alone = toml::Table::from_iter([(key.clone(), value.clone())]);
+        let problem = match part {
+            0 => problem_of::<ServerFile>(alone),
+            1 => problem_of::<ApiFile>(alone),
+            2 => problem_of::<RollbackFile>(alone),
+            3 => problem_of::<SourcesFile>(alone),
+            _ => problem_of::<MailFile>(alone),
+        };
+        match problem {
+            Some(problem) => errors.push(format!("{at}: {}", within(&key, &problem))),
+            None => {
+                parts[part].insert(key, value);
+            }
+        }
+    }
+    let [server, api, rollback, sources, mail] = parts;
+    Layers { server: read(server, origin, errors), api: read(api, origin, errors), rollback: read(rollback, origin, errors), sources: read(sources, origin, errors), mail: read(mail, origin, errors) }
+}
+
+/// The problem with reading `table` as a `T`, if any.
+fn problem_of<T: DeserializeOwned>(table: toml::Table) -> Option<String> {
+    toml::Value::Table(table).try_into::<T>().err().map(|e| e.to_string())
+}
+
+/// Reads a part from the keys that each read well on their own.
+fn read<T: DeserializeOwned + Default>(table: toml::Table, origin: &str, errors: &mut Vec<String>) -> T {
+    toml::Value::Table(table).try_into().unwrap_or_else(|e| {
+        errors.push(format!("{origin}: {}", e.to_string().trim()));
+        T::default()
+    })
+}
+
+/// A problem found reading `{key = value}` as it reads reading the value alone: the path it ends
+/// with (`in \`limits.heavy_queries\``) is made relative to the key, or dropped at the key itself.
+fn within(key: &str, problem: &str) -> String {
+    let problem = problem.trim();
+    let Some((message, last)) = problem.rsplit_once('\n') else { return problem.to_owned() };
+    let Some(path) = last.strip_prefix("in `").and_then(|p| p.strip_suffix('`')) else { return problem.to_owned() };
+    if path == key {
+        message.to_owned()
+    } else if let Some(rest) = path.strip_prefix(key).and_then(|p| p.strip_prefix('.')) {
+        format!("{message}\nin `{rest}`")
+    } else {
+        problem.to_owned()
+    }
+}
+
+fn validate(layers: Layers, errors: &mut Vec<String>) -> Settings {
+    let Layers { server, api, rollback, sources, mail } = layers;
+    let listen_text = server.listen.unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        errors.push(format!("listen: expected host:port such as 127.0.0.1:3000 but found {listen_text:?}"));
+        SocketAddr::from(([127, 0, 0, 1], 3000))
+    });
+    let database_url = server.database_url.unwrap_or_else(|| "sqlite://pacer.db".to_owned());
+    if !["sqlite:", "postgres:", "postgresql:"].iter().any(|p| database_url.starts_with(p)) {
+        errors.push(format!("database_url: expected sqlite://… or postgres://… but found {:?}", pacer_store::redact(&database_url)));
+    }
+    let environments = api.environments(errors);
+    let api = api.validate(&environments, errors);
+    let (rollback, alertmanager_token) = rollback.validate(&environments.normalizer, errors);
+    let (report_settings, report) = mail.validate(errors);
+    let (sources, webhooks) = sources.validate(errors);
+    Settings {
+        listen,
+        database_url,
+        environments: environments.aliases,
+        report,
+        api: ApiConfig { alertmanager_token, rollback: Arc::new(rollback), sources, webhooks, report: report_settings, ..api },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacer_collector::sources::DeploySource;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, Vec<String>> {
+        // One file per call: tests run in parallel, and two configurations may be as long.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pacer-config-{}-{n}", std::process::id()));
+        std::fs::write(&dir, toml).expect("write");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let result = Settings::load(Some(&dir), &env, &Overrides::default());
+        let _ = std::fs::remove_file(&dir);
+        result
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = load("listen = \"nowhere\"\nbenchmarks = 2022\ncolour = 1\nattribution_window_secs = -5\n", &[])
+            .expect_err("invalid");
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("colour") && e.contains("unknown setting")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("benchmarks")), "{errors:#?}");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_flags_override_both() {
+        let dir = std::env::temp_dir().join(format!("pacer-config-layers-{}", std::process::id()));
+        std::fs::write(&dir, "listen = \"127.0.0.1:1\"\ndatabase_url = \"sqlite://a.db\"\nbenchmarks = \"2021\"\n").expect("write");
+        let env: HashMap<String, String> =
+            [("PACER_LISTEN".to_string(), "127.0.0.1:2".to_string()), ("PACER_DATABASE_URL".to_string(), "sqlite://b.db".to_string())].into();
+        let flags = Overrides { listen: None, database_url: Some("sqlite://c.db".into()) };
+        let s = Settings::load(Some(&dir), &env, &flags).expect("valid");
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(s.listen.port(), 2);
+        assert_eq!(s.database_url, "sqlite://c.db");
+        assert_eq!(s.api.benchmarks, Benchmarks::Y2021);
+    }
+
+    #[test]
+    fn webhook_sections_report_every_problem_and_never_show_a_secret() {
+        let toml = "[github]\nsecret = \"gh-s3cret\"\ndeploy_source = \"tags\"\ncolour = 1\n\
+                    [gitlab]\ntoken = \"gl-s3cret\"\nincident_label = \"\"\n\
+                    [[repositories]]\nrepository = \"mono\"\nservice = \"api\"\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("github") && e.contains("colour")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("gitlab.incident_label")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("repositories[0].repository")), "{errors:#?}");
+        let toml = "[github]\nsecret = \"gh-s3cret\"\ndeploy_source = \"both\"\n[pagerduty]\nsecret = \"pd-s3cret\"\n\
+                    services = { \"API Service\" = \"api\" }\n[[repositories]]\nrepository = \"acme/mono\"\n\
+                    path_prefix = \"services/api/\"\nservice = \"api\"\n";
+        let s = load(toml, &[("PACER_GITLAB_TOKEN", "gl-s3cret"), ("PACER_CDEVENTS_TOKEN", "cd-s3cret")]).expect("valid");
+        assert_eq!(s.api.sources.github.deploy_source, DeploySource::Both);
+        assert_eq!(s.api.sources.repositories[0].path_prefix.as_deref(), Some("services/api/"));
+        assert_eq!(s.api.webhooks.gitlab.as_ref().map(Secret::expose), Some("gl-s3cret"));
+        let described = s.describe();
+        assert!(!described.contains("s3cret") && !format!("{s:?}").contains("s3cret"), "{described}");
+        assert!(described.contains("gitlab.token = (set)") && described.contains("github.deploy_source = both"), "{described}");
+    }
+
+    #[test]
+    fn every_report_problem_is_reported_at_once_and_the_smtp_password_is_never_described() {
+        let errors = load("[report]\ntimezone = \"Mars/Base\"\nschedule = \"sometimes\"\nrecipients = [\"nobody\"]\nbase_url = \"pacer.local\"\n", &[])
+            .expect_err("invalid");
+        for key in ["report.timezone", "report.schedule", "report.recipients", "report.base_url"] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key} missing from {errors:#?}");
+        }
+        let url = "smtp://ana:s3cret-pw@mail.example.com:587?tls=required";
+        let s = load("[report]\nfrom = \"pacer <pacer@example.com>\"\nrecipients = [\"a@example.com\"]\n", &[("PACER_REPORT_SMTP_URL", url)]).expect("valid");
+        let described = s.describe();
+        assert!(!described.contains("s3cret"), "{described}");
+        assert!(described.contains("via smtp://ana:***@mail.example.com:587?tls=required"), "{described}");
+        let errors = load("[report]\nrecipients = [\"a@example.com\"]\n", &[("PACER_REPORT_SMTP_URL", url)]).expect_err("no sender");
+        assert!(errors.iter().all(|e| !e.contains("s3cret")) && errors.iter().any(|e| e.starts_with("report.from")), "{errors:#?}");
+    }
+
+    #[test]
+    fn every_limit_out_of_range_is_named_and_the_environment_overrides_the_file() {
+        let toml = "[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\ncolour = 1\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        assert!(errors.iter().any(|e| e.contains("limits") && e.contains("colour")), "{errors:#?}");
+        let s = load("[limits]\nheavy_queries = 2\nfuture_tolerance_secs = 60\n", &[("PACER_LIMITS_HEAVY_QUERIES", "3")]).expect("valid");
+        assert_eq!((s.api.limits.heavy_queries, s.api.limits.future_tolerance), (3, 60 * SECOND));
+        let errors = load("json_depth = 1\n[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\n", &[]).expect_err("invalid");
+        for key in ["limits.json_depth", "limits.batch_events", "limits.ip_requests_per_sec", "limits.body_timeout_secs"] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key} missing from {errors:#?}");
+        }
+    }
+
+    #[test]
+    fn a_read_token_makes_reads_need_a_token_unless_that_contradicts_read_access() {
+        let token = ("PACER_READ_TOKEN", "read-token-0123456789");
+        assert_eq!(load("", &[]).expect("valid").api.read_access, ReadAccess::Public);
+        assert_eq!(load("", &[token]).expect("valid").api.read_access, ReadAccess::Token);
+        assert_eq!(load("read_access = \"token\"\n", &[]).expect("valid").api.read_access, ReadAccess::Token);
+        let errors = load("read_access = \"public\"\n", &[token]).expect_err("contradiction");
+        assert!(errors[0].starts_with("read_access"), "{errors:#?}");
+        assert!(load("read_access = \"open\"\n", &[]).is_err());
+    }
+
+    #[test]
+    fn a_service_in_two_teams_is_an_error_and_secrets_are_not_described() {
+        let errors = load("[teams]\na = [\"x\"]\nb = [\"x\"]\n", &[]).expect_err("invalid");
+        assert!(errors[0].contains("already belongs"), "{errors:?}");
+        let s = load("api_token = \"0123456789abcdef-secret\"\n", &[]).expect("valid");
+        assert!(!s.describe().contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_listed_settings_are_the_parts_own_keys() {
+        let listed: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
+        let mut owned: Vec<&str> = [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>()].concat();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        owned.sort_unstable();
+        assert_eq!(sorted, owned);
+    }
+
+    #[test]
+    fn every_scalar_key_has_a_variable_derived_from_its_path() {
+        let names: Vec<String> = every_scalar_path().iter().map(|(path, _)| variable(path)).collect();
+        for name in ["PACER_LISTEN", "PACER_ATTRIBUTION_WINDOW_SECS", "PACER_LIMITS_HEAVY_QUERIES", "PACER_LIMITS_FORWARDED_FOR", "PACER_GITLAB_TOKEN", "PACER_GITHUB_SECRET", "PACER_REPORT_SMTP_URL", "PACER_CDEVENTS_TOKEN", "PACER_PAGERDUTY_SECRET", "PACER_ALERTS_GRAFANA_SECRET"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+        let s = load("", &[("PACER_ALERTMANAGER_TOKEN", "am-token"), ("PACER_REPORT_SUBJECT", "weekly {team}"), ("PACER_GITHUB_TOKEN", "github_pat_x")]).expect("valid");
+        assert_eq!(s.api.alertmanager_token.as_deref(), Some("am-token"));
+        assert_eq!(s.api.report.subject, "weekly {team}");
+        assert!(s.api.webhooks.github.is_none(), "the import's API token is not the webhook secret");
+        let errors = load("", &[("PACER_LIMITS_JSON_DEPTH", "deep"), ("PACER_LIMITS_FORWARDED_FOR", "maybe"), ("PACER_LIMITS_IP_REQUESTS_PER_SEC", "fast")]).expect_err("invalid");
+        assert!(errors.contains(&"PACER_LIMITS_JSON_DEPTH: expected an integer but found \"deep\"".to_owned()), "{errors:#?}");
+        assert!(errors.contains(&"PACER_LIMITS_FORWARDED_FOR: expected true or false but found \"maybe\"".to_owned()), "{errors:#?}");
+        assert!(errors.contains(&"PACER_LIMITS_IP_REQUESTS_PER_SEC: expected a number but found \"fast\"".to_owned()), "{errors:#?}");
+    }
+
+    #[test]
+    fn a_bad_value_inside_a_section_is_named_as_reading_the_section_alone_names_it() {
+        let errors = load("[limits]\nheavy_queries = \"x\"\n[[slo]]\nname = \"a\"\nobjective = 99.0\n", &[]).expect_err("invalid");
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].ends_with(": limits: invalid type: string \"x\", expected i64\nin `heavy_queries`"), "{errors:#?}");
+        assert!(errors[1].ends_with(": slo: missing field `service`"), "{errors:#?}");
+    }
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "PACER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://path (created if missing) or postgres://user@host/db.
+    #[arg(long = "database", env = "PACER_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Loads the settings, printing every problem.
+///
+/// # Errors
+/// The configuration has problems.
+pub fn settings(config: Option<&std::path::Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+    let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("PACER_")).collect();
+    Settings::load(config, &env, overrides).map_err(|errors| {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        anyhow::anyhow!("the configuration has {} problem(s)", errors.len())
+    })
+}
+
+/// Runs `pacer check-config`: validates the configuration and prints the effective settings.
+///
+/// # Errors
+/// The configuration has problems.
+pub fn check(args: CommonArgs) -> anyhow::Result<()> {
+    let settings = settings(args.config.as_deref(), &Overrides { listen: None, database_url: args.database_url })?;
+    print!("{}", settings.describe());
+    println!("configuration ok");
+    Ok(())
+}
