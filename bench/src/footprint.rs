@@ -11,6 +11,14 @@ use pacer_engine::model::DAY;
 use crate::Size;
 use crate::query::{Engine, database};
 
+/// The flags of `footprint`.
+#[derive(Debug, clap::Args)]
+pub struct FootprintArgs {
+    /// The database the earlier `query` run loaded the data set into.
+    #[arg(long, value_enum, default_value_t = Engine::Postgres)]
+    pub engine: Engine,
+}
+
 /// Prints the footprint table of the `size` data set on `engine`.
 ///
 /// # Errors

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use pacer_engine::model::{HOUR, MINUTE};
 use pacer_generator::{Spec, services};
 use serde_json::{Value, json};
@@ -50,23 +49,35 @@ pub struct Options {
     pub duration: Duration,
 }
 
-/// Reads `live`'s flags.
-///
-/// # Errors
-/// A flag's value does not parse.
-pub fn options(args: &[String], size: Size, admin: &str) -> anyhow::Result<Options> {
-    let value = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
-    let rate = value("--rate").map(|r| r.parse::<f64>()).transpose().context("--rate takes facts a second")?.unwrap_or(20.0);
-    let minutes = value("--minutes").map(|m| m.parse::<f64>()).transpose().context("--minutes takes a number")?.unwrap_or(10.0);
-    anyhow::ensure!(rate > 0.0 && minutes > 0.0, "expected a positive --rate and --minutes");
-    Ok(Options {
-        size,
-        engine: Engine::from_args(args)?,
-        admin: admin.to_owned(),
-        reuse: args.iter().any(|a| a == "--reuse"),
-        rate,
-        duration: Duration::from_secs_f64(minutes * 60.0),
-    })
+/// The flags of `live`.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// The database pacer runs on.
+    #[arg(long, value_enum, default_value_t = Engine::Postgres)]
+    pub engine: Engine,
+    /// Keep the data set an earlier `query` or `live` run loaded instead of loading a fresh one.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Facts a second in the stream.
+    #[arg(long, value_name = "FACTS_PER_SEC", default_value_t = 20.0, allow_negative_numbers = true, value_parser = crate::positive::<f64>)]
+    pub rate: f64,
+    /// How long the stream runs, in minutes.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true, value_parser = crate::positive::<f64>)]
+    pub minutes: f64,
+}
+
+impl LiveArgs {
+    /// What a run with these flags does, on the `size` data set and the PostgreSQL server `admin`.
+    pub fn options(&self, size: Size, admin: &str) -> Options {
+        Options {
+            size,
+            engine: self.engine,
+            admin: admin.to_owned(),
+            reuse: self.reuse,
+            rate: self.rate,
+            duration: Duration::from_secs_f64(self.minutes * 60.0),
+        }
+    }
 }
 
 /// Latencies by what was asked, and every failed request.

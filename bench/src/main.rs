@@ -5,6 +5,9 @@
 //! target/release/pacer-bench all [--size small|medium|full] [--postgres URL] [--reuse]
 //! ```
 //!
+//! `pacer-bench --help` lists the benchmarks, `pacer-bench <benchmark> --help` their flags.
+//! `--size` and `--postgres` go before or after the benchmark's name; without a name, `all` runs.
+//!
 //! - **ingest**: native events over HTTP (NDJSON, 4 concurrent clients) into a fresh database,
 //!   against a raw batched multi-row insert of the same rows with sqlx into a fresh database of
 //!   the same engine.
@@ -16,8 +19,8 @@
 //!   (`PACER_BENCH_PACER` names the other).
 //! - **rollback**: Alertmanager-shaped alerts to a pacer with an `auto` policy; time from the
 //!   alert's POST to the hook request arriving at a local receiver.
-//! - **start**: `pacer serve` on an existing database until `/readyz` answers, and its resident
-//!   memory after the query load.
+//! - **start** (measured by `query`, not a command of its own): `pacer serve` on an existing
+//!   database until `/readyz` answers, and its resident memory after the query load.
 //! - **scale**: the ingest benchmark's events through one, two and three `pacer serve` processes
 //!   on one PostgreSQL database, round-robin, each run checked for exactly-once storage.
 //! - **footprint** (not part of `all`): builds the analysis of the data set an earlier `query`
@@ -44,7 +47,9 @@ mod soak;
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::PossibleValue;
 
 /// How much data a run uses.
 #[derive(Debug, Clone, Copy)]
@@ -72,13 +77,84 @@ const SIZES: [Size; 3] = [
     Size { name: "full", services: 1_000, deployments: 1_000_000, commits: 5_000_000, ingest_events: 200_000, alerts: 1_000, reference_repeat: 3 },
 ];
 
-/// Where the PostgreSQL server is.
-fn postgres_admin(args: &[String]) -> String {
-    args.windows(2)
-        .find(|w| w[0] == "--postgres")
-        .map(|w| w[1].clone())
-        .or_else(|| std::env::var("PACER_TEST_POSTGRES").ok())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+/// `--size` takes the sizes' names.
+impl ValueEnum for Size {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SIZES
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name))
+    }
+}
+
+/// pacer's benchmarks: measures pacer against references run in the same process, as ratios,
+/// and prints Markdown rows for BENCHMARKS.md.
+#[derive(Debug, Parser)]
+#[command(name = "pacer-bench")]
+struct Cli {
+    /// Which benchmark (`all` when none is named).
+    #[command(subcommand)]
+    bench: Option<Bench>,
+    /// How much data a run uses.
+    #[arg(long, global = true, value_enum, default_value = "small")]
+    size: Size,
+    /// The PostgreSQL server, as a URL ending in /<database>; benchmarks create their databases
+    /// beside that one.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "PACER_TEST_POSTGRES",
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres: String,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Runs ingest, rollback, query and scale, one after the other.
+    All(query::QueryArgs),
+    /// Native events over HTTP into a fresh database, against a raw batched insert.
+    Ingest,
+    /// The DORA queries against Four Keys-style SQL on the same data, and pacer's start to ready.
+    Query(query::QueryArgs),
+    /// Time from an alert's POST to the rollback hook request.
+    Rollback,
+    /// The ingest benchmark through one, two and three `pacer serve` processes on one PostgreSQL.
+    Scale,
+    /// The query set, then a steady mixed stream of new facts under a query load.
+    Live(live::LiveArgs),
+    /// wrk against `pacer serve` with NDJSON ingest and queries: zero errors and flat memory.
+    Soak(soak::SoakArgs),
+    /// What the analysis of the data set an earlier `query` run loaded holds, part by part.
+    Footprint(footprint::FootprintArgs),
+}
+
+impl Bench {
+    /// The name it is run by.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::All(_) => "all",
+            Self::Ingest => "ingest",
+            Self::Query(_) => "query",
+            Self::Rollback => "rollback",
+            Self::Scale => "scale",
+            Self::Live(_) => "live",
+            Self::Soak(_) => "soak",
+            Self::Footprint(_) => "footprint",
+        }
+    }
+}
+
+/// Parses a number above zero, for the flags that take a count or a length of time.
+///
+/// # Errors
+/// It is not a number, or not above zero.
+pub fn positive<T: std::str::FromStr + PartialOrd + Default>(value: &str) -> Result<T, String> {
+    value.parse::<T>().ok().filter(|n| *n > T::default()).ok_or_else(|| format!("expected a positive number but found {value:?}"))
 }
 
 /// Creates a fresh PostgreSQL database and returns its URL.
@@ -159,35 +235,58 @@ pub fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let what = args.first().map_or("all", String::as_str);
-    let size_name = args.windows(2).find(|w| w[0] == "--size").map_or("small", |w| w[1].as_str());
-    let Some(size) = SIZES.iter().find(|s| s.name == size_name).copied() else {
-        bail!("expected --size small, medium or full but found {size_name:?}");
-    };
-    let admin = postgres_admin(&args);
-    println!("<!-- pacer-bench {what} --size {} on {} -->", size.name, chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-    if matches!(what, "ingest" | "all") {
-        ingest::run(size, &admin).await?;
-    }
-    if matches!(what, "rollback" | "all") {
-        latency::run(size).await?;
-    }
-    if matches!(what, "query" | "all") {
-        let flag = |name: &str| args.iter().any(|a| a == name);
-        query::run(size, &admin, flag("--reuse"), flag("--pacer-only"), query::Engine::from_args(&args)?).await?;
-    }
-    if matches!(what, "scale" | "all") {
-        scale::run(size, &admin).await?;
-    }
-    if what == "live" {
-        live::run(&live::options(&args, size, &admin)?).await?;
-    } else if what == "soak" {
-        soak::run(&soak::options(&args, &admin)?).await?;
-    } else if what == "footprint" {
-        footprint::run(size, &admin, query::Engine::from_args(&args)?).await?;
-    } else if !matches!(what, "ingest" | "rollback" | "query" | "scale" | "all") {
-        bail!("expected ingest, query, rollback, scale, all, live, soak or footprint but found {what:?}");
+    let Cli { bench, size, postgres: admin } = Cli::parse();
+    let bench = bench.unwrap_or(Bench::All(query::QueryArgs::default()));
+    println!("<!-- pacer-bench {} --size {} on {} -->", bench.name(), size.name, chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    match bench {
+        Bench::All(args) => {
+            ingest::run(size, &admin).await?;
+            latency::run(size).await?;
+            query::run(size, &admin, args.reuse, args.pacer_only, args.engine).await?;
+            scale::run(size, &admin).await?;
+        }
+        Bench::Ingest => ingest::run(size, &admin).await?,
+        Bench::Query(args) => query::run(size, &admin, args.reuse, args.pacer_only, args.engine).await?,
+        Bench::Rollback => latency::run(size).await?,
+        Bench::Scale => scale::run(size, &admin).await?,
+        Bench::Live(args) => live::run(&args.options(size, &admin)).await?,
+        Bench::Soak(args) => {
+            soak::run(&args.options(&admin)).await?;
+        }
+        Bench::Footprint(args) => footprint::run(size, &admin, args.engine).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn size_and_postgres_go_before_or_after_the_benchmark_and_no_benchmark_means_all() {
+        let after = Cli::try_parse_from(["pacer-bench", "live", "--size", "medium", "--postgres", "postgres://x/y", "--rate", "5"]).expect("parses");
+        assert_eq!((after.size.name, after.postgres.as_str()), ("medium", "postgres://x/y"), "flags after the benchmark");
+        assert!(matches!(after.bench, Some(Bench::Live(live::LiveArgs { rate: 5.0, .. }))), "live's own flag");
+        let before = Cli::try_parse_from(["pacer-bench", "--size", "full", "query", "--reuse"]).expect("parses");
+        assert_eq!(before.size.name, "full", "flags before the benchmark");
+        assert!(matches!(before.bench, Some(Bench::Query(query::QueryArgs { reuse: true, pacer_only: false, engine: query::Engine::Postgres }))));
+        let none = Cli::try_parse_from(["pacer-bench"]).expect("parses");
+        assert_eq!(none.size.name, "small", "the default size");
+        assert!(none.bench.is_none(), "no benchmark named: main runs all");
+    }
+
+    #[test]
+    fn counts_and_lengths_of_time_must_be_positive() {
+        for args in [["soak", "--seconds", "0"], ["soak", "--connections", "-1"], ["live", "--rate", "x"], ["live", "--minutes", "0"]] {
+            let error = Cli::try_parse_from(std::iter::once("pacer-bench").chain(args)).expect_err("refused");
+            assert!(error.to_string().contains("expected a positive number but found"), "{args:?}: {error}");
+        }
+    }
 }

@@ -124,28 +124,48 @@ async fn sqlite_loader(url: &str) -> anyhow::Result<Store> {
     Ok(Store::Sqlite(pool, pacer_store::WriteQueue::default()))
 }
 
-/// The database the query benchmark runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The flags of `query` (and of `all`, which runs it).
+#[derive(Debug, Default, clap::Args)]
+pub struct QueryArgs {
+    /// Keep the data set an earlier `query` (or `live`) run loaded instead of loading a fresh one.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Leave the Four Keys-style reference out: pacer's own times, to compare two builds of pacer
+    /// (PACER_BENCH_PACER names the other).
+    #[arg(long)]
+    pub pacer_only: bool,
+    /// The database pacer runs on (the SQL reference runs only on PostgreSQL).
+    #[arg(long, value_enum, default_value_t = Engine::Postgres)]
+    pub engine: Engine,
+}
+
+/// The database the query benchmark runs on: `--engine sqlite|postgres`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
     /// PostgreSQL, with the Four Keys-style SQL as the reference.
+    #[default]
     Postgres,
     /// SQLite: pacer's own times against the interactive target (Four Keys' SQL is PostgreSQL's).
     Sqlite,
 }
 
-impl Engine {
-    /// Reads `--engine sqlite|postgres` (PostgreSQL by default).
-    ///
-    /// # Errors
-    /// Another engine name.
-    pub fn from_args(args: &[String]) -> anyhow::Result<Self> {
-        match args.windows(2).find(|w| w[0] == "--engine").map(|w| w[1].as_str()) {
-            None | Some("postgres") => Ok(Self::Postgres),
-            Some("sqlite") => Ok(Self::Sqlite),
-            Some(other) => anyhow::bail!("expected --engine sqlite or postgres but found {other:?}"),
-        }
+/// `--engine` takes `postgres` or `sqlite`. By hand rather than derived, so that `--help` keeps
+/// to a line a flag: a derived one would print the variants' docs under every `--engine`.
+impl clap::ValueEnum for Engine {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Postgres, Self::Sqlite]
     }
 
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }))
+    }
+}
+
+impl Engine {
+    /// How tables name it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Postgres => "PostgreSQL",

@@ -94,35 +94,47 @@ impl Outcome {
     }
 }
 
-/// Reads `soak` flags: `--minutes N` or `--seconds N` (default 10 minutes), `--connections N`
-/// (8), `--threads N` (2), `--sample-secs N` (5; 1 for runs under two minutes), `--engine
-/// sqlite|postgres` (sqlite).
-///
-/// # Errors
-/// A flag with a value that is not a positive number, or an unknown engine.
-pub fn options(args: &[String], admin: &str) -> anyhow::Result<Options> {
-    let number = |name: &str| -> anyhow::Result<Option<u64>> {
-        match args.windows(2).find(|w| w[0] == name) {
-            None => Ok(None),
-            Some(w) => w[1].parse::<u64>().ok().filter(|n| *n > 0).map(Some).with_context(|| format!("expected a positive integer after {name} but found {:?}", w[1])),
+/// The flags of `soak`.
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// How long wrk runs, in minutes (10 when neither this nor --seconds is given).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = crate::positive::<u64>)]
+    pub minutes: Option<u64>,
+    /// How long wrk runs, in seconds (wins over --minutes).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = crate::positive::<u64>)]
+    pub seconds: Option<u64>,
+    /// Open connections.
+    #[arg(long, value_name = "N", default_value_t = 8, allow_negative_numbers = true, value_parser = crate::positive::<u32>)]
+    pub connections: u32,
+    /// wrk threads.
+    #[arg(long, value_name = "N", default_value_t = 2, allow_negative_numbers = true, value_parser = crate::positive::<u32>)]
+    pub threads: u32,
+    /// Seconds between resident memory samples (5; 1 for runs under two minutes).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = crate::positive::<u64>)]
+    pub sample_secs: Option<u64>,
+    /// The database pacer runs on.
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    pub engine: String,
+}
+
+impl SoakArgs {
+    /// What a run with these flags does, on the PostgreSQL server `admin` for `postgres`.
+    pub fn options(&self, admin: &str) -> Options {
+        let seconds = match (self.minutes, self.seconds) {
+            (_, Some(s)) => s,
+            (Some(m), None) => m * 60,
+            (None, None) => 600,
+        };
+        let sample = self.sample_secs.unwrap_or(if seconds < 120 { 1 } else { 5 });
+        Options {
+            duration: Duration::from_secs(seconds),
+            sample_every: Duration::from_secs(sample),
+            connections: self.connections,
+            threads: self.threads,
+            engine: self.engine.clone(),
+            admin: admin.to_owned(),
         }
-    };
-    let seconds = match (number("--minutes")?, number("--seconds")?) {
-        (_, Some(s)) => s,
-        (Some(m), None) => m * 60,
-        (None, None) => 600,
-    };
-    let sample = number("--sample-secs")?.unwrap_or(if seconds < 120 { 1 } else { 5 });
-    let engine = args.windows(2).find(|w| w[0] == "--engine").map_or("sqlite", |w| w[1].as_str()).to_owned();
-    ensure!(matches!(engine.as_str(), "sqlite" | "postgres"), "expected --engine sqlite or postgres but found {engine:?}");
-    Ok(Options {
-        duration: Duration::from_secs(seconds),
-        sample_every: Duration::from_secs(sample),
-        connections: u32::try_from(number("--connections")?.unwrap_or(8))?,
-        threads: u32::try_from(number("--threads")?.unwrap_or(2))?,
-        engine,
-        admin: admin.to_owned(),
-    })
+    }
 }
 
 /// Runs the soak and prints its figures; fails when it did not pass.

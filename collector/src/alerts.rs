@@ -18,8 +18,7 @@ use pacer_engine::model::Incident;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::body::kind;
-use crate::fields::FieldError;
+use crate::fields::{FieldError, kind};
 use crate::normalize::{Normalizer, PRODUCTION};
 
 /// One alert of a notification.

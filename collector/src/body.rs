@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::fields::FieldError;
+use crate::fields::{FieldError, kind};
 
 /// Most events in one request, unless the caller sets its own limit ([`split_at_most`]).
 pub const MAX_BATCH: usize = 10_000;
@@ -170,18 +170,6 @@ fn split_lines(body: &[u8]) -> Result<Vec<Value>, Vec<FieldError>> {
         }
     }
     if errors.is_empty() { Ok(events) } else { Err(errors) }
-}
-
-/// The JSON kind of a value, for messages.
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
 //! A strict reader of one JSON object that collects every problem, each with a JSON pointer
 //! (RFC 6901), instead of stopping at the first.
+//!
+//! It also holds what every reader in the crate reports problems with: [`FieldError`], and
+//! [`kind`], which names what was found in an "expected … but found …" message. It reads no
+//! request body as a whole; splitting a body into events is [`crate::body`]'s, which builds on
+//! this module and not the other way round.
 
 use std::collections::HashSet;
 
 use chrono::DateTime;
+use pacer_engine::Millis;
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-use crate::body::kind;
-use pacer_engine::Millis;
 
 /// One problem with one field of the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,6 +26,18 @@ impl FieldError {
     /// A problem at `pointer`.
     pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { pointer: pointer.into(), detail: detail.into() }
+    }
+}
+
+/// The JSON kind of a value, for messages.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

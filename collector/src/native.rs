@@ -10,7 +10,7 @@ use pacer_engine::model::{
     CiRun, Commit, Deployment, DeploymentStatus, Fact, Incident, PullRequest, ShippedCommit, SliSample,
 };
 
-use crate::fields::{FieldError, Reader};
+use crate::fields::{FieldError, Reader, kind};
 use crate::normalize::{Normalizer, PRODUCTION};
 use crate::{Collected, body};
 
@@ -50,7 +50,7 @@ pub fn parse_values(values: Vec<Value>, normalizer: &Normalizer) -> Result<Vec<C
 /// Every problem with the event.
 pub fn parse_event(value: &Value, pointer: &str, normalizer: &Normalizer) -> Result<Fact, Vec<FieldError>> {
     let Some(object) = value.as_object() else {
-        return Err(vec![FieldError::new(pointer, format!("expected an event object but found {}", body::kind(value)))]);
+        return Err(vec![FieldError::new(pointer, format!("expected an event object but found {}", kind(value)))]);
     };
     let mut r = Reader::new(object, pointer);
     let types: Vec<(&str, &str)> = TYPES.iter().map(|t| (*t, *t)).collect();
@@ -119,7 +119,7 @@ fn shipped_commits(r: &mut Reader<'_>) -> Vec<ShippedCommit> {
     let mut commits = Vec::new();
     for (pointer, value) in r.opt_array("commits") {
         let Some(object) = value.as_object() else {
-            r.errors.push(FieldError::new(pointer, format!("expected a commit object but found {}", body::kind(value))));
+            r.errors.push(FieldError::new(pointer, format!("expected a commit object but found {}", kind(value))));
             continue;
         };
         let mut c = Reader::new(object, pointer);

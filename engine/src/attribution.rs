@@ -5,10 +5,17 @@
 //! the latest deployment of that (service, environment) finished before the incident opened, or
 //! (c) a later deployment rolls D back. D recovers at the earliest of the resolution of an
 //! incident attributed to it and the finish of a rollback of it.
+//!
+//! This module owns those rules and the routine that applies them, `attribute`: given every
+//! service's deployments and incidents, the failures of the services wanted, with their causes
+//! and recoveries. It does not decide which services are attributed again after a change (the
+//! analysis routes that, see [`crate::change`]) nor keep the failures: [`crate::dora::Analysis`]
+//! calls it while it assembles and keeps what it returns in its parts.
 
 use serde::Serialize;
 
 use crate::model::{Incident, Millis};
+use crate::shipments::Shipments;
 
 /// Why a deployment counts as failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +67,30 @@ impl FailureCause {
     }
 }
 
+/// Why a deployment failed and when it recovered.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    /// The deployment, by its index in its service's deployments.
+    pub(crate) deployment: u32,
+    /// Its causes, in the order [`attribute`] finds them.
+    pub(crate) causes: Vec<FailureCause>,
+    /// When it recovered: the earliest resolution of an incident attributed to it and finish of
+    /// a rollback of it.
+    pub(crate) recovered_at: Option<Millis>,
+}
+
+/// What attribution reads of one service: its successful deployments, its own incidents, and
+/// whether its failures are wanted (an analysis keeps those of a part nothing changed for). Every
+/// service is given, wanted or not, since a cause in one may name a deployment of another.
+pub(crate) struct ServiceFacts<'a> {
+    /// Its successful deployments, in finish order.
+    pub(crate) shipments: &'a Shipments,
+    /// Its own incidents, ascending by opening time then id.
+    pub(crate) incidents: &'a [Incident],
+    /// Whether its failures are attributed.
+    pub(crate) wanted: bool,
+}
+
 /// How an incident points at its cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamedCause<'a> {
@@ -86,6 +117,79 @@ pub fn in_window(finished: &[Millis], opened_at: Millis, window: Millis) -> Opti
     let before = finished.partition_point(|&f| f < opened_at);
     let latest = before.checked_sub(1)?;
     (opened_at - finished[latest] <= window).then_some(latest)
+}
+
+/// The failures of every service that is `wanted`, as an analysis's part keeps them: each
+/// deployment's index into its failures (`u32::MAX` for none), and the failures; an empty pair for
+/// a service that is not wanted. Causes are routed over every service, since an incident or a
+/// rollback may name a deployment of another service; a cause names its own service's deployment
+/// nearly always, which is found first. `window` is the attribution window.
+pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<(Vec<u32>, Vec<Failure>)> {
+    let wanted = |k: usize| services[k].wanted;
+    let holder = |own: usize, id: &str| -> Option<(usize, usize)> {
+        if let Some(i) = services[own].shipments.index(id) {
+            return Some((own, i));
+        }
+        services.iter().enumerate().find_map(|(k, d)| d.shipments.index(id).map(|i| (k, i)))
+    };
+    let mut causes: Vec<Vec<(usize, FailureCause, Option<Millis>)>> = services.iter().map(|_| Vec::new()).collect();
+    for (k, d) in services.iter().enumerate() {
+        let s = &d.shipments;
+        for incident in d.incidents.iter() {
+            let id = || incident.id.clone();
+            let blamed = match named_cause(incident) {
+                NamedCause::Deployment(deployment_id) => {
+                    holder(k, deployment_id).map(|(t, i)| (t, i, FailureCause::IncidentNamedDeployment { incident_id: id() }))
+                }
+                // A commit counts once per service: at most one deployment of the incident's service shipped it.
+                NamedCause::Commit(sha) => s
+                    .shipper_of(sha)
+                    .map(|i| (k, i, FailureCause::IncidentNamedCommit { incident_id: id(), commit_sha: sha.to_owned() })),
+                NamedCause::Unknown => {
+                    in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i, FailureCause::IncidentInWindow { incident_id: id() }))
+                }
+            };
+            if let Some((t, i, cause)) = blamed.filter(|(t, ..)| wanted(*t)) {
+                causes[t].push((i, cause, incident.resolved_at));
+            }
+        }
+        for &rollback in &s.rollbacks {
+            let rollback = rollback as usize;
+            let Some((t, target)) = s.rollback_of(rollback).and_then(|id| holder(k, id)) else { continue };
+            let finished = s.finished_at[rollback];
+            if wanted(t) && services[t].shipments.finished_at[target] <= finished {
+                causes[t].push((target, FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() }, Some(finished)));
+            }
+        }
+    }
+    services
+        .iter()
+        .zip(causes)
+        .map(|(d, causes)| {
+            if !d.wanted {
+                return (Vec::new(), Vec::new());
+            }
+            let mut failure_of = vec![u32::MAX; d.shipments.len()];
+            let mut failures: Vec<Failure> = Vec::new();
+            for (i, cause, recovered) in causes {
+                if failure_of[i] == u32::MAX {
+                    failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
+                    // Room for one cause, which is what nearly every failure has.
+                    failures.push(Failure { deployment: i as u32, causes: Vec::with_capacity(1), recovered_at: None });
+                }
+                let f = &mut failures[failure_of[i] as usize];
+                f.causes.push(cause);
+                f.recovered_at = match (f.recovered_at, recovered) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            if failures.is_empty() {
+                failure_of = Vec::new();
+            }
+            (failure_of, failures)
+        })
+        .collect()
 }
 
 #[cfg(test)]

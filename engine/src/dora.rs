@@ -5,9 +5,9 @@
 //! (changesets and lead-time samples, walked in finish order), its incidents, and which of its
 //! deployments failed. Changesets never cross services, so when a fact changes only the parts
 //! it reaches are made again ([`Analysis::updated`], routed by [`crate::change`]); failures can
-//! cross services (an incident or a rollback may name any deployment by id), so attribution is
-//! routed over every part and redone only for the parts a cause lands in. Summarizing filters
-//! and counts, part by part; a window costs what it holds.
+//! cross services (an incident or a rollback may name any deployment by id), so attribution
+//! ([`crate::attribution`]) is routed over every part and redone only for the parts a cause lands
+//! in. Summarizing filters and counts, part by part; a window costs what it holds.
 //!
 //! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
 //! deployment is its finish time, its team, its changeset and its lead-time samples, and three
@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::attribution::{FailureCause, NamedCause, in_window, named_cause};
+use crate::attribution::{Failure, FailureCause, ServiceFacts, attribute};
 use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed};
 use crate::flat::Flat;
@@ -59,15 +59,6 @@ pub struct History {
     /// branch remakes them (see [`crate::reach`]). A history of one service read with exactly
     /// the graph it depends on leaves this empty.
     pub branch_nodes: HashMap<ShaId, Vec<ShaId>>,
-}
-
-/// Why a deployment failed and when it recovered.
-#[derive(Debug, Clone, PartialEq)]
-struct Failure {
-    /// The deployment, by its index in its part.
-    deployment: u32,
-    causes: Vec<FailureCause>,
-    recovered_at: Option<Millis>,
 }
 
 /// One service's share of an analysis.
@@ -309,7 +300,9 @@ impl Analysis {
         let mut drafts: Vec<Draft> = drafts.into_iter().filter(|d| d.shipments.len() > 0 || !d.incidents.is_empty()).collect();
         // Parts are found by binary search on their service.
         drafts.sort_by(|a, b| a.service.cmp(&b.service));
-        let mut failures = attribute(&drafts, attribution_window);
+        let services: Vec<ServiceFacts<'_>> =
+            drafts.iter().map(|d| ServiceFacts { shipments: &d.shipments, incidents: &d.incidents, wanted: d.kept.is_none() }).collect();
+        let mut failures = attribute(&services, attribution_window);
         let mut team_services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for d in &drafts {
             for team in &d.shipments.teams {
@@ -676,78 +669,6 @@ fn take_lists(deployments: &mut [Deployment], graph: &mut CommitGraph) -> Flat<L
         lists.push(commits.into_iter().map(|c| Listed { sha: graph.intern(&c.sha), committed_at: c.committed_at }));
     }
     lists
-}
-
-/// The failures of every draft that is not kept, as each part keeps them: each deployment's
-/// index into its failures (`u32::MAX` for none), and the failures. Causes are routed over every
-/// part, since an incident or a rollback may name a deployment of another service; a cause
-/// names its own service's deployment nearly always, which is found first.
-fn attribute(drafts: &[Draft], window: Millis) -> Vec<(Vec<u32>, Vec<Failure>)> {
-    let wanted = |k: usize| drafts[k].kept.is_none();
-    let holder = |own: usize, id: &str| -> Option<(usize, usize)> {
-        if let Some(i) = drafts[own].shipments.index(id) {
-            return Some((own, i));
-        }
-        drafts.iter().enumerate().find_map(|(k, d)| d.shipments.index(id).map(|i| (k, i)))
-    };
-    let mut causes: Vec<Vec<(usize, FailureCause, Option<Millis>)>> = drafts.iter().map(|_| Vec::new()).collect();
-    for (k, d) in drafts.iter().enumerate() {
-        let s = &d.shipments;
-        for incident in d.incidents.iter() {
-            let id = || incident.id.clone();
-            let blamed = match named_cause(incident) {
-                NamedCause::Deployment(deployment_id) => {
-                    holder(k, deployment_id).map(|(t, i)| (t, i, FailureCause::IncidentNamedDeployment { incident_id: id() }))
-                }
-                // A commit counts once per service: at most one deployment of the incident's service shipped it.
-                NamedCause::Commit(sha) => s
-                    .shipper_of(sha)
-                    .map(|i| (k, i, FailureCause::IncidentNamedCommit { incident_id: id(), commit_sha: sha.to_owned() })),
-                NamedCause::Unknown => {
-                    in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i, FailureCause::IncidentInWindow { incident_id: id() }))
-                }
-            };
-            if let Some((t, i, cause)) = blamed.filter(|(t, ..)| wanted(*t)) {
-                causes[t].push((i, cause, incident.resolved_at));
-            }
-        }
-        for &rollback in &s.rollbacks {
-            let rollback = rollback as usize;
-            let Some((t, target)) = s.rollback_of(rollback).and_then(|id| holder(k, id)) else { continue };
-            let finished = s.finished_at[rollback];
-            if wanted(t) && drafts[t].shipments.finished_at[target] <= finished {
-                causes[t].push((target, FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() }, Some(finished)));
-            }
-        }
-    }
-    drafts
-        .iter()
-        .zip(causes)
-        .map(|(d, causes)| {
-            if d.kept.is_some() {
-                return (Vec::new(), Vec::new());
-            }
-            let mut failure_of = vec![u32::MAX; d.shipments.len()];
-            let mut failures: Vec<Failure> = Vec::new();
-            for (i, cause, recovered) in causes {
-                if failure_of[i] == u32::MAX {
-                    failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
-                    // Room for one cause, which is what nearly every failure has.
-                    failures.push(Failure { deployment: i as u32, causes: Vec::with_capacity(1), recovered_at: None });
-                }
-                let f = &mut failures[failure_of[i] as usize];
-                f.causes.push(cause);
-                f.recovered_at = match (f.recovered_at, recovered) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            if failures.is_empty() {
-                failure_of = Vec::new();
-            }
-            (failure_of, failures)
-        })
-        .collect()
 }
 
 fn seconds(millis: Millis) -> f64 {

@@ -26,8 +26,7 @@ use serde_json::Value;
 use pacer_engine::Millis;
 use pacer_engine::model::{Commit, Deployment, DeploymentStatus, Fact};
 
-use crate::body::kind;
-use crate::fields::FieldError;
+use crate::fields::{FieldError, kind};
 use crate::normalize::Normalizer;
 
 /// A webhook sender.
