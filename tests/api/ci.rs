@@ -13,6 +13,8 @@ fn m(minutes: f64) -> String {
     t(minutes / 60.0)
 }
 
+// One argument per field of the run, as a table of runs reads best in the tests below.
+#[allow(clippy::too_many_arguments)]
 fn run(id: &str, pipeline: &str, stage: &str, status: &str, sha: &str, queued: Option<f64>, started: f64, finished: f64) -> Value {
     let mut run = json!({"type": "ci_run", "id": id, "pipeline": pipeline, "stage": stage, "status": status, "commit_sha": sha,
                          "branch": "feature-x", "repository": "acme/shop", "service": "shop",

@@ -438,8 +438,11 @@ macro_rules! on_sqlite_and_postgres {
     )+};
 }
 
+/// `(name, value)` pairs read off marked cells.
+type Cells = Vec<(String, String)>;
+
 /// Every `data-budget="stage" data-value="…"` of the HTML, and every `data-ci="field">…<` cell.
-fn budget_cells(html: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn budget_cells(html: &str) -> (Cells, Cells) {
     let pairs = |marker: &str, end: char| {
         html.split(marker)
             .skip(1)
