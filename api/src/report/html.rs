@@ -67,9 +67,9 @@ fn change_html(key: &Key) -> String {
 
 
 pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
-    let g = view.g;
+    let gathered = view.gathered;
     let mut html = String::with_capacity(32 * 1024 + images.iter().map(|i| i.png.len() * 4 / 3).sum::<usize>());
-    let title = format!("pacer weekly report · {} · {}", view.team_label(), g.week);
+    let title = format!("pacer weekly report · {} · {}", view.team_label(), gathered.week);
     let _ = write!(
         html,
         r#"<!DOCTYPE html>
@@ -86,13 +86,13 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
 "#,
         title = escape(&title),
         team = escape(&view.team_label()),
-        week = g.week,
+        week = gathered.week,
         days = escape(&view.days()),
-        environment = escape(&g.filters.environment),
+        environment = escape(&gathered.filters.environment),
         services = escape(&view.services()),
         year = chart::year(view.benchmarks),
-        level_raw = g.summary.level.map_or("", |l| level_name(Some(l))),
-        level = badge(g.summary.level),
+        level_raw = gathered.summary.level.map_or("", |l| level_name(Some(l))),
+        level = badge(gathered.summary.level),
     );
 
     // The keys: this week, its level, the change from last week, and the trend.
@@ -126,12 +126,12 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
 
     // The charts.
     heading(&mut html, &format!("The last {CHART_WEEKS} weeks"));
-    for (image, (kind, chart)) in images.iter().zip(&g.charts) {
+    for (image, (kind, chart)) in images.iter().zip(&gathered.charts) {
         let src = match embed {
             Embed::ContentId => format!("cid:{}", image.cid),
             Embed::DataUri => format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&image.png)),
         };
-        let alt = format!("{} per week, {} weeks to {}, {}", kind.title(), CHART_WEEKS, g.week, chart.subtitle);
+        let alt = format!("{} per week, {} weeks to {}, {}", kind.title(), CHART_WEEKS, gathered.week, chart.subtitle);
         let _ = write!(
             html,
             r#"<tr><td style="padding:4px 0 12px 0;"><img src="{src}" width="{w}" height="{h}" alt="{alt}" style="display:block;width:100%;max-width:{w}px;height:auto;border:1px solid #dddddd;"></td></tr>"#,
@@ -142,7 +142,7 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
     }
 
     let zone = view.settings.zone.name();
-    let failed: Vec<Vec<String>> = g
+    let failed: Vec<Vec<String>> = gathered
         .failed
         .iter()
         .map(|d| {
@@ -159,7 +159,7 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         .collect();
     table(&mut html, "Failed deployments", &[&format!("Finished ({zone})"), "Service", "Version", "Why it counts as failed", "Recovered in"], &failed, "No deployment failed this week.");
 
-    let incidents: Vec<Vec<String>> = g
+    let incidents: Vec<Vec<String>> = gathered
         .incidents
         .iter()
         .map(|(i, blamed)| {
@@ -184,7 +184,7 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         .collect();
     table(&mut html, "Incidents", &[&format!("Opened ({zone})"), "Service", "Incident", "Severity", "Restored in", "Blamed on"], &incidents, "No incidents this week.");
 
-    let rollbacks: Vec<Vec<String>> = g
+    let rollbacks: Vec<Vec<String>> = gathered
         .rollbacks
         .iter()
         .map(|r| {
@@ -199,13 +199,13 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         .collect();
     table(&mut html, "Rollbacks by pacer", &[&format!("Decided ({zone})"), "Service", "Deployment → target", "Mode, state", "Reason"], &rollbacks, "pacer rolled nothing back this week.");
 
-    let slos: Vec<Vec<String>> = g.slos.iter().map(|(slo, status)| slo_row(slo, status.as_ref()).map(|c| escape(&c)).to_vec()).collect();
+    let slos: Vec<Vec<String>> = gathered.slos.iter().map(|(slo, status)| slo_row(slo, status.as_ref()).map(|c| escape(&c)).to_vec()).collect();
     if !slos.is_empty() {
         table(&mut html, "SLO error budgets at the end of the week", &["SLO", "Service", "Objective", "Error ratio (window)", "Budget left", "Status"], &slos, "");
     }
 
     // Each cell of a budget row carries the stage and its raw number, as the API gives them.
-    let budgets: Vec<Vec<String>> = g
+    let budgets: Vec<Vec<String>> = gathered
         .budgets
         .iter()
         .map(|b| {
@@ -221,10 +221,10 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         })
         .collect();
     table(&mut html, "Delivery stages against their budgets", &["Stage", "Budget", "Measured", "Within budget", "p95"], &budgets, "");
-    let ci = ci_row(&g.ci).iter().zip(CI_FIELDS).map(|(cell, field)| format!(r#"<span data-ci="{field}">{}</span>"#, escape(cell))).collect();
+    let ci = ci_row(&gathered.ci).iter().zip(CI_FIELDS).map(|(cell, field)| format!(r#"<span data-ci="{field}">{}</span>"#, escape(cell))).collect();
     table(&mut html, "CI runs this week", &["Runs", "Success rate", "Retries", "Flaky runs", "Time to green (median)"], &[ci], "");
 
-    let slowest: Vec<Vec<String>> = g.slowest.iter().map(|s| slow_row(view, s).map(|c| escape(&c)).to_vec()).collect();
+    let slowest: Vec<Vec<String>> = gathered.slowest.iter().map(|s| slow_row(view, s).map(|c| escape(&c)).to_vec()).collect();
     table(
         &mut html,
         "Slowest changes",
@@ -234,7 +234,7 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
     );
 
     // Every number, as `GET /api/v1/dora` gives it for this week and team.
-    let rows: Vec<Vec<String>> = numbers(&g.summary)
+    let rows: Vec<Vec<String>> = numbers(&gathered.summary)
         .into_iter()
         .map(|(path, value)| {
             vec![
@@ -255,7 +255,7 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
 </td></tr></table>
 </body></html>
 "#,
-        week = g.week,
+        week = gathered.week,
         zone = escape(zone),
         team = escape(&view.team_label()),
     );

@@ -164,7 +164,7 @@ pub async fn write(state: &AppState, week: Week, team: Option<&str>, embed: Embe
         Problem::internal()
     })?;
     let settings = &state.config.report;
-    let view = View { g: &gathered, settings, benchmarks: gathered.filters.benchmarks };
+    let view = View { gathered: &gathered, settings, benchmarks: gathered.filters.benchmarks };
     let html = html::html(&view, &images, embed);
     let text = text::text(&view);
     Ok(Letter { subject: subject(&settings.subject, team, week), html, text, images })
@@ -304,37 +304,37 @@ fn stages(pr: &PullRequestSummary, deployed_at: Millis) -> [Option<Millis>; 4] {
 
 /// What every section needs.
 struct View<'a> {
-    g: &'a Gathered,
+    gathered: &'a Gathered,
     settings: &'a ReportSettings,
     benchmarks: pacer_engine::levels::Benchmarks,
 }
 
 impl View<'_> {
     fn team_label(&self) -> String {
-        match &self.g.team {
+        match &self.gathered.team {
             Some(team) => format!("team {team}"),
             None => "all teams".to_owned(),
         }
     }
 
     fn services(&self) -> String {
-        if self.g.summary.services.is_empty() { "no services".to_owned() } else { self.g.summary.services.join(", ") }
+        if self.gathered.summary.services.is_empty() { "no services".to_owned() } else { self.gathered.summary.services.join(", ") }
     }
 
     fn days(&self) -> String {
-        format!("{} ({})", self.g.week.days(), self.settings.zone.name())
+        format!("{} ({})", self.gathered.week.days(), self.settings.zone.name())
     }
 
     fn keys(&self) -> [Key; 5] {
-        let previous = self.g.trend.iter().rev().nth(1).map_or(&self.g.summary, |(_, s)| s);
-        crate::wording::keys(&self.g.summary, previous, self.benchmarks)
+        let previous = self.gathered.trend.iter().rev().nth(1).map_or(&self.gathered.summary, |(_, s)| s);
+        crate::wording::keys(&self.gathered.summary, previous, self.benchmarks)
     }
 
     /// The headline numbers of each key over the trend weeks, oldest first.
     fn trend(&self) -> Vec<(Week, [Key; 5])> {
         let mut weeks = Vec::new();
-        for (i, (week, summary)) in self.g.trend.iter().enumerate() {
-            let before = i.checked_sub(1).and_then(|j| self.g.trend.get(j)).map_or(summary, |(_, s)| s);
+        for (i, (week, summary)) in self.gathered.trend.iter().enumerate() {
+            let before = i.checked_sub(1).and_then(|j| self.gathered.trend.get(j)).map_or(summary, |(_, s)| s);
             weeks.push((*week, crate::wording::keys(summary, before, self.benchmarks)));
         }
         weeks
@@ -346,9 +346,9 @@ impl View<'_> {
 
     /// Links back to pacer and Grafana for this week and team, as (text, URL).
     fn links(&self) -> Vec<(&'static str, String)> {
-        let (from, to) = (self.g.filters.from, self.g.filters.to);
+        let (from, to) = (self.gathered.filters.from, self.gathered.filters.to);
         let mut pairs = vec![("from", rfc3339(from)), ("to", rfc3339(to))];
-        if let Some(team) = &self.g.team {
+        if let Some(team) = &self.gathered.team {
             pairs.push(("team", team.clone()));
         }
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
@@ -360,7 +360,7 @@ impl View<'_> {
         }
         if let Some(grafana) = &self.settings.grafana_url {
             let mut pairs = vec![("from", from.to_string()), ("to", to.to_string())];
-            if let Some(team) = &self.g.team {
+            if let Some(team) = &self.gathered.team {
                 pairs.push(("var-team", team.clone()));
             }
             let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
