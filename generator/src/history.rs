@@ -101,6 +101,16 @@ struct Live {
     version: String,
 }
 
+/// The times and size of a pull request that was never merged.
+struct Unmerged {
+    opened: Millis,
+    first_commit: Millis,
+    first_review: Option<Millis>,
+    closed: Option<Millis>,
+    additions: i64,
+    deletions: i64,
+}
+
 /// The pull-request timeline, backwards from the merge.
 struct PrTimes {
     first_commit: Millis,
@@ -424,24 +434,7 @@ impl<'s> Sim<'s> {
         let first_commit = (opened - self.rng.duration(3 * HOUR, 1.0, MINUTE, 3 * DAY)).max(self.start);
         let additions = self.rng.duration(40, 1.2, 1, 2_000);
         let deletions = self.rng.duration(10, 1.2, 0, 1_000);
-        self.pull_request(PullRequest {
-            id: format!("{}#{}", self.repository, self.pr_number),
-            repository: self.repository.clone(),
-            number: self.pr_number,
-            opened_at: opened,
-            service: Some(self.service.clone()),
-            author: Some(author.to_owned()),
-            first_commit_at: Some(first_commit),
-            first_review_at: None,
-            approved_at: None,
-            merged_at: None,
-            closed_at: Some(closed),
-            merge_commit_sha: None,
-            additions: Some(additions),
-            deletions: Some(deletions),
-            head_sha: None,
-            base_sha: None,
-        });
+        self.unmerged_pull_request(author, Unmerged { opened, first_commit, first_review: None, closed: Some(closed), additions, deletions });
     }
 
     /// A pull request still open at the end of the history.
@@ -456,21 +449,26 @@ impl<'s> Sim<'s> {
         let first_commit = (opened - self.rng.duration(4 * HOUR, 1.0, MINUTE, 4 * DAY)).max(self.start);
         let additions = self.rng.duration(60, 1.2, 1, 4_000);
         let deletions = self.rng.duration(15, 1.2, 0, 1_000);
+        self.unmerged_pull_request(author, Unmerged { opened, first_commit, first_review, closed: None, additions, deletions });
+    }
+
+    /// Records the pull request numbered `pr_number` that was never merged.
+    fn unmerged_pull_request(&mut self, author: &str, pr: Unmerged) {
         self.pull_request(PullRequest {
             id: format!("{}#{}", self.repository, self.pr_number),
             repository: self.repository.clone(),
             number: self.pr_number,
-            opened_at: opened,
+            opened_at: pr.opened,
             service: Some(self.service.clone()),
             author: Some(author.to_owned()),
-            first_commit_at: Some(first_commit),
-            first_review_at: first_review,
+            first_commit_at: Some(pr.first_commit),
+            first_review_at: pr.first_review,
             approved_at: None,
             merged_at: None,
-            closed_at: None,
+            closed_at: pr.closed,
             merge_commit_sha: None,
-            additions: Some(additions),
-            deletions: Some(deletions),
+            additions: Some(pr.additions),
+            deletions: Some(pr.deletions),
             head_sha: None,
             base_sha: None,
         });

@@ -116,6 +116,18 @@ fn pull_request(row: PullRequestTuple) -> PullRequest {
     }
 }
 
+/// The rows of one page of a listing (`select` names the table), newest first by the time column
+/// `at`, then by `id`.
+macro_rules! page_rows {
+    ($store:expr, $query:expr, $select:expr, $at:literal) => {
+        with_pool!($store, pool => {
+            let mut sql = sqlx::QueryBuilder::new($select);
+            push_page(&mut sql, $query, $at, "id");
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        })
+    };
+}
+
 impl Store {
     /// A page of commits, newest first by commit time, each with its parents.
     ///
@@ -165,11 +177,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn list_pull_requests(&self, query: &ChangeQuery) -> Result<Page<PullRequestRow>> {
-        let rows: Vec<PullRequestTuple> = with_pool!(self, pool => {
-            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {PULL_REQUEST_COLUMNS} FROM pull_requests"));
-            push_page(&mut sql, query, "opened_at", "id");
-            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
-        });
+        let rows: Vec<PullRequestTuple> = page_rows!(self, query, format!("SELECT {PULL_REQUEST_COLUMNS} FROM pull_requests"), "opened_at");
         let items = rows.into_iter().map(pull_request).collect();
         Ok(page(items, query.limit, |p: &PullRequest| Cursor { at: p.opened_at, id: p.id.clone() }))
     }
@@ -220,11 +228,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn list_ci_runs(&self, query: &ChangeQuery) -> Result<Page<CiRunRow>> {
-        let rows: Vec<CiRunTuple> = with_pool!(self, pool => {
-            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {CI_RUN_COLUMNS} FROM ci_runs"));
-            push_page(&mut sql, query, "finished_at", "id");
-            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
-        });
+        let rows: Vec<CiRunTuple> = page_rows!(self, query, format!("SELECT {CI_RUN_COLUMNS} FROM ci_runs"), "finished_at");
         let items = rows.into_iter().map(ci_run).collect();
         Ok(page(items, query.limit, |r: &CiRun| Cursor { at: r.finished_at, id: r.id.clone() }))
     }
