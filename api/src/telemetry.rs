@@ -147,6 +147,7 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
     let mut registry = Registry::default();
     let deployments = Family::<Labels, Gauge>::default();
     let failed = Family::<Labels, Gauge>::default();
+    let rework = Family::<Labels, Gauge>::default();
     let open_incidents = Family::<Labels, Gauge>::default();
     let lead_time = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(long_buckets()));
     let recovery = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(long_buckets()));
@@ -167,6 +168,11 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
             let labels = vec![("service", cap.label(d.service())), ("environment", environment.clone())];
             for seconds in d.lead_times() {
                 lead_time.get_or_create(&labels).observe(*seconds);
+            }
+            if let Some(why) = d.rework() {
+                let mut labels = labels.clone();
+                labels.push(("reason", why.reason().name().to_owned()));
+                rework.get_or_create(&labels).inc();
             }
             if d.failed() {
                 failed.get_or_create(&labels).inc();
@@ -201,6 +207,7 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
     registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);
     registry.register("pacer_lead_time_seconds", "Lead time for changes: one sample per commit of each successful deployment", lead_time);
     registry.register("pacer_failed_deployments", "Successful deployments that failed (incident or rollback)", failed);
+    registry.register("pacer_rework_deployments", "Successful deployments that are rework, by reason (rollback, unplanned, fix_forward, revert)", rework);
     registry.register("pacer_open_incidents", "Incidents not resolved yet", open_incidents);
     registry.register("pacer_recovery_time_seconds", "Failed-deployment recovery time", recovery);
     registry.register("pacer_slo_burn_rate", "SLO burn rate, by SLO and window", burn);

@@ -6,14 +6,43 @@
 //! is [`pacer_engine::dora`]) or writes markup.
 
 use pacer_engine::attribution::FailureCause;
-use pacer_engine::dora::Summary;
+use pacer_engine::dora::{Rework, Summary};
 use pacer_engine::levels::{Benchmarks, Level};
 use pacer_engine::model::{DAY, HOUR};
+
+/// DORA's two groups of the keys (since the 2024 report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    /// How fast changes flow: lead time, deployment frequency, recovery.
+    Throughput,
+    /// How often changes go wrong: change failure rate, rework rate.
+    Instability,
+}
+
+impl Group {
+    /// The group's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Throughput => "Throughput",
+            Self::Instability => "Instability",
+        }
+    }
+
+    /// What the group says, in one line.
+    pub fn about(self) -> &'static str {
+        match self {
+            Self::Throughput => "how fast changes reach production and recover",
+            Self::Instability => "how often changes go wrong and need rework",
+        }
+    }
+}
 
 /// One key of a summary, with the same key of an earlier summary to compare with.
 pub(crate) struct Key {
     /// Stable id (the summary's field name).
     pub id: &'static str,
+    /// Its DORA group.
+    pub group: Group,
     /// The key's name.
     pub name: &'static str,
     /// The headline number.
@@ -81,14 +110,18 @@ impl Key {
     }
 }
 
-/// The five keys of `now`, each compared with `before`: deployment frequency, lead time, change
-/// failure rate, recovery (time to restore with the 2021 bands, failed-deployment recovery time
-/// otherwise) and rework rate.
+/// The five keys of `now`, each compared with `before`, in DORA's two groups: throughput —
+/// deployment frequency, lead time, recovery (failed-deployment recovery time; time to restore,
+/// the pre-2024 key, with the 2021 bands) — then instability — change failure rate and rework
+/// rate.
 pub(crate) fn keys(now: &Summary, before: &Summary, benchmarks: Benchmarks) -> [Key; 5] {
     let per_day = |v: f64| format!("{v:.2} / day");
+    let throughput = Group::Throughput;
+    let instability = Group::Instability;
     [
         Key {
             id: "deployment_frequency",
+            group: throughput,
             name: "Deployment frequency",
             value: Some(now.deployment_frequency.per_day),
             previous: Some(before.deployment_frequency.per_day).filter(|_| before.deployment_frequency.deployments > 0),
@@ -103,6 +136,7 @@ pub(crate) fn keys(now: &Summary, before: &Summary, benchmarks: Benchmarks) -> [
         },
         Key {
             id: "lead_time",
+            group: throughput,
             name: "Lead time for changes",
             value: now.lead_time.median_seconds,
             previous: before.lead_time.median_seconds,
@@ -115,20 +149,10 @@ pub(crate) fn keys(now: &Summary, before: &Summary, benchmarks: Benchmarks) -> [
             higher_is_better: false,
             rate: false,
         },
-        Key {
-            id: "change_failure_rate",
-            name: "Change failure rate",
-            value: now.change_failure_rate.rate,
-            previous: before.change_failure_rate.rate,
-            shown: percent,
-            level: Some(now.change_failure_rate.level),
-            detail: format!("{} of {} deployments failed", now.change_failure_rate.failed_deployments, now.change_failure_rate.deployments),
-            higher_is_better: false,
-            rate: true,
-        },
         if benchmarks == Benchmarks::Y2021 {
             Key {
                 id: "time_to_restore",
+                group: throughput,
                 name: "Time to restore",
                 value: now.time_to_restore.median_seconds,
                 previous: before.time_to_restore.median_seconds,
@@ -143,13 +167,14 @@ pub(crate) fn keys(now: &Summary, before: &Summary, benchmarks: Benchmarks) -> [
             let restore = now.time_to_restore.median_seconds.map_or_else(|| "none".to_owned(), duration);
             Key {
                 id: "failed_deployment_recovery_time",
+                group: throughput,
                 name: "Failed-deployment recovery time",
                 value: fdrt.median_seconds,
                 previous: before.failed_deployment_recovery_time.median_seconds,
                 shown: duration,
                 level: Some(fdrt.level),
                 detail: format!(
-                    "{} of {} failed deployments recovered; time to restore over {} incidents: {restore}",
+                    "{} of {} failed deployments recovered; time to restore (the pre-2024 key, kept for comparison) over {} incidents: {restore}",
                     fdrt.recovered, fdrt.failed_deployments, now.time_to_restore.incidents
                 ),
                 higher_is_better: false,
@@ -157,20 +182,53 @@ pub(crate) fn keys(now: &Summary, before: &Summary, benchmarks: Benchmarks) -> [
             }
         },
         Key {
+            id: "change_failure_rate",
+            group: instability,
+            name: "Change failure rate",
+            value: now.change_failure_rate.rate,
+            previous: before.change_failure_rate.rate,
+            shown: percent,
+            level: Some(now.change_failure_rate.level),
+            detail: format!("{} of {} deployments failed", now.change_failure_rate.failed_deployments, now.change_failure_rate.deployments),
+            higher_is_better: false,
+            rate: true,
+        },
+        Key {
             id: "rework_rate",
+            group: instability,
             name: "Rework rate",
             value: now.rework_rate.rate,
             previous: before.rework_rate.rate,
             shown: percent,
             level: None,
-            detail: format!(
-                "{} of {} deployments were rollbacks or hotfixes (the reports give no bands)",
-                now.rework_rate.unplanned_deployments, now.rework_rate.deployments
-            ),
+            detail: rework_words(now),
             higher_is_better: false,
             rate: true,
         },
     ]
+}
+
+/// How many deployments were rework, and why, in words.
+fn rework_words(now: &Summary) -> String {
+    let r = &now.rework_rate;
+    let b = &r.by_reason;
+    let why: Vec<String> = [(b.rollback, "rollback", "rollbacks"), (b.unplanned, "hotfix", "hotfixes"), (b.fix_forward, "fix-forward", "fix-forwards"), (b.revert, "revert", "reverts")]
+        .into_iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+        .collect();
+    let why = if why.is_empty() { String::new() } else { format!(": {}", why.join(", ")) };
+    format!("{} of {} deployments were rework{why} (the reports give no bands)", r.unplanned_deployments, r.deployments)
+}
+
+/// Why a deployment is rework, in words.
+pub(crate) fn rework_reason_words(rework: &Rework<'_>) -> String {
+    match rework {
+        Rework::Rollback { deployment_id } => format!("rolls back {deployment_id}"),
+        Rework::Unplanned => "unplanned (hotfix)".to_owned(),
+        Rework::FixForward { incident_id } => format!("fix-forward during incident {incident_id}"),
+        Rework::Revert { commit_sha } => format!("ships revert {}", commit_sha.get(..10).unwrap_or(commit_sha)),
+    }
 }
 
 /// Why a deployment counts as failed, in words.
@@ -227,7 +285,7 @@ mod tests {
     }
 
     fn key(value: Option<f64>, previous: Option<f64>, rate: bool) -> Key {
-        Key { id: "x", name: "x", value, previous, shown: percent, level: None, detail: String::new(), higher_is_better: false, rate }
+        Key { id: "x", group: Group::Instability, name: "x", value, previous, shown: percent, level: None, detail: String::new(), higher_is_better: false, rate }
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! service's deployments and incidents, the failures of the services wanted, with their causes
 //! and recoveries. It does not decide which services are attributed again after a change (the
 //! analysis routes that, see [`crate::change`]) nor keep the failures: [`crate::dora::Analysis`]
-//! calls it while it assembles and keeps what it returns in its parts.
+//! calls it while it assembles and keeps what it returns in its parts. The fix-forwards of the
+//! rework rule are found here too, from the same attribution ([`crate::rework`] owns the rule).
 
 use serde::Serialize;
 
 use crate::model::{Incident, Millis};
+use crate::rework::fix_forwards;
 use crate::shipments::Shipments;
 
 /// Why a deployment counts as failed.
@@ -79,6 +81,19 @@ pub(crate) struct Failure {
     pub(crate) recovered_at: Option<Millis>,
 }
 
+/// What attribution found for one service.
+#[derive(Debug, Default)]
+pub(crate) struct Attributed {
+    /// Each deployment's index into `failures`, or `u32::MAX` when it did not fail; empty when
+    /// none did.
+    pub(crate) failure_of: Vec<u32>,
+    /// The failed deployments' causes and recoveries.
+    pub(crate) failures: Vec<Failure>,
+    /// The deployments that finished while one of the service's own incidents not attributed
+    /// to them was open, each with the first such incident (see [`crate::rework`]).
+    pub(crate) fix_forwards: Vec<(u32, u32)>,
+}
+
 /// What attribution reads of one service: its successful deployments, its own incidents, and
 /// whether its failures are wanted (an analysis keeps those of a part nothing changed for). Every
 /// service is given, wanted or not, since a cause in one may name a deployment of another.
@@ -120,11 +135,12 @@ pub fn in_window(finished: &[Millis], opened_at: Millis, window: Millis) -> Opti
 }
 
 /// The failures of every service that is `wanted`, as an analysis's part keeps them: each
-/// deployment's index into its failures (`u32::MAX` for none), and the failures; an empty pair for
-/// a service that is not wanted. Causes are routed over every service, since an incident or a
+/// deployment's index into its failures (`u32::MAX` for none), the failures, and the service's
+/// fix-forwards, which hang on the same attribution (an incident's fix is not the deployment it
+/// is attributed to); nothing for a service that is not wanted. Causes are routed over every service, since an incident or a
 /// rollback may name a deployment of another service; a cause names its own service's deployment
 /// nearly always, which is found first. `window` is the attribution window.
-pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<(Vec<u32>, Vec<Failure>)> {
+pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<Attributed> {
     let wanted = |k: usize| services[k].wanted;
     let holder = |own: usize, id: &str| -> Option<(usize, usize)> {
         if let Some(i) = services[own].shipments.index(id) {
@@ -133,6 +149,8 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<(V
         services.iter().enumerate().find_map(|(k, d)| d.shipments.index(id).map(|i| (k, i)))
     };
     let mut causes: Vec<Vec<(usize, FailureCause, Option<Millis>)>> = services.iter().map(|_| Vec::new()).collect();
+    // Per service, per own incident: the deployment of that service it is attributed to.
+    let mut own_blamed: Vec<Vec<Option<u32>>> = services.iter().map(|d| Vec::with_capacity(d.incidents.len())).collect();
     for (k, d) in services.iter().enumerate() {
         let s = &d.shipments;
         for incident in d.incidents.iter() {
@@ -149,6 +167,7 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<(V
                     in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i, FailureCause::IncidentInWindow { incident_id: id() }))
                 }
             };
+            own_blamed[k].push(blamed.as_ref().filter(|(t, ..)| *t == k).map(|(_, i, _)| *i as u32));
             if let Some((t, i, cause)) = blamed.filter(|(t, ..)| wanted(*t)) {
                 causes[t].push((i, cause, incident.resolved_at));
             }
@@ -165,9 +184,10 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<(V
     services
         .iter()
         .zip(causes)
-        .map(|(d, causes)| {
+        .zip(own_blamed)
+        .map(|((d, causes), blamed)| {
             if !d.wanted {
-                return (Vec::new(), Vec::new());
+                return Attributed::default();
             }
             let mut failure_of = vec![u32::MAX; d.shipments.len()];
             let mut failures: Vec<Failure> = Vec::new();
@@ -187,7 +207,8 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<(V
             if failures.is_empty() {
                 failure_of = Vec::new();
             }
-            (failure_of, failures)
+            let fix_forwards = fix_forwards(&d.shipments.finished_at, d.incidents, &blamed);
+            Attributed { failure_of, failures, fix_forwards }
         })
         .collect()
 }

@@ -21,13 +21,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::attribution::{Failure, FailureCause, ServiceFacts, attribute};
+use crate::attribution::{Attributed, Failure, FailureCause, ServiceFacts, attribute};
 use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed};
 use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
 use crate::percentile::percentiles_cont_of;
+use crate::rework::{self, ByReason, Reason};
 use crate::shas::ShaId;
 use crate::shipments::{Shipments, Sources};
 pub use crate::shipments::Appendix;
@@ -59,6 +60,9 @@ pub struct History {
     /// branch remakes them (see [`crate::reach`]). A history of one service read with exactly
     /// the graph it depends on leaves this empty.
     pub branch_nodes: HashMap<ShaId, Vec<ShaId>>,
+    /// The commits of `graph` whose message begins as a revert's (see
+    /// [`crate::rework::is_revert`]).
+    pub reverts: HashSet<ShaId>,
 }
 
 /// One service's share of an analysis.
@@ -73,11 +77,32 @@ struct Part {
     failure_of: Vec<u32>,
     /// The failed deployments' causes and recoveries.
     failures: Vec<Failure>,
+    /// The deployments that are fix-forwards, each with the incident (index into `incidents`)
+    /// open when it finished; ascending by deployment.
+    fix_forwards: Vec<(u32, u32)>,
 }
 
 impl Part {
     fn failure(&self, index: usize) -> Option<&Failure> {
         self.failures.get(*self.failure_of.get(index)? as usize)
+    }
+
+    /// The fix-forward incident of deployment `index`, if it is one.
+    fn fix_forward(&self, index: usize) -> Option<&Incident> {
+        let found = self.fix_forwards.binary_search_by_key(&(index as u32), |&(i, _)| i).ok()?;
+        self.incidents.get(self.fix_forwards[found].1 as usize)
+    }
+
+    /// Counts the rework deployments of `range` under their reasons.
+    fn rework_in(&self, range: std::ops::Range<usize>, counts: &mut ByReason) {
+        let own = &self.shipments.own_rework[range.clone()];
+        let mut fix = self.fix_forwards[self.fix_forwards.partition_point(|&(i, _)| (i as usize) < range.start)..].iter().peekable();
+        for (i, own) in range.zip(own) {
+            let fix_forward = fix.next_if(|&&(f, _)| f as usize == i).is_some();
+            if let Some(reason) = rework::reason(*own, fix_forward) {
+                counts.add(reason);
+            }
+        }
     }
 }
 
@@ -136,9 +161,21 @@ impl<'a> AnalyzedDeployment<'a> {
         self.shipments().finished_at[self.index]
     }
 
-    /// Whether it is rework: a rollback or an unplanned deployment.
-    pub fn rework(self) -> bool {
-        self.shipments().rework[self.index]
+    /// Why it is rework, and what makes it so; `None` when it is not rework.
+    pub fn rework(self) -> Option<Rework<'a>> {
+        let own = self.shipments().own_rework[self.index];
+        let incident = self.part.fix_forward(self.index);
+        Some(match rework::reason(own, incident.is_some())? {
+            Reason::Rollback => Rework::Rollback { deployment_id: self.rollback_of().unwrap_or_default() },
+            Reason::Unplanned => Rework::Unplanned,
+            Reason::FixForward => Rework::FixForward { incident_id: incident.map_or("", |i| i.id.as_str()) },
+            Reason::Revert => {
+                let s = self.shipments();
+                let found = s.reverts.binary_search_by_key(&(self.index as u32), |&(i, _)| i).ok();
+                let sha = found.and_then(|k| s.changesets.of(self.index).get(s.reverts[k].1 as usize)).map(|&id| s.shas.sha(id));
+                Rework::Revert { commit_sha: sha.map(std::borrow::Cow::into_owned).unwrap_or_default() }
+            }
+        })
     }
 
     fn failure(self) -> Option<&'a Failure> {
@@ -235,7 +272,7 @@ impl Analysis {
     /// Analyzes a history; `attribution_window` is how long after a deployment an incident
     /// with no named cause is blamed on it.
     pub fn build(history: History, attribution_window: Millis) -> Self {
-        let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, branch_nodes } = history;
+        let History { environment, mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, branch_nodes, reverts } = history;
         let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
         let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, d) in deployments.iter().enumerate().filter(|(_, d)| counts(d)) {
@@ -246,7 +283,7 @@ impl Analysis {
         for (service, indexes) in by_service {
             let given = indexes.iter().map(|&i| (&deployments[i], listed.of(i))).collect();
             let sources =
-                Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, graph_is_the_service_s: single };
+                Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, reverts: &reverts, graph_is_the_service_s: single };
             shipped.insert(service.to_owned(), Shipments::build(given, sources));
         }
         drop((graph, listed, deployments));
@@ -314,8 +351,8 @@ impl Analysis {
             .zip(failures.iter_mut())
             .map(|(d, failed)| {
                 d.kept.unwrap_or_else(|| {
-                    let (failure_of, failures) = std::mem::take(failed);
-                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failure_of, failures })
+                    let Attributed { failure_of, failures, fix_forwards } = std::mem::take(failed);
+                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failure_of, failures, fix_forwards })
                 })
             })
             .collect();
@@ -548,8 +585,12 @@ impl Analysis {
             level: recovery.median.map(|m| bands.recovery(m)),
         };
 
-        let rework = window.iter().map(|(p, r)| p.shipments.rework[r.clone()].iter().filter(|&&w| w).count() as u64).sum::<u64>();
-        let rework_rate = ReworkRate { deployments: count, unplanned_deployments: rework, rate: ratio(rework, count) };
+        let mut by_reason = ByReason::default();
+        for (p, r) in &window {
+            p.rework_in(r.clone(), &mut by_reason);
+        }
+        let rework = by_reason.total();
+        let rework_rate = ReworkRate { deployments: count, unplanned_deployments: rework, rate: ratio(rework, count), by_reason };
 
         let recovery_level = match benchmarks {
             Benchmarks::Y2021 => time_to_restore.level,
@@ -617,11 +658,11 @@ impl std::fmt::Debug for ServicePart {
 
 /// The draft of one service read on its own.
 fn draft(service: String, history: History) -> Draft {
-    let History { mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, branch_nodes, .. } = history;
+    let History { mut deployments, mut graph, pr_first_commit, found_starts, incidents, listed, branch_nodes, reverts, .. } = history;
     let listed = if listed.is_empty() { take_lists(&mut deployments, &mut graph) } else { listed };
     let given = deployments.iter().enumerate().filter(|(_, d)| counts(d) && d.service == service).map(|(i, d)| (d, listed.of(i))).collect();
     let sources =
-        Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, graph_is_the_service_s: true };
+        Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, reverts: &reverts, graph_is_the_service_s: true };
     let shipments = Shipments::build(given, sources);
     let incidents = sorted_incidents(incidents.into_iter().filter(|i| i.service == service).collect());
     Draft { service, shipments: Arc::new(shipments), incidents: incidents.into(), kept: None }
@@ -796,10 +837,48 @@ pub struct RecoveryTime {
 pub struct ReworkRate {
     /// Deployments in the window.
     pub deployments: u64,
-    /// Rollbacks and unplanned deployments among them.
+    /// Rework deployments among them (the name is the field's first meaning: rollbacks and
+    /// unplanned deployments; fix-forwards and reverts count since).
     pub unplanned_deployments: u64,
-    /// unplanned / deployments.
+    /// rework / deployments.
     pub rate: Option<f64>,
+    /// The rework deployments under their reasons, each once.
+    pub by_reason: ByReason,
+}
+
+/// Why a deployment is rework, with the fact behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Rework<'a> {
+    /// It rolls back this deployment.
+    Rollback {
+        /// The deployment rolled back.
+        deployment_id: &'a str,
+    },
+    /// It says it is unplanned.
+    Unplanned,
+    /// It finished while this incident of its service was open.
+    FixForward {
+        /// The incident.
+        incident_id: &'a str,
+    },
+    /// It shipped this revert commit first.
+    Revert {
+        /// The revert commit.
+        commit_sha: String,
+    },
+}
+
+impl Rework<'_> {
+    /// Its reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::Rollback { .. } => Reason::Rollback,
+            Self::Unplanned => Reason::Unplanned,
+            Self::FixForward { .. } => Reason::FixForward,
+            Self::Revert { .. } => Reason::Revert,
+        }
+    }
 }
 
 #[cfg(test)]

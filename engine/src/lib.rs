@@ -21,6 +21,7 @@ pub mod percentile;
 pub mod pipeline;
 pub mod flow;
 pub mod reach;
+pub mod rework;
 pub mod rollback;
 pub mod shas;
 mod shipments;

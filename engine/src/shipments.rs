@@ -15,6 +15,7 @@ use crate::changeset::{CommitGraph, Listed, changesets_and_live};
 use crate::flat::Flat;
 use crate::model::{Deployment, Millis};
 use crate::reach::Reach;
+use crate::rework::{Reason, own_reason};
 use crate::shas::{ShaId, SortedShas};
 use crate::texts::Texts;
 
@@ -33,8 +34,12 @@ pub(crate) struct Shipments {
     pub(crate) finished_at: Vec<Millis>,
     /// Each one's team, as an index into `teams`, or [`NO_TEAM`].
     pub(crate) team: Vec<u32>,
-    /// Whether each is rework: a rollback or a hotfix or other unplanned deployment.
-    pub(crate) rework: Vec<bool>,
+    /// Why each is rework by its own facts: a rollback, unplanned, or a revert shipped (a
+    /// fix-forward depends on incidents; see [`crate::rework`]).
+    pub(crate) own_rework: Vec<Option<Reason>>,
+    /// The deployments that shipped a revert first, each with the position in its changeset of
+    /// the first revert commit; ascending.
+    pub(crate) reverts: Vec<(u32, u32)>,
     /// The commits each shipped first, as ids in `shas`.
     pub(crate) changesets: Flat<ShaId>,
     /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
@@ -79,6 +84,8 @@ pub struct Appendix {
     pub listed_times: HashMap<String, Millis>,
     /// Merge commit → the earliest branch start given by the pull requests merged as it.
     pub pr_first_commit: HashMap<String, Millis>,
+    /// Which of the walked and listed commits are reverts (see [`crate::rework::is_revert`]).
+    pub reverts: HashSet<String>,
 }
 
 /// What building one service's shipments reads besides its deployments.
@@ -91,6 +98,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) found_starts: &'a HashSet<ShaId>,
     /// What each found start's walk depended on (see `History::branch_nodes`).
     pub(crate) branch_nodes: &'a HashMap<ShaId, Vec<ShaId>>,
+    /// The commits whose message begins as a revert's (see [`crate::rework::is_revert`]).
+    pub(crate) reverts: &'a HashSet<ShaId>,
     /// Whether the graph holds only what this service reaches (a service's own read from the
     /// store), so that all of it is what the shipments depend on; otherwise the commits the
     /// deployments put live are.
@@ -101,7 +110,7 @@ impl Shipments {
     /// The shipments of one service's successful deployments, each with its explicit list,
     /// in any order.
     pub(crate) fn build(mut deployments: Vec<(&Deployment, &[Listed])>, sources: Sources<'_>) -> Self {
-        let Sources { graph, pr_first_commit, found_starts, branch_nodes, graph_is_the_service_s } = sources;
+        let Sources { graph, pr_first_commit, found_starts, branch_nodes, reverts, graph_is_the_service_s } = sources;
         deployments.sort_by(|(a, _), (b, _)| (a.finished_at, &a.id).cmp(&(b.finished_at, &b.id)));
         let (sets, live, first_reached) = changesets_and_live(&deployments, graph);
 
@@ -116,7 +125,7 @@ impl Shipments {
             texts: Texts::with_capacity(3 * count, 32 * count),
             finished_at: Vec::with_capacity(count),
             team: Vec::with_capacity(count),
-            rework: Vec::with_capacity(count),
+            own_rework: Vec::with_capacity(count),
             changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()),
             seconds: Flat::with_capacity(count, 0),
             ..Self::default()
@@ -125,7 +134,8 @@ impl Shipments {
             let finished_at = deployment.finished_at.expect("only finished deployments are shipped");
             let samples = lead_times(finished_at, &changeset, listed, graph, pr_first_commit);
             let team = deployment.team.as_deref().map_or(NO_TEAM, |t| teams.binary_search_by(|n| n.as_str().cmp(t)).map_or(NO_TEAM, |k| k as u32));
-            s.push(deployment, finished_at, team, changeset, samples);
+            let revert_at = changeset.iter().position(|sha| reverts.contains(sha));
+            s.push(deployment, finished_at, team, changeset, samples, revert_at);
         }
 
         // What the shipments depend on, before the graph's ids are dropped.
@@ -172,7 +182,7 @@ impl Shipments {
     /// the last one, it is the first, or it names a team no other deployment names), and the
     /// service must be built again.
     pub(crate) fn appended(&self, appendix: &Appendix) -> Option<Self> {
-        let Appendix { deployment: d, walked, listed_times, pr_first_commit } = appendix;
+        let Appendix { deployment: d, walked, listed_times, pr_first_commit, reverts } = appendix;
         let finished_at = d.finished_at?;
         let last = self.len().checked_sub(1)?;
         if (finished_at, d.id.as_str()) <= (self.finished_at[last], self.id(last)) || self.index(&d.id).is_some() {
@@ -208,7 +218,8 @@ impl Shipments {
         s.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
         s.shas = table;
         let index = s.len();
-        s.push(d, finished_at, team, ids, samples);
+        let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
+        s.push(d, finished_at, team, ids, samples, revert_at);
         let at = s.by_id.partition_point(|&i| s.texts.get(3 * i) < d.id.as_str());
         s.by_id.insert(at, index as u32);
         s.index_shippers();
@@ -220,7 +231,7 @@ impl Shipments {
 
     /// Adds a deployment after the last one: its columns, its changeset (ids in `shas`) and the
     /// lead-time sample of each commit of it (`None` for none).
-    fn push(&mut self, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<f64>>) {
+    fn push(&mut self, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<f64>>, revert_at: Option<usize>) {
         let index = self.len() as u32;
         let first_entry = self.changesets.values().len();
         self.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
@@ -235,7 +246,10 @@ impl Shipments {
         self.texts.push(d.rollback_of.as_deref().unwrap_or_default());
         self.finished_at.push(finished_at);
         self.team.push(team);
-        self.rework.push(d.unplanned || d.rollback_of.is_some());
+        self.own_rework.push(own_reason(d, revert_at.is_some()));
+        if let Some(at) = revert_at {
+            self.reverts.push((index, at as u32));
+        }
         if d.rollback_of.is_some() {
             self.rollbacks.push(index);
         }
@@ -306,7 +320,8 @@ impl Shipments {
             self.texts.heap_bytes(),
             vec(self.finished_at.capacity(), 8)
                 + vec(self.team.capacity(), 4)
-                + self.rework.capacity()
+                + self.own_rework.capacity()
+                + vec(self.reverts.capacity(), 8)
                 + vec(self.by_id.capacity(), 4)
                 + vec(self.rollbacks.capacity(), 4)
                 + vec(self.branch_starts.capacity(), size_of::<(ShaId, Millis)>()),

@@ -221,6 +221,7 @@ mod tests {
             incidents: Vec::new(),
             listed: Default::default(),
             branch_nodes: Default::default(),
+            reverts: Default::default(),
         };
         let analysis = Analysis::build(history, 24 * HOUR);
         let prs = [pr("p1", Some(2), 4, Some(7), 10, "s"), pr("p2", None, 16, None, 20, "t"), pr("p3", Some(1), 2, Some(3), 4, "never-shipped")];

@@ -8,6 +8,7 @@ use pacer_engine::attribution::FailureCause;
 use pacer_engine::changeset::CommitGraph;
 use pacer_engine::dora::{Analysis, History, Scope};
 use pacer_engine::levels::Benchmarks;
+use pacer_engine::rework::is_revert;
 use pacer_engine::model::{
     CiRun, Commit, DAY, Deployment, DeploymentStatus, Fact, HOUR, Incident, Millis, PullRequest, SliSample,
 };
@@ -53,6 +54,7 @@ fn history(s: &Split, environment: &str) -> History {
     let mut graph = graph.build();
     let pr_first_commit =
         s.pull_requests.iter().filter_map(|p| Some((graph.intern(p.merge_commit_sha.as_deref()?), p.first_commit_at?))).collect();
+    let reverts = s.commits.iter().filter(|c| c.message.as_deref().is_some_and(is_revert)).map(|c| graph.intern(&c.sha)).collect();
     History {
         environment: environment.to_owned(),
         deployments: s.deployments.iter().filter(|d| d.environment == environment).cloned().collect(),
@@ -62,6 +64,7 @@ fn history(s: &Split, environment: &str) -> History {
         incidents: s.incidents.iter().filter(|i| i.environment == environment).cloned().collect(),
         listed: Default::default(),
         branch_nodes: Default::default(),
+        reverts,
     }
 }
 

@@ -9,6 +9,7 @@ use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::dora::Analysis;
 use pacer_engine::model::{Deployment, DeploymentStatus, HOUR, Incident};
+use pacer_engine::rework::Reason;
 use pacer_engine::rollback::{Decision, Mode, Skip, blamed, decide};
 use pacer_store::{NewRollback, Store, StoreError};
 use serde_json::{Value, json};
@@ -43,7 +44,7 @@ fn known(analysis: &Analysis, service: &str) -> Vec<Deployment> {
             finished_at: Some(a.finished_at()),
             commits: Vec::new(),
             rollback_of: a.rollback_of().map(str::to_owned),
-            unplanned: a.rework() && a.rollback_of().is_none(),
+            unplanned: a.rework().is_some_and(|r| r.reason() == Reason::Unplanned),
             team: a.team().map(str::to_owned),
             url: None,
         })

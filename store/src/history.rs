@@ -274,17 +274,34 @@ impl Store {
             (deployments, graph, starts, listed)
         });
         let (pr_first_commit, found_starts, branch_nodes) = pr_first_commit;
+        let incidents = self.incidents_in(environment).await?;
+        self.assembled(environment, (deployments, graph, listed), (pr_first_commit, found_starts, branch_nodes), incidents).await
+    }
 
-        Ok(History {
-            environment: environment.to_owned(),
-            deployments,
-            graph,
-            pr_first_commit,
-            found_starts,
-            incidents: self.incidents_in(environment).await?,
-            listed,
-            branch_nodes,
-        })
+    /// A history of what was read, with the revert commits among the graph's.
+    async fn assembled(
+        &self,
+        environment: &str,
+        (deployments, graph, listed): (Vec<Deployment>, CommitGraph, Flat<Listed>),
+        (pr_first_commit, found_starts, branch_nodes): (HashMap<ShaId, Millis>, HashSet<ShaId>, HashMap<ShaId, Vec<ShaId>>),
+        incidents: Vec<Incident>,
+    ) -> Result<History> {
+        let reverts = self.revert_shas(None).await?.iter().filter_map(|sha| graph.id(sha)).collect();
+        Ok(History { environment: environment.to_owned(), deployments, graph, pr_first_commit, found_starts, incidents, listed, branch_nodes, reverts })
+    }
+
+    /// The revert commits (see `pacer_engine::rework::is_revert`), of `among` when given, else all;
+    /// read through the partial index `commits_reverts`.
+    async fn revert_shas(&self, among: Option<&[String]>) -> Result<Vec<String>> {
+        const ALL: &str = "SELECT sha FROM commits WHERE substr(message, 1, 8) = 'Revert \"'";
+        const AMONG: &str = "SELECT sha FROM commits WHERE substr(message, 1, 8) = 'Revert \"' AND sha IN (";
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            match among {
+                None => sqlx::query_as(ALL).fetch_all(pool).await.map_err(StoreError::classify)?,
+                Some(shas) => in_list(pool, AMONG, shas, "").await?,
+            }
+        });
+        Ok(rows.into_iter().map(|(sha,)| sha).collect())
     }
 
     /// Everything the engine needs to analyze one service of `environment`: its successful
@@ -387,16 +404,8 @@ impl Store {
         });
         // The graph is exactly what the service depends on: no branch needs keeping apart.
         let (pr_first_commit, found_starts, _) = starts;
-        Ok(History {
-            environment: environment.to_owned(),
-            deployments,
-            graph,
-            pr_first_commit,
-            found_starts,
-            incidents: self.incidents_of(environment, service).await?,
-            listed,
-            branch_nodes: HashMap::new(),
-        })
+        let incidents = self.incidents_of(environment, service).await?;
+        self.assembled(environment, (deployments, graph, listed), (pr_first_commit, found_starts, HashMap::new()), incidents).await
     }
 
     /// What adding `deployment` after the last one of its service needs (see
@@ -413,7 +422,7 @@ impl Store {
         const MAX_LEVELS: usize = 32;
         let mut walked: Vec<(String, Option<Millis>)> = Vec::new();
         let listed: Vec<String> = deployment.commits.iter().map(|c| c.sha.clone()).collect();
-        let (listed_times, starts) = with_pool!(self, pool => {
+        let (listed_times, starts, merged) = with_pool!(self, pool => {
             let mut level: Vec<String> = deployment.commit_sha.iter().filter(|head| !live(head)).cloned().collect();
             let mut seen: HashSet<String> = level.iter().cloned().collect();
             let mut levels = 0;
@@ -440,15 +449,16 @@ impl Store {
             merged.sort_unstable();
             merged.dedup();
             let starts: Vec<PullRequestStart> = in_list(pool, PULL_REQUEST_STARTS, &merged, "").await?;
-            (listed_times, starts)
+            (listed_times, starts, merged)
         });
+        let reverts = self.revert_shas(Some(&merged)).await?.into_iter().collect();
         let mut pr_first_commit: HashMap<String, Millis> = HashMap::new();
         for (merge_commit, given, ..) in starts {
             // A start found in the branch needs the branch's graph: read the service whole.
             let Some(start) = given else { return Ok(None) };
             pr_first_commit.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
         }
-        Ok(Some(Appendix { deployment, walked, listed_times, pr_first_commit }))
+        Ok(Some(Appendix { deployment, walked, listed_times, pr_first_commit, reverts }))
     }
 
     /// The incidents of one service of `environment`.

@@ -66,7 +66,10 @@ macro_rules! merged {
 /// merge without being compared.
 macro_rules! merge_on_conflict {
     ($table:literal, [$(($rule:ident, $column:literal)),+ $(,)?], [$(($brule:ident, $bcolumn:literal)),+ $(,)?]) => {
-        concat!(" ON CONFLICT (id) DO UPDATE SET ",
+        merge_on_conflict!($table, "id", [$(($rule, $column)),+], [$(($brule, $bcolumn)),+])
+    };
+    ($table:literal, $key:literal, [$(($rule:ident, $column:literal)),+ $(,)?], [$(($brule:ident, $bcolumn:literal)),+ $(,)?]) => {
+        concat!(" ON CONFLICT (", $key, ") DO UPDATE SET ",
             $($column, " = ", merged!($rule, $table, $column), ", ",)+
             $($bcolumn, " = ", merged!($brule, $table, $bcolumn), ", ",)+
             "updated_at = excluded.updated_at WHERE false",
@@ -114,14 +117,21 @@ const DEPLOYMENTS: Upsert = Upsert {
      RETURNING id",
 };
 
+/// A commit's content never changes (its sha names it), but senders tell it in parts — a backfill
+/// or a deployment's list without the message, a push with it — and in any order: each field
+/// keeps the latest known value, so a later event without a field never erases it.
 const COMMITS: Upsert = Upsert {
     head: "INSERT INTO commits (sha, committed_at, repository, service, authored_at, author, message, fingerprint, updated_at) ",
     columns: 9,
-    tail: " ON CONFLICT (sha) DO UPDATE SET committed_at = excluded.committed_at, repository = excluded.repository,
-         service = excluded.service, authored_at = excluded.authored_at, author = excluded.author,
-         message = excluded.message, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at
-     WHERE excluded.fingerprint <> commits.fingerprint
-     RETURNING sha",
+    tail: concat!(
+        merge_on_conflict!(
+            "commits",
+            "sha",
+            [(new, "committed_at"), (known, "repository"), (known, "service"), (known, "authored_at"), (known, "author"), (known, "message")],
+            [(new, "fingerprint")]
+        ),
+        " RETURNING sha"
+    ),
 };
 
 /// Pull requests are told in parts (opened, reviewed, merged, often out of order, from different

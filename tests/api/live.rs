@@ -83,9 +83,12 @@ fn history(seed: u64) -> Vec<Value> {
                     commit["message"] = json!(format!("Revert \"{}\"", sha(k.saturating_sub(1))));
                 }
                 if !commit["parents"].as_array().is_none_or(Vec::is_empty) && dice.chance(25) {
-                    // First told without parents (a backfill), then with them.
+                    // First told without parents or message (a backfill), then with them.
                     let mut bare = commit.clone();
                     bare["parents"] = json!([]);
+                    if let Some(fields) = bare.as_object_mut() {
+                        fields.remove("message");
+                    }
                     events.push(bare);
                 }
                 events.push(commit);
@@ -145,7 +148,7 @@ fn history(seed: u64) -> Vec<Value> {
 }
 
 /// Every answer compared: the summary, a daily series, the PR stages and each deployment's
-/// changeset, failure and recovery.
+/// changeset, failure, recovery and rework reason.
 async fn answers(app: &TestApp) -> Value {
     let range = window(-10.0, 80.0);
     let summary = app.dora(&range).await;
@@ -155,7 +158,7 @@ async fn answers(app: &TestApp) -> Value {
     let deployments = app.get("/api/v1/deployments?limit=500").await;
     let verdicts: Vec<Value> = deployments["items"]
         .as_array()
-        .map(|items| items.iter().map(|d| json!([d["id"], d["status"], d["changeset"], d["failed"], d["recovered_at"], d["failure_causes"]])).collect())
+        .map(|items| items.iter().map(|d| json!([d["id"], d["status"], d["changeset"], d["failed"], d["recovered_at"], d["failure_causes"], d["rework"]])).collect())
         .unwrap_or_default();
     json!({"summary": summary, "one": one, "series": series["buckets"], "stages": stages, "deployments": verdicts})
 }

@@ -28,6 +28,7 @@ mod page;
 mod prometheus;
 mod property;
 mod report;
+mod rework;
 mod rollback;
 mod scale_out;
 mod scenarios;

@@ -10,7 +10,8 @@ use crate::{commit, deploy, deploy_with, t, window};
 
 /// A history with every kind of rule in play: merges, a squash merge, a rollback, an
 /// in-progress state before the final one, incidents open before resolved, with and without a
-/// named cause.
+/// named cause, a revert commit whose message is told after its first telling, and a
+/// fix-forward during an incident that never resolves.
 fn history() -> Vec<Value> {
     vec![
         commit("a", 0.0, &[]),
@@ -19,6 +20,8 @@ fn history() -> Vec<Value> {
         commit("m", 2.0, &["b", "x"]),
         commit("s", 30.0, &["m"]),
         commit("c", 40.0, &["s"]),
+        json!({"type": "commit", "id": "c", "committed_at": t(40.0), "repository": "acme/shop", "parents": ["s"], "message": "Revert \"s\"\n\nThis reverts commit s."}),
+        commit("e", 100.5, &["c"]),
         json!({"type": "pull_request", "id": "pr", "repository": "acme/shop", "number": 1, "opened_at": t(20.0), "first_commit_at": t(10.0), "merged_at": t(30.0), "merge_commit_sha": "s"}),
         deploy("d1", "shop", "a", 0.5),
         json!({"type": "deployment", "id": "d2", "service": "shop", "status": "in_progress", "started_at": t(2.5)}),
@@ -32,6 +35,7 @@ fn history() -> Vec<Value> {
         json!({"type": "incident", "id": "i1", "service": "shop", "opened_at": t(4.0), "resolved_at": t(5.0)}),
         json!({"type": "incident", "id": "i2", "service": "web", "opened_at": t(43.0), "resolved_at": t(44.0), "commit_sha": "c"}),
         json!({"type": "incident", "id": "i3", "service": "shop", "opened_at": t(100.0)}),
+        deploy("d6", "shop", "e", 101.0),
     ]
 }
 
@@ -42,7 +46,7 @@ async fn numbers(app: &TestApp) -> Value {
     let deployments = app.get("/api/v1/deployments?limit=500").await;
     let verdicts: Vec<Value> = deployments["items"]
         .as_array()
-        .map(|items| items.iter().map(|d| json!([d["id"], d["status"], d["changeset"], d["failed"], d["recovered_at"]])).collect())
+        .map(|items| items.iter().map(|d| json!([d["id"], d["status"], d["changeset"], d["failed"], d["recovered_at"], d["rework"]])).collect())
         .unwrap_or_default();
     json!({"summary": summary, "series": series["buckets"], "deployments": verdicts})
 }
@@ -63,6 +67,8 @@ fn arrival_order_never_changes_a_number(backend: Backend, cases: u32) {
         return;
     };
     assert_eq!(expected["summary"]["change_failure_rate"]["failed_deployments"], 3, "the history exercises failures: {expected}");
+    let by_reason = &expected["summary"]["rework_rate"]["by_reason"];
+    assert_eq!(by_reason, &json!({"rollback": 1, "unplanned": 1, "fix_forward": 1, "revert": 1}), "the history exercises every rework reason: {expected}");
 
     let n = history().len();
     let strategy = (Just(history()).prop_shuffle(), proptest::collection::vec(0..n, 0..6), 1..=n);

@@ -107,7 +107,17 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         let _ = write!(html, r#"<th style="{HEAD}text-align:right;width:8%;">W{:02}</th>"#, week.number());
     }
     html.push_str("</tr>");
-    for (index, key) in view.keys().iter().enumerate() {
+    let keys = view.keys();
+    for (index, key) in keys.iter().enumerate() {
+        if index == 0 || keys[index - 1].group != key.group {
+            let _ = write!(
+                html,
+                r#"<tr><td colspan="{}" style="{CELL}background:#f7f7f7;font-size:12px;"><strong>{}</strong> · {}</td></tr>"#,
+                3 + trend.len(),
+                key.group.name(),
+                key.group.about()
+            );
+        }
         let level = key.level.map_or_else(String::new, |l| format!("<br>{}", badge(l)));
         let _ = write!(
             html,
@@ -158,6 +168,13 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
         })
         .collect();
     table(&mut html, "Failed deployments", &[&format!("Finished ({zone})"), "Service", "Version", "Why it counts as failed", "Recovered in"], &failed, "No deployment failed this week.");
+
+    let reworked: Vec<Vec<String>> = gathered
+        .reworked
+        .iter()
+        .map(|d| vec![escape(&view.when(d.finished_at)), escape(&d.service), escape(&d.label), escape(&d.why)])
+        .collect();
+    table(&mut html, "Rework deployments", &[&format!("Finished ({zone})"), "Service", "Version", "Why it is rework"], &reworked, "No deployment was rework this week.");
 
     let incidents: Vec<Vec<String>> = gathered
         .incidents

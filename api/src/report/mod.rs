@@ -96,6 +96,7 @@ struct Gathered {
     /// The trend weeks, oldest first, ending with this one.
     trend: Vec<(Week, Summary)>,
     failed: Vec<Failed>,
+    reworked: Vec<Reworked>,
     incidents: Vec<(IncidentRow, Vec<String>)>,
     rollbacks: Vec<RollbackRow>,
     slos: Vec<(Slo, Result<SloStatus, Problem>)>,
@@ -127,6 +128,15 @@ impl Failed {
             recovered_at: d.recovered_at(),
         }
     }
+}
+
+/// A rework deployment of the week, with why it is rework.
+struct Reworked {
+    finished_at: Millis,
+    service: String,
+    /// Its version, else its id.
+    label: String,
+    why: String,
 }
 
 /// One (deployment, commit) lead-time sample, with what is known of the change.
@@ -197,6 +207,13 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
 
     let in_week = analysis.finished_between(from, to, &filters.scope);
     let failed: Vec<Failed> = in_week.iter().filter(|d| d.failed()).map(Failed::of).collect();
+    let reworked: Vec<Reworked> = in_week
+        .iter()
+        .filter_map(|d| {
+            let why = crate::wording::rework_reason_words(&d.rework()?);
+            Some(Reworked { finished_at: d.finished_at(), service: d.service().to_owned(), label: d.label().to_owned(), why })
+        })
+        .collect();
 
     let list = ListQuery {
         environment: filters.environment.clone(),
@@ -256,7 +273,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         })
         .collect();
 
-    Ok(Gathered { week, team: team.map(str::to_owned), filters, summary, trend, failed, incidents, rollbacks, slos, slowest, charts, budgets, ci })
+    Ok(Gathered { week, team: team.map(str::to_owned), filters, summary, trend, failed, reworked, incidents, rollbacks, slos, slowest, charts, budgets, ci })
 }
 
 /// The slowest lead-time samples of the week's deployments, with their commits and PRs.
@@ -404,6 +421,10 @@ fn numbers(s: &Summary) -> Vec<(&'static str, Number)> {
         ("lead_time.p90_seconds", Measure(lt.p90_seconds)),
         ("lead_time.samples", Count(lt.samples)),
         ("level", L(s.level)),
+        ("rework_rate.by_reason.fix_forward", Count(rr.by_reason.fix_forward)),
+        ("rework_rate.by_reason.revert", Count(rr.by_reason.revert)),
+        ("rework_rate.by_reason.rollback", Count(rr.by_reason.rollback)),
+        ("rework_rate.by_reason.unplanned", Count(rr.by_reason.unplanned)),
         ("rework_rate.deployments", Count(rr.deployments)),
         ("rework_rate.rate", Measure(rr.rate)),
         ("rework_rate.unplanned_deployments", Count(rr.unplanned_deployments)),
@@ -440,7 +461,7 @@ fn raw(value: Number) -> String {
 fn field_words(path: &str) -> String {
     let (metric, field) = path.split_once('.').unwrap_or((path, ""));
     let metric = metric.replace('_', " ");
-    let field = field.replace("_seconds", "").replace('_', " ");
+    let field = field.replace("_seconds", "").replace('_', " ").replace('.', ": ");
     if field.is_empty() { metric } else { format!("{metric}: {field}") }
 }
 

@@ -21,7 +21,11 @@ pub(super) fn text(view: &View<'_>) -> String {
     let _ = writeln!(out, "Overall level (DORA {} bands): {}\n", chart::year(view.benchmarks), level_name(gathered.summary.level));
     let _ = writeln!(out, "DORA KEYS");
     let trend = view.trend();
-    for (index, key) in view.keys().iter().enumerate() {
+    let keys = view.keys();
+    for (index, key) in keys.iter().enumerate() {
+        if index == 0 || keys[index - 1].group != key.group {
+            let _ = writeln!(out, "{}: {}", key.group.name(), key.group.about());
+        }
         let level = key.level.map_or_else(String::new, |l| format!(" [{}]", level_name(l)));
         let _ = writeln!(out, "- {}: {}{level}, {}", key.name, key.shown_value(), change_text(key));
         let _ = writeln!(out, "  {}", key.detail);
@@ -37,6 +41,13 @@ pub(super) fn text(view: &View<'_>) -> String {
         let causes: Vec<String> = d.causes.iter().map(failure_words).collect();
         let recovered = d.recovered_at.map_or_else(|| "not yet recovered".to_owned(), |r| format!("recovered in {}", duration((r - d.finished_at) as f64 / 1000.0)));
         let _ = writeln!(out, "- {} {} {}: {}; {recovered}", view.when(d.finished_at), d.service, d.label, causes.join("; "));
+    }
+    let _ = writeln!(out, "\nREWORK DEPLOYMENTS (times in {zone})");
+    if gathered.reworked.is_empty() {
+        let _ = writeln!(out, "- none");
+    }
+    for d in &gathered.reworked {
+        let _ = writeln!(out, "- {} {} {}: {}", view.when(d.finished_at), d.service, d.label, d.why);
     }
     let _ = writeln!(out, "\nINCIDENTS");
     if gathered.incidents.is_empty() {

@@ -41,7 +41,7 @@ struct SeriesMetric {
 }
 
 /// Every time series the datasource serves.
-const SERIES: [SeriesMetric; 11] = [
+const SERIES: [SeriesMetric; 15] = [
     SeriesMetric { name: "deployments", label: "Deployments", value: |s| Some(s.deployment_frequency.deployments as f64) },
     SeriesMetric { name: "deployment_frequency", label: "Deployments per day", value: |s| Some(s.deployment_frequency.per_day) },
     SeriesMetric { name: "lead_time_median_seconds", label: "Lead time, median (s)", value: |s| s.lead_time.median_seconds },
@@ -55,6 +55,10 @@ const SERIES: [SeriesMetric; 11] = [
         value: |s| s.failed_deployment_recovery_time.median_seconds,
     },
     SeriesMetric { name: "rework_rate", label: "Rework rate (0–1)", value: |s| s.rework_rate.rate },
+    SeriesMetric { name: "rework_rollbacks", label: "Rework: rollbacks", value: |s| Some(s.rework_rate.by_reason.rollback as f64) },
+    SeriesMetric { name: "rework_unplanned", label: "Rework: unplanned", value: |s| Some(s.rework_rate.by_reason.unplanned as f64) },
+    SeriesMetric { name: "rework_fix_forwards", label: "Rework: fix-forwards", value: |s| Some(s.rework_rate.by_reason.fix_forward as f64) },
+    SeriesMetric { name: "rework_reverts", label: "Rework: reverts", value: |s| Some(s.rework_rate.by_reason.revert as f64) },
     SeriesMetric { name: "incidents_restored", label: "Incidents restored", value: |s| Some(s.time_to_restore.incidents as f64) },
     SeriesMetric { name: "lead_time_samples", label: "Lead-time samples", value: |s| Some(s.lead_time.samples as f64) },
 ];

@@ -77,8 +77,8 @@ async fn incidents(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.to_string())})))
 }
 
-/// A deployment with what the analysis found: the changeset (for successful deployments) and
-/// why it counts as failed.
+/// A deployment with what the analysis found: the changeset (for successful deployments), why it
+/// counts as failed, and why it is rework.
 fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
     let analyzed = analysis.deployment(&d.id);
     let commits: Vec<Value> = d.commits.iter().map(|c| json!({"sha": c.sha, "committed_at": time(c.committed_at)})).collect();
@@ -101,6 +101,7 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
         "failed": analyzed.is_some_and(|a| a.failed()),
         "failure_causes": analyzed.map(|a| a.failure_causes()).unwrap_or_default(),
         "recovered_at": time(analyzed.and_then(|a| a.recovered_at())),
+        "rework": analyzed.and_then(|a| a.rework()),
     })
 }
 

@@ -25,7 +25,7 @@ use pacer_store::{ListQuery, PullRequestSummary};
 
 use crate::chart::{self, KINDS, Kind, interval_name, range_label, scope_label};
 use crate::read::dora::analyze;
-use crate::wording::{Change, Key, duration, failure_words, level_name, percent};
+use crate::wording::{Change, Key, duration, failure_words, level_name, percent, rework_reason_words};
 use crate::query::{FILTERS, Filters, Params};
 use crate::auth;
 use crate::clock::now;
@@ -190,7 +190,9 @@ select, input, button { font: inherit; padding: 0.3rem 0.4rem; border: 1px solid
 button { background: #0b57d0; color: #fff; border-color: #0b57d0; padding: 0.35rem 1rem; cursor: pointer; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr)); gap: 0.75rem; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 0.75rem; }
-.card h3 { font-size: 1rem; margin: 0; }
+.card h4 { font-size: 1rem; margin: 0; }
+h3.group { font-size: 1.05rem; margin: 1rem 0 0; }
+p.about { margin: 0 0 0.5rem; color: var(--muted); }
 .value { display: block; font-size: 1.75rem; font-weight: 700; margin: 0.25rem 0; }
 .detail, .trend { font-size: 0.875rem; margin: 0.25rem 0 0; color: var(--muted); }
 .trend.better { color: #1b5e20; } .trend.worse { color: #b71c1c; }
@@ -283,21 +285,33 @@ fn keys(html: &mut String, view: &View<'_>, now: &Summary, before: &Summary) {
     let _ = write!(
         html,
         r#"<section aria-labelledby="h-keys"><h2 id="h-keys">DORA keys</h2>
-<p>Overall level (DORA {} bands): <span id="overall-level">{}</span></p><div class="cards">"#,
+<p>Overall level (DORA {} bands): <span id="overall-level">{}</span></p>"#,
         chart::year(view.filters.benchmarks),
         badge(now.level)
     );
-    for key in list {
+    for (index, key) in list.iter().enumerate() {
+        if index == 0 || list[index - 1].group != key.group {
+            if index > 0 {
+                html.push_str("</div>");
+            }
+            let group = key.group.name();
+            let _ = write!(
+                html,
+                r#"<h3 class="group" id="g-{id}">{group}</h3><p class="about">{about}</p><div class="cards" aria-labelledby="g-{id}">"#,
+                id = group.to_lowercase(),
+                about = key.group.about()
+            );
+        }
         let value = key.shown_value();
         let raw = key.value.map_or_else(String::new, |v| v.to_string());
         let level = key.level.map_or_else(String::new, |l| format!(" {}", badge(l)));
         let _ = write!(
             html,
-            r#"<article class="card" aria-labelledby="k-{id}"><h3 id="k-{id}">{name}</h3><data class="value" id="value-{id}" value="{raw}">{value}</data>{level}<p class="detail">{detail}</p>{trend}</article>"#,
+            r#"<article class="card" aria-labelledby="k-{id}"><h4 id="k-{id}">{name}</h4><data class="value" id="value-{id}" value="{raw}">{value}</data>{level}<p class="detail">{detail}</p>{trend}</article>"#,
             id = key.id,
             name = key.name,
             detail = escape(&key.detail),
-            trend = trend(&key, &days),
+            trend = trend(key, &days),
         );
     }
     html.push_str("</div></section>\n");
@@ -428,11 +442,18 @@ fn deployment_table(
             None => "—".to_owned(),
         };
         let mut notes = Vec::new();
-        if let Some(of) = &d.rollback_of {
-            notes.push(format!("rollback of {}", escape(of)));
-        }
-        if d.unplanned {
-            notes.push("unplanned (hotfix)".to_owned());
+        match analyzed.and_then(|a| a.rework()) {
+            Some(rework) => notes.push(format!("rework: {}", escape(&rework_reason_words(&rework)))),
+            None if analyzed.is_some() => {}
+            // Not a successful deployment: what it says of itself.
+            None => {
+                if let Some(of) = &d.rollback_of {
+                    notes.push(format!("rollback of {}", escape(of)));
+                }
+                if d.unplanned {
+                    notes.push("unplanned (hotfix)".to_owned());
+                }
+            }
         }
         let version = d.version.as_deref().map_or_else(|| d.commit_sha.as_deref().map_or("—", short).to_owned(), str::to_owned);
         let _ = write!(
@@ -610,6 +631,7 @@ mod tests {
     fn key(value: f64, previous: f64, higher_is_better: bool, rate: bool) -> Key {
         Key {
             id: "x",
+            group: crate::wording::Group::Instability,
             name: "x",
             value: Some(value),
             previous: Some(previous),
