@@ -546,13 +546,16 @@ impl<'s> Sim<'s> {
             Some(bad.id.clone()),
             false,
         );
-        self.revert_next = Some(format!("Revert changes shipped in {bad_version}"));
+        // What `git revert` writes: the next change backs the bad one out of main.
+        self.revert_next = Some(format!("Revert \"changes shipped in {bad_version}\""));
         started
     }
 
     /// An incident naming the bad deployment or one of its commits, resolved by an unplanned
-    /// release of a fix.
+    /// release of a fix — which the deployer marks `unplanned` only some of the time: the others
+    /// count as rework as fix-forwards, deployed while the incident was open.
     fn hotfix(&mut self, bad: &Done, cause: (Option<String>, Option<String>)) -> Millis {
+        let marked = self.rng.chance(0.6);
         let opened = bad.finished + self.rng.duration(30 * MINUTE, 0.8, 2 * MINUTE, 8 * HOUR);
         let merged = opened + self.rng.duration(70 * MINUTE, 0.7, 15 * MINUTE, 10 * HOUR);
         let title = format!("Fix {}", names::symptom(self.rng.below(names::SYMPTOM_COUNT as u64) as usize));
@@ -565,7 +568,7 @@ impl<'s> Sim<'s> {
             at = staged.finished + self.rng.between(3 * MINUTE, 15 * MINUTE);
         }
         let duration = self.rng.between(3 * MINUTE, 10 * MINUTE);
-        let fixed = self.deploy(Env::Production, &sha, &version, at, duration, DeploymentStatus::Success, None, true);
+        let fixed = self.deploy(Env::Production, &sha, &version, at, duration, DeploymentStatus::Success, None, marked);
         let resolved = fixed.finished + self.rng.between(2 * MINUTE, 30 * MINUTE);
         let symptom = names::symptom(self.rng.below(names::SYMPTOM_COUNT as u64) as usize);
         self.incident(opened, resolved, format!("{}: {symptom}", self.service), cause.0, cause.1);

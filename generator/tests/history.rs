@@ -109,6 +109,12 @@ fn the_demo_history_gives_every_dora_metric_a_plausible_value_over_the_last_30_d
 
         let rework = summary.rework_rate.rate.expect("rework rate");
         assert!(0.0 < rework && rework < rate + 0.05, "seed {seed}: rework comes from failures: {shown}");
+        // Every reason shows over the quarter: rollbacks, hotfixes marked unplanned, hotfixes not
+        // marked (fix-forwards) and the reverts that follow rollbacks.
+        let quarter = analysis.summary(END - 90 * DAY, END, Benchmarks::Y2024, &Scope::all()).rework_rate.by_reason;
+        for (reason, n) in [("rollback", quarter.rollback), ("unplanned", quarter.unplanned), ("fix_forward", quarter.fix_forward), ("revert", quarter.revert)] {
+            assert!(n > 0, "seed {seed}: {reason} rework over 90 days: {quarter:?}");
+        }
         assert!(summary.level.is_some(), "seed {seed}: overall level: {shown}");
     }
 }
@@ -320,7 +326,8 @@ fn production_deploys_mains_head_and_rollbacks_restore_the_last_good_commit() {
             .collect();
         production.sort_by_key(|d| d.finished_at);
         // Main's first-parent history, newest first, from the newest commit on main.
-        let newest = production.last().and_then(|d| d.commit_sha.as_deref()).expect("deployments");
+        // (Not the last deployment's: a rollback deploys an older commit.)
+        let newest = production.iter().filter_map(|d| d.commit_sha.as_deref()).max_by_key(|sha| commits[sha].committed_at).expect("deployments");
         let mut main: Vec<&Commit> = Vec::new();
         let mut at = Some(newest);
         while let Some(sha) = at {

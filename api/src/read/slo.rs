@@ -9,8 +9,7 @@ use pacer_engine::Millis;
 use pacer_engine::burn::{Counts, Severity, WINDOWS, WindowCounts, budget_remaining, burn_rate, firing};
 use pacer_engine::calendar::rfc3339;
 use pacer_store::Store;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Slo, SloSource};
 use crate::problem::Problem;
@@ -203,15 +202,46 @@ async fn prometheus(url: &str, query: &str, window: &str, now: Millis) -> Result
         .send()
         .await
         .map_err(|e| failed(e.to_string()))?;
-    let body: Value = response.json().await.map_err(|e| failed(e.to_string()))?;
-    if body["status"] != "success" {
-        return Err(failed(body["error"].as_str().unwrap_or("unknown error").to_owned()));
+    let answer: PrometheusAnswer = response.json().await.map_err(|e| failed(e.to_string()))?;
+    if answer.status != "success" {
+        return Err(failed(answer.error.unwrap_or_else(|| "unknown error".to_owned())));
     }
-    let result = &body["data"]["result"];
-    let sample = match body["data"]["resultType"].as_str() {
-        Some("vector") => result.as_array().map_or(0.0, |v| v.iter().filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok()).sum()),
-        Some("scalar") => result[1].as_str().and_then(|v| v.parse().ok()).unwrap_or(0.0),
-        _ => 0.0,
+    let number = |text: &str| text.parse::<f64>().ok();
+    let sample = match answer.data {
+        Some(PrometheusData::Vector(samples)) => samples.iter().filter_map(|s| number(&s.value.1)).sum(),
+        Some(PrometheusData::Scalar((_, value))) => number(&value).unwrap_or(0.0),
+        Some(PrometheusData::Matrix(_) | PrometheusData::String(_)) | None => 0.0,
     };
     Ok(if sample.is_finite() { sample } else { 0.0 })
+}
+
+/// An answer of Prometheus' `GET /api/v1/query`
+/// (<https://prometheus.io/docs/prometheus/latest/querying/api/#instant-queries>).
+#[derive(Debug, Deserialize)]
+struct PrometheusAnswer {
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    data: Option<PrometheusData>,
+}
+
+/// The result of an instant query, by its `resultType`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum PrometheusData {
+    /// One sample per series: the counts are their sum.
+    Vector(Vec<PrometheusSample>),
+    /// One number.
+    Scalar((f64, String)),
+    /// Not an instant vector: counts nothing.
+    Matrix(serde::de::IgnoredAny),
+    /// Not a number: counts nothing.
+    String(serde::de::IgnoredAny),
+}
+
+/// One series' sample: `[time, "value"]`.
+#[derive(Debug, Deserialize)]
+struct PrometheusSample {
+    value: (f64, String),
 }

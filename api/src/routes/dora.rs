@@ -81,20 +81,29 @@ async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Resul
 
 /// One bucket: its window and either every metric or the one asked for.
 fn bucket(summary: Summary, metric: Option<&str>) -> Value {
-    let Ok(Value::Object(mut all)) = serde_json::to_value(&summary) else { return Value::Null };
     let mut point = Map::new();
-    for key in ["from", "to"] {
-        point.insert(key.to_owned(), all.remove(key).unwrap_or(Value::Null));
-    }
-    match metric {
-        Some(name) => {
-            point.insert(name.to_owned(), all.remove(name).unwrap_or(Value::Null));
-        }
-        None => {
-            for name in METRICS.iter().chain(&["level"]) {
-                point.insert((*name).to_owned(), all.remove(*name).unwrap_or(Value::Null));
-            }
-        }
+    point.insert("from".to_owned(), json!(summary.from));
+    point.insert("to".to_owned(), json!(summary.to));
+    let names: Vec<&str> = match metric {
+        Some(name) => vec![name],
+        None => METRICS.iter().copied().chain(["level"]).collect(),
+    };
+    for name in names {
+        point.insert(name.to_owned(), metric_json(&summary, name));
     }
     Value::Object(point)
+}
+
+/// The part of a summary named `name` (a field of `GET /api/v1/dora`), as the summary writes it.
+fn metric_json(s: &Summary, name: &str) -> Value {
+    match name {
+        "deployment_frequency" => json!(s.deployment_frequency),
+        "lead_time" => json!(s.lead_time),
+        "change_failure_rate" => json!(s.change_failure_rate),
+        "time_to_restore" => json!(s.time_to_restore),
+        "failed_deployment_recovery_time" => json!(s.failed_deployment_recovery_time),
+        "rework_rate" => json!(s.rework_rate),
+        "level" => json!(s.level),
+        _ => Value::Null,
+    }
 }

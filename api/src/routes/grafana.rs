@@ -112,24 +112,41 @@ fn body(state: &AppState, bytes: &Bytes) -> Result<Value, Problem> {
     Ok(value)
 }
 
-fn payload_definitions(state: &AppState, environments: &[String]) -> Value {
-    let options = |values: Vec<String>| values.into_iter().map(|v| json!({"label": v, "value": v})).collect::<Vec<_>>();
-    let teams: Vec<String> = state.config.teams.keys().cloned().collect();
-    json!([
-        {"label": "Environment", "name": "environment", "type": "select", "placeholder": "production", "options": options(environments.to_vec())},
-        {"label": "Interval", "name": "interval", "type": "select", "placeholder": "auto",
-         "options": options(vec!["day".into(), "week".into(), "month".into()])},
-        {"label": "Mode", "name": "mode", "type": "select", "placeholder": "series",
-         "options": options(vec!["series".into(), "window".into()])},
-        {"label": "Benchmarks", "name": "benchmarks", "type": "select", "placeholder": "2024",
-         "options": options(vec!["2024".into(), "2023".into(), "2021".into()])},
-        {"label": "Team", "name": "team", "type": "select", "placeholder": "all", "options": options(teams)},
-    ])
+/// One payload field a query target takes, with the values it offers.
+struct PayloadField {
+    label: &'static str,
+    name: &'static str,
+    placeholder: &'static str,
+    options: Vec<String>,
+}
+
+impl PayloadField {
+    /// Its options in the datasource's shape.
+    fn options_json(&self) -> Vec<Value> {
+        self.options.iter().map(|v| json!({"label": v, "value": v})).collect()
+    }
+
+    /// The field in the datasource's shape.
+    fn json(&self) -> Value {
+        json!({"label": self.label, "name": self.name, "type": "select", "placeholder": self.placeholder, "options": self.options_json()})
+    }
+}
+
+fn payload_fields(state: &AppState, environments: &[String]) -> Vec<PayloadField> {
+    let field = |label, name, placeholder, options: Vec<String>| PayloadField { label, name, placeholder, options };
+    let owned = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+    vec![
+        field("Environment", "environment", "production", environments.to_vec()),
+        field("Interval", "interval", "auto", owned(&["day", "week", "month"])),
+        field("Mode", "mode", "series", owned(&["series", "window"])),
+        field("Benchmarks", "benchmarks", "2024", owned(&["2024", "2023", "2021"])),
+        field("Team", "team", "all", state.config.teams.keys().cloned().collect()),
+    ]
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let environments = state.store.environments().await?;
-    let payloads = payload_definitions(&state, &environments);
+    let payloads: Vec<Value> = payload_fields(&state, &environments).iter().map(PayloadField::json).collect();
     let mut all: Vec<Value> = SERIES.iter().map(|m| json!({"label": m.label, "value": m.name, "payloads": payloads})).collect();
     all.extend(TABLES.iter().map(|(name, label)| json!({"label": label, "value": name, "payloads": payloads})));
     Ok(Json(Value::Array(all)))
@@ -139,11 +156,8 @@ async fn payload_options(State(state): State<AppState>, bytes: Result<Bytes, Byt
     let request = body(&state, &bytes?)?;
     let environments = state.store.environments().await?;
     let name = request["name"].as_str().unwrap_or("");
-    let options = payload_definitions(&state, &environments)
-        .as_array()
-        .and_then(|defs| defs.iter().find(|d| d["name"] == name).map(|d| d["options"].clone()))
-        .unwrap_or_else(|| json!([]));
-    Ok(Json(options))
+    let options = payload_fields(&state, &environments).iter().find(|f| f.name == name).map(PayloadField::options_json).unwrap_or_default();
+    Ok(Json(Value::Array(options)))
 }
 
 async fn search(State(_state): State<AppState>) -> Json<Value> {
@@ -261,7 +275,7 @@ async fn query(State(state): State<AppState>, bytes: Result<Bytes, BytesRejectio
         if let Some(metric) = SERIES.iter().find(|m| m.name == name) {
             results.push(series(&analysis, metric, &target, from, to));
         } else if TABLES.iter().any(|(n, _)| *n == name) {
-            results.push(table(&state, &analysis, name, &target, from, to).await?);
+            results.push(table(&state, &analysis, name, &target, from, to).await?.json());
         } else {
             return Err(Problem::invalid_query("target", format!("unknown target {name:?}; POST /grafana/metrics lists them")));
         }
@@ -284,15 +298,25 @@ fn series(analysis: &Analysis, metric: &SeriesMetric, t: &Target, from: Millis, 
     json!({"target": metric.name, "datapoints": points})
 }
 
-fn columns(spec: &[(&str, &str)]) -> Vec<Value> {
-    spec.iter().map(|(text, kind)| json!({"text": text, "type": kind})).collect()
+/// A table as the datasource answers it: typed columns (name, Grafana type), and rows of cells.
+struct Table {
+    columns: Vec<(&'static str, &'static str)>,
+    rows: Vec<Value>,
 }
 
-fn table_of(spec: &[(&str, &str)], rows: Vec<Value>) -> Value {
-    json!({"type": "table", "columns": columns(spec), "rows": rows})
+impl Table {
+    /// The table in the datasource's shape.
+    fn json(self) -> Value {
+        let columns: Vec<Value> = self.columns.iter().map(|(text, kind)| json!({"text": text, "type": kind})).collect();
+        json!({"type": "table", "columns": columns, "rows": self.rows})
+    }
 }
 
-async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, from: Millis, to: Millis) -> Result<Value, Problem> {
+fn table_of(spec: &[(&'static str, &'static str)], rows: Vec<Value>) -> Table {
+    Table { columns: spec.to_vec(), rows }
+}
+
+async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, from: Millis, to: Millis) -> Result<Table, Problem> {
     let listing = |limit| ListQuery {
         environment: t.environment.clone(),
         services: t.scope.services.clone().map(|s| s.into_iter().collect()),
@@ -550,21 +574,20 @@ async fn annotations(State(state): State<AppState>, bytes: Result<Bytes, BytesRe
     };
     let (t, analysis) = target(&state, &Value::Null, &request).await?;
     let table = table(&state, &analysis, table_name, &t, from, to).await?;
-    let names: Vec<String> = table["columns"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str().map(str::to_owned)).collect();
-    let items = table["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let names: Vec<&str> = table.columns.iter().map(|(text, _)| *text).collect();
+    let items = table
+        .rows
+        .iter()
         .map(|row| {
             let mut item = Map::new();
             item.insert("annotation".into(), annotation.clone());
             for (name, value) in names.iter().zip(row.as_array().into_iter().flatten()) {
-                let value = if name == "tags" {
+                let value = if *name == "tags" {
                     json!(value.as_str().unwrap_or("").split(',').collect::<Vec<_>>())
                 } else {
                     value.clone()
                 };
-                item.insert(name.clone(), value);
+                item.insert((*name).to_owned(), value);
             }
             if item.get("timeEnd").is_some_and(Value::is_null) {
                 item.remove("timeEnd");
