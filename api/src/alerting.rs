@@ -70,14 +70,13 @@ async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_
                 if let Some(deployment_id) = &planned.incident.deployment_id {
                     decision.record("deployment_id", deployment_id.as_str());
                 }
-                let reason = planned.skipped.map(|reason| json!(reason));
-                let outcome = match (&planned.rollback, &reason) {
+                let outcome = match (&planned.rollback, planned.skipped) {
                     (Some(_), _) => "rollback",
-                    (None, Some(Value::String(reason))) => reason.as_str(),
-                    (None, _) => "incident",
+                    (None, Some(reason)) => reason.name(),
+                    (None, None) => "incident",
                 };
                 decision.record("outcome", outcome);
-                if let Some(reason) = reason {
+                if let Some(reason) = planned.skipped {
                     skipped.push(json!({"alert": alert.name, "incident_id": planned.incident.id, "reason": reason}));
                 }
                 let fact = Fact::Incident(planned.incident);

@@ -75,6 +75,21 @@ pub enum Skip {
     RateLimited,
 }
 
+impl Skip {
+    /// The name the alert answers and the traces give it (as it serializes).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PolicyOff => "policy_off",
+            Self::NoRecentDeployment => "no_recent_deployment",
+            Self::IsRollback => "is_rollback",
+            Self::Superseded => "superseded",
+            Self::NoTarget => "no_target",
+            Self::Cooldown => "cooldown",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
 /// The outcome of a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision<'a> {
@@ -157,6 +172,14 @@ pub fn decide<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_is_named_as_it_serializes() {
+        use Skip::*;
+        for skip in [PolicyOff, NoRecentDeployment, IsRollback, Superseded, NoTarget, Cooldown, RateLimited] {
+            assert_eq!(serde_json::to_value(skip).ok(), Some(serde_json::Value::from(skip.name())), "{skip:?}");
+        }
+    }
     use crate::model::{DeploymentStatus, MINUTE};
 
     fn deploy(id: &str, minute: i64) -> Deployment {

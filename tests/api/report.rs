@@ -187,12 +187,18 @@ fn metrics(html: &str) -> Vec<(String, String)> {
     found
 }
 
-/// Every number and level of a `/api/v1/dora` body, by field path.
+/// Every number and level of a `/api/v1/dora` body, by field path (`rework_rate.by_reason.revert`).
 fn dora_numbers(dora: &Value) -> Vec<(String, Value)> {
+    fn leaves(path: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+        match value.as_object() {
+            Some(fields) => fields.iter().for_each(|(f, v)| leaves(&format!("{path}.{f}"), v, out)),
+            None => out.push((path.to_owned(), value.clone())),
+        }
+    }
     let mut out = vec![("level".to_owned(), dora["level"].clone())];
     for (metric, fields) in dora.as_object().expect("object") {
-        if let Some(fields) = fields.as_object() {
-            out.extend(fields.iter().map(|(f, v)| (format!("{metric}.{f}"), v.clone())));
+        if fields.is_object() {
+            leaves(metric, fields, &mut out);
         }
     }
     out
