@@ -231,6 +231,10 @@ macro_rules! for_each_row {
     };
 }
 
+/// What the pull requests' starts give a history: merge commit → branch start, the starts found in
+/// the graph, and what each found start's walk depended on (see `History`).
+type PullRequestStarts = (HashMap<ShaId, Millis>, HashSet<ShaId>, HashMap<ShaId, Vec<ShaId>>);
+
 impl Store {
     /// Everything the engine needs to analyze `environment`.
     ///
@@ -283,7 +287,7 @@ impl Store {
         &self,
         environment: &str,
         (deployments, graph, listed): (Vec<Deployment>, CommitGraph, Flat<Listed>),
-        (pr_first_commit, found_starts, branch_nodes): (HashMap<ShaId, Millis>, HashSet<ShaId>, HashMap<ShaId, Vec<ShaId>>),
+        (pr_first_commit, found_starts, branch_nodes): PullRequestStarts,
         incidents: Vec<Incident>,
     ) -> Result<History> {
         let reverts = self.revert_shas(None).await?.iter().filter_map(|sha| graph.id(sha)).collect();
