@@ -2,8 +2,12 @@
 //!
 //! It owns routing, authentication, request parsing and response shapes, and delegates the rest:
 //! the collector validates payloads, the store keeps facts, the engine computes the numbers.
-//! Each API area has its own module with a `router()`; [`router`] joins them around one
-//! [`AppState`]. Every error is a [`problem::Problem`].
+//! Two floors (docs/architecture.md): `routes/` holds one module per API area, each with its
+//! `router()`, importing only the modules below it and never another route; [`router`] joins them
+//! around one [`AppState`]. The lower floor holds what routes and background tasks share — state,
+//! configuration, access, limits, query parameters, the cached analyses, typed read models
+//! (`read/`), the alert path, the SLO evaluator, the weekly report. Every error is a
+//! [`problem::Problem`].
 
 // The lower floor: what every route and background task shares.
 mod alerting;
