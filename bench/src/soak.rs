@@ -25,7 +25,7 @@ use pacer_generator::{Spec, generate, to_ndjson};
 use serde_json::Value;
 
 use crate::query::start;
-use crate::{fresh_postgres, fresh_sqlite, resident_mb};
+use crate::{fresh_postgres, fresh_sqlite, remove_sqlite, resident_mb};
 
 /// How much the last third's peak may exceed the middle third's for memory to count as flat.
 pub const FLAT_TOLERANCE: f64 = 0.10;
@@ -162,6 +162,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Outcome> {
     let outcome = drive(&wrk, &script, &server.base, pid, options).await;
     let _ = std::fs::remove_file(&script);
     drop(server);
+    if url.starts_with("sqlite:") {
+        // The soak's database is its own: it goes with the run (66 MB after ten minutes).
+        remove_sqlite(&url);
+    }
     let outcome = outcome?;
     report(&outcome, options);
     if !outcome.passed() {
