@@ -317,6 +317,15 @@ impl Analysis {
                 }
             }
         }
+        // An incident may name a deployment that arrived with the same changes, unknown when they
+        // were routed: the service holding it now is attributed again too.
+        let mut reattributed = reattributed.clone();
+        for incident in fresh.values().flat_map(|d| d.incidents.iter()) {
+            let Some(id) = incident.deployment_id.as_deref() else { continue };
+            if let Some(holder) = fresh.values().find(|d| d.shipments.index(id).is_some()).map(|d| d.service.as_str()).or_else(|| self.service_of(id)) {
+                reattributed.insert(holder.to_owned());
+            }
+        }
         let services: BTreeSet<String> = self.parts.iter().map(|p| p.service.clone()).chain(fresh.keys().cloned()).collect();
         let drafts = services
             .into_iter()

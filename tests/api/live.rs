@@ -163,46 +163,63 @@ async fn answers(app: &TestApp) -> Value {
     json!({"summary": summary, "one": one, "series": series["buckets"], "stages": stages, "deployments": verdicts})
 }
 
+/// Sends `seed`'s history in the order `order` shuffles it, in batches of `batch`, re-sending the
+/// events at `resend`; after every batch compares the maintained answers with a fresh replica's.
+/// Returns the failed deployments counted at the end, or where the two differed.
+fn check_case(runtime: &tokio::runtime::Runtime, backend: Backend, seed: u64, order: u64, batch: usize, resend: &[usize]) -> Result<u64, String> {
+    let mut events = history(seed);
+    let originals = events.clone();
+    events.extend(resend.iter().map(|&i| originals[i % originals.len()].clone()));
+    let mut dice = Dice(order | 1);
+    for i in (1..events.len()).rev() {
+        events.swap(i, dice.below(i as u64 + 1) as usize);
+    }
+    runtime.block_on(async {
+        // One client asks a lot: no per-client rate limit.
+        let app = TestApp::spawn_with(backend, UNTHROTTLED).await.expect("backend available");
+        // The maintained analysis exists before the first fact arrives.
+        let _ = app.dora(&window(-10.0, 80.0)).await;
+        for (n, chunk) in events.chunks(batch).enumerate() {
+            app.ingest(Value::Array(chunk.to_vec())).await;
+            let maintained = answers(&app).await;
+            let fresh = TestApp::start(app.database_url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
+            let scratch = answers(&fresh).await;
+            if maintained != scratch {
+                return Err(format!("after batch {n} of {}: maintained {maintained}\nfrom scratch {scratch}", events.len().div_ceil(batch)));
+            }
+        }
+        let last = answers(&app).await;
+        Ok(last["summary"]["change_failure_rate"]["failed_deployments"].as_u64().unwrap_or(0))
+    })
+}
+
 fn maintained_answers_equal_a_fresh_build_after_every_batch(backend: Backend, cases: u32) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     if runtime.block_on(TestApp::spawn(backend)).is_none() {
         return;
+    }
+    // Cases that once failed, kept so they never fail again.
+    for (seed, order, batch, resend) in KNOWN_CASES {
+        if let Err(e) = check_case(&runtime, backend, seed, order, batch, &resend) {
+            panic!("known case (seed {seed}, order {order}, batch {batch}): {e}");
+        }
     }
     let strategy = (any::<u64>(), any::<u64>(), 1usize..=12, proptest::collection::vec(0usize..64, 0..5));
     let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     let failures_seen = std::cell::Cell::new(0u64);
     runner
         .run(&strategy, |(seed, order, batch, resend)| {
-            let mut events = history(seed);
-            let originals = events.clone();
-            events.extend(resend.iter().map(|&i| originals[i % originals.len()].clone()));
-            let mut dice = Dice(order | 1);
-            for i in (1..events.len()).rev() {
-                events.swap(i, dice.below(i as u64 + 1) as usize);
-            }
-            let (outcome, failed) = runtime.block_on(async {
-                // One client asks a lot: no per-client rate limit.
-                let app = TestApp::spawn_with(backend, UNTHROTTLED).await.expect("backend available");
-                // The maintained analysis exists before the first fact arrives.
-                let _ = app.dora(&window(-10.0, 80.0)).await;
-                for (n, chunk) in events.chunks(batch).enumerate() {
-                    app.ingest(Value::Array(chunk.to_vec())).await;
-                    let maintained = answers(&app).await;
-                    let fresh = TestApp::start(app.database_url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
-                    let scratch = answers(&fresh).await;
-                    if maintained != scratch {
-                        return (Err(format!("after batch {n} of {}: maintained {maintained}\nfrom scratch {scratch}", events.len().div_ceil(batch))), 0);
-                    }
-                }
-                let last = answers(&app).await;
-                (Ok(()), last["summary"]["change_failure_rate"]["failed_deployments"].as_u64().unwrap_or(0))
-            });
+            let failed = check_case(&runtime, backend, seed, order, batch, &resend).map_err(TestCaseError::fail)?;
             failures_seen.set(failures_seen.get() + failed);
-            outcome.map_err(TestCaseError::fail)
+            Ok(())
         })
         .expect("the maintained analysis answers as one built from scratch");
     assert!(failures_seen.get() > 0, "the histories exercise failed deployments");
 }
+
+/// (seed, order, batch, resend) of histories that once told the maintained analysis from a fresh
+/// one: an incident of one service naming a deployment of another.
+const KNOWN_CASES: [(u64, u64, usize, [usize; 0]); 1] = [(7_029_837_958_930_233_696, 12_444_872_447_751_732_414, 10, [])];
 
 #[test]
 fn an_analysis_maintained_as_facts_arrive_answers_as_one_built_from_scratch_on_sqlite() {
