@@ -149,7 +149,7 @@ impl Analyses {
                 Some(changes) => {
                     span.record("refresh", "changes");
                     let affected = analysis.affected(&changes);
-                    span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.reattribute.len() + affected.appended.len());
+                    span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.appended.len());
                     if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected).await?) }
                 }
                 None => {
@@ -171,7 +171,7 @@ impl Analyses {
     /// published first, before the services that must be read whole, so that a slow read of one
     /// service does not hold back the new deployments of all the others.
     async fn advance(&self, store: &Store, environment: &str, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
-        let Affected { mut rebuild, incidents, reattribute, appended } = affected;
+        let Affected { mut rebuild, incidents, appended } = affected;
         let mut quick = Vec::new();
         for (service, ids) in appended {
             match append(store, &analysis, &service, &ids).await? {
@@ -185,8 +185,8 @@ impl Analyses {
         for service in incidents.difference(&rebuild) {
             lists.push((service.clone(), store.incidents_of(environment, service).await?));
         }
-        let (now, reattributed) = (Arc::clone(&analysis), reattribute.clone());
-        let analysis = blocking(move || now.updated(quick, lists, &reattributed)).await?;
+        let now = Arc::clone(&analysis);
+        let analysis = blocking(move || now.updated(quick, lists)).await?;
         if rebuild.is_empty() {
             return Ok(analysis);
         }
@@ -194,7 +194,7 @@ impl Analyses {
         // Not yet current: published without its generations.
         self.publish(environment, None, Arc::clone(&analysis));
         let rebuilt = parts(store, environment, rebuild.into_iter().collect()).await?;
-        blocking(move || analysis.updated(rebuilt, Vec::new(), &reattribute)).await
+        blocking(move || analysis.updated(rebuilt, Vec::new())).await
     }
 
     /// Makes `analysis` the one requests get; with `generations`, the generations it is current

@@ -2,8 +2,9 @@
 //!
 //! The store records the key of every deployment, commit, pull request and incident a write
 //! changed; [`Analysis::affected`] turns those keys (with where each fact stands now) into the
-//! services whose parts must be rebuilt, whose incidents must be read again, and whose failures
-//! must be attributed again. The routing errs only toward doing more: a part it names may turn
+//! services whose parts must be rebuilt and whose incidents must be read again. Which other
+//! services' failures follow (a cause may name another service's deployment) is found when the
+//! parts are made ([`Analysis::updated`]), when every named deployment is known. The routing errs only toward doing more: a part it names may turn
 //! out unchanged, but no part a change touches is left out (the property test in
 //! `tests/api/live.rs` checks the maintained answers against an analysis built from scratch).
 //!
@@ -73,8 +74,6 @@ pub struct Affected {
     pub rebuild: BTreeSet<String>,
     /// Services whose own incidents are read again.
     pub incidents: BTreeSet<String>,
-    /// Services whose failures are attributed again (a cause from another service came or went).
-    pub reattribute: BTreeSet<String>,
     /// New deployments, by service, that may be added after the service's last one instead of
     /// rebuilding it (a service in `rebuild` is never here).
     pub appended: BTreeMap<String, Vec<String>>,
@@ -83,7 +82,7 @@ pub struct Affected {
 impl Affected {
     /// Whether nothing needs doing.
     pub fn is_empty(&self) -> bool {
-        self.rebuild.is_empty() && self.incidents.is_empty() && self.reattribute.is_empty() && self.appended.is_empty()
+        self.rebuild.is_empty() && self.incidents.is_empty() && self.appended.is_empty()
     }
 }
 
@@ -92,21 +91,13 @@ impl Analysis {
     pub fn affected(&self, changes: &[Change]) -> Affected {
         let mut affected = Affected::default();
         let here = |environment: &str| environment == self.environment;
-        let reattribute_holder = |id: &str, affected: &mut Affected| {
-            if let Some(service) = self.service_of(id) {
-                affected.reattribute.insert(service.to_owned());
-            }
-        };
         for change in changes {
             match change {
                 Change::Deployment { id, now } => {
                     let before = self.deployment(id);
-                    // Where the analysis has it: that part changes, and so does whatever it rolled back.
+                    // Where the analysis has it, that part changes.
                     if let Some(before) = before {
                         affected.rebuild.insert(before.service().to_owned());
-                        if let Some(target) = before.rollback_of() {
-                            reattribute_holder(target, &mut affected);
-                        }
                     }
                     if let Some(now) = now.as_ref().filter(|n| here(&n.environment) && n.counts) {
                         if before.is_none() && self.part_exists(&now.service) {
@@ -116,23 +107,14 @@ impl Analysis {
                         } else {
                             affected.rebuild.insert(now.service.clone());
                         }
-                        if let Some(target) = &now.rollback_of {
-                            reattribute_holder(target, &mut affected);
-                        }
                     }
                 }
                 Change::Incident { id, now } => {
                     if let Some(before) = self.incident(id) {
                         affected.incidents.insert(before.service.clone());
-                        if let Some(target) = &before.deployment_id {
-                            reattribute_holder(target, &mut affected);
-                        }
                     }
                     if let Some(now) = now.as_ref().filter(|n| here(&n.environment)) {
                         affected.incidents.insert(now.service.clone());
-                        if let Some(target) = &now.deployment_id {
-                            reattribute_holder(target, &mut affected);
-                        }
                     }
                 }
                 Change::Commit { sha } => affected.rebuild.extend(self.services_reaching(sha).map(str::to_owned)),

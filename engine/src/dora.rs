@@ -6,8 +6,8 @@
 //! deployments failed. Changesets never cross services, so when a fact changes only the parts
 //! it reaches are made again ([`Analysis::updated`], routed by [`crate::change`]); failures can
 //! cross services (an incident or a rollback may name any deployment by id), so attribution
-//! ([`crate::attribution`]) is routed over every part and redone only for the parts a cause lands
-//! in. Summarizing filters and counts, part by part; a window costs what it holds.
+//! ([`crate::attribution`]) is routed over every part and redone for the parts made again and
+//! the parts their causes land in. Summarizing filters and counts, part by part; a window costs what it holds.
 //!
 //! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
 //! deployment is its finish time, its team, its changeset and its lead-time samples, and three
@@ -302,10 +302,11 @@ impl Analysis {
     }
 
     /// This analysis with some services made again: `rebuilt` services from their own reads
-    /// (see [`ServicePart`]), `incidents` services with a new list of their own incidents, and
-    /// the failures of `reattributed` services (and of every service above) attributed again.
-    /// Every other part is shared with this analysis.
-    pub fn updated(&self, rebuilt: Vec<ServicePart>, incidents: Vec<(String, Vec<Incident>)>, reattributed: &BTreeSet<String>) -> Self {
+    /// (see [`ServicePart`]) and `incidents` services with a new list of their own incidents.
+    /// Their failures are attributed again, and so are those of every service holding a
+    /// deployment their incidents or rollbacks name (see `holders_named_by`). Every other part is
+    /// shared with this analysis.
+    pub fn updated(&self, rebuilt: Vec<ServicePart>, incidents: Vec<(String, Vec<Incident>)>) -> Self {
         let mut fresh: BTreeMap<String, Draft> = rebuilt.into_iter().map(|part| (part.0.service.clone(), part.0)).collect();
         for (service, list) in incidents {
             let list = sorted_incidents(list);
@@ -317,15 +318,7 @@ impl Analysis {
                 }
             }
         }
-        // An incident may name a deployment that arrived with the same changes, unknown when they
-        // were routed: the service holding it now is attributed again too.
-        let mut reattributed = reattributed.clone();
-        for incident in fresh.values().flat_map(|d| d.incidents.iter()) {
-            let Some(id) = incident.deployment_id.as_deref() else { continue };
-            if let Some(holder) = fresh.values().find(|d| d.shipments.index(id).is_some()).map(|d| d.service.as_str()).or_else(|| self.service_of(id)) {
-                reattributed.insert(holder.to_owned());
-            }
-        }
+        let reattributed = self.holders_named_by(&fresh);
         let services: BTreeSet<String> = self.parts.iter().map(|p| p.service.clone()).chain(fresh.keys().cloned()).collect();
         let drafts = services
             .into_iter()
@@ -339,6 +332,27 @@ impl Analysis {
             })
             .collect();
         Self::assemble(self.environment.clone(), self.attribution_window, drafts)
+    }
+
+    /// The services holding a deployment that a fresh part's incidents or rollbacks name, before
+    /// the change or after it: causes cross services, so their failures are attributed again. A
+    /// named deployment may be one that arrived with the same changes, or whose part was made
+    /// fresh earlier in the same advance.
+    fn holders_named_by(&self, fresh: &BTreeMap<String, Draft>) -> BTreeSet<String> {
+        let holder = |id: &str| fresh.values().find(|d| d.shipments.index(id).is_some()).map(|d| d.service.as_str()).or_else(|| self.service_of(id));
+        let mut holders = BTreeSet::new();
+        for d in fresh.values() {
+            let before = self.part(&d.service);
+            let incidents = d.incidents.iter().chain(before.into_iter().flat_map(|p| p.incidents.iter()));
+            let shipments = std::iter::once(&d.shipments).chain(before.map(|p| &p.shipments));
+            let rolled_back = shipments.flat_map(|s| s.rollbacks.iter().filter_map(|&i| s.rollback_of(i as usize)));
+            for id in incidents.filter_map(|i| i.deployment_id.as_deref()).chain(rolled_back) {
+                if let Some(service) = holder(id) {
+                    holders.insert(service.to_owned());
+                }
+            }
+        }
+        holders
     }
 
     /// The analysis of `drafts`, their failures attributed where they are not kept.
