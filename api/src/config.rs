@@ -55,6 +55,8 @@ pub struct ApiConfig {
     pub read_access: ReadAccess,
     /// Sizes, rates, deadlines and tolerances.
     pub limits: Limits,
+    /// The deploy gate's rule and the change freezes.
+    pub gate: crate::gate::GateConfig,
 }
 
 /// What pacer takes from one request or one client, and how long it waits (`[limits]`).
@@ -174,6 +176,7 @@ impl Default for ApiConfig {
             ci_budgets: default_ci_budgets(),
             read_access: ReadAccess::Public,
             limits: Limits::default(),
+            gate: crate::gate::GateConfig::default(),
         }
     }
 }

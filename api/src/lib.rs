@@ -16,6 +16,7 @@ pub mod auth;
 pub mod chart;
 pub mod clock;
 pub mod config;
+pub mod gate;
 mod html;
 pub mod limits;
 mod paging;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::listing::router(state.clone()))
         .merge(routes::alerts::router(state.clone()))
         .merge(routes::rollbacks::router(state.clone()))
+        .merge(routes::gate::router(state.clone()))
         .merge(routes::slo::router(state.clone()))
         .merge(routes::charts::router(state.clone()))
         .merge(routes::page::router(state.clone()))

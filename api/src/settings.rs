@@ -15,6 +15,10 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::config::{ApiConfig, Limits, Rate, ReadAccess, Slo, SloSource};
+use crate::gate::GateConfig;
+use crate::gate::freeze::{Freeze, Window, parse_week_time};
+use crate::gate::verdict::SloLevel;
+use crate::week::Zone;
 
 /// The API's keys of the configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +56,49 @@ pub struct ApiFile {
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// `[gate]`.
+    #[serde(default)]
+    pub gate: GateFile,
+    /// `[[freeze]]`.
+    #[serde(default)]
+    pub freeze: Vec<FreezeFile>,
+}
+
+/// `[gate]`: how the deploy gate answers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateFile {
+    /// `page` (default), `ticket` or `off`: which SLO burn halts a rollout.
+    pub slo_level: Option<String>,
+    /// The environment of a Flagger canary whose webhook metadata names none.
+    pub flagger_environment: Option<String>,
+}
+
+/// One `[[freeze]]`: a weekly window (`timezone`, `from`, `to`) or a one-off one (`starts_at`,
+/// `ends_at`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeFile {
+    /// Its name.
+    pub name: String,
+    /// Why, for people reading the gate's answer.
+    pub reason: Option<String>,
+    /// The services it holds; every service when left out.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// The environments it holds; every environment when left out.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// The IANA time zone of `from` and `to` (default UTC).
+    pub timezone: Option<String>,
+    /// Weekly start, such as `Fri 16:00`.
+    pub from: Option<String>,
+    /// Weekly end, such as `Mon 08:00`.
+    pub to: Option<String>,
+    /// One-off start (RFC 3339).
+    pub starts_at: Option<String>,
+    /// One-off end (RFC 3339).
+    pub ends_at: Option<String>,
 }
 
 /// A year written as a number (`benchmarks = 2024`) or as text (`"2024"`).
@@ -159,6 +206,7 @@ impl ApiFile {
             errors.push("read_access: public, but read_token is set; remove read_token or set read_access = \"token\"".to_owned());
         }
         let limits = limits(self.limits, errors);
+        let gate = gate(self.gate, self.freeze, &environments.normalizer, errors);
         ApiConfig {
             api_token: self.api_token,
             read_token: self.read_token,
@@ -173,6 +221,7 @@ impl ApiFile {
             ci_budgets,
             read_access,
             limits,
+            gate,
             ..defaults
         }
     }
@@ -358,6 +407,71 @@ fn limits(f: LimitsFile, errors: &mut Vec<String>) -> Limits {
         future_tolerance,
         forwarded_for: f.forwarded_for.unwrap_or(d.forwarded_for),
     }
+}
+
+/// Validates `[gate]` and `[[freeze]]`.
+fn gate(file: GateFile, freezes: Vec<FreezeFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> GateConfig {
+    let mut config = GateConfig { flagger_environment: normalizer.environment(file.flagger_environment.as_deref().unwrap_or("production")), ..GateConfig::default() };
+    if let Some(level) = &file.slo_level {
+        match SloLevel::ALL.iter().find(|(name, _)| name == level) {
+            Some((_, found)) => config.slo_level = *found,
+            None => errors.push(format!("gate.slo_level: expected page, ticket or off but found {level:?}")),
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (index, f) in freezes.into_iter().enumerate() {
+        let at = format!("freeze[{index}]");
+        if !names.insert(f.name.clone()) {
+            errors.push(format!("{at}.name: another freeze is already named {:?}", f.name));
+        }
+        let weekly = (f.from.as_deref(), f.to.as_deref());
+        let once = (f.starts_at.as_deref(), f.ends_at.as_deref());
+        let window = match (weekly, once) {
+            ((Some(from), Some(to)), (None, None)) => {
+                let zone = match Zone::parse(f.timezone.as_deref().unwrap_or("UTC")) {
+                    Ok(zone) => zone,
+                    Err(e) => {
+                        errors.push(format!("{at}.timezone: {e}"));
+                        Zone::utc()
+                    }
+                };
+                let mut minutes = |name: &str, text: &str| {
+                    parse_week_time(text).unwrap_or_else(|e| {
+                        errors.push(format!("{at}.{name}: {e}"));
+                        0
+                    })
+                };
+                let (from, to) = (minutes("from", from), minutes("to", to));
+                if from == to {
+                    errors.push(format!("{at}: from and to are the same time; a freeze needs a window"));
+                }
+                Window::Weekly { zone, from, to }
+            }
+            ((None, None), (Some(starts_at), Some(ends_at))) => {
+                let mut instant = |name: &str, text: &str| {
+                    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()).unwrap_or_else(|_| {
+                        errors.push(format!("{at}.{name}: expected an RFC 3339 time with an offset but found {text:?}"));
+                        0
+                    })
+                };
+                let (starts_at, ends_at) = (instant("starts_at", starts_at), instant("ends_at", ends_at));
+                if ends_at <= starts_at {
+                    errors.push(format!("{at}.ends_at: expected a time after starts_at"));
+                }
+                Window::Once { starts_at, ends_at }
+            }
+            _ => {
+                errors.push(format!("{at}: expected from and to (a weekly window) or starts_at and ends_at (a one-off window)"));
+                continue;
+            }
+        };
+        if f.timezone.is_some() && matches!(window, Window::Once { .. }) {
+            errors.push(format!("{at}.timezone: a one-off window takes its offsets from starts_at and ends_at; remove timezone"));
+        }
+        let environments = f.environments.iter().map(|e| normalizer.environment(e)).collect();
+        config.freezes.push(Freeze { name: f.name, reason: f.reason, services: f.services, environments, window });
+    }
+    config
 }
 
 fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> Vec<Slo> {

@@ -37,7 +37,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 23] = [
+pub const SETTINGS: [(&str, &str); 25] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -61,6 +61,8 @@ pub const SETTINGS: [(&str, &str); 23] = [
     ("report", "the weekly report email (the variable sets its smtp_url)"),
     ("ci", "time budgets of the delivery stages"),
     ("limits", "body sizes, JSON depth, batch size, timeouts, rates, heavy queries, future tolerance"),
+    ("gate", "the deploy gate: which SLO burn halts a rollout, Flagger's default environment"),
+    ("freeze", "change freezes the deploy gate holds rollouts in"),
 ];
 
 /// The validated settings.

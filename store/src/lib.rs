@@ -14,6 +14,7 @@
 mod change_log;
 mod changes;
 mod delivery;
+mod gates;
 mod history;
 mod imports;
 mod ingest;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
 pub use counts::{CiBucket, CiTiming};
 pub use delivery::{Delivered, Delivery, StoredDelivery};
+pub use gates::{GateAnswerRow, GateQuery, NewGateAnswer};
 pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};
 pub use history::{CommitSummary, PullRequestSummary};

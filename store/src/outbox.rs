@@ -360,6 +360,21 @@ impl Store {
         Ok(rows.into_iter().map(rollback).collect())
     }
 
+    /// The rollbacks decided for `service` in `environment` at or after `since`, newest first,
+    /// without deliveries.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn rollbacks_since(&self, service: &str, environment: &str, since: Millis) -> Result<Vec<RollbackRow>> {
+        const SQL: &str = "SELECT id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id,
+                 reason, report, created_at, approved_at
+             FROM rollbacks WHERE service = $1 AND environment = $2 AND created_at >= $3 ORDER BY created_at DESC, id DESC";
+        let rows: Vec<RollbackTuple> = with_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(service).bind(environment).bind(since).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(rollback).collect())
+    }
+
     /// One rollback with every delivery and attempt.
     ///
     /// # Errors

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod ci;
 pub mod dora;
 pub mod events;
+pub mod gate;
 pub mod grafana;
 pub mod health;
 pub mod listing;
