@@ -16,6 +16,7 @@ mod conformance;
 mod cli;
 mod faults;
 mod fuzz;
+mod gate;
 mod grafana;
 mod hooks;
 mod fixtures;

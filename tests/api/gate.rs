@@ -1,0 +1,229 @@
+//! The deploy gate: `GET /api/v1/gate` halts a rollout for each reason on its own — an open
+//! incident, an alert since the rollout started, pacer's rollback decision, an SLO burn at the
+//! configured level, a change freeze — says why, records every answer (`GET /api/v1/gates`), and
+//! answers Flagger's webhooks by status as Flagger reads them.
+
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::hooks::Receiver;
+use crate::on_both;
+use crate::rollback::{alert, config, history};
+
+fn ago_secs(seconds: i64) -> String {
+    (Utc::now() - chrono::Duration::seconds(seconds)).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The kinds of an answer's reasons, in order, each with whether it blocks.
+fn kinds(answer: &Value) -> Vec<(String, bool)> {
+    answer["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (r["kind"].as_str().unwrap_or_default().to_owned(), r["blocking"].as_bool().unwrap_or_default()))
+        .collect()
+}
+
+async fn flagger(app: &TestApp, hook: &str, body: &Value) -> (u16, Value) {
+    app.post_webhook(&format!("/webhooks/flagger/{hook}"), &[], body.to_string()).await
+}
+
+fn canary(checksum: &str) -> Value {
+    json!({"name": "checkout", "namespace": "shop", "phase": "Progressing", "checksum": checksum, "metadata": {"type": "bash"}})
+}
+
+on_both!(a_quiet_service_may_proceed_and_every_answer_is_recorded, |app| {
+    app.ingest(history()).await;
+    let answer = app.get("/api/v1/gate?service=checkout&asker=argo-rollouts").await;
+    assert_eq!(answer["proceed"], true, "{answer:#}");
+    assert_eq!(answer["decision"], "proceed");
+    assert_eq!(answer["rollback"], false);
+    assert_eq!(answer["since_from"], "guard_window", "{answer:#}");
+    assert_eq!(answer["reasons"], json!([]));
+    let halted = app.get("/api/v1/gate?service=checkout&deployment=v9").await;
+    assert_eq!(kinds(&halted), vec![("unknown".to_owned(), false)], "an unknown deployment is said, not held against the rollout: {halted:#}");
+    assert_eq!(halted["proceed"], true);
+
+    let listed = app.get("/api/v1/gates?service=checkout&limit=1").await;
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{listed:#}");
+    assert_eq!(items[0]["id"], halted["id"], "newest first");
+    assert_eq!(items[0]["deployment"], "v9");
+    let next = listed["next_cursor"].as_str().expect("a next page");
+    let older = app.get(&format!("/api/v1/gates?service=checkout&cursor={next}")).await;
+    assert_eq!(older["items"][0]["id"], answer["id"], "{older:#}");
+    assert_eq!(older["items"][0]["asker"], "argo-rollouts");
+    assert_eq!(older["next_cursor"], Value::Null);
+
+    let missing = app.client.get(app.url("/api/v1/gate?environment=production")).send().await.expect("request");
+    assert_eq!(missing.status(), 400, "a question without a service is refused");
+    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    let typo = app.client.get(app.url("/api/v1/gate?service=checkout&servce=x")).send().await.expect("request");
+    assert_eq!(typo.status(), 400, "unknown parameters are refused");
+});
+
+on_both!(an_open_incident_halts_until_it_is_resolved, |app| {
+    app.ingest(history()).await;
+    let opened = json!({"type": "incident", "id": "inc-7", "service": "checkout", "opened_at": ago_secs(7_200), "title": "payments down", "url": "https://status.example/7"});
+    app.ingest(json!([opened])).await;
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    assert_eq!(answer["proceed"], false, "{answer:#}");
+    assert_eq!(kinds(&answer), vec![("open_incident".to_owned(), true)]);
+    assert_eq!(answer["reasons"][0]["subject"], "inc-7");
+    assert_eq!(answer["reasons"][0]["url"], "https://status.example/7");
+    assert_eq!(answer["rollback"], false, "an incident older than the rollout halts it without calling for its rollback");
+    assert!(answer["summary"].as_str().is_some_and(|s| s.starts_with("halt:") && s.contains("payments down")), "{answer:#}");
+    let other = app.get("/api/v1/gate?service=search").await;
+    assert_eq!(other["proceed"], true, "another service is not held: {other:#}");
+
+    let mut resolved = opened.clone();
+    resolved["resolved_at"] = json!(ago_secs(60));
+    app.ingest(json!([resolved])).await;
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    assert_eq!(answer["proceed"], true, "{answer:#}");
+});
+
+on_both!(an_alert_since_the_deployment_started_halts_and_calls_for_a_rollback_even_once_resolved, |app| {
+    app.ingest(history()).await;
+    let before = app.get("/api/v1/gate?service=checkout&deployment=v2").await;
+    assert_eq!(before["proceed"], true, "{before:#}");
+    assert_eq!(before["since_from"], "deployment");
+    let started = crate::rollback::ago(3);
+    let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert("firing", &started, None)).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    let answer = app.get("/api/v1/gate?service=checkout&deployment=v2").await;
+    assert_eq!(answer["proceed"], false, "{answer:#}");
+    assert_eq!(kinds(&answer), vec![("alert_since_start".to_owned(), true)], "{answer:#}");
+    assert_eq!(answer["rollback"], true);
+
+    let ended = crate::rollback::ago(1);
+    let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert("resolved", &started, Some(&ended))).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    let answer = app.get("/api/v1/gate?service=checkout&deployment=v2").await;
+    assert_eq!(answer["proceed"], false, "a canary that alerted stays suspect: {answer:#}");
+    assert!(answer["reasons"][0]["detail"].as_str().is_some_and(|d| d.contains("resolved")), "{answer:#}");
+});
+
+async fn a_rollback_decision_halts(backend: crate::helpers::Backend) {
+    let hook = Receiver::start().await;
+    let Some(app) = TestApp::spawn_with_config(backend, &config("auto", &[&hook.url]), &[]).await else { return };
+    app.ingest(history()).await;
+    let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert("firing", &crate::rollback::ago(1), None)).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    hook.wait_for(1, Duration::from_secs(10)).await;
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    let found = kinds(&answer);
+    assert!(found.contains(&("rollback".to_owned(), true)), "{answer:#}");
+    assert!(found.contains(&("alert_since_start".to_owned(), true)), "{answer:#}");
+    let rollback = answer["reasons"].as_array().into_iter().flatten().find(|r| r["kind"] == "rollback").cloned().unwrap_or_default();
+    assert!(rollback["detail"].as_str().is_some_and(|d| d.contains("deployment v2") && d.contains("auto")), "{rollback:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_decision_halts_on_sqlite() {
+    a_rollback_decision_halts(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_decision_halts_on_postgres() {
+    a_rollback_decision_halts(crate::helpers::Backend::Postgres).await;
+}
+
+/// `sli` samples of the last `minutes`, one a minute, with `bad` of every 1 000 requests failing.
+fn samples(minutes: i64, bad: i64) -> Value {
+    let events: Vec<Value> = (0..minutes)
+        .map(|m| json!({"type": "sli", "service": "checkout", "at": ago_secs(m * 60 + 1), "good": 1000 - bad, "total": 1000}))
+        .collect();
+    Value::Array(events)
+}
+
+const SLO: &str = "slo_interval_secs = 3600\n[[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.9\nmin_events = 1\n";
+
+on_both!(a_page_level_burn_halts, config = SLO, |app| {
+    app.ingest(samples(70, 500)).await;
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    assert_eq!(answer["proceed"], false, "{answer:#}");
+    assert_eq!(answer["reasons"][0]["kind"], "slo_burn");
+    assert_eq!(answer["reasons"][0]["subject"], "checkout-availability");
+    assert!(answer["reasons"][0]["detail"].as_str().is_some_and(|d| d.contains("page level (1h&5m)")), "{answer:#}");
+    assert_eq!(answer["rollback"], true);
+});
+
+on_both!(a_ticket_level_burn_is_said_and_halts_only_at_slo_level_ticket, config = SLO, |app| {
+    // 0.5 % of requests fail for seven hours: burn 5 — over 3 for the ticket pair (1d & 2h), under
+    // 6 and 14.4 for the page pairs.
+    app.ingest(samples(7 * 60, 5)).await;
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    assert_eq!(answer["proceed"], true, "{answer:#}");
+    assert_eq!(kinds(&answer), vec![("slo_burn".to_owned(), false)], "{answer:#}");
+    assert!(answer["reasons"][0]["detail"].as_str().is_some_and(|d| d.contains("ticket level")), "{answer:#}");
+});
+
+on_both!(a_ticket_level_burn_halts_at_slo_level_ticket, config = &format!("{SLO}[gate]\nslo_level = \"ticket\"\n"), |app| {
+    app.ingest(samples(7 * 60, 5)).await;
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    assert_eq!(answer["proceed"], false, "{answer:#}");
+    assert_eq!(kinds(&answer), vec![("slo_burn".to_owned(), true)]);
+});
+
+/// A one-off freeze from an hour ago to an hour ahead, of checkout only, and a weekly one of
+/// staging that never covers now (a minute-long window a day away).
+fn freezes() -> String {
+    let now = Utc::now();
+    let (from, to) = ((now - chrono::Duration::hours(1)).to_rfc3339(), (now + chrono::Duration::hours(1)).to_rfc3339());
+    let later = now + chrono::Duration::hours(24);
+    let weekday = |t: chrono::DateTime<Utc>| t.format("%a %H:%M").to_string();
+    format!(
+        "[[freeze]]\nname = \"release-week\"\nreason = \"year-end release\"\nservices = [\"checkout\"]\nstarts_at = \"{from}\"\nends_at = \"{to}\"\n\
+         [[freeze]]\nname = \"staging-nightly\"\nenvironments = [\"staging\"]\ntimezone = \"UTC\"\nfrom = \"{}\"\nto = \"{}\"\n",
+        weekday(later),
+        weekday(later + chrono::Duration::minutes(1))
+    )
+}
+
+on_both!(a_change_freeze_halts_the_services_it_holds, config = &freezes(), |app| {
+    let answer = app.get("/api/v1/gate?service=checkout").await;
+    assert_eq!(answer["proceed"], false, "{answer:#}");
+    assert_eq!(kinds(&answer), vec![("freeze".to_owned(), true)]);
+    assert!(answer["reasons"][0]["detail"].as_str().is_some_and(|d| d.starts_with("change freeze release-week holds") && d.ends_with(": year-end release")), "{answer:#}");
+    assert_eq!(answer["rollback"], false, "a freeze stops a rollout, it does not undo it");
+    assert_eq!(app.get("/api/v1/gate?service=search").await["proceed"], true, "search is not frozen");
+    assert_eq!(app.get("/api/v1/gate?service=search&environment=staging").await["proceed"], true, "the nightly window is a day away");
+});
+
+on_both!(flagger_reads_the_gate_by_status, |app| {
+    app.ingest(history()).await;
+    let (status, answer) = flagger(&app, "confirm-rollout", &canary("7f3a")).await;
+    assert_eq!(status, 200, "a quiet canary may go on: {answer:#}");
+    assert_eq!(answer["rollout"], "shop/checkout@7f3a");
+    assert_eq!(answer["asker"], "flagger:confirm-rollout");
+    let (status, answer) = flagger(&app, "rollback", &canary("7f3a")).await;
+    assert_eq!(status, 409, "nothing calls for a rollback, and Flagger reads 409 as no: {answer:#}");
+    assert!(answer["detail"].as_str().is_some_and(|d| d.starts_with("no reason to roll back")), "{answer:#}");
+
+    // The canary alerts after its first question: the rollout's own alert.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert("firing", &ago_secs(0), None)).send().await.expect("request");
+    assert_eq!(response.status(), 200);
+    let (status, answer) = flagger(&app, "rollout", &canary("7f3a")).await;
+    assert_eq!(status, 409, "{answer:#}");
+    assert_eq!(answer["type"], "/problems/gate-halted");
+    assert_eq!(answer["answer"]["since_from"], "rollout");
+    let (status, answer) = flagger(&app, "rollback", &canary("7f3a")).await;
+    assert_eq!(status, 200, "the canary's own alert calls for its rollback: {answer:#}");
+    assert_eq!(answer["rollback"], true);
+
+    let (status, answer) = flagger(&app, "event", &json!({"name": "checkout", "namespace": "shop", "phase": "Progressing", "metadata": {"eventMessage": "New revision detected!", "eventType": "Normal", "timestamp": "1733472000000"}})).await;
+    assert_eq!((status, answer["ignored"].clone()), (200, json!(true)), "{answer:#}");
+    let (status, answer) = flagger(&app, "promote-everything", &canary("7f3a")).await;
+    assert_eq!(status, 404, "{answer:#}");
+    let (status, answer) = app.post_webhook("/webhooks/flagger/confirm-rollout", &[], "{\"name\": 3}").await;
+    assert_eq!(status, 400, "{answer:#}");
+    assert!(answer["errors"][0]["detail"].as_str().is_some_and(|m| m.contains("Flagger")), "{answer:#}");
+
+    let recorded = app.get("/api/v1/gates?service=checkout").await;
+    assert_eq!(recorded["items"].as_array().map(Vec::len), Some(4), "four questions, the event told nothing: {recorded:#}");
+});
