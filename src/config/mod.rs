@@ -494,6 +494,24 @@ mod tests {
     }
 
     #[test]
+    fn every_gate_and_freeze_problem_is_reported_at_once() {
+        let toml = "[gate]\nslo_level = \"sometimes\"\n\
+                    [[freeze]]\nname = \"weekend\"\ntimezone = \"Mars/Base\"\nfrom = \"Fri 16:00\"\nto = \"Monday 8am\"\n\
+                    [[freeze]]\nname = \"weekend\"\nstarts_at = \"2026-12-24T00:00:00Z\"\nends_at = \"2026-12-20T00:00:00Z\"\n\
+                    [[freeze]]\nname = \"half\"\nfrom = \"Fri 16:00\"\n\
+                    [[freeze]]\nname = \"holidays\"\nstarts_at = \"2026-12-24\"\nends_at = \"2027-01-02T00:00:00Z\"\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        for expected in ["gate.slo_level", "freeze[0].timezone", "freeze[0].to", "freeze[1].name", "freeze[1].ends_at", "freeze[2]: expected from and to", "freeze[3].starts_at"] {
+            assert!(errors.iter().any(|e| e.starts_with(expected)), "{expected} missing from {errors:#?}");
+        }
+        assert_eq!(errors.len(), 7, "{errors:#?}");
+        let s = load("[[freeze]]\nname = \"weekend\"\nenvironments = [\"prod\"]\ntimezone = \"Europe/Berlin\"\nfrom = \"Fri 16:00\"\nto = \"Mon 08:00\"\n", &[("PACER_GATE_SLO_LEVEL", "ticket")])
+            .expect("valid");
+        assert_eq!(s.api.gate.freezes[0].environments, vec!["production".to_owned()], "environment aliases apply");
+        assert_eq!(s.api.gate.slo_level, pacer_api::gate::verdict::SloLevel::Ticket, "the environment sets gate.slo_level");
+    }
+
+    #[test]
     fn every_limit_out_of_range_is_named_and_the_environment_overrides_the_file() {
         let toml = "[limits]\njson_depth = 500\nbatch_events = 0\nip_requests_per_sec = -1.0\nbody_timeout_secs = 40\ncolour = 1\n";
         let errors = load(toml, &[]).expect_err("invalid");
