@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::config::{ApiConfig, Limits, Rate, ReadAccess, Slo, SloSource};
 use crate::gate::GateConfig;
+use crate::gate::github::GithubApp;
 use crate::gate::freeze::{Freeze, Window, parse_week_time};
 use crate::gate::verdict::SloLevel;
 use crate::week::Zone;
@@ -72,6 +73,12 @@ pub struct GateFile {
     pub slo_level: Option<String>,
     /// The environment of a Flagger canary whose webhook metadata names none.
     pub flagger_environment: Option<String>,
+    /// The GitHub App that reviews deployment protection rules.
+    pub github_app_id: Option<u64>,
+    /// The file holding that App's private key (PEM).
+    pub github_private_key_file: Option<String>,
+    /// GitHub's REST API (default `https://api.github.com`).
+    pub github_api_url: Option<String>,
 }
 
 /// One `[[freeze]]`: a weekly window (`timezone`, `from`, `to`) or a one-off one (`starts_at`,
@@ -418,6 +425,7 @@ fn gate(file: GateFile, freezes: Vec<FreezeFile>, normalizer: &Normalizer, error
             None => errors.push(format!("gate.slo_level: expected page, ticket or off but found {level:?}")),
         }
     }
+    config.github = github_app(&file, errors);
     let mut names = BTreeSet::new();
     for (index, f) in freezes.into_iter().enumerate() {
         let at = format!("freeze[{index}]");
@@ -472,6 +480,38 @@ fn gate(file: GateFile, freezes: Vec<FreezeFile>, normalizer: &Normalizer, error
         config.freezes.push(Freeze { name: f.name, reason: f.reason, services: f.services, environments, window });
     }
     config
+}
+
+/// The GitHub App of `[gate]`, when its id and key are set.
+fn github_app(file: &GateFile, errors: &mut Vec<String>) -> Option<GithubApp> {
+    let api_url = file.github_api_url.clone().unwrap_or_else(|| "https://api.github.com".to_owned());
+    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        errors.push(format!("gate.github_api_url: expected an http:// or https:// URL but found {api_url:?}"));
+    }
+    match (file.github_app_id, &file.github_private_key_file) {
+        (None, None) => None,
+        (Some(app_id), Some(path)) => match std::fs::read(path) {
+            Ok(private_key) => match GithubApp::check_key(&private_key) {
+                Ok(()) => Some(GithubApp { app_id, private_key, api_url }),
+                Err(e) => {
+                    errors.push(format!("gate.github_private_key_file: {path}: {e}"));
+                    None
+                }
+            },
+            Err(e) => {
+                errors.push(format!("gate.github_private_key_file: cannot read {path}: {e}"));
+                None
+            }
+        },
+        (Some(_), None) => {
+            errors.push("gate.github_private_key_file: expected the GitHub App's private key file beside github_app_id".to_owned());
+            None
+        }
+        (None, Some(_)) => {
+            errors.push("gate.github_app_id: expected the GitHub App's id beside github_private_key_file".to_owned());
+            None
+        }
+    }
 }
 
 fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) -> Vec<Slo> {

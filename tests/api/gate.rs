@@ -227,3 +227,144 @@ on_both!(flagger_reads_the_gate_by_status, |app| {
     let recorded = app.get("/api/v1/gates?service=checkout").await;
     assert_eq!(recorded["items"].as_array().map(Vec::len), Some(4), "four questions, the event told nothing: {recorded:#}");
 });
+
+/// A GitHub App's side of GitHub's REST API: installation tokens for a JWT the App's public key
+/// verifies (checked with `openssl`), and reviews of deployment protection rules.
+struct FakeGithubApp {
+    url: String,
+    dir: std::path::PathBuf,
+    reviews: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+}
+
+impl FakeGithubApp {
+    async fn start() -> Self {
+        use axum::extract::State;
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::post;
+        let dir = std::env::temp_dir().join(crate::helpers::unique("pacer-github-app"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let key = dir.join("app.pem");
+        let made = std::process::Command::new("openssl").args(["genrsa", "-traditional", "-out"]).arg(&key).arg("2048").output().expect("openssl runs");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let public = std::process::Command::new("openssl").args(["rsa", "-pubout", "-in"]).arg(&key).arg("-out").arg(dir.join("app.pub")).output().expect("openssl runs");
+        assert!(public.status.success());
+        let reviews = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        type Shared = (std::path::PathBuf, std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>);
+        async fn token(State((dir, _)): State<Shared>, headers: HeaderMap) -> (StatusCode, axum::Json<Value>) {
+            let jwt = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default().to_owned();
+            if !verifies(&dir, &jwt) {
+                return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "A JSON web token could not be decoded"})));
+            }
+            let expires = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+            (StatusCode::CREATED, axum::Json(json!({"token": "ghs_installation_token", "expires_at": expires, "permissions": {"deployments": "write"}})))
+        }
+        async fn review(State((_, reviews)): State<Shared>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> StatusCode {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            reviews.lock().expect("lock").push((auth, body));
+            StatusCode::NO_CONTENT
+        }
+        let app = axum::Router::new()
+            .route("/app/installations/{id}/access_tokens", post(token))
+            .route("/repos/{owner}/{repo}/actions/runs/{run}/deployment_protection_rule", post(review))
+            .with_state((dir.clone(), std::sync::Arc::clone(&reviews)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        Self { url, dir, reviews }
+    }
+
+    fn key_file(&self) -> String {
+        self.dir.join("app.pem").display().to_string()
+    }
+
+    fn reviews(&self) -> Vec<(String, Value)> {
+        self.reviews.lock().expect("lock").clone()
+    }
+}
+
+/// Whether `jwt` is an RS256 token of App 4242, signed by the key in `dir`.
+fn verifies(dir: &std::path::Path, jwt: &str) -> bool {
+    use base64::Engine as _;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts[..] else { return false };
+    let header: Value = url.decode(header).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let claims: Value = url.decode(claims).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    if header["alg"] != "RS256" || (claims["iss"] != "4242" && claims["iss"] != 4242) {
+        return false;
+    }
+    let (data, sig) = (dir.join(crate::helpers::unique("signed")), dir.join(crate::helpers::unique("signature")));
+    std::fs::write(&data, format!("{}.{}", parts[0], parts[1])).expect("write");
+    std::fs::write(&sig, url.decode(signature).unwrap_or_default()).expect("write");
+    let checked = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.join("app.pub"))
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&data)
+        .output()
+        .expect("openssl runs");
+    checked.status.success()
+}
+
+async fn a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app(backend: crate::helpers::Backend) {
+    let github = FakeGithubApp::start().await;
+    let toml = format!(
+        "[github]\nsecret = \"app-webhook-secret\"\n[[repositories]]\nrepository = \"Codertocat/Hello-World\"\nservice = \"checkout\"\n\
+         [gate]\ngithub_app_id = 4242\ngithub_private_key_file = \"{}\"\ngithub_api_url = \"{}\"\n",
+        github.key_file(),
+        github.url
+    );
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    let text = std::fs::read_to_string(format!("{}/github-protection/deployment_protection_rule.requested.json", crate::fixtures::FIXTURES)).expect("fixture");
+    let mut rule: Value = serde_json::from_str(&text).expect("json");
+    rule["environment"] = json!("prod");
+    rule["deployment_callback_url"] = json!(format!("{}/repos/Codertocat/Hello-World/actions/runs/77/deployment_protection_rule", github.url));
+    rule["installation"] = json!({"id": 9});
+    let deliver = |rule: Value| {
+        let app = &app;
+        async move {
+            let body = rule.to_string();
+            let signature = format!("sha256={}", crate::webhooks::sign("app-webhook-secret", &body));
+            app.post_webhook("/webhooks/github", &[("x-github-event", "deployment_protection_rule"), ("x-hub-signature-256", &signature)], body).await
+        }
+    };
+
+    let (status, answer) = deliver(rule.clone()).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(answer["reviewed"], "approved", "{answer:#}");
+    assert_eq!(answer["gate"]["service"], "checkout", "the repository's service");
+    assert_eq!(answer["gate"]["environment"], "production", "prod means production");
+    let reviews = github.reviews();
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].0, "Bearer ghs_installation_token", "the review is made with the installation's token");
+    assert_eq!(reviews[0].1["environment_name"], "prod", "GitHub's own name of the environment");
+    assert_eq!(reviews[0].1["state"], "approved");
+
+    app.ingest(json!([{"type": "incident", "id": "inc-1", "service": "checkout", "opened_at": ago_secs(600), "title": "checkout 5xx"}])).await;
+    let (status, answer) = deliver(rule.clone()).await;
+    assert_eq!((status, answer["reviewed"].clone()), (200, json!("rejected")), "{answer:#}");
+    let reviews = github.reviews();
+    assert_eq!(reviews[1].1["state"], "rejected");
+    assert!(reviews[1].1["comment"].as_str().is_some_and(|c| c.contains("inc-1") && c.chars().count() <= 1024), "{:#}", reviews[1].1);
+    assert_eq!(app.get("/api/v1/gates?service=checkout").await["items"][0]["asker"], "github");
+
+    let (status, _) = app.post_webhook("/webhooks/github", &[("x-github-event", "deployment_protection_rule")], rule.to_string()).await;
+    assert_eq!(status, 401, "an unsigned question is refused");
+    let mut unroutable = rule.clone();
+    unroutable["installation"] = Value::Null;
+    let (status, answer) = deliver(unroutable).await;
+    assert_eq!(status, 400, "{answer:#}");
+    assert_eq!(answer["errors"][0]["pointer"], "/installation/id");
+    assert_eq!(github.reviews().len(), 2, "nothing reviewed for refused deliveries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app_on_sqlite() {
+    a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app_on_postgres() {
+    a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app(crate::helpers::Backend::Postgres).await;
+}

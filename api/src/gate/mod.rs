@@ -10,6 +10,7 @@
 //! records the answer. The adapters' HTTP shapes are the gate routes'.
 
 pub mod freeze;
+pub mod github;
 pub mod verdict;
 
 use pacer_engine::Millis;
@@ -35,11 +36,13 @@ pub struct GateConfig {
     pub freezes: Vec<Freeze>,
     /// The environment of a Flagger canary whose webhook metadata names none.
     pub flagger_environment: String,
+    /// The GitHub App that reviews deployment protection rules, when configured.
+    pub github: Option<github::GithubApp>,
 }
 
 impl Default for GateConfig {
     fn default() -> Self {
-        Self { slo_level: SloLevel::default(), freezes: Vec::new(), flagger_environment: "production".to_owned() }
+        Self { slo_level: SloLevel::default(), freezes: Vec::new(), flagger_environment: "production".to_owned(), github: None }
     }
 }
 

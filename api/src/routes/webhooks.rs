@@ -70,6 +70,10 @@ async fn github(State(state): State<AppState>, headers: HeaderMap, body: Result<
     let form = text(&headers, header::CONTENT_TYPE.as_str()).is_some_and(|media| media.starts_with("application/x-www-form-urlencoded"));
     let depth = state.config.limits.json_depth;
     let payload = if form { form_payload(&body, depth)? } else { json_body(&body, depth)? };
+    if event == "deployment_protection_rule" {
+        // A question to the deploy gate, not a fact to store.
+        return Ok(Json(crate::gate::github::review(&state, &payload).await?));
+    }
     let incoming = Incoming { source: Source::Github, event, delivery_id: text(&headers, "x-github-delivery"), payload };
     receive(&state, incoming).await
 }
