@@ -1,4 +1,4 @@
-//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token`.
+//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token | send`.
 //!
 //! It only names the commands and dispatches: each command's file owns its options and its `run`,
 //! and the options every command shares live with the configuration ([`crate::config::CommonArgs`]).
@@ -37,6 +37,8 @@ pub enum Command {
     Import(crate::import::ImportArgs),
     /// Create, list or revoke API tokens.
     Token(crate::token::TokenArgs),
+    /// Send one deployment, CI run or incident to a running pacer (for any pipeline).
+    Send(crate::send::SendArgs),
 }
 
 /// Runs a command to completion.
@@ -50,6 +52,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => crate::report::run(args).await,
         Command::Import(args) => crate::import::run(args).await,
         Command::Token(args) => crate::token::run(args).await,
+        Command::Send(args) => crate::send::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod import;
 pub mod observability;
 pub mod recompute;
 pub mod report;
+pub mod send;
 pub mod serve;
 pub mod server;
 pub mod token;

@@ -33,6 +33,7 @@ mod rework;
 mod rollback;
 mod scale_out;
 mod scenarios;
+mod send;
 mod slo;
 mod telemetry;
 mod traces;
