@@ -207,6 +207,17 @@ impl Settings {
         for slo in &self.api.slos {
             out.push_str(&format!("slo {} = {} {:.4} over {} days\n", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
         }
+        let gate = &self.api.gate;
+        let level = pacer_api::gate::verdict::SloLevel::ALL.iter().find(|(_, l)| *l == gate.slo_level).map_or("page", |(name, _)| *name);
+        out.push_str(&format!("gate.slo_level = {level}\ngate.flagger_environment = {}\n", gate.flagger_environment));
+        match &gate.github {
+            Some(app) => out.push_str(&format!("gate.github_app_id = {} (private key set) via {}\n", app.app_id, app.api_url)),
+            None => out.push_str("gate.github_app_id = (not set)\n"),
+        }
+        for freeze in &gate.freezes {
+            let scope = |list: &[String]| if list.is_empty() { "*".to_owned() } else { list.join(",") };
+            out.push_str(&format!("freeze {} = {} for {}/{}\n", freeze.name, freeze.describe(), scope(&freeze.services), scope(&freeze.environments)));
+        }
         for (team, services) in &self.api.teams {
             let list: Vec<&str> = services.iter().map(String::as_str).collect();
             out.push_str(&format!("teams.{team} = [{}]\n", list.join(", ")));
@@ -509,6 +520,8 @@ mod tests {
             .expect("valid");
         assert_eq!(s.api.gate.freezes[0].environments, vec!["production".to_owned()], "environment aliases apply");
         assert_eq!(s.api.gate.slo_level, pacer_api::gate::verdict::SloLevel::Ticket, "the environment sets gate.slo_level");
+        let described = s.describe();
+        assert!(described.contains("gate.slo_level = ticket\n") && described.contains("freeze weekend = Fri 16:00 to Mon 08:00 Europe/Berlin for */production\n"), "{described}");
     }
 
     #[test]

@@ -368,3 +368,76 @@ async fn a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app_
 async fn a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app_on_postgres() {
     a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app(crate::helpers::Backend::Postgres).await;
 }
+
+/// A YAML document as JSON.
+fn yaml_json(yaml: &yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml;
+    match yaml {
+        Yaml::Hash(map) => Value::Object(map.iter().map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}")), yaml_json(v))).collect()),
+        Yaml::Array(items) => Value::Array(items.iter().map(yaml_json).collect()),
+        Yaml::String(s) => json!(s),
+        Yaml::Integer(i) => json!(i),
+        Yaml::Real(r) => r.parse::<f64>().map_or(json!(r), |f| json!(f)),
+        Yaml::Boolean(b) => json!(b),
+        _ => Value::Null,
+    }
+}
+
+/// The README's code blocks of `language` in the section titled `heading`, each as text.
+fn readme_blocks(heading: &str, language: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let section = readme.split(&format!("\n{heading}\n")).nth(1).unwrap_or_else(|| panic!("README has no {heading}"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let section = section.split("\n### ").next().unwrap_or_default();
+    section.split(&format!("```{language}\n")).skip(1).filter_map(|block| block.split("\n```").next()).map(str::to_owned).collect()
+}
+
+on_both!(the_readmes_argo_rollouts_template_and_flagger_canary_work_as_written, |app| {
+    app.ingest(history()).await;
+    // Argo Rollouts: the web metric's URL, with the Rollout's arguments, reaches the gate, and
+    // the jsonPath finds the boolean the conditions compare.
+    let blocks = readme_blocks("### Argo Rollouts", "yaml");
+    let docs = yaml_rust2::YamlLoader::load_from_str(&blocks[0]).expect("the README's YAML parses");
+    let (template, rollout) = (yaml_json(&docs[0]), yaml_json(&docs[1]));
+    assert_eq!((template["kind"].as_str(), rollout["kind"].as_str()), (Some("AnalysisTemplate"), Some("Rollout")));
+    assert_eq!(rollout["spec"]["strategy"]["canary"]["analysis"]["templates"][0]["templateName"], template["metadata"]["name"]);
+    let metric = &template["spec"]["metrics"][0];
+    assert_eq!(metric["successCondition"], "result == true");
+    let web = &metric["provider"]["web"];
+    assert_eq!(web["jsonPath"], "{$.proceed}");
+    let declared: Vec<&str> = template["spec"]["args"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()).collect();
+    let url = web["url"].as_str().expect("a url");
+    for used in url.split("{{args.").skip(1).filter_map(|rest| rest.split("}}").next()) {
+        assert!(declared.contains(&used), "the template uses args.{used} but declares only {declared:?}");
+    }
+    let path = url.split_once(":3000").map(|(_, p)| p).expect("the URL names pacer's port");
+    let path = path.replace("{{args.service}}", "checkout").replace("{{args.rollout}}", "5d8f7c9b");
+    let answer = app.get(&path).await;
+    assert_eq!(answer["proceed"], true, "{answer:#}");
+    assert_eq!(answer["rollout"], "5d8f7c9b");
+    assert_eq!(answer["asker"], "argo-rollouts");
+
+    // Flagger: every webhook of the Canary is one pacer answers, with the metadata it is given.
+    let blocks = readme_blocks("### Flagger", "yaml");
+    let canary = yaml_json(&yaml_rust2::YamlLoader::load_from_str(&blocks[0]).expect("the README's YAML parses")[0]);
+    let hooks = canary["spec"]["analysis"]["webhooks"].as_array().cloned().unwrap_or_default();
+    assert!(hooks.len() >= 4, "{canary:#}");
+    for hook in hooks {
+        let kind = hook["type"].as_str().expect("a type");
+        let url = hook["url"].as_str().expect("a url");
+        assert!(url.ends_with(&format!("/webhooks/flagger/{kind}")), "{url} is not pacer's {kind} hook");
+        let payload = json!({"name": canary["metadata"]["name"], "namespace": canary["metadata"]["namespace"], "phase": "Progressing", "checksum": "6bd5f", "metadata": hook["metadata"]});
+        let (status, answer) = flagger(&app, kind, &payload).await;
+        let expected = if kind == "rollback" { 409 } else { 200 };
+        assert_eq!(status, expected, "{kind}: {answer:#}");
+    }
+
+    // The configuration example is valid.
+    let toml = readme_blocks("## Deploy gate", "toml").remove(0);
+    let dir = std::env::temp_dir().join(crate::helpers::unique("pacer-gate-readme"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("gate.toml"), &toml).expect("write");
+    let output = crate::cli::pacer().args(["check-config", "--config"]).arg(dir.join("gate.toml")).output().expect("pacer runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+});
