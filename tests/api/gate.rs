@@ -226,6 +226,11 @@ on_both!(flagger_reads_the_gate_by_status, |app| {
 
     let recorded = app.get("/api/v1/gates?service=checkout").await;
     assert_eq!(recorded["items"].as_array().map(Vec::len), Some(4), "four questions, the event told nothing: {recorded:#}");
+    let page = app.client.get(app.url("/?service=checkout")).send().await.expect("request").text().await.expect("text");
+    let table = page.split(r#"<table id="gate">"#).nth(1).and_then(|t| t.split("</table>").next()).expect("the page has the gate's table");
+    assert_eq!(table.matches("<tr>").count(), 5, "a header and four answers: {table}");
+    assert!(table.contains("flagger:rollback") && table.contains("shop/checkout@7f3a") && table.contains("<strong>halt</strong>"), "{table}");
+    assert!(table.contains("fired since the rollout started"), "the reasons are shown: {table}");
 });
 
 /// A GitHub App's side of GitHub's REST API: installation tokens for a JWT the App's public key

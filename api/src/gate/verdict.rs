@@ -7,7 +7,7 @@
 use pacer_engine::Millis;
 use pacer_engine::burn::Severity;
 use pacer_engine::calendar::rfc3339;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which SLO burn halts a rollout (`[gate] slo_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,7 +91,7 @@ pub struct RollbackSeen {
 }
 
 /// Why the gate answered as it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// An SLO burns.
@@ -108,8 +108,8 @@ pub enum Kind {
     Unknown,
 }
 
-/// One reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One reason, as answered and as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     /// What kind of reason.
     pub kind: Kind,

@@ -1,5 +1,5 @@
 //! `GET /`: pacer's own web page — the DORA keys with their levels and trends, the charts, recent
-//! deployments, incidents, rollbacks and SLO status, with a filter form. Server-rendered HTML
+//! deployments, incidents, rollbacks, the deploy gate's answers and SLO status, with a filter form. Server-rendered HTML
 //! that needs no JavaScript; a strict Content-Security-Policy forbids scripts outright.
 //!
 //! It reads the same filters as `GET /api/v1/dora` and shows what the JSON endpoints give; it
@@ -29,6 +29,7 @@ use crate::wording::{Change, Key, duration, failure_words, level_name, percent, 
 use crate::query::{FILTERS, Filters, Params};
 use crate::auth;
 use crate::clock::now;
+use crate::gate::verdict::Reason;
 use crate::html::escape;
 use crate::problem::Problem;
 use crate::read::slo::SloStatus;
@@ -113,6 +114,8 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         .filter(|r| r.environment == f.environment && f.scope.includes(&r.service))
         .take(ROWS as usize)
         .collect();
+    let gate_query = pacer_store::GateQuery { environment: Some(f.environment.clone()), limit: 200, ..Default::default() };
+    let gate_answers: Vec<_> = state.store.gate_answers(&gate_query).await?.into_iter().filter(|g| f.scope.includes(&g.service)).take(ROWS as usize).collect();
     let mut slos = Vec::new();
     for slo in state.config.slos.iter().filter(|s| s.environment == f.environment && f.scope.includes(&s.service)) {
         // A Prometheus that does not answer costs the SLO its row, not the whole page.
@@ -133,6 +136,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     incident_table(&mut html, &incidents, &analysis);
     rollback_table(&mut html, &rollbacks);
     rollback_deployments(&mut html, &analysis, &f);
+    gate_table(&mut html, &gate_answers);
     slo_section(&mut html, &view, &slos);
     foot(&mut html, &view);
     Ok((
@@ -513,6 +517,28 @@ fn rollback_table(html: &mut String, rollbacks: &[pacer_store::RollbackRow]) {
         );
     }
     table_end(html, rollbacks.is_empty(), COLUMNS.len(), "No rollbacks: pacer has not rolled back a deployment of these services.");
+}
+
+/// The deploy gate's latest answers, with the reasons that halted.
+fn gate_table(html: &mut String, answers: &[pacer_store::GateAnswerRow]) {
+    const COLUMNS: [&str; 6] = ["Asked (UTC)", "Service", "Asked by", "Rollout", "Answer", "Reasons"];
+    table_start(html, "gate", "Deploy gate", &COLUMNS);
+    for a in answers {
+        let reasons: Vec<Reason> = serde_json::from_str(&a.reasons).unwrap_or_default();
+        let said: Vec<String> = reasons.iter().map(|r| format!("{}{}", if r.blocking { "" } else { "(note) " }, escape(&r.detail))).collect();
+        let rollout = a.rollout.as_deref().or(a.deployment_id.as_deref()).unwrap_or("");
+        let _ = write!(
+            html,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            when(Some(a.asked_at)),
+            escape(&a.service),
+            escape(&a.asker),
+            escape(rollout),
+            if a.proceed { "proceed" } else { "<strong>halt</strong>" },
+            said.join("<br>"),
+        );
+    }
+    table_end(html, answers.is_empty(), COLUMNS.len(), "No rollout has asked the deploy gate about these services.");
 }
 
 /// Rollbacks the deployers reported (`rollback_of`), whether or not pacer decided them, with why
