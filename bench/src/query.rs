@@ -1,5 +1,6 @@
 //! Queries: `GET /api/v1/dora` from a `pacer serve` process against Four Keys-style SQL on the
-//! same PostgreSQL data; the process's start-to-ready time and resident memory.
+//! same PostgreSQL data; the process's start-to-ready time and resident memory; and the deploy
+//! gate's answer time.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ use crate::{Size, fourkeys, fresh_postgres, pacer_binary, peak_resident_mb, perc
 
 /// Repetitions of each query.
 const REPEAT: usize = 20;
+/// Questions to the deploy gate: enough for a p99 that is not the single slowest.
+const GATE_REPEAT: usize = 500;
 
 /// A `pacer serve` child process.
 pub struct Server {
@@ -37,10 +40,23 @@ impl Drop for Server {
 /// # Errors
 /// The binary is missing or the process never became ready.
 pub async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
+    start_with(url, None).await
+}
+
+/// [`start`] with a configuration file.
+///
+/// # Errors
+/// The binary is missing or the process never became ready.
+pub async fn start_with(url: &str, config: Option<&std::path::Path>) -> anyhow::Result<(Server, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = Instant::now();
-    let child = Command::new(pacer_binary()?)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", url])
+    let mut command = Command::new(pacer_binary()?);
+    if let Some(config) = config {
+        command.arg("serve").arg("--config").arg(config).args(["--listen", &format!("127.0.0.1:{port}"), "--database", url]);
+    } else {
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", url]);
+    }
+    let child = command
         .env("PACER_LOG", "warn")
         // The load comes from one client address: measure pacer, not its per-IP rate limit.
         .env("PACER_LIMITS_IP_REQUESTS_PER_SEC", "0")
@@ -346,5 +362,35 @@ pub async fn run(size: Size, admin: &str, reuse: bool, pacer_only: bool, engine:
     println!("| start to ready on the existing database (p50 of 4) | {:.0} ms | ≤ 200 ms |", percentile_ms(&mut ready, 0.5));
     println!("| resident memory after the query load | {rss:.0} MB | ≤ 150 MB |");
     println!("| peak resident memory (`VmHWM`, during the build) | {:.0} MB | — |", peak_resident_mb(server.child.id()).unwrap_or(f64::NAN));
+    drop(server);
+    gate(&url, engine, &one[0]).await
+}
+
+/// The deploy gate: one service with an SLO from `sli` events (eight window counts a question),
+/// asked [`GATE_REPEAT`] times one after the other, each answer recorded.
+async fn gate(url: &str, engine: Engine, service: &str) -> anyhow::Result<()> {
+    let config = std::env::temp_dir().join(format!("pacer-bench-gate-{}.toml", std::process::id()));
+    std::fs::write(&config, format!("slo_interval_secs = 3600\n[[slo]]\nname = \"gate\"\nservice = \"{service}\"\nobjective = 99.9\nseries = \"availability\"\n"))?;
+    let (server, _) = start_with(url, Some(&config)).await?;
+    let client = reqwest::Client::new();
+    let path = format!("{}/api/v1/gate?service={service}&rollout=bench&asker=pacer-bench", server.base);
+    // The first question waits for the analysis to be built.
+    loop {
+        let answer = client.get(&path).send().await?;
+        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            answer.error_for_status()?;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (p50, p99) = timed(GATE_REPEAT, || async {
+        client.get(&path).send().await?.error_for_status()?.bytes().await?;
+        Ok(())
+    })
+    .await?;
+    let _ = std::fs::remove_file(&config);
+    println!("\n| deploy gate (`/api/v1/gate`, one service with an SLO from sli events, {GATE_REPEAT} questions, each recorded) on {} | p50 | p99 | target |", engine.name());
+    println!("|---|---|---|---|");
+    println!("| one service | {p50:.2} ms | {p99:.2} ms | p99 < 10 ms |");
     Ok(())
 }
