@@ -85,6 +85,11 @@ impl RollbackConfig {
         self.policies.iter().find(|p| p.covers(service, environment, alert))
     }
 
+    /// The first policy for `service` in `environment`, whatever its alert matchers.
+    pub fn policy_of(&self, service: &str, environment: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.service.as_deref().is_none_or(|s| s == service) && p.environment == environment)
+    }
+
     /// The guard window for `service` in `environment`: the covering policy's, else the default.
     pub fn guard_window(&self, service: &str, environment: &str, alert: &Alert) -> Millis {
         self.policy(service, environment, alert).map_or(DEFAULT_GUARD_WINDOW, |p| p.limits.guard_window)

@@ -168,13 +168,7 @@ async fn started(state: &AppState, question: &Question, service: &str, environme
     if let Some(rollout) = &question.rollout {
         return Ok((state.store.rollout_started(rollout).await?.unwrap_or(now).min(now), Since::Rollout));
     }
-    let guard_window = state
-        .config
-        .rollback
-        .policies
-        .iter()
-        .find(|p| p.service.as_deref().is_none_or(|s| s == service) && p.environment == environment)
-        .map_or(DEFAULT_GUARD_WINDOW, |p| p.limits.guard_window);
+    let guard_window = state.config.rollback.policy_of(service, environment).map_or(DEFAULT_GUARD_WINDOW, |p| p.limits.guard_window);
     Ok((now - guard_window, Since::GuardWindow))
 }
 

@@ -59,9 +59,7 @@ async fn approve(State(state): State<AppState>, Path(id): Path<String>) -> Resul
     let hooks: Vec<String> = state
         .config
         .rollback
-        .policies
-        .iter()
-        .find(|p| p.service.as_deref().is_none_or(|s| s == row.service) && p.environment == row.environment)
+        .policy_of(&row.service, &row.environment)
         .map(|p| p.hooks.iter().map(|h| h.url.clone()).collect())
         .unwrap_or_default();
     match state.store.approve_rollback(&id, now(), &hooks).await? {
