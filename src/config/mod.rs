@@ -516,6 +516,42 @@ mod tests {
         }
     }
 
+    /// The README, which documents every setting.
+    fn readme() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+    }
+
+    #[test]
+    fn the_readme_names_every_webhook_setting_and_its_deployer_examples_load() {
+        let readme = readme();
+        for (path, _) in scalar_paths::<SourcesFile>() {
+            if !NOT_FROM_ENVIRONMENT.contains(&path.as_str()) {
+                assert!(readme.contains(&variable(&path)), "the README's configuration reference lacks {} ({path})", variable(&path));
+            }
+        }
+        let sections: [(&str, &[&str]); 3] = [
+            ("argocd", fields::<pacer_collector::config::ArgocdFile>()),
+            ("flux", fields::<pacer_collector::config::FluxFile>()),
+            ("jenkins", fields::<pacer_collector::config::JenkinsFile>()),
+        ];
+        for (section, keys) in sections {
+            for key in keys {
+                let named = readme.contains(&format!("`{section}.{key}`")) || readme.contains(&format!("`{section}.{key}`,")) || readme.contains(&format!("[[{section}.{key}]]"));
+                assert!(named, "the README's configuration reference lacks {section}.{key}");
+            }
+        }
+        // The TOML examples of the Argo CD, Flux and Jenkins sections are settings pacer accepts.
+        let start = readme.find("\n### Argo CD\n").expect("an Argo CD section");
+        let end = start + readme[start..].find("\n## ").expect("a section after the deployers");
+        let examples: Vec<&str> = readme[start..end].split("```toml\n").skip(1).filter_map(|block| block.split("```").next()).collect();
+        assert_eq!(examples.len(), 3, "one example per deployer");
+        for example in examples {
+            let settings = load(example, &[]).unwrap_or_else(|errors| panic!("{errors:#?}\nin\n{example}"));
+            let webhooks = &settings.api.webhooks;
+            assert!(webhooks.argocd.is_some() || webhooks.flux.is_some() || webhooks.jenkins.is_some(), "each example sets its secret:\n{example}");
+        }
+    }
+
     #[test]
     fn every_report_problem_is_reported_at_once_and_the_smtp_password_is_never_described() {
         let errors = load("[report]\ntimezone = \"Mars/Base\"\nschedule = \"sometimes\"\nrecipients = [\"nobody\"]\nbase_url = \"pacer.local\"\n", &[])

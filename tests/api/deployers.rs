@@ -71,8 +71,8 @@ fn render(template: &str, vars: &Value) -> String {
             Some(dig) => {
                 let words: Vec<&str> = dig.split_whitespace().collect();
                 let (root, default) = (words[words.len() - 1], words[words.len() - 2].trim_matches('"'));
-                let keys = words[..words.len() - 2].iter().map(|k| k.trim_matches('"'));
-                let found = keys.fold(Some(at_path(vars, root)), |v, key| v.and_then(|v| v.get(key)));
+                let mut keys = words[..words.len() - 2].iter().map(|k| k.trim_matches('"'));
+                let found = keys.try_fold(at_path(vars, root), |v, key| v.get(key));
                 found.cloned().unwrap_or_else(|| json!(default))
             }
             None => at_path(vars, argument).clone(),

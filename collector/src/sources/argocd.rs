@@ -237,9 +237,9 @@ mod tests {
 
     #[test]
     fn labels_and_mappings_choose_the_service_and_environment() {
-        let mut config = SourceConfig::default();
-        config.argocd = ArgocdConfig { service_label: Some("team".into()), environment_label: Some("env".into()), mapping: Mapping::default() };
-        config.argocd.mapping.services.insert("pay".into(), "payments".into());
+        let mapping = Mapping { services: [("pay".to_owned(), "payments".to_owned())].into(), environments: Default::default() };
+        let argocd = ArgocdConfig { service_label: Some("team".into()), environment_label: Some("env".into()), mapping };
+        let config = SourceConfig { argocd, ..SourceConfig::default() };
         let Ok(Parsed::Facts(facts)) = parse_with(&app(Some("Succeeded"), "Healthy", None), &config) else { panic!("facts") };
         let Fact::Deployment(d) = &facts[0] else { panic!("a deployment") };
         assert_eq!((d.service.as_str(), d.environment.as_str()), ("payments", "production"), "label prod is an alias of production");

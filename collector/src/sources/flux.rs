@@ -172,8 +172,8 @@ mod tests {
 
     #[test]
     fn alert_metadata_and_mappings_choose_the_service_and_environment() {
-        let mut config = SourceConfig::default();
-        config.flux = Mapping { services: [("web".to_owned(), "storefront".to_owned())].into(), environments: Default::default() };
+        let flux = Mapping { services: [("web".to_owned(), "storefront".to_owned())].into(), environments: Default::default() };
+        let config = SourceConfig { flux, ..SourceConfig::default() };
         let payload = event("Kustomization", "ReconciliationSucceeded", json!({"revision": "sha1:0", "service": "web", "env": "prod"}));
         let Ok(Parsed::Facts(facts)) = parse_with(&payload, &config) else { panic!("facts") };
         let Fact::Deployment(d) = &facts[0] else { panic!("a deployment") };
