@@ -85,7 +85,7 @@ pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> Outcome 
             rollback_of: None,
             unplanned: false,
             team: None,
-            url: d.str("/context/argocdUrl").map(|base| format!("{}/applications/{name}", base.trim_end_matches('/'))),
+            url: app_url(&d, &name),
         });
         let Some(deployment) = deployment else { return Err(d.errors) };
         facts.push(Fact::Deployment(deployment.clone()));
@@ -130,6 +130,11 @@ fn revision(d: &Doc<'_>, at: &str) -> Option<String> {
     .find_map(|path| d.string(&format!("{at}{path}")))
 }
 
+/// The application's page in Argo CD, when the template sends `context.argocdUrl`.
+fn app_url(d: &Doc<'_>, name: &str) -> Option<String> {
+    d.str("/context/argocdUrl").map(|base| format!("{}/applications/{name}", base.trim_end_matches('/')))
+}
+
 /// One deployment per application, revision and sync operation (its start time as sent).
 fn deployment_id(app: &App<'_>, revision: &str, started: Option<&str>) -> String {
     let operation = started.map(|s| format!("@{s}")).unwrap_or_default();
@@ -162,7 +167,7 @@ fn degraded(app: &App<'_>, revision: &str, deployment: Option<&Deployment>, open
         resolved_at: None,
         severity: None,
         title: Some(format!("Argo CD application {} is degraded", app.name)),
-        url: deployment.and_then(|dep| dep.url.clone()).or_else(|| d.str("/context/argocdUrl").map(|base| format!("{}/applications/{}", base.trim_end_matches('/'), app.name))),
+        url: app_url(d, app.name),
         deployment_id: cause,
         commit_sha: None,
     }
