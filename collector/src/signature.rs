@@ -23,9 +23,9 @@ pub fn hmac_hex(key: &[u8], body: &[u8]) -> String {
     hmac_sha256(key, &[body]).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether `presented` equals the hex HMAC of `body` under `key`, in constant time.
+/// Whether `presented` equals the hex HMAC-SHA256 of `body` under `key`, in constant time.
 pub fn verify_hex(key: &[u8], body: &[u8], presented: &str) -> bool {
-    constant_time_eq(presented.trim().to_ascii_lowercase().as_bytes(), hmac_hex(key, body).as_bytes())
+    verify_hex_with("sha256", key, body, presented) == Some(true)
 }
 
 /// Whether `presented` equals the hex HMAC of `body` under `key` with the hash `algorithm`
@@ -33,6 +33,7 @@ pub fn verify_hex(key: &[u8], body: &[u8], presented: &str) -> bool {
 /// `None` for another algorithm.
 pub fn verify_hex_with(algorithm: &str, key: &[u8], body: &[u8], presented: &str) -> Option<bool> {
     fn hex_mac<M: Mac + KeyInit>(key: &[u8], body: &[u8]) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
         let mut mac = <M as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(body);
         mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
