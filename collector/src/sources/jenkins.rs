@@ -14,9 +14,10 @@
 //! Both final phases of one build are one fact (`jenkins:<job path>/<number>`); the one received
 //! last sets its times. `COMPLETED`'s `timestamp` is the build's end and `FINALIZED`'s the moment
 //! it was finalized, a few seconds later; the start is the timestamp less the `duration`. The
-//! queue time is not in a final phase's payload. Statuses: `SUCCESS` → success, `UNSTABLE`,
-//! `FAILURE` → failure, `ABORTED` → cancelled, `NOT_BUILT` → skipped. `scm.branch` loses its
-//! remote (`origin/main` → `main`).
+//! queue time is not in a final phase's payload. The run's service is the deploy job's, else the
+//! repository's (`scm.url`, mapped like GitHub's by `[[repositories]]`). Statuses: `SUCCESS` →
+//! success, `UNSTABLE`, `FAILURE` → failure, `ABORTED` → cancelled, `NOT_BUILT` → skipped.
+//! `scm.branch` loses its remote (`origin/main` → `main`).
 //!
 //! Deploy jobs are configured (`[[jenkins.deploy_jobs]]`: a job name or a glob with `*`, the
 //! service and environment); the first that matches the job's name makes the build a deployment
@@ -91,6 +92,7 @@ pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> Outcome 
     let commit_sha = d.str("/build/scm/commit").filter(|sha| is_sha(sha)).map(str::to_ascii_lowercase);
     let url = d.string("/build/full_url");
     let deploy = cx.config.jenkins.deploy_job(&name);
+    let repository = d.str("/build/scm/url").and_then(repository);
     let mut facts = vec![Fact::CiRun(CiRun {
         id: id.clone(),
         pipeline: name,
@@ -98,8 +100,9 @@ pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> Outcome 
         started_at,
         finished_at,
         stage: deploy.map(|_| "deploy".to_owned()),
-        repository: d.str("/build/scm/url").and_then(repository),
-        service: deploy.map(|job| job.service.clone()),
+        // A deploy job's service, else the repository's, as for GitHub's and GitLab's runs.
+        service: deploy.map(|job| job.service.clone()).or_else(|| repository.as_deref().map(|r| cx.config.service(r))),
+        repository,
         commit_sha: commit_sha.clone(),
         branch: d.str("/build/scm/branch").map(branch),
         queued_at: None,
@@ -208,5 +211,11 @@ mod tests {
         assert_eq!((run.started_at, run.finished_at, run.branch.as_deref(), run.stage.as_deref()), (1_700_000_000_000, 1_700_000_060_000, Some("main"), Some("deploy")));
         assert_eq!((deployment.environment.as_str(), deployment.commit_sha.as_deref()), ("production", Some("c6d86dc654b12425e706bcf951adfe5a8627a517")));
         assert!(matches!(parse(&build("STARTED", 1)), Ok(Parsed::Ignored(_))));
+        let mut tests = build("FINALIZED", 1_700_000_062_000);
+        tests["name"] = json!("unit-tests");
+        tests["build"]["scm"]["url"] = json!("https://github.com/acme/shop.git");
+        let Ok(Parsed::Facts(facts)) = parse(&tests) else { panic!("facts") };
+        let [Fact::CiRun(run)] = facts.as_slice() else { panic!("a CI run only: {facts:?}") };
+        assert_eq!((run.service.as_deref(), run.repository.as_deref(), run.stage.as_deref()), (Some("shop"), Some("acme/shop"), None));
     }
 }
