@@ -8,6 +8,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha512;
+use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::fixtures::FIXTURES;
 use crate::helpers::TestApp;
@@ -41,15 +42,26 @@ fn stored(status: u16, answer: &Value, accepted: u64, what: &str) {
 // ---------------------------------------------------------------------------------------------
 // Argo CD
 
-/// The body of the `pacer` template as the README publishes it (the block under `body: |`).
-fn readme_template() -> String {
+/// The README's YAML block that holds `needle`, parsed (every document of it).
+fn readme_yaml(needle: &str) -> Vec<Yaml> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
-    let template = &readme[readme.find("  template.pacer: |").expect("the README publishes template.pacer")..];
-    let body = template.find("body: |\n").expect("the template has a webhook body");
-    let indent = body - template[..body].rfind('\n').map_or(0, |i| i + 1);
-    let lines: Vec<&str> = template[body..].lines().skip(1).take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent).collect();
-    let margin = lines.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
-    lines.iter().map(|l| l.get(margin..).unwrap_or("")).collect::<Vec<_>>().join("\n")
+    let block = readme.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()).find(|b| b.contains(needle));
+    let block = block.unwrap_or_else(|| panic!("the README has a YAML block with {needle}"));
+    YamlLoader::load_from_str(block).unwrap_or_else(|e| panic!("the README's {needle} block is not YAML: {e}"))
+}
+
+/// The README's `argocd-notifications-cm` data, read as Argo CD reads it.
+fn readme_configmap() -> Yaml {
+    readme_yaml("name: argocd-notifications-cm").remove(0)["data"].clone()
+}
+
+/// The body of the `pacer` template as the README publishes it: the ConfigMap's
+/// `template.pacer`, itself YAML, at `webhook.pacer.body`.
+fn readme_template() -> String {
+    let template = readme_configmap()["template.pacer"].as_str().expect("the README publishes template.pacer").to_owned();
+    let template = YamlLoader::load_from_str(&template).expect("template.pacer is YAML").remove(0);
+    assert_eq!(template["webhook"]["pacer"]["method"].as_str(), Some("POST"), "Argo CD's webhook defaults to GET");
+    template["webhook"]["pacer"]["body"].as_str().expect("the template has a webhook body").to_owned()
 }
 
 /// The value at a Go template path (`.app.status.health`), null when missing.
@@ -186,20 +198,35 @@ on_both!(argo_cd_syncs_rendered_by_the_readme_template_are_deployments_and_degra
 });
 
 #[test]
-fn the_readme_template_is_valid_json_for_any_application_state() {
+fn the_readme_argo_cd_and_flux_setups_are_valid_and_the_template_json_for_any_application_state() {
     // An application never synced by Argo CD (no operationState) still renders: `dig` defaults.
     let mut app = fixture_json("argocd/application.synced-healthy.json");
     app["status"].as_object_mut().map(|s| s.remove("operationState"));
     let body = render(&readme_template(), &json!({"app": app, "context": {}}));
     let parsed: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!((&parsed["app"]["status"]["operationState"]["phase"], &parsed["context"]["argocdUrl"]), (&json!(""), &Value::Null));
+    let data = readme_configmap();
+    let service = YamlLoader::load_from_str(data["service.webhook.pacer"].as_str().expect("the pacer service")).expect("YAML").remove(0);
+    assert!(service["url"].as_str().is_some_and(|u| u.ends_with("/webhooks/argocd")), "the service posts to pacer's route");
+    let headers: Vec<(&str, &str)> = service["headers"].as_vec().into_iter().flatten().filter_map(|h| Some((h["name"].as_str()?, h["value"].as_str()?))).collect();
+    assert!(headers.contains(&("Content-Type", "application/json")) && headers.contains(&("Authorization", "Bearer $pacer-token")), "{headers:?}");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
-    assert!(readme.contains("url: https://pacer.example.com/webhooks/argocd"), "the service posts to pacer's route");
     for trigger in ["on-pacer-sync-succeeded", "on-pacer-sync-failed", "on-pacer-deployed", "on-pacer-health-degraded"] {
-        assert!(readme.contains(&format!("trigger.{trigger}: |")), "the README defines {trigger}");
+        let conditions = data[format!("trigger.{trigger}").as_str()].as_str().unwrap_or_else(|| panic!("the README defines {trigger}"));
+        let conditions = YamlLoader::load_from_str(conditions).expect("YAML").remove(0);
+        let sends = conditions[0]["send"].as_vec().into_iter().flatten().filter_map(Yaml::as_str).collect::<Vec<_>>();
+        assert_eq!(sends, ["pacer"], "{trigger} sends pacer's template");
         let subscribed = readme.contains(&format!("subscribe.{trigger}.pacer")) || readme.contains(&format!("`{trigger}`"));
         assert!(subscribed, "the README subscribes applications to {trigger}");
     }
+    // Flux: the provider signs, posts to pacer's route, and the alert forwards Kustomizations and HelmReleases.
+    let flux = readme_yaml("kind: Provider");
+    let provider = flux.iter().find(|d| d["kind"].as_str() == Some("Provider")).expect("a Provider");
+    assert_eq!(provider["spec"]["type"].as_str(), Some("generic-hmac"));
+    assert!(provider["spec"]["address"].as_str().is_some_and(|a| a.ends_with("/webhooks/flux")));
+    let alert = flux.iter().find(|d| d["kind"].as_str() == Some("Alert")).expect("an Alert");
+    let kinds: Vec<&str> = alert["spec"]["eventSources"].as_vec().into_iter().flatten().filter_map(|s| s["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Kustomization", "HelmRelease"]);
 }
 
 // ---------------------------------------------------------------------------------------------
