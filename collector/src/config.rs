@@ -1,5 +1,5 @@
 //! The webhook sources' sections of pacer's configuration — `[github]`, `[gitlab]`, `[cdevents]`,
-//! `[pagerduty]` and `[[repositories]]` — as the file spells them, and what they become: the
+//! `[pagerduty]`, `[argocd]`, `[flux]`, `[jenkins]` and `[[repositories]]` — as the file spells them, and what they become: the
 //! [`SourceConfig`] the parsers read and the [`WebhookSecrets`] each sender must prove it knows.
 //! The binary layers the file, the environment and the flags over them; nothing here reads either.
 
@@ -8,7 +8,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::sources::{DeploySource, GitHostConfig, RepositoryRule, SourceConfig};
+use crate::sources::argocd::ArgocdConfig;
+use crate::sources::jenkins::{DeployJob, JenkinsConfig};
+use crate::sources::{DeploySource, GitHostConfig, Mapping, RepositoryRule, SourceConfig};
 
 /// The sources' keys of the configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +28,15 @@ pub struct SourcesFile {
     /// `[pagerduty]`.
     #[serde(default)]
     pub pagerduty: PagerdutyFile,
+    /// `[argocd]`.
+    #[serde(default)]
+    pub argocd: ArgocdFile,
+    /// `[flux]`.
+    #[serde(default)]
+    pub flux: FluxFile,
+    /// `[jenkins]`.
+    #[serde(default)]
+    pub jenkins: JenkinsFile,
     /// `[[repositories]]`.
     #[serde(default)]
     pub repositories: Vec<RepositoryFile>,
@@ -62,6 +73,62 @@ pub struct PagerdutyFile {
     /// PagerDuty service name → pacer service.
     #[serde(default)]
     pub services: BTreeMap<String, String>,
+}
+
+/// `[argocd]`: the token Argo CD's webhook service sends, and where an application's service and
+/// environment come from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgocdFile {
+    /// The bearer token the notifications must present.
+    pub token: Option<String>,
+    /// The Application label naming the service (the application's name without it).
+    pub service_label: Option<String>,
+    /// The Application label naming the environment (the destination namespace without it).
+    pub environment_label: Option<String>,
+    /// Application name (or `service_label` value) → service.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+    /// Destination namespace (or `environment_label` value) → environment.
+    #[serde(default)]
+    pub environments: BTreeMap<String, String>,
+}
+
+/// `[flux]`: the `generic-hmac` provider's key, and Flux's names → pacer's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FluxFile {
+    /// The HMAC key (the provider secret's `token`): `X-Signature` must match.
+    pub secret: Option<String>,
+    /// Object name (or the `service` metadata value) → service.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+    /// Namespace (or the `env` metadata value) → environment.
+    #[serde(default)]
+    pub environments: BTreeMap<String, String>,
+}
+
+/// `[jenkins]`: the Notification plugin's credentials and the deploy jobs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JenkinsFile {
+    /// The password of the endpoint URL's `user:password@` (or a bearer token).
+    pub token: Option<String>,
+    /// `[[jenkins.deploy_jobs]]`.
+    #[serde(default)]
+    pub deploy_jobs: Vec<DeployJobFile>,
+}
+
+/// One `[[jenkins.deploy_jobs]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployJobFile {
+    /// The job's name, or a glob (`deploy-*`).
+    pub job: String,
+    /// The service its builds deploy.
+    pub service: String,
+    /// The environment they deploy to.
+    pub environment: String,
 }
 
 /// One `[[repositories]]` entry.
@@ -109,12 +176,18 @@ pub struct WebhookSecrets {
     pub pagerduty: Option<Secret>,
     /// A bearer token CDEvents senders send as `Authorization: Bearer …`.
     pub cdevents: Option<Secret>,
+    /// A bearer token Argo CD's webhook service sends as `Authorization: Bearer …`.
+    pub argocd: Option<Secret>,
+    /// Flux's `generic-hmac` key: `X-Signature` is its HMAC of the body.
+    pub flux: Option<Secret>,
+    /// Jenkins's token: the password of `Authorization: Basic`, or a bearer token.
+    pub jenkins: Option<Secret>,
 }
 
 impl SourcesFile {
     /// Validates the sections, adding every problem to `errors`.
     pub fn validate(self, errors: &mut Vec<String>) -> (SourceConfig, WebhookSecrets) {
-        let Self { github, gitlab, cdevents, pagerduty, repositories } = self;
+        let Self { github, gitlab, cdevents, pagerduty, argocd, flux, jenkins, repositories } = self;
         let mut secret = |name: &str, value: Option<String>| {
             let value = value?;
             if value.trim().is_empty() || value.trim() != value {
@@ -127,6 +200,9 @@ impl SourcesFile {
             gitlab: secret("gitlab.token", gitlab.secret.clone()),
             pagerduty: secret("pagerduty.secret", pagerduty.secret),
             cdevents: secret("cdevents.token", cdevents.token),
+            argocd: secret("argocd.token", argocd.token),
+            flux: secret("flux.secret", flux.secret),
+            jenkins: secret("jenkins.token", jenkins.token),
         };
         let mut host = |name: &str, file: GitHostFile| {
             let defaults = GitHostConfig::default();
@@ -169,7 +245,39 @@ impl SourcesFile {
                 errors.push(format!("pagerduty.services.{pagerduty_service}: expected a service name but found an empty string"));
             }
         }
-        let sources = SourceConfig { repositories: rules, github, gitlab, pagerduty_services: pagerduty.services };
+        let mut named = |name: &str, map: BTreeMap<String, String>| {
+            for (from, to) in &map {
+                if to.trim().is_empty() {
+                    errors.push(format!("{name}.{from}: expected a name but found an empty string"));
+                }
+            }
+            map.into_iter().map(|(from, to)| (from, to.trim().to_owned())).collect::<BTreeMap<_, _>>()
+        };
+        let argocd_mapping = Mapping { services: named("argocd.services", argocd.services), environments: named("argocd.environments", argocd.environments) };
+        let flux = Mapping { services: named("flux.services", flux.services), environments: named("flux.environments", flux.environments) };
+        let mut label = |name: &str, value: Option<String>| {
+            let value = value?;
+            if value.trim().is_empty() {
+                errors.push(format!("{name}: expected a label key but found an empty string"));
+            }
+            Some(value.trim().to_owned())
+        };
+        let argocd = ArgocdConfig {
+            service_label: label("argocd.service_label", argocd.service_label),
+            environment_label: label("argocd.environment_label", argocd.environment_label),
+            mapping: argocd_mapping,
+        };
+        let mut deploy_jobs = Vec::new();
+        for (index, entry) in jenkins.deploy_jobs.into_iter().enumerate() {
+            for (field, value) in [("job", &entry.job), ("service", &entry.service), ("environment", &entry.environment)] {
+                if value.trim().is_empty() {
+                    errors.push(format!("jenkins.deploy_jobs[{index}].{field}: expected a name but found an empty string"));
+                }
+            }
+            deploy_jobs.push(DeployJob { job: entry.job.trim().to_owned(), service: entry.service.trim().to_owned(), environment: entry.environment.trim().to_owned() });
+        }
+        let jenkins = JenkinsConfig { deploy_jobs };
+        let sources = SourceConfig { repositories: rules, github, gitlab, pagerduty_services: pagerduty.services, argocd, flux, jenkins };
         (sources, webhooks)
     }
 }

@@ -1,5 +1,6 @@
 //! Fuzzing of every payload parser, seeded from the shared fixtures: native events, GitHub,
-//! GitLab, CDEvents (bare and structured CloudEvents), PagerDuty, Alertmanager and Grafana.
+//! GitLab, CDEvents (bare and structured CloudEvents), PagerDuty, Argo CD, Flux, Jenkins,
+//! Alertmanager and Grafana.
 //!
 //! Each target runs for `PACER_FUZZ_SECONDS` (a short default in CI); the long run is
 //! `PACER_FUZZ_SECONDS=300 cargo test --release -p pacer-collector --test fuzz -- --nocapture`.
@@ -143,6 +144,17 @@ fn pagerduty_deliveries_never_crash_the_parser() {
             .unwrap_or_default();
         webhook(Source::Pagerduty, &event, &input.bytes)
     });
+}
+
+#[test]
+fn argocd_flux_and_jenkins_deliveries_never_crash_their_parsers() {
+    let all = |dir: &str| fixtures(dir, |_| true).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+    // The Application bare, and nested under `app` as pacer's template sends it.
+    let argocd: Vec<Value> = all("argocd").into_iter().flat_map(|app| [json!({"app": app.clone(), "context": {"argocdUrl": "https://argocd"}}), app]).collect();
+    for (source, seeds) in [(Source::Argocd, argocd), (Source::Flux, all("flux")), (Source::Jenkins, all("jenkins"))] {
+        // The api passes no event type the parsers read: the meaning is in the body.
+        run_for(source.as_str(), budget(DEFAULT_SECS), &mutations(Arc::new(seeds), to_json), |input: Input| webhook(source, "", &input.bytes));
+    }
 }
 
 /// Parses an alert notification and turns every alert into its incident.

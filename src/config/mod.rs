@@ -3,7 +3,7 @@
 //! Each part owns its section of the file — its keys (serde, `deny_unknown_fields`), defaults and
 //! validation: [`ApiFile`] (the API's keys, `[[slo]]`, `[ci]`, `[limits]`), [`RollbackFile`]
 //! (`[alerts]`, `[[rollback]]`), [`SourcesFile`] (`[github]`, `[gitlab]`, `[cdevents]`,
-//! `[pagerduty]`, `[[repositories]]`), [`MailFile`] (`[report]`), and [`ServerFile`] here
+//! `[pagerduty]`, `[argocd]`, `[flux]`, `[jenkins]`, `[[repositories]]`), [`MailFile`] (`[report]`), and [`ServerFile`] here
 //! (`listen`, `database_url`). This module only layers them: it reads the file key by key, lays
 //! the environment over it — every scalar key `a.b` is `PACER_A_B`, read off the sections' types
 //! ([`paths`]) — then the flags, and hands each part its keys.
@@ -37,7 +37,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 25] = [
+pub const SETTINGS: [(&str, &str); 28] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -57,6 +57,9 @@ pub const SETTINGS: [(&str, &str); 25] = [
     ("gitlab", "GitLab webhooks"),
     ("cdevents", "CDEvents webhooks"),
     ("pagerduty", "PagerDuty webhooks"),
+    ("argocd", "Argo CD notifications"),
+    ("flux", "Flux notification-controller events"),
+    ("jenkins", "Jenkins Notification plugin builds"),
     ("repositories", "repository (and path) → service"),
     ("report", "the weekly report email (the variable sets its smtp_url)"),
     ("ci", "time budgets of the delivery stages"),
@@ -231,6 +234,21 @@ impl Settings {
         out.push_str(&format!("cdevents.token = {}\npagerduty.secret = {}\n", set(&webhooks.cdevents), set(&webhooks.pagerduty)));
         for (pagerduty_service, service) in &sources.pagerduty_services {
             out.push_str(&format!("pagerduty.services.{pagerduty_service:?} = {service}\n"));
+        }
+        out.push_str(&format!("argocd.token = {}\nflux.secret = {}\njenkins.token = {}\n", set(&webhooks.argocd), set(&webhooks.flux), set(&webhooks.jenkins)));
+        let argocd = &sources.argocd;
+        for (key, label) in [("service_label", &argocd.service_label), ("environment_label", &argocd.environment_label)] {
+            out.push_str(&format!("argocd.{key} = {}\n", label.as_deref().unwrap_or("(not set)")));
+        }
+        for (section, mapping) in [("argocd", &argocd.mapping), ("flux", &sources.flux)] {
+            for (table, map) in [("services", &mapping.services), ("environments", &mapping.environments)] {
+                for (from, to) in map {
+                    out.push_str(&format!("{section}.{table}.{from:?} = {to}\n"));
+                }
+            }
+        }
+        for job in &sources.jenkins.deploy_jobs {
+            out.push_str(&format!("jenkins.deploy_jobs: {} → {} in {}\n", job.job, job.service, job.environment));
         }
         for rule in &sources.repositories {
             let path = rule.path_prefix.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
@@ -489,6 +507,65 @@ mod tests {
     }
 
     #[test]
+    fn deployer_sections_read_their_keys_report_every_problem_and_never_show_a_secret() {
+        let toml = "[argocd]\nservice_label = \"app.kubernetes.io/part-of\"\nenvironments = { shop-prod = \"production\" }\n\
+                    [flux]\nservices = { webapp = \"storefront\" }\n\
+                    [[jenkins.deploy_jobs]]\njob = \"deploy-*\"\nservice = \"shop\"\nenvironment = \"prod\"\n";
+        let env = [("PACER_ARGOCD_TOKEN", "argo-s3cret"), ("PACER_FLUX_SECRET", "flux-s3cret"), ("PACER_JENKINS_TOKEN", "jenkins-s3cret"), ("PACER_ARGOCD_ENVIRONMENT_LABEL", "env")];
+        let s = load(toml, &env).expect("valid");
+        let sources = &s.api.sources;
+        assert_eq!((sources.argocd.service_label.as_deref(), sources.argocd.environment_label.as_deref()), (Some("app.kubernetes.io/part-of"), Some("env")));
+        assert_eq!(sources.argocd.mapping.environments.get("shop-prod").map(String::as_str), Some("production"));
+        assert_eq!(sources.flux.service("webapp"), "storefront");
+        assert_eq!(sources.jenkins.deploy_job("deploy-shop").map(|j| j.service.as_str()), Some("shop"));
+        assert_eq!(s.api.webhooks.flux.as_ref().map(Secret::expose), Some("flux-s3cret"));
+        let described = s.describe();
+        assert!(!described.contains("s3cret"), "{described}");
+        assert!(described.contains("argocd.token = (set)") && described.contains("jenkins.deploy_jobs: deploy-* → shop in prod"), "{described}");
+        let toml = "[argocd]\nenvironment_label = \" \"\n[flux]\nsecret = \" padded \"\n[[jenkins.deploy_jobs]]\njob = \"\"\nservice = \"s\"\nenvironment = \"e\"\n";
+        let errors = load(toml, &[]).expect_err("invalid");
+        for key in ["argocd.environment_label", "flux.secret", "jenkins.deploy_jobs[0].job"] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key} missing from {errors:#?}");
+        }
+    }
+
+    /// The README, which documents every setting.
+    fn readme() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+    }
+
+    #[test]
+    fn the_readme_names_every_webhook_setting_and_its_deployer_examples_load() {
+        let readme = readme();
+        for (path, _) in scalar_paths::<SourcesFile>() {
+            if !NOT_FROM_ENVIRONMENT.contains(&path.as_str()) {
+                assert!(readme.contains(&variable(&path)), "the README's configuration reference lacks {} ({path})", variable(&path));
+            }
+        }
+        let sections: [(&str, &[&str]); 3] = [
+            ("argocd", fields::<pacer_collector::config::ArgocdFile>()),
+            ("flux", fields::<pacer_collector::config::FluxFile>()),
+            ("jenkins", fields::<pacer_collector::config::JenkinsFile>()),
+        ];
+        for (section, keys) in sections {
+            for key in keys {
+                let named = readme.contains(&format!("`{section}.{key}`")) || readme.contains(&format!("`{section}.{key}`,")) || readme.contains(&format!("[[{section}.{key}]]"));
+                assert!(named, "the README's configuration reference lacks {section}.{key}");
+            }
+        }
+        // The TOML examples of the Argo CD, Flux and Jenkins sections are settings pacer accepts.
+        let start = readme.find("\n### Argo CD\n").expect("an Argo CD section");
+        let end = start + readme[start..].find("\n## ").expect("a section after the deployers");
+        let examples: Vec<&str> = readme[start..end].split("```toml\n").skip(1).filter_map(|block| block.split("```").next()).collect();
+        assert_eq!(examples.len(), 3, "one example per deployer");
+        for example in examples {
+            let settings = load(example, &[]).unwrap_or_else(|errors| panic!("{errors:#?}\nin\n{example}"));
+            let webhooks = &settings.api.webhooks;
+            assert!(webhooks.argocd.is_some() || webhooks.flux.is_some() || webhooks.jenkins.is_some(), "each example sets its secret:\n{example}");
+        }
+    }
+
+    #[test]
     fn every_report_problem_is_reported_at_once_and_the_smtp_password_is_never_described() {
         let errors = load("[report]\ntimezone = \"Mars/Base\"\nschedule = \"sometimes\"\nrecipients = [\"nobody\"]\nbase_url = \"pacer.local\"\n", &[])
             .expect_err("invalid");
@@ -569,7 +646,23 @@ mod tests {
     #[test]
     fn every_scalar_key_has_a_variable_derived_from_its_path() {
         let names: Vec<String> = every_scalar_path().iter().map(|(path, _)| variable(path)).collect();
-        for name in ["PACER_LISTEN", "PACER_ATTRIBUTION_WINDOW_SECS", "PACER_LIMITS_HEAVY_QUERIES", "PACER_LIMITS_FORWARDED_FOR", "PACER_GITLAB_TOKEN", "PACER_GITHUB_SECRET", "PACER_REPORT_SMTP_URL", "PACER_CDEVENTS_TOKEN", "PACER_PAGERDUTY_SECRET", "PACER_ALERTS_GRAFANA_SECRET"] {
+        for name in [
+            "PACER_LISTEN",
+            "PACER_ATTRIBUTION_WINDOW_SECS",
+            "PACER_LIMITS_HEAVY_QUERIES",
+            "PACER_LIMITS_FORWARDED_FOR",
+            "PACER_GITLAB_TOKEN",
+            "PACER_GITHUB_SECRET",
+            "PACER_REPORT_SMTP_URL",
+            "PACER_CDEVENTS_TOKEN",
+            "PACER_PAGERDUTY_SECRET",
+            "PACER_ALERTS_GRAFANA_SECRET",
+            "PACER_ARGOCD_TOKEN",
+            "PACER_ARGOCD_SERVICE_LABEL",
+            "PACER_ARGOCD_ENVIRONMENT_LABEL",
+            "PACER_FLUX_SECRET",
+            "PACER_JENKINS_TOKEN",
+        ] {
             assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
         }
         let s = load("", &[("PACER_ALERTMANAGER_TOKEN", "am-token"), ("PACER_REPORT_SUBJECT", "weekly {team}"), ("PACER_GITHUB_TOKEN", "github_pat_x")]).expect("valid");

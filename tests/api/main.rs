@@ -14,6 +14,7 @@ mod charts;
 mod ci;
 mod conformance;
 mod cli;
+mod deployers;
 mod faults;
 mod fuzz;
 mod gate;

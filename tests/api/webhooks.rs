@@ -320,3 +320,39 @@ async fn recompute_rebuilds_the_same_facts_from_the_kept_deliveries() {
     assert_eq!(snapshot().await, before);
     assert_eq!(before[3]["items"].as_array().map(Vec::len), Some(3), "{:#}", before[3]);
 }
+
+/// A peer payload (`../shared/fixtures/peer`): real senders' examples, not in the fixture table.
+fn peer(file: &str) -> String {
+    fixture(&format!("peer/{file}"))
+}
+
+on_both!(a_released_github_release_counts_like_a_published_one_and_both_are_one_deployment, env = [("PACER_GITHUB_DEPLOY_SOURCE", "releases")], |app| {
+    let release = |delivery: &'static str| [("x-github-event", "release"), ("x-github-delivery", delivery)];
+    let (status, answer) = app.post_webhook("/webhooks/github", &release("d-released"), peer("github/release/released.json")).await;
+    assert_eq!((status, &answer["ignored"], &answer["accepted"]), (200, &json!(false), &json!(1)), "released: {answer:#}");
+    // GitHub sends `published` for the same release too.
+    let (status, answer) = app.post_webhook("/webhooks/github", &release("d-published"), peer("github/release/published.payload.json")).await;
+    assert_eq!((status, &answer["accepted"], &answer["duplicates"]), (200, &json!(0), &json!(1)), "published: {answer:#}");
+    let deployments = app.get("/api/v1/deployments?limit=500").await;
+    let items = deployments["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "one deployment per release: {deployments:#}");
+    assert_eq!(
+        (&items[0]["id"], &items[0]["service"], &items[0]["version"], &items[0]["finished_at"]),
+        (&json!("github:Codertocat/Hello-World/releases/17372790"), &json!("Hello-World"), &json!("0.0.1"), &json!("2019-05-15T15:20:53Z")),
+        "{deployments:#}"
+    );
+});
+
+on_both!(an_upcoming_gitlab_release_is_answered_200_and_ignored_until_it_is_released, env = [("PACER_GITLAB_DEPLOY_SOURCE", "releases")], |app| {
+    let hook = [("x-gitlab-event", "Release Hook")];
+    let mut upcoming: Value = serde_json::from_str(&peer("gitlab/release.json")).expect("json");
+    upcoming["released_at"] = json!("2099-01-01 00:00:00 UTC");
+    let (status, answer) = app.post_webhook("/webhooks/gitlab", &hook, upcoming.to_string()).await;
+    assert_eq!((status, &answer["ignored"]), (200, &json!(true)), "an upcoming release is no 400: {answer:#}");
+    assert!(answer["reason"].as_str().is_some_and(|r| r.contains("upcoming")), "{answer:#}");
+    assert_eq!(stored(&app).await, (0, 0));
+    let (status, answer) = app.post_webhook("/webhooks/gitlab", &hook, peer("gitlab/release.json")).await;
+    assert_eq!((status, &answer["accepted"]), (200, &json!(1)), "a release of its own date: {answer:#}");
+    let deployment = &app.get("/api/v1/deployments").await["items"][0];
+    assert_eq!((&deployment["version"], &deployment["finished_at"]), (&json!("v1.1"), &json!("2020-11-02T12:55:12Z")), "{deployment:#}");
+});

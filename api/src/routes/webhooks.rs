@@ -1,9 +1,10 @@
-//! `POST /webhooks/github`, `/webhooks/gitlab`, `/webhooks/cdevents`, `/webhooks/pagerduty`:
-//! third-party webhooks, verified, deduplicated and stored.
+//! `POST /webhooks/github`, `/webhooks/gitlab`, `/webhooks/cdevents`, `/webhooks/pagerduty`,
+//! `/webhooks/argocd`, `/webhooks/flux`, `/webhooks/jenkins`: third-party webhooks, verified,
+//! deduplicated and stored.
 //!
-//! Each handler checks the sender's proof when a secret is configured (GitHub's and PagerDuty's
-//! HMAC-SHA256 signatures of the raw body, GitLab's token, a CDEvents bearer token) in constant
-//! time, so a missing or wrong one is a 401 and nothing is stored; it then reads the event type and
+//! Each handler checks the sender's proof when a secret is configured (GitHub's, PagerDuty's and
+//! Flux's HMAC signatures of the raw body, GitLab's token, a CDEvents or Argo CD bearer token,
+//! Jenkins's Basic password or bearer token) in constant time, so a missing or wrong one is a 401 and nothing is stored; it then reads the event type and
 //! the delivery id from the headers, lets the collector parse the body, and stores the facts with
 //! the delivery. The answer is `200 {"accepted", "duplicates", "ignored"}` once stored: event types
 //! pacer does not use are answered 200 with `"ignored": true` and a reason (senders disable hooks
@@ -12,7 +13,7 @@
 //!
 //! Delivery ids: GitHub `X-GitHub-Delivery`; GitLab `Idempotency-Key` (stable across retries),
 //! else `X-Gitlab-Event-UUID`; CloudEvents `source` + `id`; PagerDuty `event.id`; when a sender
-//! gives none, a hash of the body.
+//! gives none (Argo CD, Flux, Jenkins), a hash of the body.
 
 use axum::Json;
 use axum::Router;
@@ -29,7 +30,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
-use pacer_collector::signature::{constant_time_eq, verify_hex};
+use pacer_collector::signature::{constant_time_eq, verify_hex, verify_hex_with};
 use pacer_collector::config::Secret;
 use crate::clock::now;
 use crate::problem::Problem;
@@ -42,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/gitlab", post(gitlab))
         .route("/webhooks/cdevents", post(cdevents))
         .route("/webhooks/pagerduty", post(pagerduty))
+        .route("/webhooks/argocd", post(argocd))
+        .route("/webhooks/flux", post(flux))
+        .route("/webhooks/jenkins", post(jenkins))
         .layer(DefaultBodyLimit::max(state.config.limits.webhook_body_bytes))
         .with_state(state)
 }
@@ -130,6 +134,58 @@ async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: Resu
     let at = |pointer: &str| payload.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
     let incoming = Incoming { source: Source::Pagerduty, event: at("/event/event_type").unwrap_or_default(), delivery_id: at("/event/id"), payload };
     receive(&state, incoming).await
+}
+
+async fn argocd(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let body = body?;
+    if let Some(secret) = &state.config.webhooks.argocd {
+        crate::auth::require_bearer(&headers, &[secret.expose()])?;
+    }
+    // Argo CD's templates are not JSON-escaped unless they use toJson: a bad body is a 400.
+    let payload = json_body(&body, state.config.limits.json_depth)?;
+    receive(&state, Incoming { source: Source::Argocd, event: "application".to_owned(), delivery_id: None, payload }).await
+}
+
+async fn flux(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let body = body?;
+    if let Some(secret) = &state.config.webhooks.flux {
+        let signature = text(&headers, "x-signature").ok_or_else(|| Problem::unauthorized("expected an X-Signature header but found none"))?;
+        let valid = signature.split_once('=').is_some_and(|(algorithm, hex)| verify_hex_with(algorithm, secret.expose().as_bytes(), &body, hex) == Some(true));
+        if !valid {
+            return Err(Problem::unauthorized("the X-Signature (sha224, sha256, sha384 or sha512) does not match the body and the configured secret"));
+        }
+    }
+    let payload = json_body(&body, state.config.limits.json_depth)?;
+    let event = payload.get("reason").and_then(Value::as_str).unwrap_or_default().to_owned();
+    receive(&state, Incoming { source: Source::Flux, event, delivery_id: None, payload }).await
+}
+
+async fn jenkins(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
+    let body = body?;
+    if let Some(secret) = &state.config.webhooks.jenkins {
+        // The Notification plugin sends `user:password@` of the endpoint URL as Basic auth.
+        let basic = text(&headers, header::AUTHORIZATION.as_str()).and_then(|value| basic_password(&value));
+        match basic {
+            Some(password) if digest_eq(&password, secret) => {}
+            Some(_) => return Err(Problem::unauthorized("the Basic password does not match the configured token")),
+            None => crate::auth::require_bearer(&headers, &[secret.expose()])?,
+        }
+    }
+    let payload = json_body(&body, state.config.limits.json_depth)?;
+    let event = payload.pointer("/build/phase").and_then(Value::as_str).unwrap_or_default().to_owned();
+    receive(&state, Incoming { source: Source::Jenkins, event, delivery_id: None, payload }).await
+}
+
+/// The password of an `Authorization: Basic` value.
+fn basic_password(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, password)| password.to_owned())
 }
 
 /// Parses a verified delivery and stores its facts once.

@@ -11,7 +11,7 @@
 //! | `deployment_status` | the `deployment` at the status's `created_at`: `success`; `failure`/`error` → failure; `queued`/`pending`/`in_progress` → in progress; `inactive` ignored |
 //! | `workflow_run`, `workflow_job`, `check_suite` completed | a `ci_run` (queued, start and finish times; the run attempt is part of the id) |
 //! | `issues` carrying the incident label | an `incident`, opened and resolved with the issue |
-//! | `release` published (when releases are a deploy source) | a production `deployment` |
+//! | `release` published or released (when releases are a deploy source) | a production `deployment`, one per release |
 //!
 //! Ids follow github.com paths: `github:owner/name/deployments/1`, `github:owner/name/pull/2`,
 //! `github:owner/name/issues/3`, `github:owner/name/actions/runs/4/attempts/1`,
@@ -49,7 +49,9 @@ pub(crate) fn parse(event: &str, payload: &Value, cx: &Context<'_>) -> Outcome {
             true
         }
         "issues" => ["opened", "edited", "closed", "reopened", "labeled", "unlabeled"].contains(&action),
-        "release" => action == "published",
+        // A release made public sends `published`, and `released` too unless it is a pre-release:
+        // both name the same release, so they are one deployment.
+        "release" => action == "published" || action == "released",
         other => return ignored(format!("pacer does not use GitHub {other:?} events")),
     };
     if !known {

@@ -10,7 +10,7 @@
 //! | Job Hook (finished) | a `ci_run`, stage `deploy` when the job has an environment |
 //! | Deployment Hook | the `deployment` at `status_changed_at` (`running` → in progress, `success`, `failed`, `canceled`) |
 //! | Issue Hook with the incident label, or of type incident | an `incident`, opened and resolved with the issue |
-//! | Release Hook create (when releases are a deploy source) | a production `deployment` |
+//! | Release Hook create (when releases are a deploy source) | a production `deployment`; an upcoming release (dated after its creation) is ignored |
 //!
 //! Tag pushes, notes, wiki and other hooks are ignored. Ids follow gitlab.com paths:
 //! `gitlab:group/project/deployments/15`, `gitlab:group/project/merge_requests/1`,
@@ -80,6 +80,9 @@ pub(crate) fn parse(event: &str, payload: &Value, cx: &Context<'_>) -> Outcome {
         }
         "release" if !host.deploy_source.releases() => return ignored("releases are not a deploy source (gitlab.deploy_source)"),
         "release" if d.str("/action") != Some("create") => return ignored("only a created release is a deployment"),
+        "release" if upcoming(&d) => {
+            return ignored("an upcoming release (released_at after its creation) is not yet released: GitLab sends no hook when its date comes");
+        }
         "release" => release(&mut d, cx).map(Fact::Deployment),
         other => return ignored(format!("pacer does not use GitLab {other:?} events")),
     };
@@ -289,6 +292,12 @@ fn issue(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<Incident> {
         deployment_id: cause.deployment,
         commit_sha: cause.commit_sha,
     })
+}
+
+/// Whether a release is an upcoming one: created with a `released_at` still ahead. Read from the
+/// hook itself rather than the clock, so re-reading a kept delivery gives the same answer.
+fn upcoming(d: &Doc<'_>) -> bool {
+    matches!((d.time("/released_at"), d.time("/created_at")), (Some(released), Some(created)) if released > created)
 }
 
 fn release(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<Deployment> {

@@ -1,21 +1,26 @@
-//! Third-party webhooks: GitHub, GitLab, CDEvents and PagerDuty payloads turned into facts, and
-//! the GitHub REST objects `pacer import github` reads, turned into the same facts.
+//! Third-party webhooks: GitHub, GitLab, CDEvents, PagerDuty, Argo CD, Flux and Jenkins payloads
+//! turned into facts, and the GitHub REST objects `pacer import github` reads, turned into the
+//! same facts.
 //!
 //! Each source has its own module with a `parse(event, payload, context)` that returns the facts
 //! a delivery means, [`Parsed::Ignored`] for event types and actions pacer does not use, or every
 //! problem that makes a payload of a known type unusable (a 400 for the sender). Parsing is
 //! lenient, unlike the native API: unknown fields are ignored, optional fields may be missing,
 //! null, empty or of another type. What the sources share lives here: the [`SourceConfig`]
-//! (repositories → services, incident labels, deploy sources), a reader that collects problems
+//! (repositories → services, incident labels, deploy sources, the deployers' [`Mapping`]s), a
+//! reader that collects problems
 //! with JSON pointers, the time formats senders use, and the incident-cause convention.
 //!
 //! This module knows nothing of HTTP, signatures or delivery ids: the api verifies and dedupes,
 //! then hands over the event type and the parsed JSON body.
 
+pub mod argocd;
 pub mod cdevents;
+pub mod flux;
 pub mod github;
 pub mod github_import;
 pub mod gitlab;
+pub mod jenkins;
 pub mod pagerduty;
 
 use std::collections::BTreeMap;
@@ -42,11 +47,18 @@ pub enum Source {
     Pagerduty,
     /// GitHub REST API objects read by `pacer import github`.
     GithubImport,
+    /// Argo CD notifications (the webhook service, with pacer's template).
+    Argocd,
+    /// Flux notification-controller (`generic` and `generic-hmac` providers).
+    Flux,
+    /// Jenkins Notification plugin.
+    Jenkins,
 }
 
 impl Source {
     /// Every source.
-    pub const ALL: [Self; 5] = [Self::Github, Self::Gitlab, Self::Cdevents, Self::Pagerduty, Self::GithubImport];
+    pub const ALL: [Self; 8] =
+        [Self::Github, Self::Gitlab, Self::Cdevents, Self::Pagerduty, Self::GithubImport, Self::Argocd, Self::Flux, Self::Jenkins];
 
     /// The name used in paths, raw deliveries and logs.
     pub fn as_str(self) -> &'static str {
@@ -56,6 +68,9 @@ impl Source {
             Self::Cdevents => "cdevents",
             Self::Pagerduty => "pagerduty",
             Self::GithubImport => "github-import",
+            Self::Argocd => "argocd",
+            Self::Flux => "flux",
+            Self::Jenkins => "jenkins",
         }
     }
 
@@ -152,6 +167,35 @@ pub struct SourceConfig {
     pub gitlab: GitHostConfig,
     /// PagerDuty service (summary or id) → pacer service; unmapped services keep their summary.
     pub pagerduty_services: BTreeMap<String, String>,
+    /// Argo CD settings.
+    pub argocd: argocd::ArgocdConfig,
+    /// Flux's names → pacer's services and environments.
+    pub flux: Mapping,
+    /// Jenkins settings.
+    pub jenkins: jenkins::JenkinsConfig,
+}
+
+/// A deployer's own names (an Argo CD application or namespace, a Flux object or namespace) →
+/// pacer's services and environments. Unmapped names are kept; environments then go through the
+/// environment aliases (`prod` → `production`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// Name → service.
+    pub services: BTreeMap<String, String>,
+    /// Name → environment.
+    pub environments: BTreeMap<String, String>,
+}
+
+impl Mapping {
+    /// The service `name` stands for.
+    pub fn service(&self, name: &str) -> String {
+        self.services.get(name).cloned().unwrap_or_else(|| name.to_owned())
+    }
+
+    /// The environment `name` stands for, aliases applied.
+    pub fn environment(&self, name: &str, normalizer: &Normalizer) -> String {
+        normalizer.environment(self.environments.get(name).map_or(name, String::as_str))
+    }
 }
 
 impl SourceConfig {
@@ -219,6 +263,9 @@ pub fn parse(source: Source, event: &str, payload: &Value, cx: &Context<'_>) -> 
         Source::Cdevents => cdevents::parse(event, payload, cx),
         Source::Pagerduty => pagerduty::parse(event, payload, cx),
         Source::GithubImport => github_import::parse(event, payload, cx),
+        Source::Argocd => argocd::parse(event, payload, cx),
+        Source::Flux => flux::parse(event, payload, cx),
+        Source::Jenkins => jenkins::parse(event, payload, cx),
     }?;
     Ok(match parsed {
         Parsed::Facts(facts) if facts.is_empty() => Parsed::Ignored(format!("{event} carries nothing pacer records")),

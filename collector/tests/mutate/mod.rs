@@ -121,7 +121,7 @@ pub fn gitlab_event(name: &str) -> &'static str {
 }
 
 /// Settings that switch on every branch the sources have: incidents from labels, releases as
-/// deployments, a monorepo rule and a PagerDuty service map.
+/// deployments, a monorepo rule, a PagerDuty service map, Argo CD labels and Jenkins deploy jobs.
 pub fn source_config() -> SourceConfig {
     let mut config = SourceConfig::default();
     config.github.deploy_source = sources::DeploySource::Both;
@@ -129,6 +129,9 @@ pub fn source_config() -> SourceConfig {
     config.github.incident_label = "bug".into();
     config.repositories.push(sources::RepositoryRule { repository: "Codertocat/Hello-World".into(), path_prefix: Some("src/".into()), service: "hello".into() });
     config.pagerduty_services.insert("API Service".into(), "api".into());
+    config.argocd.service_label = Some("project".into());
+    config.argocd.environment_label = Some("stack".into());
+    config.jenkins.deploy_jobs.push(sources::jenkins::DeployJob { job: "as*".into(), service: "asgard".into(), environment: "prod".into() });
     config
 }
 
@@ -152,6 +155,11 @@ pub fn native_seeds() -> Vec<Value> {
     for (_, payload) in cdevents_seeds() {
         let event = payload.pointer("/context/type").and_then(Value::as_str).unwrap_or_default().to_owned();
         facts_of(Source::Cdevents, &event, &payload);
+    }
+    for (source, dir) in [(Source::Argocd, "argocd"), (Source::Flux, "flux")] {
+        for (_, payload) in fixtures(dir, |_| true) {
+            facts_of(source, "", &payload);
+        }
     }
     events.push(json!({"type": "sli", "service": "api", "at": "2026-11-22T08:00:00Z", "good": 990, "total": 1000}));
     let batch = Value::Array(events.iter().take(12).cloned().collect());
