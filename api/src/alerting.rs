@@ -111,6 +111,45 @@ async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_
     }))
 }
 
+/// Puts incidents a deployer reported — Argo CD's degraded health, Flux's failed health check,
+/// already stored with the deployment they name — through the rollback policy as an alert of the
+/// service would go (guard window, cooldown, hourly cap, exactly once), and wakes the dispatcher.
+/// The rollback names the reported incident; no second incident is made. Returns the ids of the
+/// rollbacks created now.
+///
+/// # Errors
+/// The database failed; no rollback is stored.
+pub async fn roll_back_after(state: &AppState, source: &str, incidents: &[pacer_engine::model::Incident]) -> Result<Vec<String>, Problem> {
+    let now = now();
+    let config = &state.config.rollback;
+    let mut rollbacks = Vec::new();
+    for incident in incidents.iter().filter(|i| i.resolved_at.is_none()) {
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert(config.labels.service.first().cloned().unwrap_or_else(|| "service".to_owned()), incident.service.clone());
+        labels.insert(config.labels.environment.first().cloned().unwrap_or_else(|| "environment".to_owned()), incident.environment.clone());
+        let name = format!("{source} unhealthy");
+        let annotations = incident.title.iter().map(|t| ("summary".to_owned(), t.clone())).collect();
+        let alert = Alert { firing: true, name, labels, annotations, starts_at: incident.opened_at, ends_at: None, generator_url: incident.url.clone(), fingerprint: incident.id.clone(), values: None };
+        let analysis = state.analyses.get(&state.store, &incident.environment, state.config.attribution_window, Duration::MAX).await?;
+        if let Some(planned) = plan(&state.store, &analysis, config, &state.config.normalizer, &alert, now).await? {
+            rollbacks.extend(planned.rollback.map(|r| pacer_store::NewRollback { incident_id: Some(incident.id.clone()), ..r }));
+        }
+    }
+    if rollbacks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let outbox = tracing::info_span!("outbox", source, incidents = 0, rollbacks = rollbacks.len());
+    let (_, created) = state.store.ingest_with_rollbacks(source, now, &[], &rollbacks).instrument(outbox.clone()).await?;
+    if !created.is_empty() {
+        for id in &created {
+            state.origins.remember(id, &outbox);
+        }
+        state.wake.notify_one();
+        outbox.in_scope(|| created.iter().for_each(|id| tracing::warn!(source, rollback_id = id, "rollback decided")));
+    }
+    Ok(created)
+}
+
 fn log_unattributed(alerts: &[Alert], ignored: usize, source: &str) {
     if ignored > 0 {
         let names: Vec<&str> = alerts.iter().map(|a| a.name.as_str()).collect();

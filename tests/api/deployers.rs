@@ -312,12 +312,15 @@ on_both!(flux_events_are_verified_and_one_revision_of_one_object_is_one_deployme
         (&json!(format!("flux:Kustomization/flux-system/flux-system@main@sha1:{FLUX_SHA}")), &json!("flux-system"), &json!("success"), &json!(FLUX_SHA), &json!(format!("main@sha1:{FLUX_SHA}"))),
         "{d:#}"
     );
-    // Its health check fails afterwards: the same deployment, failed.
+    // Its health check fails afterwards: an incident naming the deployment, which stays applied.
     let unhealthy = flux_body("flux/k8s-event.kustomization.reconciliation-succeeded.json", &[("reason", json!("HealthCheckFailed")), ("severity", json!("error")), ("timestamp", json!("2023-08-16T10:40:00Z"))]);
     let (status, answer) = flux(&app, &unhealthy).await;
     stored(status, &answer, 1, "a failed health check");
     let d = &items(&app, "/api/v1/deployments?limit=500").await[0];
-    assert_eq!((&d["status"], &d["finished_at"]), (&json!("failure"), &json!("2023-08-16T10:40:00Z")), "{d:#}");
+    assert_eq!((&d["status"], &d["finished_at"]), (&json!("success"), &json!("2023-08-16T10:36:43Z")), "{d:#}");
+    let incidents = items(&app, "/api/v1/incidents?limit=500").await;
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!((&incidents[0]["deployment_id"], &incidents[0]["opened_at"]), (&d["id"], &json!("2023-08-16T10:40:00Z")), "{incidents:#?}");
 
     // The documented generic body: prefixed metadata and a legacy `main/<sha>` revision.
     let (status, answer) = flux(&app, &fixture("flux/generic.kustomization.validation-failed.docs.json")).await;

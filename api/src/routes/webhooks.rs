@@ -25,6 +25,7 @@ use axum::routing::post;
 use pacer_collector::sources::cdevents::CloudEvent;
 use pacer_collector::sources::{self, Context, Parsed, Source};
 use pacer_collector::{Collected, FieldError};
+use pacer_engine::model::{Fact, Incident};
 use pacer_store::{Delivered, Delivery};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -208,7 +209,16 @@ async fn receive(state: &AppState, incoming: Incoming) -> Result<Json<Value>, Pr
     match state.store.ingest_delivery(delivery, now(), &facts).instrument(span).await? {
         Delivered::Stored(outcome) => {
             tracing::info!(source = source.as_str(), event = %event, accepted = outcome.accepted, duplicates = outcome.duplicates, "webhook stored");
-            Ok(Json(json!({"accepted": outcome.accepted, "duplicates": outcome.duplicates, "ignored": false})))
+            let mut answer = json!({"accepted": outcome.accepted, "duplicates": outcome.duplicates, "ignored": false});
+            // A deployer's report of unhealthy workloads weighs like an alert in the rollback policy.
+            let unhealthy: Vec<Incident> = facts.iter().filter_map(|c| match &c.fact {
+                Fact::Incident(i) if matches!(source, Source::Argocd | Source::Flux) && i.deployment_id.is_some() => Some(i.clone()),
+                _ => None,
+            }).collect();
+            if !unhealthy.is_empty() {
+                answer["rollbacks"] = json!(crate::alerting::roll_back_after(state, source.as_str(), &unhealthy).await?);
+            }
+            Ok(Json(answer))
         }
         Delivered::Replayed => {
             tracing::info!(source = source.as_str(), event = %event, "webhook replayed");

@@ -9,12 +9,17 @@
 //! | object, reason | facts |
 //! |---|---|
 //! | Kustomization `ReconciliationSucceeded`; HelmRelease `InstallSucceeded`, `UpgradeSucceeded` | a `success` deployment of the revision, at the event's time |
-//! | Kustomization `HealthCheckFailed`, `ReconciliationFailed`, `BuildFailed`, `ValidationFailed`, `PruneFailed`, `ArtifactFailed`; HelmRelease `InstallFailed`, `UpgradeFailed`, `TestFailed` | a `failure` deployment of the revision |
+//! | Kustomization `HealthCheckFailed`; HelmRelease `TestFailed` | an incident, opened at the event's time, naming the revision's deployment (its workloads are unhealthy) |
+//! | Kustomization `ReconciliationFailed`, `BuildFailed`, `ValidationFailed`, `PruneFailed`, `ArtifactFailed`; HelmRelease `InstallFailed`, `UpgradeFailed` | a `failure` deployment: the revision was not applied |
 //!
 //! Other objects and reasons (sources, `Progressing`, `DependencyNotReady`, Helm tests that
 //! passed, rollbacks, uninstalls) are ignored with a reason, and so is an event without a
-//! revision. The deployment id is `flux:<kind>/<namespace>/<name>@<revision>`: every event of one
-//! revision is one deployment, whose status and time are those of the latest event received.
+//! revision. The deployment id is `flux:<kind>/<namespace>/<name>@<revision>`: every success of
+//! one revision is one deployment. A failure to apply is `…@<revision>/failed`, so that it never
+//! overwrites the revision's success; an unhealthy revision's incident is `…@<revision>/unhealthy`
+//! and names `…@<revision>`, so change failure rate counts the deployment that broke (a revision
+//! whose first apply fails its health check counts once it succeeds), and the rollback policy
+//! weighs it like an alert.
 //!
 //! The revision is the metadata key `revision`, as Flux 2.5+ forwards it, or
 //! `<group>/revision` (`kustomize.toolkit.fluxcd.io/revision`), as earlier versions do. A Git
@@ -28,16 +33,18 @@
 
 use serde_json::Value;
 
-use pacer_engine::model::{Deployment, DeploymentStatus, Fact};
+use pacer_engine::model::{Deployment, DeploymentStatus, Fact, Incident};
 
-use super::{Context, Doc, Outcome, Parsed, ignored, is_sha};
+use super::{Context, Doc, Parsed, ignored, is_sha};
 
 /// Reasons that mean the revision is applied.
 const SUCCEEDED: [(&str, &str); 3] = [("Kustomization", "ReconciliationSucceeded"), ("HelmRelease", "InstallSucceeded"), ("HelmRelease", "UpgradeSucceeded")];
 
+/// Reasons that mean the revision is applied but its workloads are unhealthy.
+const UNHEALTHY: [(&str, &str); 2] = [("Kustomization", "HealthCheckFailed"), ("HelmRelease", "TestFailed")];
+
 /// Reasons that mean applying the revision failed.
-const FAILED: [(&str, &str); 9] = [
-    ("Kustomization", "HealthCheckFailed"),
+const FAILED: [(&str, &str); 7] = [
     ("Kustomization", "ReconciliationFailed"),
     ("Kustomization", "BuildFailed"),
     ("Kustomization", "ValidationFailed"),
@@ -45,21 +52,23 @@ const FAILED: [(&str, &str); 9] = [
     ("Kustomization", "ArtifactFailed"),
     ("HelmRelease", "InstallFailed"),
     ("HelmRelease", "UpgradeFailed"),
-    ("HelmRelease", "TestFailed"),
 ];
 
 /// Parses one event; `_event` is unused (the reason is in the body).
-pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> Outcome {
+pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> super::Outcome {
     let mut d = Doc::new(payload);
     let kind = d.req_str("/involvedObject/kind");
     let name = d.req_str("/involvedObject/name");
     let at = d.req_time("/timestamp");
     let (Some(kind), Some(name), Some(at)) = (kind, name, at) else { return Err(d.errors) };
     let reason = d.str("/reason").unwrap_or("");
-    let status = if SUCCEEDED.contains(&(kind.as_str(), reason)) {
-        DeploymentStatus::Success
-    } else if FAILED.contains(&(kind.as_str(), reason)) {
-        DeploymentStatus::Failure
+    let what = (kind.as_str(), reason);
+    let outcome = if SUCCEEDED.contains(&what) {
+        Outcome::Applied
+    } else if UNHEALTHY.contains(&what) {
+        Outcome::Unhealthy
+    } else if FAILED.contains(&what) {
+        Outcome::Failed
     } else {
         return ignored(format!("a {kind} event of reason {reason:?}: pacer records Kustomizations and HelmReleases applied or failed"));
     };
@@ -72,22 +81,49 @@ pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> Outcome 
     let service = metadata("service").unwrap_or_else(|| name.clone());
     let environment = metadata("env").or_else(|| metadata("environment")).unwrap_or_else(|| namespace.to_owned());
     let commit_sha = commit(&revision).or_else(|| metadata("originRevision").as_deref().and_then(commit));
-    let deployment = Deployment {
-        id: format!("flux:{kind}/{namespace}/{name}@{revision}"),
-        service: mapping.service(&service),
-        environment: mapping.environment(&environment, cx.normalizer),
-        version: Some(revision),
-        commit_sha,
-        status,
-        started_at: None,
-        finished_at: Some(at),
-        commits: Vec::new(),
-        rollback_of: None,
-        unplanned: false,
-        team: None,
-        url: None,
+    let id = format!("flux:{kind}/{namespace}/{name}@{revision}");
+    let (service, environment) = (mapping.service(&service), mapping.environment(&environment, cx.normalizer));
+    let fact = match outcome {
+        Outcome::Unhealthy => Fact::Incident(Incident {
+            id: format!("{id}/unhealthy"),
+            service,
+            environment,
+            opened_at: at,
+            resolved_at: None,
+            severity: None,
+            title: Some(format!("{kind} {namespace}/{name}: {reason}")),
+            url: None,
+            deployment_id: Some(id),
+            commit_sha: None,
+        }),
+        Outcome::Applied | Outcome::Failed => Fact::Deployment(Deployment {
+            id: if outcome == Outcome::Failed { format!("{id}/failed") } else { id },
+            service,
+            environment,
+            version: Some(revision),
+            commit_sha,
+            status: if outcome == Outcome::Failed { DeploymentStatus::Failure } else { DeploymentStatus::Success },
+            started_at: None,
+            finished_at: Some(at),
+            commits: Vec::new(),
+            rollback_of: None,
+            unplanned: false,
+            team: None,
+            url: None,
+        }),
     };
-    d.finish(Some(Parsed::Facts(vec![Fact::Deployment(deployment)])))
+    d.finish(Some(Parsed::Facts(vec![fact])))
+}
+
+/// What an event says of its revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Applied, and healthy.
+    Applied,
+    /// Applied, but its workloads are unhealthy.
+    Unhealthy,
+    /// Not applied.
+    Failed,
 }
 
 /// A metadata value by its key, stripped (`revision`, Flux 2.5+) or prefixed with an API group
@@ -138,7 +174,7 @@ mod tests {
                "timestamp": "2024-05-07T05:02:34Z", "message": "m", "reason": reason, "metadata": metadata})
     }
 
-    fn parse_with(payload: &Value, config: &SourceConfig) -> Outcome {
+    fn parse_with(payload: &Value, config: &SourceConfig) -> crate::sources::Outcome {
         let normalizer = Normalizer::default();
         crate::sources::parse(Source::Flux, "", payload, &Context { normalizer: &normalizer, config })
     }
@@ -156,10 +192,14 @@ mod tests {
     #[test]
     fn reasons_map_to_statuses_and_every_event_of_a_revision_is_one_deployment() {
         let prefixed = deployment(&event("Kustomization", "ReconciliationSucceeded", json!({"kustomize.toolkit.fluxcd.io/revision": format!("main@sha1:{SHA}")})));
-        let stripped = deployment(&event("Kustomization", "HealthCheckFailed", json!({"revision": format!("main@sha1:{SHA}")})));
+        let stripped = deployment(&event("Kustomization", "ReconciliationFailed", json!({"revision": format!("main@sha1:{SHA}")})));
         assert_eq!(prefixed.id, format!("flux:Kustomization/apps/webapp@main@sha1:{SHA}"));
-        assert_eq!((prefixed.id, prefixed.status, stripped.status), (stripped.id, DeploymentStatus::Success, DeploymentStatus::Failure));
+        assert_eq!((format!("{}/failed", prefixed.id), prefixed.status, stripped.status), (stripped.id, DeploymentStatus::Success, DeploymentStatus::Failure), "a failure never overwrites the success");
         assert_eq!((stripped.commit_sha.as_deref(), stripped.service.as_str(), stripped.environment.as_str()), (Some(SHA), "webapp", "apps"));
+        let Ok(Parsed::Facts(facts)) = parse_with(&event("Kustomization", "HealthCheckFailed", json!({"revision": format!("main@sha1:{SHA}")})), &SourceConfig::default()) else { panic!("facts") };
+        let [Fact::Incident(unhealthy)] = facts.as_slice() else { panic!("an incident: {facts:?}") };
+        assert_eq!(unhealthy.deployment_id.as_deref(), Some(format!("flux:Kustomization/apps/webapp@main@sha1:{SHA}").as_str()), "it names the revision's deployment");
+        assert_eq!((unhealthy.id.ends_with("/unhealthy"), unhealthy.opened_at, unhealthy.resolved_at), (true, 1_715_058_154_000, None));
         let helm = deployment(&event("HelmRelease", "UpgradeSucceeded", json!({"helm.toolkit.fluxcd.io/revision": "6.6.1+0cc9a8446c95"})));
         assert_eq!((helm.commit_sha, helm.version.as_deref()), (None, Some("6.6.1+0cc9a8446c95")));
         for (kind, reason) in [("HelmRelease", "TestSucceeded"), ("GitRepository", "GitOperationFailed"), ("Kustomization", "Progressing")] {
