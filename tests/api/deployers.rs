@@ -16,12 +16,12 @@ use crate::on_both;
 use crate::webhooks::{fixture, sign};
 
 /// A fixture's JSON.
-fn fixture_json(file: &str) -> Value {
+pub(crate) fn fixture_json(file: &str) -> Value {
     serde_json::from_str(&fixture(file)).expect("json")
 }
 
 /// Posts a body as is; returns the status, the media type and the JSON answer.
-async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> (u16, String, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> (u16, String, Value) {
     let request = headers.iter().fold(app.client.post(app.url(path)).header("content-type", "application/json"), |r, (name, value)| r.header(*name, *value));
     let response = request.body(body).send().await.expect("request");
     let status = response.status().as_u16();
@@ -97,7 +97,7 @@ fn render(template: &str, vars: &Value) -> String {
 }
 
 /// The fixture Application with `changes` at JSON pointers, rendered through the README's template.
-fn argocd_body(changes: &[(&str, Value)]) -> String {
+pub(crate) fn argocd_body(changes: &[(&str, Value)]) -> String {
     let mut app = fixture_json("argocd/application.synced-healthy.json");
     for (pointer, value) in changes {
         let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
@@ -111,7 +111,7 @@ const ARGOCD: &str = r#"
 token = "argocd-token-0123"
 environments = { "test-lla" = "production" }
 "#;
-const ARGOCD_AUTH: (&str, &str) = ("authorization", "Bearer argocd-token-0123");
+pub(crate) const ARGOCD_AUTH: (&str, &str) = ("authorization", "Bearer argocd-token-0123");
 const ARGO_SHA: &str = "ea8759964626a583667a2bfd08f334ec2070040a";
 const ARGO_DEPLOYMENT: &str = "argocd:argo-cd/velero-test/ea8759964626a583667a2bfd08f334ec2070040a@2024-03-05T07:33:03Z";
 const MARCH_5: &str = "from=2024-03-05T00:00:00Z&to=2024-03-06T00:00:00Z";
@@ -244,7 +244,7 @@ const FLUX_SHA: &str = "802723078affd3eb2a3898630261ab3ca5d6dd40";
 /// The webhook body notification-controller posts for a Kubernetes event a Flux controller
 /// recorded (NOTES.md: annotations become metadata, Warning becomes error, the source component
 /// the reporting controller), with `changes` applied to the body.
-fn flux_body(file: &str, changes: &[(&str, Value)]) -> String {
+pub(crate) fn flux_body(file: &str, changes: &[(&str, Value)]) -> String {
     let event = fixture_json(file);
     let mut body = json!({
         "involvedObject": event["involvedObject"],
@@ -268,7 +268,7 @@ fn sha512_signature(body: &str) -> String {
 }
 
 /// Posts a body to the Flux webhook, signed as the `generic-hmac` provider signs it.
-async fn flux(app: &TestApp, body: &str) -> (u16, Value) {
+pub(crate) async fn flux(app: &TestApp, body: &str) -> (u16, Value) {
     let signature = format!("sha256={}", sign(FLUX_KEY, body));
     let (status, _, answer) = post(app, "/webhooks/flux", &[("x-signature", &signature), ("gotk-component", "kustomize-controller")], body.to_owned()).await;
     (status, answer)

@@ -22,6 +22,7 @@ mod grafana;
 mod hooks;
 mod fixtures;
 mod github_flow;
+mod gitops;
 mod ingest;
 mod limits;
 mod listing;
