@@ -362,6 +362,15 @@ async fn a_github_deployment_protection_rule_is_approved_or_rejected_as_the_app(
     assert_eq!(status, 400, "{answer:#}");
     assert_eq!(answer["errors"][0]["pointer"], "/installation/id");
     assert_eq!(github.reviews().len(), 2, "nothing reviewed for refused deliveries");
+
+    // The README's settings for the App are what pacer reads.
+    let toml = readme_blocks("### GitHub deployment protection rules", "toml").remove(0).replace("/etc/pacer/github-app.pem", &github.key_file());
+    let file = github.dir.join("readme.toml");
+    std::fs::write(&file, toml).expect("write");
+    let output = crate::cli::pacer().args(["check-config", "--config"]).arg(&file).output().expect("pacer runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("gate.github_app_id = 123456 (private key set) via https://api.github.com"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
