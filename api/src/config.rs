@@ -2,6 +2,7 @@
 //! environment and the flags.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::{DAY, HOUR, SECOND};
 use pacer_rollback::RollbackConfig;
 
+use crate::gate::freeze::Freeze;
+use crate::gate::verdict::SloLevel;
 use crate::week::Zone;
 
 /// The API's configuration.
@@ -56,7 +59,7 @@ pub struct ApiConfig {
     /// Sizes, rates, deadlines and tolerances.
     pub limits: Limits,
     /// The deploy gate's rule and the change freezes.
-    pub gate: crate::gate::GateConfig,
+    pub gate: GateConfig,
 }
 
 /// What pacer takes from one request or one client, and how long it waits (`[limits]`).
@@ -155,6 +158,52 @@ pub enum SloSource {
     },
 }
 
+/// How the deploy gate answers (`[gate]`, `[[freeze]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateConfig {
+    /// Which SLO burn halts.
+    pub slo_level: SloLevel,
+    /// The change freezes.
+    pub freezes: Vec<Freeze>,
+    /// The environment of a Flagger canary whose webhook metadata names none.
+    pub flagger_environment: String,
+    /// The GitHub App that reviews deployment protection rules, when configured.
+    pub github: Option<GithubApp>,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self { slo_level: SloLevel::default(), freezes: Vec::new(), flagger_environment: "production".to_owned(), github: None }
+    }
+}
+
+/// The GitHub App pacer reviews deployments as (`[gate] github_app_id`, `github_private_key_file`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GithubApp {
+    /// The App's id.
+    pub app_id: u64,
+    /// The App's private key (PEM).
+    pub private_key: Vec<u8>,
+    /// GitHub's REST API (`https://api.github.com`, or a GitHub Enterprise Server's `/api/v3`).
+    pub api_url: String,
+}
+
+impl fmt::Debug for GithubApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubApp").field("app_id", &self.app_id).field("private_key", &"(set)").field("api_url", &self.api_url).finish()
+    }
+}
+
+impl GithubApp {
+    /// Whether `pem` is an RSA private key the App can sign with.
+    ///
+    /// # Errors
+    /// The key's problem, in words.
+    pub fn check_key(pem: &[u8]) -> Result<(), String> {
+        octocrab::EncodingKey::from_rsa_pem(pem).map(|_| ()).map_err(|e| format!("expected a GitHub App private key (RSA, PEM) but found one that does not read: {e}"))
+    }
+}
+
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
@@ -176,7 +225,7 @@ impl Default for ApiConfig {
             ci_budgets: default_ci_budgets(),
             read_access: ReadAccess::Public,
             limits: Limits::default(),
-            gate: crate::gate::GateConfig::default(),
+            gate: GateConfig::default(),
         }
     }
 }

@@ -14,9 +14,7 @@ use pacer_engine::model::SECOND;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::config::{ApiConfig, Limits, Rate, ReadAccess, Slo, SloSource};
-use crate::gate::GateConfig;
-use crate::gate::github::GithubApp;
+use crate::config::{ApiConfig, GateConfig, GithubApp, Limits, Rate, ReadAccess, Slo, SloSource};
 use crate::gate::freeze::{Freeze, Window, parse_week_time};
 use crate::gate::verdict::SloLevel;
 use crate::week::Zone;

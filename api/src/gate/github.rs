@@ -8,46 +8,18 @@
 //! the `[github]` secret, which is the App's webhook secret). GitHub does not redeliver on its
 //! own, so a review GitHub refuses is answered 502 for the delivery log to show it.
 
-use std::fmt;
-
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Answer, Question, ask};
+use crate::config::GithubApp;
 use crate::problem::Problem;
 use crate::state::AppState;
 
 /// GitHub's longest review comment.
 const COMMENT_CHARS: usize = 1024;
-
-/// The GitHub App pacer reviews deployments as (`[gate] github_app_id`, `github_private_key_file`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct GithubApp {
-    /// The App's id.
-    pub app_id: u64,
-    /// The App's private key (PEM).
-    pub private_key: Vec<u8>,
-    /// GitHub's REST API (`https://api.github.com`, or a GitHub Enterprise Server's `/api/v3`).
-    pub api_url: String,
-}
-
-impl fmt::Debug for GithubApp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GithubApp").field("app_id", &self.app_id).field("private_key", &"(set)").field("api_url", &self.api_url).finish()
-    }
-}
-
-impl GithubApp {
-    /// Whether `pem` is an RSA private key the App can sign with.
-    ///
-    /// # Errors
-    /// The key's problem, in words.
-    pub fn check_key(pem: &[u8]) -> Result<(), String> {
-        octocrab::EncodingKey::from_rsa_pem(pem).map(|_| ()).map_err(|e| format!("expected a GitHub App private key (RSA, PEM) but found one that does not read: {e}"))
-    }
-}
 
 /// The fields of a `deployment_protection_rule` delivery pacer reads.
 #[derive(Debug, Deserialize)]

@@ -24,27 +24,7 @@ use crate::clock::now;
 use crate::problem::Problem;
 use crate::read::slo::status;
 use crate::state::AppState;
-use freeze::Freeze;
-use verdict::{Burn, Evidence, Reason, RollbackSeen, Seen, SloLevel, Verdict, decide};
-
-/// How the gate is configured (`[gate]`, `[[freeze]]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateConfig {
-    /// Which SLO burn halts.
-    pub slo_level: SloLevel,
-    /// The change freezes.
-    pub freezes: Vec<Freeze>,
-    /// The environment of a Flagger canary whose webhook metadata names none.
-    pub flagger_environment: String,
-    /// The GitHub App that reviews deployment protection rules, when configured.
-    pub github: Option<github::GithubApp>,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        Self { slo_level: SloLevel::default(), freezes: Vec::new(), flagger_environment: "production".to_owned(), github: None }
-    }
-}
+use verdict::{Burn, Evidence, Reason, RollbackSeen, Seen, Verdict, decide};
 
 /// A question to the gate.
 #[derive(Debug, Clone)]
