@@ -234,7 +234,7 @@ fn job(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<CiRun> {
         url: d.str("/repository/homepage").map(|home| format!("{home}/-/jobs/{number}")),
         repository: Some(project),
         // A retried job is a new job whose `retries_count` says how many ran before it.
-        attempt: d.int("/retries_count").filter(|r| *r >= 0).map(|retries| retries + 1),
+        attempt: d.int("/retries_count").filter(|r| *r >= 0).and_then(|retries| retries.checked_add(1)),
     })
 }
 
@@ -314,4 +314,21 @@ fn release(d: &mut Doc<'_>, cx: &Context<'_>) -> Option<Deployment> {
         released_at?,
         d.string("/url"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::normalize::Normalizer;
+    use crate::sources::{Context, Source, SourceConfig, parse};
+
+    #[test]
+    fn a_retry_count_at_the_integer_limit_is_no_crash() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/gitlab/job.success.production.json");
+        let text = std::fs::read_to_string(path).expect("the shared GitLab job fixture");
+        let mut job: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+        job["retries_count"] = serde_json::json!(i64::MAX);
+        let (normalizer, config) = (Normalizer::default(), SourceConfig::default());
+        let outcome = parse(Source::Gitlab, "Job Hook", &job, &Context { normalizer: &normalizer, config: &config });
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
 }

@@ -86,7 +86,7 @@ pub(crate) fn parse(_event: &str, payload: &Value, cx: &Context<'_>) -> Outcome 
     let finished_at = d.int("/build/timestamp");
     let finished_at = if finished_at.is_none() { d.req_int("/build/timestamp") } else { finished_at };
     let (Some(result), Some(finished_at)) = (result, finished_at) else { return Err(d.errors) };
-    let started_at: Millis = finished_at - d.int("/build/duration").unwrap_or(0).max(0);
+    let started_at: Millis = finished_at.saturating_sub(d.int("/build/duration").unwrap_or(0).max(0));
     let job = d.str("/url").map_or_else(|| format!("job/{name}"), |url| url.trim_matches('/').to_owned());
     let id = format!("jenkins:{job}/{number}");
     let commit_sha = d.str("/build/scm/commit").filter(|sha| is_sha(sha)).map(str::to_ascii_lowercase);
@@ -169,6 +169,15 @@ mod tests {
     use super::*;
     use crate::normalize::Normalizer;
     use crate::sources::{Source, SourceConfig};
+
+    #[test]
+    fn extreme_times_are_answered_not_a_crash() {
+        let (config, normalizer) = (SourceConfig::default(), Normalizer::default());
+        for (at, duration) in [(i64::MIN, 60_000), (i64::MAX, -5), (0, i64::MAX)] {
+            let payload = json!({"name": "build", "build": {"number": 1, "phase": "COMPLETED", "status": "SUCCESS", "timestamp": at, "duration": duration}});
+            let _ = crate::sources::parse(Source::Jenkins, "", &payload, &Context { normalizer: &normalizer, config: &config });
+        }
+    }
 
     #[test]
     fn globs_match_whole_names() {
