@@ -87,20 +87,8 @@ async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_
         }
     }
     crate::limits::not_in_future(&state.config.limits, incidents.iter().map(|c| &c.fact))?;
-    let outbox = tracing::info_span!("outbox", source, incidents = incidents.len(), rollbacks = rollbacks.len());
-    let (stored, created) = state.store.ingest_with_rollbacks(source, now, &incidents, &rollbacks).instrument(outbox.clone()).await?;
+    let (stored, created) = store_decisions(state, source, now, &incidents, &rollbacks).await?;
     state.telemetry.ingested(source, stored.accepted, stored.duplicates, 0);
-    if !created.is_empty() {
-        for id in &created {
-            state.origins.remember(id, &outbox);
-        }
-        state.wake.notify_one();
-        outbox.in_scope(|| {
-            for id in &created {
-                tracing::warn!(source, rollback_id = id, "rollback decided");
-            }
-        });
-    }
     log_unattributed(alerts, ignored, source);
     Ok(json!({
         "accepted": stored.accepted,
@@ -138,8 +126,21 @@ pub async fn roll_back_after(state: &AppState, source: &str, incidents: &[pacer_
     if rollbacks.is_empty() {
         return Ok(Vec::new());
     }
-    let outbox = tracing::info_span!("outbox", source, incidents = 0, rollbacks = rollbacks.len());
-    let (_, created) = state.store.ingest_with_rollbacks(source, now, &[], &rollbacks).instrument(outbox.clone()).await?;
+    Ok(store_decisions(state, source, now, &[], &rollbacks).await?.1)
+}
+
+/// Stores `incidents` and `rollbacks` in one transaction (the `outbox` span), and for each
+/// rollback created now remembers the trace for its deliveries, wakes the dispatcher and logs the
+/// decision. Returns what was stored and the ids of the rollbacks created.
+async fn store_decisions(
+    state: &AppState,
+    source: &str,
+    now: pacer_engine::Millis,
+    incidents: &[Collected],
+    rollbacks: &[pacer_store::NewRollback],
+) -> Result<(pacer_store::Ingested, Vec<String>), Problem> {
+    let outbox = tracing::info_span!("outbox", source, incidents = incidents.len(), rollbacks = rollbacks.len());
+    let (stored, created) = state.store.ingest_with_rollbacks(source, now, incidents, rollbacks).instrument(outbox.clone()).await?;
     if !created.is_empty() {
         for id in &created {
             state.origins.remember(id, &outbox);
@@ -147,7 +148,7 @@ pub async fn roll_back_after(state: &AppState, source: &str, incidents: &[pacer_
         state.wake.notify_one();
         outbox.in_scope(|| created.iter().for_each(|id| tracing::warn!(source, rollback_id = id, "rollback decided")));
     }
-    Ok(created)
+    Ok((stored, created))
 }
 
 fn log_unattributed(alerts: &[Alert], ignored: usize, source: &str) {

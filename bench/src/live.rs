@@ -29,7 +29,7 @@ use pacer_generator::{Spec, services};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::query::{Engine, start};
+use crate::query::{Engine, first_answer, start};
 use crate::{Size, peak_resident_mb, percentile_ms, resident_mb};
 
 /// What a live run does.
@@ -111,7 +111,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let pid = server.child.id();
     let client = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;
     let cold = Instant::now();
-    first_answer(&client, &base).await?;
+    first_answer(&client, &format!("{base}/api/v1/dora")).await?;
     let cold = cold.elapsed();
     eprintln!("ready after {} ms, first answer after {:.1} s", ready.as_millis(), cold.as_secs_f64());
 
@@ -209,19 +209,6 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     println!("| peak resident (`VmHWM`) | {peak:.0} MB | ≤ 300 MB |");
     println!("| errors, every request | {} | 0 |", tally.errors.values().sum::<u64>());
     Ok(())
-}
-
-/// Waits for the first `200` of `/api/v1/dora` (a build longer than the request deadline
-/// answers `503` while it goes on).
-async fn first_answer(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    loop {
-        let answer = client.get(format!("{base}/api/v1/dora")).send().await?;
-        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            answer.error_for_status()?;
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A request of the query load.

@@ -249,6 +249,22 @@ async fn with_engine_pool(store: &Store, sql: &'static str) -> anyhow::Result<()
     Ok(())
 }
 
+/// GETs `url` until it answers something other than 503: a build longer than the request
+/// deadline answers 503 while it goes on in the background, so the first answer is the first 200.
+///
+/// # Errors
+/// The request failed, or the answer was another error.
+pub async fn first_answer(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    loop {
+        let answer = client.get(url).send().await?;
+        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            answer.error_for_status()?;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// p50 and p99 in milliseconds of `repeat` runs of `once`.
 async fn timed<F, Fut>(repeat: usize, mut once: F) -> anyhow::Result<(f64, f64)>
 where
@@ -294,17 +310,8 @@ pub async fn run(size: Size, admin: &str, reuse: bool, pacer_only: bool, engine:
     let everyone: Vec<String> = all.iter().map(|(s, _)| s.clone()).collect();
     let one = vec![everyone[0].clone()];
 
-    // A build longer than the request deadline answers 503 while it goes on in the background:
-    // the first answer is the first 200.
     let cold = Instant::now();
-    loop {
-        let answer = client.get(format!("{}/api/v1/dora", server.base)).send().await?;
-        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            answer.error_for_status()?;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_answer(&client, &format!("{}/api/v1/dora", server.base)).await?;
     let cold = cold.elapsed();
     eprintln!("first answer after {:.1} s, resident {:.0} MB", cold.as_secs_f64(), resident_mb(server.child.id()).unwrap_or(f64::NAN));
 
@@ -375,14 +382,7 @@ async fn gate(url: &str, engine: Engine, service: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let path = format!("{}/api/v1/gate?service={service}&rollout=bench&asker=pacer-bench", server.base);
     // The first question waits for the analysis to be built.
-    loop {
-        let answer = client.get(&path).send().await?;
-        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            answer.error_for_status()?;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_answer(&client, &path).await?;
     let (p50, p99) = timed(GATE_REPEAT, || async {
         client.get(&path).send().await?.error_for_status()?.bytes().await?;
         Ok(())

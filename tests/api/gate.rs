@@ -43,14 +43,14 @@ on_both!(a_quiet_service_may_proceed_and_every_answer_is_recorded, |app| {
     assert_eq!(answer["rollback"], false);
     assert_eq!(answer["since_from"], "guard_window", "{answer:#}");
     assert_eq!(answer["reasons"], json!([]));
-    let halted = app.get("/api/v1/gate?service=checkout&deployment=v9").await;
-    assert_eq!(kinds(&halted), vec![("unknown".to_owned(), false)], "an unknown deployment is said, not held against the rollout: {halted:#}");
-    assert_eq!(halted["proceed"], true);
+    let noted = app.get("/api/v1/gate?service=checkout&deployment=v9").await;
+    assert_eq!(kinds(&noted), vec![("unknown".to_owned(), false)], "an unknown deployment is said, not held against the rollout: {noted:#}");
+    assert_eq!(noted["proceed"], true);
 
     let listed = app.get("/api/v1/gates?service=checkout&limit=1").await;
     let items = listed["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 1, "{listed:#}");
-    assert_eq!(items[0]["id"], halted["id"], "newest first");
+    assert_eq!(items[0]["id"], noted["id"], "newest first");
     assert_eq!(items[0]["deployment"], "v9");
     let next = listed["next_cursor"].as_str().expect("a next page");
     let older = app.get(&format!("/api/v1/gates?service=checkout&cursor={next}")).await;
