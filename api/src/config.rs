@@ -30,6 +30,9 @@ pub struct ApiConfig {
     /// How long a query waits for the analysis to take in writes it has not yet, before it
     /// answers from the analysis as it stands (see `analysis::Analyses::get`).
     pub analysis_wait: std::time::Duration,
+    /// How often each analysis is written to the database, so that the next start reads it
+    /// instead of the whole history (see `analysis::snapshot`); `None`: never written or read.
+    pub analysis_snapshot: Option<std::time::Duration>,
     /// The default benchmark year.
     pub benchmarks: Benchmarks,
     /// Team → the services it owns.
@@ -211,6 +214,7 @@ impl Default for ApiConfig {
             read_token: None,
             attribution_window: DAY,
             analysis_wait: std::time::Duration::ZERO,
+            analysis_snapshot: Some(std::time::Duration::from_secs(300)),
             benchmarks: Benchmarks::default(),
             teams: BTreeMap::new(),
             normalizer: Normalizer::default(),

@@ -33,6 +33,8 @@ pub struct ApiFile {
     pub attribution_window_secs: Option<i64>,
     /// Longest a query waits for the analysis to take in the latest writes.
     pub analysis_wait_ms: Option<i64>,
+    /// How often the analysis is written to the database for the next start; 0: never.
+    pub analysis_snapshot_secs: Option<i64>,
     /// The default DORA report year, `2024` or `"2024"`.
     #[serde(default, deserialize_with = "year")]
     pub benchmarks: Option<String>,
@@ -171,6 +173,10 @@ impl ApiFile {
         if !(0..=600_000).contains(&wait_ms) {
             errors.push(format!("analysis_wait_ms: expected 0 to 600000 (10 minutes) but found {wait_ms}"));
         }
+        let snapshot_secs = self.analysis_snapshot_secs.unwrap_or(defaults.analysis_snapshot.map_or(0, |every| every.as_secs() as i64));
+        if !(snapshot_secs == 0 || (1..=3_600).contains(&snapshot_secs)) {
+            errors.push(format!("analysis_snapshot_secs: expected 0 (never) or 1 to 3600 but found {snapshot_secs}"));
+        }
         let benchmarks = match self.benchmarks.as_deref() {
             None => defaults.benchmarks,
             Some(year) => Benchmarks::parse(year).unwrap_or_else(|| {
@@ -217,6 +223,7 @@ impl ApiFile {
             read_token: self.read_token,
             attribution_window: window_secs.clamp(1, 90 * 86_400) * SECOND,
             analysis_wait: Duration::from_millis(wait_ms.clamp(0, 600_000) as u64),
+            analysis_snapshot: (snapshot_secs > 0).then(|| Duration::from_secs(snapshot_secs.clamp(1, 3_600) as u64)),
             benchmarks,
             teams,
             normalizer: environments.normalizer.clone(),

@@ -34,8 +34,8 @@ impl AppState {
         let guard = Arc::new(limits::Guard::new(&config.limits));
         Self {
             store,
+            analyses: Arc::new(analysis::Analyses::new(config.analysis_snapshot)),
             config: Arc::new(config),
-            analyses: Arc::default(),
             wake: Arc::default(),
             telemetry: Arc::default(),
             guard,

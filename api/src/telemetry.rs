@@ -204,6 +204,12 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
     let ci = ci_histogram(store, CiTiming::Duration, |b| vec![("pipeline", b.0), ("stage", b.1), ("status", b.2)]).await?;
     let ci_queue = ci_histogram(store, CiTiming::Queue, |b| vec![("pipeline", b.0), ("stage", b.1)]).await?;
 
+    // Read after the analyses above, which may have just been made.
+    let made_whole = Family::<Labels, Counter>::default();
+    for (from, n) in analyses.made_whole() {
+        made_whole.get_or_create(&vec![("from", from.to_owned())]).inc_by(n);
+    }
+    registry.register("pacer_analyses_made_whole", "Analyses this process made whole, by what from: history (a build) or snapshot (read from the database, then advanced)", made_whole);
     registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);
     registry.register("pacer_lead_time_seconds", "Lead time for changes: one sample per commit of each successful deployment", lead_time);
     registry.register("pacer_failed_deployments", "Successful deployments that failed (incident or rollback)", failed);

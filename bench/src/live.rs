@@ -168,6 +168,14 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     let peak = peak_resident_mb(pid).unwrap_or(f64::NAN);
+    let (anonymous, file) = (crate::status_mb(pid, "RssAnon:").unwrap_or(f64::NAN), crate::status_mb(pid, "RssFile:").unwrap_or(f64::NAN));
+    // A restart: stopped as an operator stops it (it writes its snapshot), started again.
+    let stopping = server.stop().await?;
+    let (server, ready_again) = start(&url).await?;
+    let again = Instant::now();
+    first_answer(&client, &format!("{}/api/v1/dora", server.base)).await?;
+    let again = again.elapsed();
+    let peak_again = peak_resident_mb(server.child.id()).unwrap_or(f64::NAN);
     drop(server);
 
     let tally = tally.lock().await;
@@ -203,9 +211,13 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let minute = |m: usize| rss.get(m * 60).or(rss.last()).copied().unwrap_or(f64::NAN);
     println!("\n| process ({}) | figure | target |\n|---|---|---|", engine.name());
     println!("| start to ready | {} ms | ≤ 200 ms |", ready.as_millis());
-    println!("| first answer after the start | {:.2} s | ≤ 5 s |", cold.as_secs_f64());
+    println!("| first answer after the start (built from the history) | {:.2} s | ≤ 5 s |", cold.as_secs_f64());
+    println!("| stop on SIGTERM (writes the snapshot) | {:.2} s | |", stopping.as_secs_f64());
+    println!("| restart: ready / first answer (from the snapshot) | {} ms / {:.2} s | ≤ 200 ms / ≤ 5 s |", ready_again.as_millis(), again.as_secs_f64());
+    println!("| restart: peak resident (`VmHWM`) at the first answer | {peak_again:.0} MB | ≤ 300 MB |");
     println!("| resident, median of the second half | {steady:.0} MB | ≤ 150 MB |");
     println!("| resident at minutes 0, 1, 5 and the end | {:.0} / {:.0} / {:.0} / {:.0} MB | |", minute(0), minute(1), minute(5), rss.last().copied().unwrap_or(f64::NAN));
+    println!("| resident at the end: anonymous / file-backed | {anonymous:.0} / {file:.0} MB | |");
     println!("| peak resident (`VmHWM`) | {peak:.0} MB | ≤ 300 MB |");
     println!("| errors, every request | {} | 0 |", tally.errors.values().sum::<u64>());
     Ok(())

@@ -217,7 +217,8 @@ pub fn peak_resident_mb(pid: u32) -> Option<f64> {
     status_mb(pid, "VmHWM:")
 }
 
-fn status_mb(pid: u32, field: &str) -> Option<f64> {
+/// A `/proc/<pid>/status` field given in kB (`VmRSS:`, `RssAnon:` …), in MB.
+pub fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse::<f64>().ok().map(|kb| kb / 1024.0)

@@ -27,6 +27,24 @@ pub struct Server {
     pub base: String,
 }
 
+impl Server {
+    /// Stops the process as an operator does (SIGTERM), and waits for it to exit; how long that
+    /// took (pacer writes its analyses' snapshots as it stops).
+    ///
+    /// # Errors
+    /// The signal could not be sent, or the process did not exit within a minute.
+    pub async fn stop(mut self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(sent.success(), "kill -TERM failed");
+        while self.child.try_wait()?.is_none() {
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "pacer did not stop within a minute of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(started.elapsed())
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -31,6 +31,7 @@ use crate::percentile::percentiles_cont_of;
 use crate::rework::{self, ByReason, Reason};
 use crate::shas::ShaId;
 use crate::shipments::{Shipments, Sources};
+use crate::snapshot::{self, SnapshotError};
 pub use crate::shipments::Appendix;
 
 /// The facts of one environment (or of one service of it) that the metrics need.
@@ -287,6 +288,38 @@ impl Analysis {
             shipped.insert(service.to_owned(), Shipments::build(given, sources));
         }
         drop((graph, listed, deployments));
+        Self::of_shipped(environment, attribution_window, shipped, incidents)
+    }
+
+    /// The analysis of parts read back from the bytes [`Analysis::encoded_part`] gave, with
+    /// the environment's incidents (their failures are attributed again, as in a build).
+    pub fn from_stored(environment: String, attribution_window: Millis, parts: Vec<StoredPart>, incidents: Vec<Incident>) -> Self {
+        let shipped = parts.into_iter().map(|p| (p.service, p.shipments)).collect();
+        Self::of_shipped(environment, attribution_window, shipped, incidents)
+    }
+
+    /// The shipments of `service` as bytes: what [`StoredPart::decode`] reads back, and
+    /// [`Analysis::from_stored`] makes the same analysis from. `None` for a service without
+    /// deployments (its incidents are facts of their own).
+    pub fn encoded_part(&self, service: &str) -> Option<Vec<u8>> {
+        self.part(service).filter(|p| p.shipments.len() > 0).map(|p| snapshot::encode(p.shipments.as_ref()))
+    }
+
+    /// The services with deployments whose shipments are not those of `before` (every one,
+    /// without `before`), and the services with deployments in `before` and none here: what a
+    /// snapshot of `before` needs written and removed to become one of this analysis.
+    pub fn changed_since<'a>(&'a self, before: Option<&'a Analysis>) -> (Vec<&'a str>, Vec<&'a str>) {
+        let shipping = |a: &'a Analysis| a.parts.iter().filter(|p| p.shipments.len() > 0);
+        let changed = shipping(self)
+            .filter(|p| !before.and_then(|b| b.part(&p.service)).is_some_and(|old| Arc::ptr_eq(&old.shipments, &p.shipments)))
+            .map(|p| p.service.as_str())
+            .collect();
+        let removed = before.map(|b| shipping(b).filter(|p| !self.part_exists(&p.service)).map(|p| p.service.as_str()).collect()).unwrap_or_default();
+        (changed, removed)
+    }
+
+    /// The analysis of each service's shipments and the environment's incidents.
+    fn of_shipped(environment: String, attribution_window: Millis, mut shipped: BTreeMap<String, Shipments>, incidents: Vec<Incident>) -> Self {
         let mut own = own_incidents(incidents);
         let services: BTreeSet<String> = shipped.keys().chain(own.keys()).cloned().collect();
         let drafts = services
@@ -673,6 +706,28 @@ impl ServicePart {
     }
 }
 
+/// One service's shipments read back from their bytes (see [`crate::snapshot`]).
+pub struct StoredPart {
+    service: String,
+    shipments: Shipments,
+}
+
+impl StoredPart {
+    /// The part of `service` that `bytes` hold.
+    ///
+    /// # Errors
+    /// The bytes are not a whole part of this build's format.
+    pub fn decode(service: String, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        Ok(Self { service, shipments: snapshot::decode(bytes)? })
+    }
+}
+
+impl std::fmt::Debug for StoredPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredPart").field("service", &self.service).field("deployments", &self.shipments.len()).finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for ServicePart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServicePart").field("service", &self.0.service).field("deployments", &self.0.shipments.len()).finish_non_exhaustive()
@@ -985,5 +1040,35 @@ mod tests {
         assert_eq!(seconds, [2.0 * 3_600.0, 5.0 * 3_600.0]);
         let api: Vec<f64> = analysis.deployment("api-2").expect("api-2 succeeded").lead_time_samples().map(|(_, s)| s).collect();
         assert_eq!(api.len(), 2, "api-2 ships b and c too: each commit counts once per service");
+    }
+
+    #[test]
+    fn an_analysis_read_back_from_its_parts_bytes_answers_as_the_one_built() {
+        let built = monorepo();
+        let encoded = |a: &Analysis| a.changed_since(None).0.into_iter().map(|s| (s.to_owned(), a.encoded_part(s).expect("a part"))).collect::<Vec<_>>();
+        let stored: Vec<StoredPart> = encoded(&built).into_iter().map(|(service, bytes)| StoredPart::decode(service, &bytes).expect("its own bytes")).collect();
+        let incidents: Vec<Incident> = built.incidents().cloned().collect();
+        let read = Analysis::from_stored(built.environment.clone(), 24 * HOUR, stored, incidents);
+        let every = |a: &Analysis| {
+            a.deployments()
+                .map(|d| (d.id().to_owned(), d.failed(), d.rework().map(|r| r.reason()), d.changeset().map(Cow::into_owned).collect::<Vec<_>>(), d.lead_times().to_vec()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(every(&read), every(&built));
+        assert_eq!(read.summary(0, 100 * HOUR, Benchmarks::default(), &Scope::all()), built.summary(0, 100 * HOUR, Benchmarks::default(), &Scope::all()));
+        assert_eq!(encoded(&read), encoded(&built), "written again, the same bytes");
+        assert_eq!(read.changed_since(Some(&read)), (vec![], vec![]));
+        assert_eq!(read.changed_since(Some(&built)).0, ["api", "web"], "read parts are not the built ones");
+        assert!(read.is_live("web", "c") && !read.is_live("web", "d"));
+    }
+
+    #[test]
+    fn bytes_of_another_part_or_damaged_are_refused() {
+        let built = monorepo();
+        let mut bytes = built.encoded_part("web").expect("web deploys");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        assert!(StoredPart::decode("web".into(), &bytes).is_err());
+        assert_eq!(built.encoded_part("nobody"), None);
     }
 }

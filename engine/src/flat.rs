@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
+
 /// Lists one after another: list `i` is `values[first[i]..first[i + 1]]`.
 #[derive(Debug, Clone)]
 pub struct Flat<T> {
@@ -92,6 +94,23 @@ impl<T> Flat<T> {
     /// The heap bytes it holds (its capacity, not its length).
     pub fn heap_bytes(&self) -> usize {
         self.first.capacity() * size_of::<u32>() + self.values.capacity() * size_of::<T>()
+    }
+}
+
+impl<T: Codec> Codec for Flat<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.first.encode(out);
+        self.values.encode(out);
+    }
+
+    fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let (first, values) = (Vec::<u32>::decode(input)?, Vec::<T>::decode(input)?);
+        // Lists start at 0, never run backwards, and end with the values.
+        let ordered = first.first() == Some(&0) && first.windows(2).all(|w| w[0] <= w[1]) && first.last().is_some_and(|&end| end as usize == values.len());
+        if !ordered {
+            return Err(invalid("lists"));
+        }
+        Ok(Self { first, values })
     }
 }
 

@@ -25,6 +25,7 @@ pub mod rework;
 pub mod rollback;
 pub mod shas;
 mod shipments;
+pub mod snapshot;
 pub mod stages;
 pub mod texts;
 

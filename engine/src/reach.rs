@@ -10,6 +10,8 @@
 //!
 //! Not for: knowing what a part shipped (that is the part's own sorted sha table).
 
+use crate::snapshot::{Codec, Reader, SnapshotError};
+
 /// Bits kept per sha.
 const BITS_PER_SHA: usize = 24;
 /// Probes per sha: the number that minimizes false answers at 24 bits a sha (24 · ln 2 ≈ 16.6,
@@ -65,6 +67,16 @@ impl Reach {
         let step = mix(first) | 1;
         let size = (self.bits.len() * 64) as u64;
         (0..PROBES).map(move |i| (first.wrapping_add(i.wrapping_mul(step)) % size) as usize)
+    }
+}
+
+impl Codec for Reach {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.bits.encode(out);
+    }
+
+    fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        Ok(Self { bits: Vec::decode(input)? })
     }
 }
 

@@ -14,6 +14,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
+use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
+
 /// A sha's index in its [`Shas`] table.
 pub type ShaId = u32;
 
@@ -255,6 +257,22 @@ impl SortedShas {
     /// The heap bytes the table holds (capacities, not lengths).
     pub fn heap_bytes(&self) -> usize {
         self.packed.capacity() * 20 + self.text.capacity() * size_of::<Box<str>>() + self.text.iter().map(|t| t.len()).sum::<usize>()
+    }
+}
+
+impl Codec for SortedShas {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.packed.encode(out);
+        self.text.encode(out);
+    }
+
+    fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let (packed, text) = (Vec::<[u8; 20]>::decode(input)?, Vec::<Box<str>>::decode(input)?);
+        // Found by binary search: both halves strictly ascending.
+        if !packed.windows(2).all(|w| w[0] < w[1]) || !text.windows(2).all(|w| w[0] < w[1]) {
+            return Err(invalid("shas"));
+        }
+        Ok(Self { packed, text })
     }
 }
 

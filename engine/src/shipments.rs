@@ -17,6 +17,7 @@ use crate::model::{Deployment, Millis};
 use crate::reach::Reach;
 use crate::rework::{Reason, own_reason};
 use crate::shas::{ShaId, SortedShas};
+use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
 use crate::texts::Texts;
 
 /// A team index of a deployment that names none.
@@ -327,6 +328,69 @@ impl Shipments {
                 + vec(self.branch_starts.capacity(), size_of::<(ShaId, Millis)>()),
             self.reach.heap_bytes() + self.first_reached.heap_bytes(),
         ]
+    }
+}
+
+impl Codec for Shipments {
+    fn encode(&self, out: &mut Vec<u8>) {
+        // Every field, so that a field added later does not compile until it is written here
+        // (and `snapshot::FORMAT` changes).
+        let Self { texts, finished_at, team, own_rework, reverts, changesets, seconds, sampled, shas, branch_starts, shipper, by_id, rollbacks, teams, reach, first_reached } =
+            self;
+        texts.encode(out);
+        finished_at.encode(out);
+        team.encode(out);
+        own_rework.encode(out);
+        reverts.encode(out);
+        changesets.encode(out);
+        seconds.encode(out);
+        sampled.encode(out);
+        shas.encode(out);
+        branch_starts.encode(out);
+        shipper.encode(out);
+        by_id.encode(out);
+        rollbacks.encode(out);
+        teams.encode(out);
+        reach.encode(out);
+        first_reached.encode(out);
+    }
+
+    fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let s = Self {
+            texts: Codec::decode(input)?,
+            finished_at: Codec::decode(input)?,
+            team: Codec::decode(input)?,
+            own_rework: Codec::decode(input)?,
+            reverts: Codec::decode(input)?,
+            changesets: Codec::decode(input)?,
+            seconds: Codec::decode(input)?,
+            sampled: Codec::decode(input)?,
+            shas: Codec::decode(input)?,
+            branch_starts: Codec::decode(input)?,
+            shipper: Codec::decode(input)?,
+            by_id: Codec::decode(input)?,
+            rollbacks: Codec::decode(input)?,
+            teams: Codec::decode(input)?,
+            reach: Codec::decode(input)?,
+            first_reached: Codec::decode(input)?,
+        };
+        // What the part's readers index by: one entry a deployment in every column, ids within
+        // their tables.
+        let count = s.len();
+        let (shas, deployment, teams) = (s.shas.len(), |i: &u32| (*i as usize) < count, s.teams.len());
+        let fits = s.texts.len() == 3 * count
+            && [s.team.len(), s.own_rework.len(), s.changesets.len(), s.seconds.len(), s.by_id.len()].iter().all(|&n| n == count)
+            && s.sampled.len() == s.changesets.values().len().div_ceil(64)
+            && s.changesets.values().iter().all(|&sha| (sha as usize) < shas)
+            && s.branch_starts.iter().all(|&(sha, _)| (sha as usize) < shas)
+            && s.shipper.len() == shas
+            && s.shipper.iter().all(|i| *i == u32::MAX || deployment(i))
+            && s.by_id.iter().chain(&s.rollbacks).chain(s.reverts.iter().map(|(i, _)| i)).all(deployment)
+            && s.team.iter().all(|&t| t == NO_TEAM || (t as usize) < teams);
+        if !fits {
+            return Err(invalid("columns"));
+        }
+        Ok(s)
     }
 }
 

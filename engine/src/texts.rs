@@ -5,6 +5,8 @@
 //! deployment ids, versions, rolled-back ids — where that overhead outweighs the text. [`Texts`]
 //! keeps them one after another in one buffer with a 4-byte end offset each.
 
+use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
+
 /// Strings one after another; string `i` is [`Texts::get`]`(i)`, in the order they were pushed.
 #[derive(Debug, Clone, Default)]
 pub struct Texts {
@@ -61,6 +63,26 @@ impl Texts {
     /// The heap bytes it holds (its capacity, not its length).
     pub fn heap_bytes(&self) -> usize {
         self.text.capacity() + self.ends.capacity() * size_of::<u32>()
+    }
+}
+
+impl Codec for Texts {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.text.encode(out);
+        self.ends.encode(out);
+    }
+
+    fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let (text, ends) = (String::decode(input)?, Vec::<u32>::decode(input)?);
+        // Every string ends after the one before, inside the text, on a character boundary.
+        let mut start = 0;
+        for &end in &ends {
+            if end < start || !text.is_char_boundary(end as usize) {
+                return Err(invalid("texts"));
+            }
+            start = end;
+        }
+        Ok(Self { text, ends })
     }
 }
 

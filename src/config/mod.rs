@@ -37,7 +37,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 28] = [
+pub const SETTINGS: [(&str, &str); 29] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -45,6 +45,7 @@ pub const SETTINGS: [(&str, &str); 28] = [
     ("read_access", "public or token: whether read endpoints need a token"),
     ("attribution_window_secs", "incident attribution window"),
     ("analysis_wait_ms", "longest a query waits for the analysis to take in the latest writes"),
+    ("analysis_snapshot_secs", "how often the analysis is written to the database for the next start (0: never)"),
     ("benchmarks", "default DORA report year"),
     ("max_body_bytes", "largest request body"),
     ("environments", "environment aliases"),
@@ -155,13 +156,14 @@ impl Settings {
     pub fn describe(&self) -> String {
         let secret = |s: &Option<String>| if s.is_some() { "(set)" } else { "(not set)" };
         let mut out = format!(
-            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nanalysis_wait_ms = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
+            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nanalysis_wait_ms = {}\nanalysis_snapshot_secs = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
             self.listen,
             pacer_store::redact(&self.database_url),
             secret(&self.api.api_token),
             secret(&self.api.read_token),
             self.api.attribution_window / SECOND,
             self.api.analysis_wait.as_millis(),
+            self.api.analysis_snapshot.map_or(0, |every| every.as_secs()),
             benchmarks_name(self.api.benchmarks),
             self.api.max_body_bytes,
         );

@@ -81,18 +81,21 @@ impl Store {
     }
 
     /// Deletes the log's entries recorded before `before`, in one transaction with the floor
-    /// that says so; returns how many went.
+    /// that says so; returns how many went. Entries after the generations of an analysis
+    /// snapshot written since `snapshots_since` are kept, so that a replica starting from the
+    /// snapshot can advance from it.
     ///
     /// # Errors
     /// The database failed; nothing is deleted.
-    pub async fn prune_changes(&self, before: Millis) -> Result<u64> {
-        const LAST: &str = "SELECT MAX(generation) FROM fact_changes WHERE recorded_at < $1";
+    pub async fn prune_changes(&self, before: Millis, snapshots_since: Millis) -> Result<u64> {
+        const LAST: &str = "SELECT MAX(generation) FROM fact_changes WHERE recorded_at < $1
+             AND generation <= COALESCE((SELECT MIN(facts_generation) FROM analysis_snapshots WHERE written_at >= $2), generation)";
         const DELETE: &str = "DELETE FROM fact_changes WHERE generation <= $1";
         const FLOOR: &str = "UPDATE fact_changes_floor SET generation = $1 WHERE id = 1 AND generation < $1";
         let turn = self.write_turn().await;
         let deleted = with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
-            let last: Option<i64> = sqlx::query_scalar(LAST).bind(before).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
+            let last: Option<i64> = sqlx::query_scalar(LAST).bind(before).bind(snapshots_since).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
             let deleted = match last {
                 Some(last) => {
                     let done = sqlx::query(DELETE).bind(last).execute(&mut *tx).await.map_err(StoreError::classify)?;

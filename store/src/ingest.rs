@@ -566,7 +566,7 @@ impl Store {
     /// # Errors
     /// The database failed; nothing is deleted.
     pub async fn clear_facts(&self) -> Result<()> {
-        const TABLES: [&str; 11] = [
+        const TABLES: [&str; 12] = [
             "DELETE FROM deployment_commits",
             "DELETE FROM deployments",
             "DELETE FROM commit_parents",
@@ -579,6 +579,8 @@ impl Store {
             // Every fact is replaced: no replica can advance over the log past this point.
             "DELETE FROM fact_changes",
             "UPDATE fact_changes_floor SET generation = (SELECT value FROM store_generation WHERE id = 1)",
+            // ...nor start from an analysis of the facts replaced.
+            "DELETE FROM analysis_snapshots",
         ];
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;

@@ -22,6 +22,7 @@ mod counts;
 mod listing;
 mod outbox;
 mod sends;
+mod snapshots;
 mod tokens;
 
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use history::{CommitSummary, PullRequestSummary};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};
 pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
 pub use sends::{NewSend, SendOutcome, SendRow};
+pub use snapshots::{SnapshotHeader, SnapshotWrite};
 pub use tokens::{Created, NewToken, TokenRow};
 
 /// The SQLite migrations, embedded.

@@ -8,7 +8,8 @@
 //! first without their start. After every batch, the pacer that has been following the stream
 //! (its analysis advanced from the change log) must answer `/dora`, `/dora/series`,
 //! `/lead-time/stages` and the deployment list (changesets, failures, recoveries) exactly as a
-//! pacer started afresh on the same database, whose first answer is built from scratch.
+//! pacer started afresh on the same database, whose first answer is built from scratch. A pacer
+//! started from the analysis's snapshot in the database, exact or behind, answers the same.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -18,6 +19,8 @@ use crate::helpers::{Backend, CleanupGuard, TestApp};
 use crate::{t, window};
 
 const UNTHROTTLED: &[(&str, &str)] = &[("PACER_LIMITS_IP_REQUESTS_PER_SEC", "0")];
+/// A replica that builds its analysis from the history: it neither reads nor writes snapshots.
+const FROM_SCRATCH: &[(&str, &str)] = &[("PACER_LIMITS_IP_REQUESTS_PER_SEC", "0"), ("PACER_ANALYSIS_SNAPSHOT_SECS", "0")];
 
 /// A small deterministic generator (xorshift), so one seed is one history.
 struct Dice(u64);
@@ -182,7 +185,7 @@ fn check_case(runtime: &tokio::runtime::Runtime, backend: Backend, seed: u64, or
         for (n, chunk) in events.chunks(batch).enumerate() {
             app.ingest(Value::Array(chunk.to_vec())).await;
             let maintained = answers(&app).await;
-            let fresh = TestApp::start(app.database_url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
+            let fresh = TestApp::start(app.database_url.clone(), CleanupGuard::none(), None, FROM_SCRATCH).await;
             let scratch = answers(&fresh).await;
             if maintained != scratch {
                 return Err(format!("after batch {n} of {}: maintained {maintained}\nfrom scratch {scratch}", events.len().div_ceil(batch)));
@@ -296,4 +299,97 @@ fn a_deployment_written_through_one_replica_counts_through_another_within_two_se
         let both = (a.dora(&range).await, b.dora(&range).await);
         assert_eq!(both.0, both.1, "both replicas give the same numbers once the stream stops");
     });
+}
+
+/// How many analyses `app` made whole from `from` (`history` or `snapshot`), by its `/metrics`.
+async fn made_whole(app: &TestApp, from: &str) -> u64 {
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    let line = format!("pacer_analyses_made_whole_total{{from=\"{from}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no {line} in /metrics"))
+}
+
+/// A replica started on a database with a snapshot of the analysis reads it instead of the
+/// history, and answers as a replica built from the history: from a snapshot of exactly the
+/// facts stored, from one the facts have moved past (advanced from the change log), and not at
+/// all from one whose bytes were damaged.
+fn a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let Some((url, guard)) = crate::helpers::fresh_database(backend).await else { return };
+        let store = pacer_store::Store::connect(&url).await.expect("store");
+        let mut events = history(11);
+        let mut dice = Dice(5);
+        for i in (1..events.len()).rev() {
+            events.swap(i, dice.below(i as u64 + 1) as usize);
+        }
+        let (first, rest) = events.split_at(events.len() / 2);
+        let equal_to_scratch = |app: TestApp, what: &'static str| {
+            let url = url.clone();
+            async move {
+                let scratch = TestApp::start(url, CleanupGuard::none(), None, FROM_SCRATCH).await;
+                assert_eq!(answers(&app).await, answers(&scratch).await, "{what}: as one built from the history");
+                assert_eq!(made_whole(&scratch, "history").await, 1, "the replica it is compared with built from the history");
+                app
+            }
+        };
+
+        // A writes its snapshot every second; once it holds every fact, a replica starts from it.
+        let writer = [UNTHROTTLED[0], ("PACER_ANALYSIS_SNAPSHOT_SECS", "1")];
+        // The database outlives every replica here (the guard drops it at the end).
+        let a = TestApp::start(url.clone(), CleanupGuard::none(), None, &writer).await;
+        a.ingest(Value::Array(first.to_vec())).await;
+        let _ = answers(&a).await;
+        let stored = store.generations().await.expect("generations").facts;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while store.snapshot("production").await.expect("snapshot").is_none_or(|s| s.generations.facts < stored) {
+            assert!(std::time::Instant::now() < deadline, "no snapshot of the stored facts within 20 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let exact = TestApp::start(url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
+        let exact = equal_to_scratch(exact, "started from an exact snapshot").await;
+        assert_eq!((made_whole(&exact, "snapshot").await, made_whole(&exact, "history").await), (1, 0), "read the snapshot, built nothing");
+        drop((a, exact));
+        // Both stop; facts arrive after the snapshot.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let writer = TestApp::start(url.clone(), CleanupGuard::none(), None, FROM_SCRATCH).await;
+        for chunk in rest.chunks(7) {
+            writer.ingest(Value::Array(chunk.to_vec())).await;
+        }
+        let snapshot = store.snapshot("production").await.expect("snapshot").expect("one");
+        let now = store.generations().await.expect("generations");
+        assert!(snapshot.generations.facts < now.facts, "the facts moved past the snapshot: {snapshot:?} {now:?}");
+        let behind = TestApp::start(url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
+        let behind = equal_to_scratch(behind, "started from a snapshot behind the facts").await;
+        assert_eq!(made_whole(&behind, "snapshot").await, 1, "read the snapshot, then advanced");
+        drop(behind);
+        // It writes its own snapshot as it stops; the damage comes after.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+        // Damaged bytes: the snapshot is not used.
+        let damage = "UPDATE analysis_snapshot_parts SET bytes = $1 WHERE service = 'web'";
+        match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+                sqlx::query(damage).bind(b"not a part".to_vec()).execute(&pool).await.expect("damaged");
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+                sqlx::query(damage).bind(b"not a part".to_vec()).execute(&pool).await.expect("damaged");
+            }
+        }
+        let damaged = TestApp::start(url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
+        let damaged = equal_to_scratch(damaged, "started beside a damaged snapshot").await;
+        assert_eq!((made_whole(&damaged, "snapshot").await, made_whole(&damaged, "history").await), (0, 1), "built from the history");
+        drop((writer, guard));
+    });
+}
+
+#[test]
+fn a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history_on_sqlite() {
+    a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history(Backend::Sqlite);
+}
+
+#[test]
+fn a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history_on_postgres() {
+    a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history(Backend::Postgres);
 }

@@ -11,12 +11,14 @@
 //! analysis five times a second, and queries answer from it as it stands (or wait up to
 //! `analysis_wait_ms` for the newest writes). A whole build happens only at the first request
 //! for an environment, or when the log no longer holds what a replica missed (it was pruned, or
-//! `pacer recompute` replaced every fact).
+//! `pacer recompute` replaced every fact) — and even then, when the database holds a snapshot of
+//! the analysis ([`snapshot`]), a start reads the snapshot's parts and advances from the log.
 //!
 //! Not for: what a change touches (the engine's `change` module) or how a part is made (the
 //! engine's `dora` module).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,11 +32,16 @@ use tracing::Instrument as _;
 
 use crate::problem::Problem;
 
+mod snapshot;
+
 /// How often the follower advances the analyses it has.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// How long the change log keeps what it recorded: a replica that has been current within this
 /// time advances from it; one that has not builds its analyses again.
 const LOG_KEEPS: Duration = Duration::from_secs(3_600);
+/// How long a snapshot keeps the change log from being pruned past it: a replica that starts from
+/// a snapshot written within this time advances from the log (see [`snapshot`]).
+const SNAPSHOTS_HOLD_THE_LOG: Duration = Duration::from_secs(86_400);
 /// How often the follower prunes the change log.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Services read whole at once during an advance.
@@ -43,6 +50,13 @@ const READS_AT_ONCE: usize = 4;
 /// Analyses by environment.
 #[derive(Debug, Default)]
 pub struct Analyses {
+    /// How often each analysis is written to the database for the next start; `None`: never,
+    /// and a start builds from the history.
+    snapshot_every: Option<Duration>,
+    /// What this replica last wrote or read of each snapshot.
+    snapshots: tokio::sync::Mutex<snapshot::Snapshots>,
+    /// Analyses made whole by this process: built from the history, read from a snapshot.
+    made_whole: [AtomicU64; 2],
     /// By environment: the analysis, and the generations whose every change it holds.
     cached: Mutex<HashMap<String, (Generations, Arc<Analysis>)>>,
     /// The environments a refresh is running for: one at a time each.
@@ -52,6 +66,12 @@ pub struct Analyses {
 }
 
 impl Analyses {
+    /// No analyses yet; with `snapshot_every`, they start from their snapshots in the database
+    /// and are written there that often (see [`snapshot`]).
+    pub fn new(snapshot_every: Option<Duration>) -> Self {
+        Self { snapshot_every, ..Self::default() }
+    }
+
     /// The analysis of `environment` as of the store's current generations, or, when taking in
     /// the latest writes takes longer than `wait`, as it stands then (at most one advance
     /// behind). The first build of an environment is always waited for.
@@ -135,7 +155,7 @@ impl Analyses {
 
     /// Advances the analysis of `environment` to the store's generations as read now (one
     /// pass: a request that needs a later write starts another); `span` records how
-    /// (`refresh`: `none`, `changes` or `full`).
+    /// (`refresh`: `none`, `changes`, `snapshot` or `full`).
     async fn refresh(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<(), Problem> {
         // Facts read after the generations are at worst newer than them, and the changes that
         // made them are applied again at the next refresh, which reads the same facts.
@@ -154,11 +174,24 @@ impl Analyses {
                 }
                 None => {
                     span.record("refresh", "full");
+                    self.made_whole[0].fetch_add(1, Ordering::Relaxed);
                     Arc::new(build(store, environment, attribution_window).await?)
                 }
             },
             None => {
+                if self.snapshot_every.is_some()
+                    && let Some((at, analysis)) = snapshot::read(store, environment, attribution_window).await?
+                {
+                    // Advanced from `at` by the next refresh, which the caller starts.
+                    span.record("refresh", "snapshot");
+                    self.made_whole[1].fetch_add(1, Ordering::Relaxed);
+                    let analysis = Arc::new(analysis);
+                    self.snapshots.lock().await.read(environment, at, Arc::clone(&analysis));
+                    self.publish(environment, Some(at), analysis);
+                    return Ok(());
+                }
                 span.record("refresh", "full");
+                self.made_whole[0].fetch_add(1, Ordering::Relaxed);
                 Arc::new(build(store, environment, attribution_window).await?)
             }
         };
@@ -207,6 +240,12 @@ impl Analyses {
         self.changed.notify_waiters();
     }
 
+    /// How many analyses this process made whole, by what from: `history` (a build) and
+    /// `snapshot` (read from the database, then advanced).
+    pub fn made_whole(&self) -> [(&'static str, u64); 2] {
+        [("history", self.made_whole[0].load(Ordering::Relaxed)), ("snapshot", self.made_whole[1].load(Ordering::Relaxed))]
+    }
+
     /// The generations the cached analysis of `environment` was made at, when there is one.
     pub fn cached_at(&self, environment: &str) -> Option<Generations> {
         self.cached(environment).map(|(at, _)| at)
@@ -220,6 +259,19 @@ impl Analyses {
     fn environments(&self) -> Vec<String> {
         self.cached.lock().map(|c| c.keys().cloned().collect()).unwrap_or_default()
     }
+
+    /// Writes the snapshot of each analysis that is due (see [`snapshot::Snapshots::write`]);
+    /// with `now`, of each that changed since its last, as when the replica stops.
+    async fn write_snapshots(&self, store: &Store, now: bool) {
+        let Some(every) = self.snapshot_every else { return };
+        let mut snapshots = self.snapshots.lock().await;
+        for environment in self.environments() {
+            let Some((at, analysis)) = self.cached(&environment) else { continue };
+            if let Err(e) = snapshots.write(store, &environment, at, analysis, every, now).await {
+                tracing::warn!(environment, status = e.status, "analysis snapshot not written");
+            }
+        }
+    }
 }
 
 /// The problem of a task that panicked or was cancelled; the cause is logged.
@@ -229,8 +281,10 @@ fn failed(e: tokio::task::JoinError) -> Problem {
 }
 
 /// Keeps every analysis this replica has current, a few times a second, so that requests find
-/// them so; builds the `production` analysis at once, so the first request after a start waits
-/// for less of it; and prunes the change log now and then. Runs until `stop` resolves.
+/// them so; builds the `production` analysis at once (from its snapshot when there is one), so
+/// the first request after a start waits for less of it; writes the analyses' snapshots when
+/// they are due, and once more when `stop` resolves; and prunes the change log now and then.
+/// Runs until `stop` resolves.
 pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: Millis, stop: impl Future<Output = ()>) {
     let work = async {
         if let Err(e) = analyses.get(&store, "production", attribution_window, Duration::MAX).await {
@@ -245,10 +299,12 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
                 // A failure here is a request's failure later, where it is reported.
                 let _ = analyses.get(&store, &environment, attribution_window, Duration::ZERO).await;
             }
+            analyses.write_snapshots(&store, false).await;
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = tokio::time::Instant::now();
                 let before = crate::now() - LOG_KEEPS.as_millis() as Millis;
-                match store.prune_changes(before).await {
+                let snapshots_since = crate::now() - SNAPSHOTS_HOLD_THE_LOG.as_millis() as Millis;
+                match store.prune_changes(before, snapshots_since).await {
                     Ok(deleted) => tracing::debug!(deleted, "change log pruned"),
                     Err(e) => tracing::warn!(error = %e, "change log not pruned"),
                 }
@@ -259,6 +315,8 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
         () = work => {}
         () = stop => {}
     }
+    // The work above is dropped by now, with any write it had started.
+    analyses.write_snapshots(&store, true).await;
 }
 
 /// Whether an analysis made at `at` holds every change up to `now`: no deployment, commit, pull
