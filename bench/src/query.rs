@@ -58,14 +58,14 @@ impl Drop for Server {
 /// # Errors
 /// The binary is missing or the process never became ready.
 pub async fn start(url: &str) -> anyhow::Result<(Server, Duration)> {
-    start_with(url, None).await
+    start_with(url, None, &[]).await
 }
 
-/// [`start`] with a configuration file.
+/// [`start`] with a configuration file and more environment variables.
 ///
 /// # Errors
 /// The binary is missing or the process never became ready.
-pub async fn start_with(url: &str, config: Option<&std::path::Path>) -> anyhow::Result<(Server, Duration)> {
+pub async fn start_with(url: &str, config: Option<&std::path::Path>, env: &[(&str, &str)]) -> anyhow::Result<(Server, Duration)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = Instant::now();
     let mut command = Command::new(pacer_binary()?);
@@ -79,6 +79,7 @@ pub async fn start_with(url: &str, config: Option<&std::path::Path>) -> anyhow::
         // The load comes from one client address: measure pacer, not its per-IP rate limit.
         .env("PACER_LIMITS_IP_REQUESTS_PER_SEC", "0")
         .envs(crate::unthrottled())
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -272,6 +273,17 @@ async fn with_engine_pool(store: &Store, sql: &'static str) -> anyhow::Result<()
 ///
 /// # Errors
 /// The request failed, or the answer was another error.
+/// How many analyses the pacer at `base` made whole from `from` (`history` or `snapshot`), by its
+/// `/metrics`.
+///
+/// # Errors
+/// The request failed, or the metric is missing.
+pub async fn made_whole(client: &reqwest::Client, base: &str, from: &str) -> anyhow::Result<u64> {
+    let text = client.get(format!("{base}/metrics")).send().await?.error_for_status()?.text().await?;
+    let line = format!("pacer_analyses_made_whole_total{{from=\"{from}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.trim().parse().ok()).ok_or_else(|| anyhow::anyhow!("no {line} in /metrics"))
+}
+
 pub async fn first_answer(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     loop {
         let answer = client.get(url).send().await?;
@@ -396,7 +408,7 @@ pub async fn run(size: Size, admin: &str, reuse: bool, pacer_only: bool, engine:
 async fn gate(url: &str, engine: Engine, service: &str) -> anyhow::Result<()> {
     let config = std::env::temp_dir().join(format!("pacer-bench-gate-{}.toml", std::process::id()));
     std::fs::write(&config, format!("slo_interval_secs = 3600\n[[slo]]\nname = \"gate\"\nservice = \"{service}\"\nobjective = 99.9\nseries = \"availability\"\n"))?;
-    let (server, _) = start_with(url, Some(&config)).await?;
+    let (server, _) = start_with(url, Some(&config), &[]).await?;
     let client = reqwest::Client::new();
     let path = format!("{}/api/v1/gate?service={service}&rollout=bench&asker=pacer-bench", server.base);
     // The first question waits for the analysis to be built.

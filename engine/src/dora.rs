@@ -305,17 +305,26 @@ impl Analysis {
         self.part(service).filter(|p| p.shipments.len() > 0).map(|p| snapshot::encode(p.shipments.as_ref()))
     }
 
-    /// The services with deployments whose shipments are not those of `before` (every one,
-    /// without `before`), and the services with deployments in `before` and none here: what a
-    /// snapshot of `before` needs written and removed to become one of this analysis.
-    pub fn changed_since<'a>(&'a self, before: Option<&'a Analysis>) -> (Vec<&'a str>, Vec<&'a str>) {
-        let shipping = |a: &'a Analysis| a.parts.iter().filter(|p| p.shipments.len() > 0);
-        let changed = shipping(self)
-            .filter(|p| !before.and_then(|b| b.part(&p.service)).is_some_and(|old| Arc::ptr_eq(&old.shipments, &p.shipments)))
+    /// The services with deployments whose shipments are not those `before` marks (every one,
+    /// without `before`), and the services `before` marks that have no deployments here: what a
+    /// snapshot holding `before` needs written and removed to hold this analysis.
+    pub fn changed_since<'a>(&'a self, before: Option<&'a PartMarks>) -> (Vec<&'a str>, Vec<&'a str>) {
+        let marked = |service: &str| before.and_then(|m| m.0.binary_search_by(|(s, _)| s.as_str().cmp(service)).ok().map(|k| &m.0[k].1));
+        let changed = self
+            .parts
+            .iter()
+            .filter(|p| p.shipments.len() > 0)
+            .filter(|p| !marked(&p.service).is_some_and(|old| std::ptr::eq(old.as_ptr(), Arc::as_ptr(&p.shipments))))
             .map(|p| p.service.as_str())
             .collect();
-        let removed = before.map(|b| shipping(b).filter(|p| !self.part_exists(&p.service)).map(|p| p.service.as_str()).collect()).unwrap_or_default();
+        let removed = before.map(|m| m.0.iter().map(|(s, _)| s.as_str()).filter(|s| !self.part_exists(s)).collect()).unwrap_or_default();
         (changed, removed)
+    }
+
+    /// Marks of this analysis's shipments, to tell later which changed (see
+    /// [`Analysis::changed_since`]); they keep none of them alive.
+    pub fn marks(&self) -> PartMarks {
+        PartMarks(self.parts.iter().filter(|p| p.shipments.len() > 0).map(|p| (p.service.clone(), Arc::downgrade(&p.shipments))).collect())
     }
 
     /// The analysis of each service's shipments and the environment's incidents.
@@ -706,6 +715,12 @@ impl ServicePart {
     }
 }
 
+/// Which shipments an analysis held, by service, without holding them: a weak reference keeps
+/// only the allocation's address taken (so a later part can never be mistaken for a marked
+/// one), not the part's columns.
+#[derive(Debug, Clone, Default)]
+pub struct PartMarks(Vec<(String, std::sync::Weak<Shipments>)>);
+
 /// One service's shipments read back from their bytes (see [`crate::snapshot`]).
 pub struct StoredPart {
     service: String,
@@ -1057,8 +1072,9 @@ mod tests {
         assert_eq!(every(&read), every(&built));
         assert_eq!(read.summary(0, 100 * HOUR, Benchmarks::default(), &Scope::all()), built.summary(0, 100 * HOUR, Benchmarks::default(), &Scope::all()));
         assert_eq!(encoded(&read), encoded(&built), "written again, the same bytes");
-        assert_eq!(read.changed_since(Some(&read)), (vec![], vec![]));
-        assert_eq!(read.changed_since(Some(&built)).0, ["api", "web"], "read parts are not the built ones");
+        let marks = read.marks();
+        assert_eq!(read.changed_since(Some(&marks)), (vec![], vec![]));
+        assert_eq!(read.changed_since(Some(&built.marks())).0, ["api", "web"], "read parts are not the built ones");
         assert!(read.is_live("web", "c") && !read.is_live("web", "d"));
     }
 

@@ -167,10 +167,28 @@ impl Shipments {
         by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
         s.by_id = by_id;
         s.teams = teams;
-        s.texts.shrink_to_fit();
-        s.seconds.shrink_to_fit();
-        s.sampled.shrink_to_fit();
+        s.shrink_to_fit();
         s
+    }
+
+    /// Gives back every column's spare capacity: shipments are fixed once made, and a column
+    /// that grew by a push would otherwise keep up to as much room again as it holds.
+    fn shrink_to_fit(&mut self) {
+        let Self { texts, finished_at, team, own_rework, reverts, changesets, seconds, sampled, shas: _, branch_starts, shipper, by_id, rollbacks, teams, reach: _, first_reached: _ } =
+            self;
+        texts.shrink_to_fit();
+        finished_at.shrink_to_fit();
+        team.shrink_to_fit();
+        own_rework.shrink_to_fit();
+        reverts.shrink_to_fit();
+        changesets.shrink_to_fit();
+        seconds.shrink_to_fit();
+        sampled.shrink_to_fit();
+        branch_starts.shrink_to_fit();
+        shipper.shrink_to_fit();
+        by_id.shrink_to_fit();
+        rollbacks.shrink_to_fit();
+        teams.shrink_to_fit();
     }
 
     /// Whether `sha` is live: reached by a deployment of this service, or listed by one.
@@ -227,6 +245,7 @@ impl Shipments {
         for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
             s.reach.insert(sha);
         }
+        s.shrink_to_fit();
         Some(s)
     }
 

@@ -164,7 +164,12 @@ impl<T: Codec> Codec for Vec<T> {
     }
     fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
         let n = input.length(1)?;
-        (0..n).map(|_| T::decode(input)).collect()
+        // Exactly `n`: a part is fixed once read, so no room to grow.
+        let mut values = Vec::with_capacity(n);
+        for _ in 0..n {
+            values.push(T::decode(input)?);
+        }
+        Ok(values)
     }
 }
 

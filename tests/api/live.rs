@@ -358,6 +358,10 @@ fn a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history(backe
         let snapshot = store.snapshot("production").await.expect("snapshot").expect("one");
         let now = store.generations().await.expect("generations");
         assert!(snapshot.generations.facts < now.facts, "the facts moved past the snapshot: {snapshot:?} {now:?}");
+        // Pruned of every entry recorded before tomorrow, the log still reaches back to the snapshot.
+        let tomorrow = pacer_api::now() + 86_400_000;
+        store.prune_changes(tomorrow, 0).await.expect("pruned");
+        assert!(store.changes(snapshot.generations.facts, now.facts).await.expect("log").is_some(), "the log holds every change after the snapshot");
         let behind = TestApp::start(url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
         let behind = equal_to_scratch(behind, "started from a snapshot behind the facts").await;
         assert_eq!(made_whole(&behind, "snapshot").await, 1, "read the snapshot, then advanced");
@@ -380,6 +384,9 @@ fn a_replica_started_from_a_snapshot_answers_as_one_built_from_the_history(backe
         let damaged = TestApp::start(url.clone(), CleanupGuard::none(), None, UNTHROTTLED).await;
         let damaged = equal_to_scratch(damaged, "started beside a damaged snapshot").await;
         assert_eq!((made_whole(&damaged, "snapshot").await, made_whole(&damaged, "history").await), (0, 1), "built from the history");
+        // A snapshot older than the prune's horizon holds the log back no more.
+        store.prune_changes(tomorrow, tomorrow).await.expect("pruned");
+        assert!(store.changes(snapshot.generations.facts, now.facts).await.expect("log").is_none(), "pruned past an old snapshot");
         drop((writer, guard));
     });
 }

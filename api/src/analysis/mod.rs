@@ -186,7 +186,7 @@ impl Analyses {
                     span.record("refresh", "snapshot");
                     self.made_whole[1].fetch_add(1, Ordering::Relaxed);
                     let analysis = Arc::new(analysis);
-                    self.snapshots.lock().await.read(environment, at, Arc::clone(&analysis));
+                    self.snapshots.lock().await.read(environment, at, &analysis);
                     self.publish(environment, Some(at), analysis);
                     return Ok(());
                 }
@@ -260,11 +260,16 @@ impl Analyses {
         self.cached.lock().map(|c| c.keys().cloned().collect()).unwrap_or_default()
     }
 
-    /// Writes the snapshot of each analysis that is due (see [`snapshot::Snapshots::write`]);
-    /// with `now`, of each that changed since its last, as when the replica stops.
+    /// Writes the snapshot of each analysis that is due (see [`snapshot::Snapshots::write`]),
+    /// unless a write is running; with `now`, of each that changed since its last, after the
+    /// running write, as when the replica stops.
     async fn write_snapshots(&self, store: &Store, now: bool) {
         let Some(every) = self.snapshot_every else { return };
-        let mut snapshots = self.snapshots.lock().await;
+        let mut snapshots = match self.snapshots.try_lock() {
+            Ok(snapshots) => snapshots,
+            Err(_) if now => self.snapshots.lock().await,
+            Err(_) => return,
+        };
         for environment in self.environments() {
             let Some((at, analysis)) = self.cached(&environment) else { continue };
             if let Err(e) = snapshots.write(store, &environment, at, analysis, every, now).await {
@@ -299,7 +304,9 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
                 // A failure here is a request's failure later, where it is reported.
                 let _ = analyses.get(&store, &environment, attribution_window, Duration::ZERO).await;
             }
-            analyses.write_snapshots(&store, false).await;
+            // Beside the advances: a write of a large snapshot takes a while.
+            let (writer, writing_to) = (Arc::clone(&analyses), store.clone());
+            tokio::spawn(async move { writer.write_snapshots(&writing_to, false).await });
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = tokio::time::Instant::now();
                 let before = crate::now() - LOG_KEEPS.as_millis() as Millis;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pacer_engine::Millis;
-use pacer_engine::dora::{Analysis, StoredPart};
+use pacer_engine::dora::{Analysis, PartMarks, StoredPart};
 use pacer_engine::snapshot::FORMAT;
 use pacer_store::{Generations, SnapshotHeader, SnapshotWrite, Store};
 
@@ -70,16 +70,16 @@ pub(super) async fn read(store: &Store, environment: &str, attribution_window: M
 /// What this replica last wrote or read of each environment's snapshot, and when it wrote.
 #[derive(Debug, Default)]
 pub(super) struct Snapshots {
-    /// By environment: the facts generation the snapshot is stored at and the analysis it holds.
-    known: HashMap<String, (i64, Arc<Analysis>)>,
+    /// By environment: the facts generation the snapshot is stored at and which parts it holds.
+    known: HashMap<String, (i64, PartMarks)>,
     /// By environment: when this replica last wrote or decided not to.
     tried: HashMap<String, tokio::time::Instant>,
 }
 
 impl Snapshots {
     /// Notes that the snapshot stored at `generations` holds `analysis` (this replica read it).
-    pub(super) fn read(&mut self, environment: &str, generations: Generations, analysis: Arc<Analysis>) {
-        self.known.insert(environment.to_owned(), (generations.facts, analysis));
+    pub(super) fn read(&mut self, environment: &str, generations: Generations, analysis: &Analysis) {
+        self.known.insert(environment.to_owned(), (generations.facts, analysis.marks()));
         self.tried.insert(environment.to_owned(), tokio::time::Instant::now());
     }
 
@@ -117,15 +117,15 @@ impl Snapshots {
         }
         if written {
             tracing::info!(environment, generation = at.facts, elapsed_ms = started.elapsed().as_millis() as u64, "analysis snapshot written");
-            self.known.insert(environment.to_owned(), (at.facts, analysis));
+            self.known.insert(environment.to_owned(), (at.facts, analysis.marks()));
         }
         Ok(())
     }
 }
 
-/// Writes the parts of `analysis` changed since `before`, over the snapshot of `before` stored at
+/// Writes the parts of `analysis` changed since those `before` marks, over the snapshot of them stored at
 /// `stored_at`; `false` when that is no longer the one stored.
-async fn over(store: &Store, environment: &str, header: SnapshotHeader, analysis: &Analysis, stored_at: i64, before: &Analysis) -> Result<bool, Problem> {
+async fn over(store: &Store, environment: &str, header: SnapshotHeader, analysis: &Analysis, stored_at: i64, before: &PartMarks) -> Result<bool, Problem> {
     let (changed, removed) = analysis.changed_since(Some(before));
     let parts = changed.into_iter().filter_map(|service| Some((service, analysis.encoded_part(service)?)));
     Ok(store.write_snapshot(environment, header, SnapshotWrite::Over(stored_at), parts, &removed).await?)
