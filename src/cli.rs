@@ -38,7 +38,8 @@ pub enum Command {
     /// Create, list or revoke API tokens.
     Token(crate::token::TokenArgs),
     /// Send one deployment, CI run or incident to a running pacer (for any pipeline).
-    Send(crate::send::SendArgs),
+    // Boxed: its fields would otherwise be most of every command's size.
+    Send(Box<crate::send::SendArgs>),
 }
 
 /// Runs a command to completion.
@@ -52,7 +53,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => crate::report::run(args).await,
         Command::Import(args) => crate::import::run(args).await,
         Command::Token(args) => crate::token::run(args).await,
-        Command::Send(args) => crate::send::run(args).await,
+        Command::Send(args) => crate::send::run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

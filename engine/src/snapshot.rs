@@ -248,7 +248,7 @@ mod tests {
         other_format[MAGIC.len()] = FORMAT as u8 + 1;
         let crc = crc32fast::hash(&other_format);
         other_format.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode::<Sample>(&other_format).unwrap_err().to_string(), format!("expected a part of format {FORMAT} but found format {}", FORMAT + 1));
+        assert_eq!(decode::<Sample>(&other_format).expect_err("another format").to_string(), format!("expected a part of format {FORMAT} but found format {}", FORMAT + 1));
     }
 
     #[test]
