@@ -55,8 +55,10 @@ pub struct Analyses {
     snapshot_every: Option<Duration>,
     /// What this replica last wrote or read of each snapshot.
     snapshots: tokio::sync::Mutex<snapshot::Snapshots>,
-    /// Analyses made whole by this process: built from the history, read from a snapshot.
-    made_whole: [AtomicU64; 2],
+    /// Analyses this process built from the history.
+    built: AtomicU64,
+    /// Analyses this process read from a snapshot.
+    read: AtomicU64,
     /// By environment: the analysis, and the generations whose every change it holds.
     cached: Mutex<HashMap<String, (Generations, Arc<Analysis>)>>,
     /// The environments a refresh is running for: one at a time each.
@@ -172,11 +174,7 @@ impl Analyses {
                     span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.appended.len());
                     if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected).await?) }
                 }
-                None => {
-                    span.record("refresh", "full");
-                    self.made_whole[0].fetch_add(1, Ordering::Relaxed);
-                    Arc::new(build(store, environment, attribution_window).await?)
-                }
+                None => Arc::new(self.build(store, environment, attribution_window, span).await?),
             },
             None => {
                 if self.snapshot_every.is_some()
@@ -184,19 +182,28 @@ impl Analyses {
                 {
                     // Advanced from `at` by the next refresh, which the caller starts.
                     span.record("refresh", "snapshot");
-                    self.made_whole[1].fetch_add(1, Ordering::Relaxed);
+                    self.read.fetch_add(1, Ordering::Relaxed);
                     let analysis = Arc::new(analysis);
                     self.snapshots.lock().await.read(environment, at, &analysis);
                     self.publish(environment, Some(at), analysis);
                     return Ok(());
                 }
-                span.record("refresh", "full");
-                self.made_whole[0].fetch_add(1, Ordering::Relaxed);
-                Arc::new(build(store, environment, attribution_window).await?)
+                Arc::new(self.build(store, environment, attribution_window, span).await?)
             }
         };
         self.publish(environment, Some(generations), analysis);
         Ok(())
+    }
+
+    /// The analysis of `environment` built from scratch: one read of the whole history, table by
+    /// table in order, then split into one part per service. Reading each service's commits by
+    /// index instead, as an advance does for one service, took ten times as long on the
+    /// benchmark's medium set (75 s against 7.3 s, BENCHMARKS.md, Live).
+    async fn build(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Analysis, Problem> {
+        span.record("refresh", "full");
+        self.built.fetch_add(1, Ordering::Relaxed);
+        let history = store.history(environment).await?;
+        blocking(move || Analysis::build(history, attribution_window)).await
     }
 
     /// `analysis` with what `affected` names made again. What is quick to make (a new
@@ -243,7 +250,7 @@ impl Analyses {
     /// How many analyses this process made whole, by what from: `history` (a build) and
     /// `snapshot` (read from the database, then advanced).
     pub fn made_whole(&self) -> [(&'static str, u64); 2] {
-        [("history", self.made_whole[0].load(Ordering::Relaxed)), ("snapshot", self.made_whole[1].load(Ordering::Relaxed))]
+        [("history", self.built.load(Ordering::Relaxed)), ("snapshot", self.read.load(Ordering::Relaxed))]
     }
 
     /// The generations the cached analysis of `environment` was made at, when there is one.
@@ -260,16 +267,11 @@ impl Analyses {
         self.cached.lock().map(|c| c.keys().cloned().collect()).unwrap_or_default()
     }
 
-    /// Writes the snapshot of each analysis that is due (see [`snapshot::Snapshots::write`]),
-    /// unless a write is running; with `now`, of each that changed since its last, after the
-    /// running write, as when the replica stops.
+    /// Writes the snapshot of each analysis that is due (see [`snapshot::Snapshots::write`]);
+    /// with `now`, of each that changed since its last, as when the replica stops.
     async fn write_snapshots(&self, store: &Store, now: bool) {
         let Some(every) = self.snapshot_every else { return };
-        let mut snapshots = match self.snapshots.try_lock() {
-            Ok(snapshots) => snapshots,
-            Err(_) if now => self.snapshots.lock().await,
-            Err(_) => return,
-        };
+        let mut snapshots = self.snapshots.lock().await;
         for environment in self.environments() {
             let Some((at, analysis)) = self.cached(&environment) else { continue };
             if let Err(e) = snapshots.write(store, &environment, at, analysis, every, now).await {
@@ -291,7 +293,7 @@ fn failed(e: tokio::task::JoinError) -> Problem {
 /// they are due, and once more when `stop` resolves; and prunes the change log now and then.
 /// Runs until `stop` resolves.
 pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: Millis, stop: impl Future<Output = ()>) {
-    let work = async {
+    let following = async {
         if let Err(e) = analyses.get(&store, "production", attribution_window, Duration::MAX).await {
             tracing::warn!(status = e.status, "analysis not built at start");
         }
@@ -304,9 +306,6 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
                 // A failure here is a request's failure later, where it is reported.
                 let _ = analyses.get(&store, &environment, attribution_window, Duration::ZERO).await;
             }
-            // Beside the advances: a write of a large snapshot takes a while.
-            let (writer, writing_to) = (Arc::clone(&analyses), store.clone());
-            tokio::spawn(async move { writer.write_snapshots(&writing_to, false).await });
             if pruned.elapsed() >= PRUNE_EVERY {
                 pruned = tokio::time::Instant::now();
                 let before = crate::now() - LOG_KEEPS.as_millis() as Millis;
@@ -318,8 +317,18 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
             }
         }
     };
+    // Beside the advances, not between them: a write of a large snapshot takes a while.
+    let writing = async {
+        let mut ticks = tokio::time::interval(FOLLOW_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            analyses.write_snapshots(&store, false).await;
+        }
+    };
     tokio::select! {
-        () = work => {}
+        () = following => {}
+        () = writing => {}
         () = stop => {}
     }
     // The work above is dropped by now, with any write it had started.
@@ -330,15 +339,6 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
 /// request or incident changed since, or `at` is later still (generations only grow).
 fn current(at: Generations, now: Generations) -> bool {
     at.structure >= now.structure && at.incidents >= now.incidents
-}
-
-/// The analysis of `environment` built from scratch: one read of the whole history, table by
-/// table in order, then split into one part per service. Reading each service's commits by
-/// index instead, as an advance does for one service, took ten times as long on the benchmark's
-/// medium set (75 s against 7.3 s, BENCHMARKS.md, Live).
-async fn build(store: &Store, environment: &str, attribution_window: Millis) -> Result<Analysis, Problem> {
-    let history = store.history(environment).await?;
-    blocking(move || Analysis::build(history, attribution_window)).await
 }
 
 /// The part of `service` with the new deployment `ids` added after its last one, reading only

@@ -106,14 +106,16 @@ impl Snapshots {
         self.tried.insert(environment.to_owned(), tokio::time::Instant::now());
         let header = SnapshotHeader { format: FORMAT, generations: at, written_at: crate::now() };
         let started = std::time::Instant::now();
-        let mut written = match known {
-            Some((stored_at, before)) => over(store, environment, header, &analysis, *stored_at, before).await?,
-            None => false,
-        };
-        if !written {
-            let (changed, _) = analysis.changed_since(None);
+        // Over the snapshot this replica knows, else (none, or another replica wrote since) whole.
+        let over = known.map(|(stored_at, marks)| (SnapshotWrite::Over(*stored_at), Some(marks)));
+        let mut written = false;
+        for (how, before) in over.into_iter().chain([(SnapshotWrite::Whole, None)]) {
+            let (changed, removed) = analysis.changed_since(before);
             let parts = changed.into_iter().filter_map(|service| Some((service, analysis.encoded_part(service)?)));
-            written = store.write_snapshot(environment, header, SnapshotWrite::Whole, parts, &[]).await?;
+            written = store.write_snapshot(environment, header, how, parts, &removed).await?;
+            if written {
+                break;
+            }
         }
         if written {
             tracing::info!(environment, generation = at.facts, elapsed_ms = started.elapsed().as_millis() as u64, "analysis snapshot written");
@@ -121,12 +123,4 @@ impl Snapshots {
         }
         Ok(())
     }
-}
-
-/// Writes the parts of `analysis` changed since those `before` marks, over the snapshot of them stored at
-/// `stored_at`; `false` when that is no longer the one stored.
-async fn over(store: &Store, environment: &str, header: SnapshotHeader, analysis: &Analysis, stored_at: i64, before: &PartMarks) -> Result<bool, Problem> {
-    let (changed, removed) = analysis.changed_since(Some(before));
-    let parts = changed.into_iter().filter_map(|service| Some((service, analysis.encoded_part(service)?)));
-    Ok(store.write_snapshot(environment, header, SnapshotWrite::Over(stored_at), parts, &removed).await?)
 }
