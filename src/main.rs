@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than the system allocator: after an analysis is built, the system allocator
-/// kept most of what the build had freed resident (BENCHMARKS.md, "Memory").
+/// jemalloc, for every allocation of the process (SQLite's too), with background threads that
+/// return freed pages to the system within a second: the analysis is remade part by part as
+/// events arrive, and the system allocator and mimalloc both kept the freed parts' pages
+/// resident (BENCHMARKS.md, Live). Its settings are built in (`.cargo/config.toml`); `MALLOC_CONF`
+/// overrides them.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
