@@ -24,7 +24,7 @@ pub struct Context {
     /// The team that owns the service, when known.
     pub team: Option<String>,
     /// The team's (else the service's) failed-deployment recovery over the 30 days before the
-    /// incident opened.
+    /// blamed deployment finished (else before the incident opened).
     pub recovery_before: Option<RecoveryTime>,
     /// What the incident did to each SLO of its service.
     pub impact: Vec<SloImpact>,
@@ -350,8 +350,9 @@ fn response(timeline: &Timeline, context: &Context) -> Section {
     );
     let before = match &context.recovery_before {
         Some(RecoveryTime { median_seconds: Some(median), level, recovered, .. }) => format!(
-            " {this}; the {whose}'s failed-deployment recovery over the 30 days before: median {} over {recovered} recovered deployments ({})",
+            " {this}; the {whose}'s failed-deployment recovery over the 30 days before: median {} over {recovered} recovered deployment{} ({})",
             exact_duration(*median),
+            if *recovered == 1 { "" } else { "s" },
             level_name(*level)
         ),
         _ => format!(" {this}; the {whose} recovered from no failed deployment in the 30 days before, so there is no level of its own to compare with"),

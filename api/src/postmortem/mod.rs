@@ -154,7 +154,9 @@ pub async fn context_of(state: &AppState, facts: &Facts, analysis: &Analysis) ->
         Some(team) => team_services(state, analysis, team),
         None => BTreeSet::from([incident.service.clone()]),
     };
-    let before = analysis.summary(incident.opened_at - 30 * DAY, incident.opened_at, Benchmarks::default(), &Scope::services(services));
+    // Before the blamed deployment (else the opening), so the incident's own sample is not in it.
+    let until = facts.suspects.iter().filter_map(|s| s.deployment.finished_at).chain([incident.opened_at]).min().unwrap_or(incident.opened_at);
+    let before = analysis.summary(until - 30 * DAY, until, Benchmarks::default(), &Scope::services(services));
     let recovery_before = Some(before.failed_deployment_recovery_time).filter(|r| r.recovered > 0);
 
     let end = incident.resolved_at.unwrap_or_else(now);
