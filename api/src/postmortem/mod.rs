@@ -65,19 +65,19 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
     {
         blamed.push(named.clone());
     }
-    let cause = match (&incident.deployment_id, &incident.commit_sha) {
-        _ if blamed.is_empty() => Cause::Unknown,
-        (Some(_), _) if AlertId::parse(&incident.id).is_some() => Cause::GuardWindow,
-        (Some(_), _) => Cause::NamedDeployment,
-        (None, Some(_)) => Cause::NamedCommit,
-        (None, None) => Cause::AttributionWindow,
-    };
     let mut suspects = Vec::new();
     for deployment_id in &blamed {
         if let Some(d) = state.store.deployment(deployment_id).await? {
             suspects.push(suspect(state, &analysis, d).await?);
         }
     }
+    let cause = match (&incident.deployment_id, &incident.commit_sha) {
+        _ if suspects.is_empty() => Cause::Unknown,
+        (Some(_), _) if AlertId::parse(&incident.id).is_some() => Cause::GuardWindow,
+        (Some(_), _) => Cause::NamedDeployment,
+        (None, Some(_)) => Cause::NamedCommit,
+        (None, None) => Cause::AttributionWindow,
+    };
 
     // pacer's decisions about this incident or the deployments it is blamed on.
     let since = suspects.iter().filter_map(|s| s.deployment.finished_at).chain([incident.opened_at]).min().unwrap_or(incident.opened_at);

@@ -484,7 +484,7 @@ pub fn assemble(facts: &Facts) -> Timeline {
         entries.push(Entry { at: finished, kind, source: Source::Deployer, summary, link: d.url.clone(), details: Details::Deployment(deployment_details(d, None)) });
     }
     // Time order; at one instant, the order of the kinds (an alert before the incident it opens).
-    entries.sort_by(|a, b| (a.at, a.kind).cmp(&(b.at, b.kind)));
+    entries.sort_by_key(|e| (e.at, e.kind));
     let durations = durations(facts, &entries);
     let unknown = unknown(facts, &durations, alert_id.is_some(), trigger.is_some());
     let heading = Heading {
@@ -696,7 +696,10 @@ fn durations(facts: &Facts, entries: &[Entry]) -> Durations {
 fn unknown(facts: &Facts, durations: &Durations, from_alert: bool, labels_known: bool) -> Vec<String> {
     let mut unknown = Vec::new();
     if facts.suspects.is_empty() {
-        unknown.push("No deployment is known to have caused this incident: it names none, and none finished within the attribution window before it opened.".to_owned());
+        unknown.push(match &facts.incident.deployment_id {
+            Some(named) => format!("The incident names deployment {named} as its cause, but pacer has no record of that deployment."),
+            None => "No deployment is known to have caused this incident: it names none, and none finished within the attribution window before it opened.".to_owned(),
+        });
     }
     if from_alert && !labels_known {
         unknown.push("The alert's labels and annotations are not known: pacer keeps them only with a rollback decision.".to_owned());
