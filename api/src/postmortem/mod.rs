@@ -28,6 +28,9 @@ use crate::wording::{failure_words, rework_reason_words};
 use draft::{Burned, Context, DoraEffect, FailedDeployment, SloImpact};
 use timeline::{AlertId, Cause, Facts, Suspect, Timeline, label};
 
+/// The most gate answers a timeline shows.
+const GATE_ANSWERS: i64 = 100;
+
 /// How far before a deployment finished a CI run of its commit is looked for.
 const CI_LOOKBACK: Millis = 7 * DAY;
 
@@ -89,7 +92,11 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
             rollbacks.push(full);
         }
     }
-    let gate_answers = state.store.gate_answers_between(&incident.service, &incident.environment, incident.opened_at, end.saturating_add(1)).await?;
+    // A rollout polling the gate asks every few seconds: the timeline keeps the first answers.
+    let mut gate_answers =
+        state.store.gate_answers_between(&incident.service, &incident.environment, incident.opened_at, end.saturating_add(1), GATE_ANSWERS + 1).await?;
+    let more_gate_answers = gate_answers.len() > GATE_ANSWERS as usize;
+    gate_answers.truncate(GATE_ANSWERS as usize);
 
     // The deployments that rolled a suspect back, and those that finished while it was open.
     let mut recoveries: Vec<Deployment> = Vec::new();
@@ -109,7 +116,7 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
         }
     }
 
-    let facts = Facts { incident, cause, suspects, rollbacks, gate_answers, recoveries };
+    let facts = Facts { incident, cause, suspects, rollbacks, gate_answers, more_gate_answers, recoveries };
     Ok((timeline::assemble(&facts), facts, analysis))
 }
 

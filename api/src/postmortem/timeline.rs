@@ -26,8 +26,10 @@ pub struct Facts {
     pub suspects: Vec<Suspect>,
     /// pacer's rollback decisions about it or its suspects, with their deliveries.
     pub rollbacks: Vec<RollbackRow>,
-    /// The gate's answers for the service while the incident was open.
+    /// The gate's answers for the service while the incident was open (the first ones).
     pub gate_answers: Vec<GateAnswerRow>,
+    /// Whether the gate answered more often than `gate_answers` holds.
+    pub more_gate_answers: bool,
     /// The deployments that carried out a rollback of a suspect, or fixed forward while it was
     /// open.
     pub recoveries: Vec<Deployment>,
@@ -709,6 +711,9 @@ fn unknown(facts: &Facts, durations: &Durations, from_alert: bool, labels_known:
     } else if durations.roll_back_seconds.is_none() {
         unknown.push("No deployment carrying out the rollback has been reported.".to_owned());
     }
+    if facts.more_gate_answers {
+        unknown.push(format!("The gate answered more than {} times while the incident was open; only the first {} answers are listed.", facts.gate_answers.len(), facts.gate_answers.len()));
+    }
     if facts.incident.resolved_at.is_none() {
         unknown.push("The incident is not resolved yet.".to_owned());
     }
@@ -802,6 +807,7 @@ mod tests {
             suspects: vec![suspect(deployment("v2", 6 * MIN, None))],
             rollbacks: vec![rollback(alert, 10 * MIN + 1_500, &[(10 * MIN + 1_600, Some(503)), (11 * MIN, Some(200))])],
             gate_answers: Vec::new(),
+            more_gate_answers: false,
             recoveries: vec![deployment("v3", 14 * MIN, Some("v2"))],
         };
         let timeline = assemble(&facts);
@@ -828,6 +834,7 @@ mod tests {
             suspects: Vec::new(),
             rollbacks: Vec::new(),
             gate_answers: Vec::new(),
+            more_gate_answers: false,
             recoveries: Vec::new(),
         };
         let timeline = assemble(&facts);
@@ -845,6 +852,7 @@ mod tests {
             suspects: Vec::new(),
             rollbacks: Vec::new(),
             gate_answers: Vec::new(),
+            more_gate_answers: false,
             recoveries: Vec::new(),
         };
         let timeline = assemble(&facts);
