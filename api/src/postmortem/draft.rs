@@ -283,7 +283,7 @@ fn shipped(entries: &[Entry]) -> Section {
     for e in entries.iter().filter(|e| e.kind == Kind::DeploymentFinished) {
         let Details::Deployment(d) = &e.details else { continue };
         let Some(shipped) = &d.shipped else { continue };
-        blocks.push(Block::Heading(format!("{} ({})", d.version.as_deref().unwrap_or(&d.deployment_id), d.deployment_id)));
+        blocks.push(Block::Heading(format!("{} {} ({})", d.service, d.version.as_deref().unwrap_or(&d.deployment_id), d.deployment_id)));
         let mut items: Vec<Vec<Inline>> = Vec::new();
         for c in &shipped.commits {
             let mut line = vec![text("Commit "), code(c.sha.get(..10).unwrap_or(&c.sha))];

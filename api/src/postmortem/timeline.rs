@@ -161,6 +161,8 @@ pub enum Details {
 pub struct DeploymentDetails {
     /// Its id.
     pub deployment_id: String,
+    /// Its service.
+    pub service: String,
     /// Its version.
     pub version: Option<String>,
     /// Its head commit.
@@ -531,6 +533,7 @@ fn trigger_of(report: &serde_json::Value) -> Option<Trigger> {
 fn deployment_details(d: &Deployment, shipped: Option<Shipped>) -> DeploymentDetails {
     DeploymentDetails {
         deployment_id: d.id.clone(),
+        service: d.service.clone(),
         version: d.version.clone(),
         commit_sha: d.commit_sha.clone(),
         rollback_of: d.rollback_of.clone(),
