@@ -6,7 +6,7 @@
 //! `router()`, importing only the modules below it and never another route; [`router`] joins them
 //! around one [`AppState`]. The lower floor holds what routes and background tasks share — state,
 //! configuration, access, limits, query parameters, the cached analyses, typed read models
-//! (`read/`), the alert path, the SLO evaluator, the weekly report. Every error is a
+//! (`read/`), the alert path, the SLO evaluator, the weekly report, incidents' timelines and postmortems. Every error is a
 //! [`problem::Problem`].
 
 // The lower floor: what every route and background task shares.
@@ -21,6 +21,7 @@ mod html;
 pub mod limits;
 mod paging;
 pub mod plot;
+mod postmortem;
 pub mod problem;
 pub mod query;
 mod read;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::events::router(state.clone()))
         .merge(routes::dora::router(state.clone()))
         .merge(routes::listing::router(state.clone()))
+        .merge(routes::incidents::router(state.clone()))
         .merge(routes::alerts::router(state.clone()))
         .merge(routes::rollbacks::router(state.clone()))
         .merge(routes::gate::router(state.clone()))

@@ -267,6 +267,25 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// A duration to the second, for a postmortem: `1.5 s`, `3 min 58 s`, `2 h 0 min 5 s`,
+/// `1 d 2 h 3 min`. Under a minute it keeps one decimal; beyond, whole seconds (rounded).
+pub(crate) fn exact_duration(seconds: f64) -> String {
+    let sign = if seconds < 0.0 { "-" } else { "" };
+    let seconds = seconds.abs();
+    if seconds < 59.95 {
+        return format!("{sign}{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    let (d, h, m, s) = (whole / 86_400, whole / 3_600 % 24, whole / 60 % 60, whole % 60);
+    if d > 0 {
+        format!("{sign}{d} d {h} h {m} min")
+    } else if h > 0 {
+        format!("{sign}{h} h {m} min {s} s")
+    } else {
+        format!("{sign}{m} min {s} s")
+    }
+}
+
 /// A rate as a percentage with one decimal.
 pub(crate) fn percent(rate: f64) -> String {
     format!("{:.1} %", rate * 100.0)
@@ -275,6 +294,15 @@ pub(crate) fn percent(rate: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_durations_keep_every_second() {
+        assert_eq!(exact_duration(1.5), "1.5 s");
+        assert_eq!(exact_duration(238.5), "3 min 59 s");
+        assert_eq!(exact_duration(7_205.0), "2 h 0 min 5 s");
+        assert_eq!(exact_duration(93_780.0), "1 d 2 h 3 min");
+        assert_eq!(exact_duration(-90.0), "-1 min 30 s");
+    }
 
     #[test]
     fn durations_pick_a_readable_unit() {

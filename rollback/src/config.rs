@@ -95,6 +95,11 @@ impl RollbackConfig {
         self.policy(service, environment, alert).map_or(DEFAULT_GUARD_WINDOW, |p| p.limits.guard_window)
     }
 
+    /// The link comparing commit `from` with `to` in `repository`, from `compare_url`.
+    pub fn compare(&self, repository: &str, from: &str, to: &str) -> String {
+        self.compare_url.replace("{repository}", repository).replace("{from}", from).replace("{to}", to)
+    }
+
     /// The configured hook with this URL.
     pub fn hook(&self, url: &str) -> Option<&Hook> {
         self.policies.iter().flat_map(|p| &p.hooks).find(|h| h.url == url)

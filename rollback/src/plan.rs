@@ -105,9 +105,7 @@ pub async fn plan(
     let pull_requests = store.pull_requests_merged_as(&changeset).await?;
     let repository = commits.iter().find_map(|c| c.repository.clone());
     let compare = match (&repository, &target.commit_sha, &bad.commit_sha) {
-        (Some(repo), Some(from), Some(to)) => {
-            Some(config.compare_url.replace("{repository}", repo).replace("{from}", from).replace("{to}", to))
-        }
+        (Some(repo), Some(from), Some(to)) => Some(config.compare(repo, from, to)),
         _ => None,
     };
     let reason = reason(alert, bad, target, now);

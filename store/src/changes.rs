@@ -249,4 +249,19 @@ impl Store {
         });
         Ok(rows.into_iter().map(ci_run).collect())
     }
+
+    /// The CI runs of `commit_sha` that finished in `[from, to)`, in finish order: what built a
+    /// deployment. The window keeps the read on the index by finish time.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn ci_runs_of_commit(&self, commit_sha: &str, from: i64, to: i64) -> Result<Vec<CiRunRow>> {
+        let rows: Vec<CiRunTuple> = with_pool!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(format!("SELECT {CI_RUN_COLUMNS} FROM ci_runs WHERE finished_at >= "));
+            sql.push_bind(from).push(" AND finished_at < ").push_bind(to);
+            sql.push(" AND commit_sha = ").push_bind(commit_sha.to_owned()).push(" ORDER BY finished_at, id");
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows.into_iter().map(ci_run).collect())
+    }
 }

@@ -111,6 +111,29 @@ impl Store {
         Ok(rows)
     }
 
+    /// The first `limit` answers given for `service` in `environment` in `[from, to)`, oldest
+    /// first.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn gate_answers_between(&self, service: &str, environment: &str, from: Millis, to: Millis, limit: i64) -> Result<Vec<GateAnswerRow>> {
+        const SQL: &str = "SELECT id, asked_at, service, environment, deployment_id, rollout, asker, proceed, reasons
+             FROM gate_answers WHERE service = $1 AND environment = $2 AND asked_at >= $3 AND asked_at < $4
+             ORDER BY asked_at, id LIMIT $5";
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, GateAnswerRow>(SQL)
+                .bind(service)
+                .bind(environment)
+                .bind(from)
+                .bind(to)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::classify)?
+        });
+        Ok(rows)
+    }
+
     /// When `rollout` first asked the gate, if it has.
     ///
     /// # Errors

@@ -623,4 +623,17 @@ impl Store {
         });
         Ok(counts)
     }
+
+    /// The SLI samples of one series in `[from, to)`, oldest first: `(at, good, total)`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn sli_samples(&self, service: &str, environment: &str, slo: &str, from: Millis, to: Millis) -> Result<Vec<(Millis, i64, i64)>> {
+        const SQL: &str = "SELECT at, good, total FROM sli_samples
+             WHERE service = $1 AND environment = $2 AND slo = $3 AND at >= $4 AND at < $5 ORDER BY at";
+        let rows: Vec<(Millis, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(service).bind(environment).bind(slo).bind(from).bind(to).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows)
+    }
 }

@@ -198,6 +198,18 @@ impl Store {
         Ok(shipped)
     }
 
+    /// One incident by id.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>> {
+        const SQL: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE id = $1");
+        let row: Option<IncidentTuple> = with_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(id).fetch_optional(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(row.map(incident))
+    }
+
     /// A page of incidents, newest first by opening time.
     ///
     /// # Errors

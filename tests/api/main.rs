@@ -20,6 +20,7 @@ mod fuzz;
 mod gate;
 mod grafana;
 mod hooks;
+mod incident;
 mod fixtures;
 mod github_flow;
 mod gitops;

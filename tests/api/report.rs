@@ -305,6 +305,9 @@ async fn the_weekly_report_arrives_once_per_recipient_with_the_numbers_of_the_ap
             assert_eq!(dora["deployment_frequency"]["deployments"], 4, "{dora:#}");
             assert_eq!(dora["change_failure_rate"]["failed_deployments"], 1, "{dora:#}");
             assert!(html.contains("INC-7") && html.contains("Basket errors"), "the week's incident is listed");
+            let postmortem = "http://pacer.example.com/api/v1/incidents/INC-7/postmortem?format=html";
+            assert!(html.contains(&format!("href=\"{postmortem}\"")), "the incident links its postmortem draft");
+            assert!(text.contains(&format!("postmortem draft: {postmortem}")), "{text}");
             assert!(html.contains("rolled back by d3"), "the rollback is the failure's reason");
             assert!(html.contains("acme/checkout#12"), "the slowest change names its pull request");
             assert!(html.contains("11.0 h / 4.0 h / 14.0 h / 7.0 h"), "its coding, pickup, review and deploy stages");

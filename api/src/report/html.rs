@@ -196,10 +196,11 @@ pub(super) fn html(view: &View<'_>, images: &[Image], embed: Embed) -> String {
                 escape(i.severity.as_deref().unwrap_or("—")),
                 escape(&restored),
                 escape(&if blamed.is_empty() { "—".to_owned() } else { blamed.join(", ") }),
+                view.postmortem_link(&i.id).map_or_else(|| "—".to_owned(), |url| format!(r#"<a href="{}" style="color:#0b57d0;">draft</a>"#, escape(&url))),
             ]
         })
         .collect();
-    table(&mut html, "Incidents", &[&format!("Opened ({zone})"), "Service", "Incident", "Severity", "Restored in", "Blamed on"], &incidents, "No incidents this week.");
+    table(&mut html, "Incidents", &[&format!("Opened ({zone})"), "Service", "Incident", "Severity", "Restored in", "Blamed on", "Postmortem"], &incidents, "No incidents this week.");
 
     let rollbacks: Vec<Vec<String>> = gathered
         .rollbacks

@@ -361,6 +361,12 @@ impl View<'_> {
         self.settings.zone.format(at, "%a %d %b %H:%M")
     }
 
+    /// The link to an incident's postmortem draft (the HTML form), when pacer's address is known.
+    fn postmortem_link(&self, incident_id: &str) -> Option<String> {
+        let base = self.settings.base_url.as_deref()?.trim_end_matches('/');
+        Some(format!("{base}{}?format=html", crate::postmortem::postmortem_path(incident_id)))
+    }
+
     /// Links back to pacer and Grafana for this week and team, as (text, URL).
     fn links(&self) -> Vec<(&'static str, String)> {
         let (from, to) = (self.gathered.filters.from, self.gathered.filters.to);

@@ -57,7 +57,8 @@ pub(super) fn text(view: &View<'_>) -> String {
         let restored = i.resolved_at.map_or_else(|| "still open".to_owned(), |r| format!("restored in {}", duration((r - i.opened_at) as f64 / 1000.0)));
         let title = i.title.as_deref().map_or_else(String::new, |t| format!(" · {t}"));
         let blamed = if blamed.is_empty() { String::new() } else { format!("; blamed on {}", blamed.join(", ")) };
-        let _ = writeln!(out, "- {} {} {}{title}: {restored}{blamed}", view.when(i.opened_at), i.service, i.id);
+        let postmortem = view.postmortem_link(&i.id).map_or_else(String::new, |url| format!("; postmortem draft: {url}"));
+        let _ = writeln!(out, "- {} {} {}{title}: {restored}{blamed}{postmortem}", view.when(i.opened_at), i.service, i.id);
     }
     let _ = writeln!(out, "\nROLLBACKS BY PACER");
     if gathered.rollbacks.is_empty() {

@@ -11,6 +11,7 @@ pub mod events;
 pub mod gate;
 pub mod grafana;
 pub mod health;
+pub mod incidents;
 pub mod listing;
 pub mod metrics;
 pub mod openapi;

@@ -31,6 +31,7 @@ use crate::auth;
 use crate::clock::now;
 use crate::gate::verdict::Reason;
 use crate::html::escape;
+use crate::postmortem::postmortem_path;
 use crate::problem::Problem;
 use crate::read::slo::SloStatus;
 use crate::state::AppState;
@@ -474,7 +475,7 @@ fn deployment_table(
 }
 
 fn incident_table(html: &mut String, incidents: &[pacer_store::IncidentRow], analysis: &Analysis) {
-    const COLUMNS: [&str; 6] = ["Opened (UTC)", "Service", "Incident", "Severity", "Restored in", "Blamed on"];
+    const COLUMNS: [&str; 7] = ["Opened (UTC)", "Service", "Incident", "Severity", "Restored in", "Blamed on", "Timeline"];
     table_start(html, "incidents", "Incidents", &COLUMNS);
     for i in incidents {
         let title = match &i.title {
@@ -489,11 +490,12 @@ fn incident_table(html: &mut String, incidents: &[pacer_store::IncidentRow], ana
         let blamed: Vec<String> = analysis.blamed_on(&i.id).map(escape).collect();
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{title}</td><td>{}</td><td>{restored}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{title}</td><td>{}</td><td>{restored}</td><td>{}</td><td><a href=\"{}?format=html\">timeline &amp; postmortem</a></td></tr>",
             when(Some(i.opened_at)),
             escape(&i.service),
             escape(i.severity.as_deref().unwrap_or("—")),
             if blamed.is_empty() { "—".to_owned() } else { blamed.join(", ") },
+            escape(&postmortem_path(&i.id)),
         );
     }
     table_end(html, incidents.is_empty(), COLUMNS.len(), "No incidents in this range.");
