@@ -11,6 +11,7 @@ mod auth;
 mod backfill;
 mod bad_input;
 mod charts;
+mod chat;
 mod ci;
 mod conformance;
 mod cli;
