@@ -75,7 +75,7 @@ impl Application {
         // channel never holds up ingestion or the rollback hooks.
         let chatting = (!self.chat.rules.is_empty()).then(|| {
             let stored = Arc::new(tokio::sync::Notify::new());
-            let router = pacer_chat::event::Router::new(self.state.config.teams.clone());
+            let router = pacer_chat::routing::Router::new(self.state.config.teams.clone());
             let notifier = pacer_chat::Notifier::new(store.clone(), Arc::clone(&self.chat), router, Arc::clone(&stored));
             let telemetry = Arc::clone(&self.state.telemetry);
             let sender = pacer_chat::Sender::new(store.clone(), Arc::clone(&self.chat), stored).observed(Arc::new(move |outcome| telemetry.chat_message(outcome)));

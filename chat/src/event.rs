@@ -1,18 +1,14 @@
 //! What chat tells of: the events pacer notices in stored facts and rollback decisions, each
-//! with a key that names it once (`deployment.succeeded:<id>`), and the rules that route it.
+//! with a key that names it once (`deployment.succeeded:<id>`).
 //!
 //! Pure: the facts and rollbacks come in as the store reads them, and what each says now is what
 //! it announces. A deployment noticed only after it finished is announced as finished (its start
 //! is not announced late); an incident noticed only once resolved is announced as resolved.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use pacer_engine::Millis;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_rollback::report::Report;
 use pacer_store::RollbackRow;
-
-use crate::config::{ChatConfig, Rule};
 
 /// The kinds of event a rule can hear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -172,33 +168,6 @@ impl Event {
             _ => {}
         }
         events
-    }
-}
-
-/// Routes events to rules.
-#[derive(Debug, Clone)]
-pub struct Router {
-    /// Each team's services, as configured.
-    teams: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Router {
-    /// A router that knows each team's services.
-    pub fn new(teams: BTreeMap<String, BTreeSet<String>>) -> Self {
-        Self { teams }
-    }
-
-    /// The rules of `config` that hear `event`.
-    pub fn rules<'c>(&self, config: &'c ChatConfig, event: &Event) -> Vec<&'c Rule> {
-        config.rules.iter().filter(|rule| self.hears(rule, event)).collect()
-    }
-
-    fn hears(&self, rule: &Rule, event: &Event) -> bool {
-        let team_of = |team: &String| event.team.as_ref() == Some(team) || self.teams.get(team).is_some_and(|s| s.contains(&event.service));
-        rule.events.contains(&event.kind)
-            && rule.environments.contains(&event.environment)
-            && (rule.services.is_empty() || rule.services.contains(&event.service))
-            && (rule.teams.is_empty() || rule.teams.iter().any(team_of))
     }
 }
 

@@ -3,7 +3,7 @@
 //! HTTP endpoint (pacer's JSON, signed per Standard Webhooks), as `[[notify]]` rules route them.
 //!
 //! - [`config`]: `[chat]` and `[[notify]]`.
-//! - [`event`]: what is announced, each event's key, and which rules hear it. Pure.
+//! - [`event`]: what is announced and each event's key; [`routing`]: which rules hear it. Pure.
 //! - [`message`]: what a message says, channel-neutral; [`slack`], [`teams`] and [`webhook`]
 //!   render it; [`text`] escapes, cuts and encodes. Pure.
 //! - [`notifier`]: notices events in the change log and the rollbacks, stores their messages in
@@ -18,6 +18,7 @@ pub mod config;
 pub mod event;
 pub mod message;
 pub mod notifier;
+pub mod routing;
 pub mod sender;
 pub mod slack;
 pub mod teams;

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::config::{Channel, ChatConfig, Rule};
-use crate::event::{Event, Router};
+use crate::event::Event;
+use crate::routing::Router;
 use crate::message::compose;
 use crate::{slack, teams, webhook};
 

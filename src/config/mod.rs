@@ -38,7 +38,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 31] = [
+pub const SETTINGS: [(&str, &str); 32] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -63,6 +63,7 @@ pub const SETTINGS: [(&str, &str); 31] = [
     ("flux", "Flux notification-controller events"),
     ("jenkins", "Jenkins Notification plugin builds"),
     ("repositories", "repository (and path) → service"),
+    ("slack", "the Slack deploy bot: its signing secret and the Slack users who are admins"),
     ("report", "the weekly report email (the variable sets its smtp_url)"),
     ("ci", "time budgets of the delivery stages"),
     ("limits", "body sizes, JSON depth, batch size, timeouts, rates, heavy queries, future tolerance"),
@@ -244,6 +245,8 @@ impl Settings {
             out.push_str(&format!("pagerduty.services.{pagerduty_service:?} = {service}\n"));
         }
         out.push_str(&format!("argocd.token = {}\nflux.secret = {}\njenkins.token = {}\n", set(&webhooks.argocd), set(&webhooks.flux), set(&webhooks.jenkins)));
+        let admins: Vec<&str> = sources.slack_admins.iter().map(String::as_str).collect();
+        out.push_str(&format!("slack.signing_secret = {}\nslack.admins = [{}]\n", set(&webhooks.slack), admins.join(", ")));
         let argocd = &sources.argocd;
         for (key, label) in [("service_label", &argocd.service_label), ("environment_label", &argocd.environment_label)] {
             out.push_str(&format!("argocd.{key} = {}\n", label.as_deref().unwrap_or("(not set)")));
@@ -675,7 +678,8 @@ mod tests {
     #[test]
     fn the_listed_settings_are_the_parts_own_keys() {
         let listed: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
-        let mut owned: Vec<&str> = [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>()].concat();
+        let mut owned: Vec<&str> =
+            [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>(), fields::<ChatFile>()].concat();
         let mut sorted = listed.clone();
         sorted.sort_unstable();
         owned.sort_unstable();

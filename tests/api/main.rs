@@ -37,6 +37,7 @@ mod rollback;
 mod scale_out;
 mod scenarios;
 mod send;
+mod slack_bot;
 mod slo;
 mod telemetry;
 mod traces;

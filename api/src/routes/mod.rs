@@ -18,6 +18,7 @@ pub mod page;
 pub mod prs;
 pub mod report;
 pub mod rollbacks;
+pub mod slack;
 pub mod slo;
 pub mod stages;
 pub mod webhooks;
