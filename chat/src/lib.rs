@@ -9,6 +9,7 @@
 //! - [`notifier`]: notices events in the change log and the rollbacks, stores their messages in
 //!   the outbox once per event and destination.
 //! - [`sender`]: claims due messages and posts them, with retries.
+//! - [`manifest`]: the Slack app manifest of the deploy bot.
 //!
 //! It knows nothing of HTTP routing: the binary starts the [`Notifier`] and the [`Sender`] beside
 //! the server. Exactly-once and leases come from the store's outbox, retries and signatures from
@@ -16,6 +17,7 @@
 
 pub mod config;
 pub mod event;
+pub mod manifest;
 pub mod message;
 pub mod notifier;
 pub mod routing;

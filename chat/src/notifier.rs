@@ -80,7 +80,10 @@ impl Notifier {
             }
         }
         events.retain(|e| now - e.at <= self.config.max_age);
-        for rollback in self.store.rollbacks_active_since(cursor.rollbacks_at - ROLLBACK_OVERLAP).await? {
+        // Rollback activity older than `max_age` is not announced either (a cursor left behind
+        // while no rule was set), which also bounds what is read.
+        let since = (cursor.rollbacks_at - ROLLBACK_OVERLAP).max(now - self.config.max_age);
+        for rollback in self.store.rollbacks_active_since(since).await? {
             events.extend(Event::of_rollback(&rollback, now));
         }
         let messages: Vec<NewMessage> =

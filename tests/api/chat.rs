@@ -32,19 +32,22 @@ struct Got {
     at: Instant,
 }
 
+/// The answers scripted per channel: (channel, status, `Retry-After`), first come first used.
+type Script = Arc<Mutex<Vec<(String, u16, Option<&'static str>)>>>;
+
 /// Slack, Teams and a webhook on one local server: `/{channel}` records the request and answers
 /// with the next scripted answer for that channel (then 200 `ok`).
 #[derive(Clone)]
 struct Channels {
     base: String,
     got: Arc<Mutex<Vec<Got>>>,
-    script: Arc<Mutex<Vec<(String, u16, Option<&'static str>)>>>,
+    script: Script,
 }
 
 impl Channels {
     async fn start() -> Self {
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
-        let script: Arc<Mutex<Vec<(String, u16, Option<&'static str>)>>> = Arc::default();
+        let script: Script = Arc::default();
         let (log, answers) = (Arc::clone(&got), Arc::clone(&script));
         let app = axum::Router::new().route(
             "/{channel}",

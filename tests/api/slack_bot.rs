@@ -119,6 +119,13 @@ async fn status_and_history_answer_from_the_store(backend: Backend) {
     assert_eq!(lines[0], "Last 2 deployments of *checkout* in production:");
     assert!(lines[1].starts_with("• `1.1.0 (c2)` success ") && lines[2].starts_with("• `1.0.0 (c1)` success "), "{text}");
 
+    let dora = signed(&app, "U0SOMEONE", "dora").await;
+    let text = dora["text"].as_str().expect("text");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "a heading and the five keys: {text}");
+    assert_eq!(lines[0], "DORA keys of every team in production, last 7 days:");
+    assert!(lines[1].starts_with("• *Deployment frequency*: 0.29 / day (") && lines[1].ends_with("— no number the week before"), "{text}");
+
     let escaped = signed(&app, "U0SOMEONE", "status <!channel>&co").await;
     assert_eq!(escaped["text"], "No deployments of *&lt;!channel&gt;&amp;co* in production yet.");
     let usage = signed(&app, "U0SOMEONE", "").await;
@@ -161,4 +168,15 @@ async fn only_admins_approve_and_twice_is_once_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admins_approve_and_twice_is_once_on_postgres() {
     only_admins_approve_and_twice_is_once(Backend::Postgres).await;
+}
+
+#[test]
+fn the_manifest_points_the_command_at_pacer() {
+    let output = crate::cli::pacer().args(["slack", "manifest", "--url", "https://pacer.example.com"]).output().expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let manifest: Value = serde_json::from_slice(&output.stdout).expect("the manifest is JSON");
+    assert_eq!(manifest["features"]["slash_commands"][0]["command"], "/pacer");
+    assert_eq!(manifest["features"]["slash_commands"][0]["url"], "https://pacer.example.com/webhooks/slack/commands");
+    let refused = crate::cli::pacer().args(["slack", "manifest", "--url", "pacer.example.com"]).output().expect("run");
+    assert!(!refused.status.success(), "a URL without a scheme is refused");
 }

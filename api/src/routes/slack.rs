@@ -4,17 +4,19 @@
 //! minutes (`pacer_collector::sources::slack`); a missing, wrong or old one is a 401 and nothing
 //! is done. Subcommands: `status <service> [environment]` (the live version and since when, the
 //! last deployments, open incidents, rollbacks awaiting approval), `history <service> [n]` (the
-//! last n deployments), and `approve <rollback id>` (the manual policy's approval, only for
-//! Slack users listed in `[slack] admins`). Each answers at once from the store, well within
-//! Slack's three seconds, as an ephemeral message (an approval is said in the channel). Not
-//! built yet: `dora`, `rollback` and the interactions endpoint.
+//! last n deployments), `dora [team]` (the five keys of the last 7 days with their levels and
+//! the change from the week before, as the page words them), and `approve <rollback id>` (the
+//! manual policy's approval, only for Slack users listed in `[slack] admins`). Each answers at
+//! once from the store and the cached analysis, well within Slack's three seconds, as an
+//! ephemeral message (an approval is said in the channel). Not built yet: `rollback` and the
+//! interactions endpoint.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use pacer_chat::text::{escape_mrkdwn, short_sha, truncate_escaped};
+use pacer_chat::text::{encode, escape_mrkdwn, short_sha, truncate_escaped};
 use pacer_collector::sources::slack::{self, SlashCommand};
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::model::{DAY, Deployment, DeploymentStatus};
@@ -23,7 +25,9 @@ use serde::Serialize;
 
 use crate::clock::now;
 use crate::problem::Problem;
+use crate::query::Params;
 use crate::state::AppState;
+use crate::wording::{Change, keys, level_name};
 
 /// The longest answer text (Slack's limit on a message's `text`).
 const MAX_TEXT: usize = 3_000;
@@ -74,6 +78,8 @@ async fn command(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             None => Reply::to_user(format!("Expected a number of deployments from 1 to 20 but found `{}`.", escape_mrkdwn(n))),
         },
         ["approve", id] => approve(&state, &command, id).await?,
+        ["dora"] => dora(&state, None).await?,
+        ["dora", team] => dora(&state, Some(team)).await?,
         _ => Reply::to_user(usage(&command.command)),
     };
     Ok(Json(reply))
@@ -84,6 +90,7 @@ fn usage(command: &str) -> String {
     format!(
         "Usage:\n• `{c} status <service> [environment]`: what is live, the last deployments, open incidents, rollbacks awaiting approval\n\
          • `{c} history <service> [n]`: the last n deployments (5 by default)\n\
+         • `{c} dora [team]`: the five keys over the last 7 days, with their levels and the change from the week before\n\
          • `{c} approve <rollback id>`: approve a rollback the manual policy holds (admins only)"
     )
 }
@@ -154,6 +161,35 @@ async fn history(state: &AppState, service: &str, n: i64) -> Result<Reply, Probl
     }
     let lines: Vec<String> = recent.iter().map(line).collect();
     Ok(Reply::to_user(format!("Last {} deployments of *{name}* in production:\n{}", recent.len(), lines.join("\n"))))
+}
+
+async fn dora(state: &AppState, team: Option<&str>) -> Result<Reply, Problem> {
+    let query = match team {
+        Some(team) => format!("from=now-7d&team={}", encode(team)),
+        None => "from=now-7d".to_owned(),
+    };
+    let params = Params::parse(Some(&query))?;
+    let (analysis, f) = match crate::read::dora::analyze(state, &params).await {
+        Ok(found) => found,
+        Err(problem) if (400..500).contains(&problem.status) => return Ok(Reply::to_user(format!("Nothing to show: {}.", escape_mrkdwn(&problem.detail)))),
+        Err(problem) => return Err(problem),
+    };
+    let now = analysis.summary(f.from, f.to, f.benchmarks, &f.scope);
+    let before = analysis.summary(f.from - (f.to - f.from), f.from, f.benchmarks, &f.scope);
+    let whose = team.map_or_else(|| "every team".to_owned(), |t| format!("*{}*", escape_mrkdwn(t)));
+    let mut text = format!("DORA keys of {whose} in production, last 7 days:\n");
+    for key in keys(&now, &before, f.benchmarks) {
+        let level = key.level.map(|l| format!(" ({})", level_name(l))).unwrap_or_default();
+        let change = match key.change() {
+            Change::Unknown => "no number the week before".to_owned(),
+            Change::Steady { was } => format!("steady (was {was})"),
+            Change::Moved { up, better, amount, was } => {
+                format!("{} {amount} ({}; was {was})", if up { "up" } else { "down" }, if better { "better" } else { "worse" })
+            }
+        };
+        text.push_str(&format!("• *{}*: {}{level} — {change}\n", key.name, key.shown_value()));
+    }
+    Ok(Reply::to_user(text))
 }
 
 async fn approve(state: &AppState, command: &SlashCommand, id: &str) -> Result<Reply, Problem> {
