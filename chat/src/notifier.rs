@@ -5,9 +5,11 @@
 //! is heard, and ingestion never waits on chat), and the rollbacks with activity (decided,
 //! approved, settled). Each event is rendered once per rule that hears it and inserted under its
 //! (event, destination) key, so replicas reading the same stretch, or a tick reading it again,
-//! store one message. Events older than `max_age` when noticed — a backfill, an import, the
+//! store one message; a notifier remembers what it stored, so a stretch it reads again costs no
+//! write. Events older than `max_age` when noticed — a backfill, an import, the
 //! demo's history — are not announced.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,10 @@ const POLL: Duration = Duration::from_millis(500);
 /// How far back each tick reads rollback activity again: longer than a hook's lease, so an
 /// attempt recorded late (its time is when it started) is still seen.
 const ROLLBACK_OVERLAP: Millis = 5 * 60 * 1_000;
+/// How often the rollback time of the cursor is moved when nothing else moves it.
+const CURSOR_EVERY: Millis = 30 * 1_000;
+/// The most (event, destination) pairs a notifier remembers having stored.
+const REMEMBERED: usize = 10_000;
 
 /// Notices events and stores their messages.
 #[derive(Debug, Clone)]
@@ -38,12 +44,14 @@ pub struct Notifier {
     router: Router,
     /// Woken when messages were stored.
     sent: Arc<Notify>,
+    /// The (event key, destination) pairs this process stored.
+    stored: Arc<std::sync::Mutex<HashSet<(String, String)>>>,
 }
 
 impl Notifier {
     /// A notifier over `store`, routing with `router`; `sent` is notified when it stores messages.
     pub fn new(store: Store, config: Arc<ChatConfig>, router: Router, sent: Arc<Notify>) -> Self {
-        Self { store, config, router, sent }
+        Self { store, config, router, sent, stored: Arc::default() }
     }
 
     /// Notices until `shutdown` completes.
@@ -86,10 +94,37 @@ impl Notifier {
         for rollback in self.store.rollbacks_active_since(since).await? {
             events.extend(Event::of_rollback(&rollback, now));
         }
-        let messages: Vec<NewMessage> =
-            events.iter().flat_map(|event| self.router.rules(&self.config, event).into_iter().map(move |rule| self.message(event, rule))).collect();
+        // What this process stored already (the rollback overlap reads the same activity for
+        // minutes) is not rendered or written again; what another replica stored is, once, and
+        // the constraint keeps one row.
+        let messages: Vec<NewMessage> = {
+            let stored_here = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            events
+                .iter()
+                .flat_map(|event| {
+                    let key = event.key();
+                    let stored_here = &stored_here;
+                    self.router
+                        .rules(&self.config, event)
+                        .into_iter()
+                        .filter(move |rule| !stored_here.contains(&(key.clone(), rule.name.clone())))
+                        .map(move |rule| self.message(event, rule))
+                })
+                .collect()
+        };
         let stored = self.store.enqueue_messages(&messages, now).await?;
-        self.store.advance_chat_cursor(ChatCursor { facts_generation: generation, rollbacks_at: now }).await?;
+        {
+            let mut stored_here = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if stored_here.len() > REMEMBERED {
+                stored_here.clear();
+            }
+            stored_here.extend(messages.into_iter().map(|m| (m.event_key, m.destination)));
+        }
+        // The cursor moves when there is something to move it past: every new generation, and
+        // the rollback time now and then (reads overlap it by minutes anyway).
+        if generation > cursor.facts_generation || now - cursor.rollbacks_at >= CURSOR_EVERY {
+            self.store.advance_chat_cursor(ChatCursor { facts_generation: generation, rollbacks_at: now }).await?;
+        }
         if stored > 0 {
             tracing::debug!(messages = stored, "chat messages stored");
             self.sent.notify_one();
