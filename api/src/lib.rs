@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::listing::router(state.clone()))
         .merge(routes::alerts::router(state.clone()))
         .merge(routes::rollbacks::router(state.clone()))
+        .merge(routes::chat::router(state.clone()))
         .merge(routes::gate::router(state.clone()))
         .merge(routes::slo::router(state.clone()))
         .merge(routes::charts::router(state.clone()))

@@ -327,6 +327,20 @@ async fn a_gone_channel_is_not_retried(backend: Backend) {
     channels.wait_for("teams", 1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!((channels.got("slack").len(), channels.got("teams").len()), (1, 1), "no retry after 404 or 410");
+    let listed = app.get("/api/v1/chat/messages").await;
+    let mut states: Vec<(String, String, i64, Option<i64>)> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| (m["destination"].as_str().unwrap_or("").to_owned(), m["state"].as_str().unwrap_or("").to_owned(), m["attempts"].as_i64().unwrap_or(0), m["last_status"].as_i64()))
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [("hook".into(), "delivered".into(), 1, Some(200)), ("slack".into(), "gone".into(), 1, Some(404)), ("teams".into(), "gone".into(), 1, Some(410))],
+        "an operator sees which channel is gone: {listed}"
+    );
+    assert!(!listed.to_string().contains(&channels.base), "destination URLs are never listed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

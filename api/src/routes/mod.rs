@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod changes;
 pub mod charts;
+pub mod chat;
 pub mod ci;
 pub mod dora;
 pub mod events;
