@@ -180,3 +180,66 @@ fn the_manifest_points_the_command_at_pacer() {
     let refused = crate::cli::pacer().args(["slack", "manifest", "--url", "pacer.example.com"]).output().expect("run");
     assert!(!refused.status.success(), "a URL without a scheme is refused");
 }
+
+/// Posts a signed click of the `rollback` button for `value` by `user`.
+async fn click(app: &TestApp, user: &str, value: &str) -> Value {
+    let payload = json!({"type": "block_actions", "user": {"id": user}, "actions": [{"action_id": "rollback", "value": value, "type": "button"}]}).to_string();
+    let enc: String = payload.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect();
+    let body = format!("payload={enc}");
+    let at = now();
+    let response = app
+        .client
+        .post(app.url("/webhooks/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", at.to_string())
+        .header("x-slack-signature", signature(at, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+async fn a_confirmed_rollback_goes_through_the_policy_once(backend: Backend) {
+    let hook = Receiver::start().await;
+    let toml = format!("{}[slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nadmins = [\"{ADMIN}\"]\n", crate::rollback::config("auto", &[&hook.url]));
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    app.ingest(history()).await;
+
+    let refused = signed(&app, "U0SOMEONE", "rollback checkout").await;
+    assert!(refused["text"].as_str().is_some_and(|t| t.starts_with("Only pacer admins may ask for rollbacks")), "{refused}");
+    assert!(refused.get("blocks").is_none(), "no button for someone who may not use it");
+
+    let asked = signed(&app, ADMIN, "rollback checkout").await;
+    let button = &asked["blocks"][1]["elements"][0];
+    assert_eq!((button["action_id"].as_str(), button["value"].as_str()), (Some("rollback"), Some("checkout production")), "{asked}");
+    assert!(app.get("/api/v1/rollbacks").await["items"].as_array().is_some_and(Vec::is_empty), "nothing before the confirmation");
+
+    let stranger = click(&app, "U0SOMEONE", "checkout production").await;
+    assert!(stranger["text"].as_str().is_some_and(|t| t.starts_with("Only pacer admins")), "{stranger}");
+    assert!(app.get("/api/v1/rollbacks").await["items"].as_array().is_some_and(Vec::is_empty), "a click by a non-admin does nothing");
+
+    let first = click(&app, ADMIN, "checkout production").await;
+    let second = click(&app, ADMIN, "checkout production").await;
+    assert_eq!(first["response_type"], "in_channel", "{first}");
+    assert!(first["text"].as_str().is_some_and(|t| t.starts_with(&format!("<@{ADMIN}> asked to roll back *checkout* in production: rollback `rb_"))), "{first}");
+    let listed = app.get("/api/v1/rollbacks").await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "one decision for two clicks: {listed} / {second}");
+    assert_eq!(listed["items"][0]["deployment_id"], "v2");
+    assert_eq!(listed["items"][0]["target_deployment_id"], "v1");
+    let requests = hook.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(requests[0].json()["trigger"]["alert"], format!("rollback requested by slack:{ADMIN}"), "the report names who asked");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(hook.requests().len(), 1, "one hook delivery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_rollback_goes_through_the_policy_once_on_sqlite() {
+    a_confirmed_rollback_goes_through_the_policy_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_rollback_goes_through_the_policy_once_on_postgres() {
+    a_confirmed_rollback_goes_through_the_policy_once(Backend::Postgres).await;
+}

@@ -1,4 +1,5 @@
-//! `POST /webhooks/slack/commands`: the deploy bot's slash command, `/pacer <subcommand>`.
+//! `POST /webhooks/slack/commands` and `/webhooks/slack/interactions`: the deploy bot's slash
+//! command, `/pacer <subcommand>`, and its confirm button.
 //!
 //! Every request must carry Slack's signature of its raw body made within the last five
 //! minutes (`pacer_collector::sources::slack`); a missing, wrong or old one is a 401 and nothing
@@ -8,8 +9,10 @@
 //! the change from the week before, as the page words them), and `approve <rollback id>` (the
 //! manual policy's approval, only for Slack users listed in `[slack] admins`). Each answers at
 //! once from the store and the cached analysis, well within Slack's three seconds, as an
-//! ephemeral message (an approval is said in the channel). Not built yet: `rollback` and the
-//! interactions endpoint.
+//! ephemeral message (an approval is said in the channel). `rollback <service> [environment]`
+//! (admins only) answers with a confirm button; its click puts the request through the rollback
+//! policy as an alert starting now would go (`alerting::roll_back_on_request`): the same
+//! exactly-once decision, so a second click finds the same rollback.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,12 +20,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use pacer_chat::text::{encode, escape_mrkdwn, short_sha, truncate_escaped};
-use pacer_collector::sources::slack::{self, SlashCommand};
+use pacer_collector::sources::slack::{self, Interaction, SlashCommand};
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::model::{DAY, Deployment, DeploymentStatus};
 use pacer_store::ListQuery;
 use serde::Serialize;
+use serde_json::{Value, json};
 
+use crate::alerting::Requested;
 use crate::clock::now;
 use crate::problem::Problem;
 use crate::query::Params;
@@ -34,37 +39,56 @@ const MAX_TEXT: usize = 3_000;
 
 /// Slack bot routes. They take no bearer token: Slack proves itself by its signature.
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/webhooks/slack/commands", post(command)).with_state(state)
+    Router::new().route("/webhooks/slack/commands", post(command)).route("/webhooks/slack/interactions", post(interaction)).with_state(state)
 }
 
-/// An answer to a slash command.
+/// An answer to a slash command or a button.
 #[derive(Debug, Serialize)]
 struct Reply {
     /// `ephemeral` (only the user sees it) or `in_channel`.
     response_type: &'static str,
     /// mrkdwn text.
     text: String,
+    /// Block Kit blocks (a confirm button), when any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    blocks: Vec<Value>,
 }
 
 impl Reply {
     fn to_user(text: String) -> Self {
-        Self { response_type: "ephemeral", text: truncate_escaped(&text, MAX_TEXT) }
+        Self { response_type: "ephemeral", text: truncate_escaped(&text, MAX_TEXT), blocks: Vec::new() }
     }
 
     fn to_channel(text: String) -> Self {
-        Self { response_type: "in_channel", text: truncate_escaped(&text, MAX_TEXT) }
+        Self { response_type: "in_channel", text: truncate_escaped(&text, MAX_TEXT), blocks: Vec::new() }
     }
 }
 
-async fn command(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Reply>, Problem> {
+/// Refuses a request Slack did not sign (401, nothing done).
+fn signed_by_slack(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Problem> {
     let Some(secret) = &state.config.webhooks.slack else {
         return Err(Problem::not_found("the Slack bot is not configured: set slack.signing_secret"));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(error) = slack::verify(secret.expose(), header("x-slack-request-timestamp"), header("x-slack-signature"), &body, now() / 1_000) {
+    slack::verify(secret.expose(), header("x-slack-request-timestamp"), header("x-slack-signature"), body, now() / 1_000).map_err(|error| {
         tracing::warn!(error = %error, "slack request refused");
-        return Err(Problem::unauthorized(error.to_string()));
-    }
+        Problem::unauthorized(error.to_string())
+    })
+}
+
+fn is_admin(state: &AppState, user: &str) -> bool {
+    state.config.sources.slack_admins.contains(user)
+}
+
+fn not_admin(user: &str, what: &str) -> Reply {
+    Reply::to_user(format!(
+        "Only pacer admins may {what}: ask one to add your Slack user id `{}` to `[slack] admins`. Nothing was done.",
+        escape_mrkdwn(user)
+    ))
+}
+
+async fn command(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Reply>, Problem> {
+    signed_by_slack(&state, &headers, &body)?;
     let command = SlashCommand::parse(&body).map_err(|detail| Problem::unreadable_body(StatusCode::BAD_REQUEST, detail))?;
     let words = command.words();
     tracing::info!(user = command.user_id, subcommand = words.first().copied().unwrap_or(""), "slack command");
@@ -78,6 +102,8 @@ async fn command(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             None => Reply::to_user(format!("Expected a number of deployments from 1 to 20 but found `{}`.", escape_mrkdwn(n))),
         },
         ["approve", id] => approve(&state, &command, id).await?,
+        ["rollback", service] => confirm_rollback(&state, &command, service, "production"),
+        ["rollback", service, environment] => confirm_rollback(&state, &command, service, &normalizer.environment(environment)),
         ["dora"] => dora(&state, None).await?,
         ["dora", team] => dora(&state, Some(team)).await?,
         _ => Reply::to_user(usage(&command.command)),
@@ -91,6 +117,7 @@ fn usage(command: &str) -> String {
         "Usage:\n• `{c} status <service> [environment]`: what is live, the last deployments, open incidents, rollbacks awaiting approval\n\
          • `{c} history <service> [n]`: the last n deployments (5 by default)\n\
          • `{c} dora [team]`: the five keys over the last 7 days, with their levels and the change from the week before\n\
+         • `{c} rollback <service> [environment]`: ask the rollback policy to roll back the current deployment, after you confirm (admins only)\n\
          • `{c} approve <rollback id>`: approve a rollback the manual policy holds (admins only)"
     )
 }
@@ -192,13 +219,51 @@ async fn dora(state: &AppState, team: Option<&str>) -> Result<Reply, Problem> {
     Ok(Reply::to_user(text))
 }
 
+/// Asks the admin to confirm, with a button whose click comes back to the interactions route.
+fn confirm_rollback(state: &AppState, command: &SlashCommand, service: &str, environment: &str) -> Reply {
+    if !is_admin(state, &command.user_id) {
+        tracing::warn!(user = command.user_id, service, "slack rollback refused: not an admin");
+        return not_admin(&command.user_id, "ask for rollbacks");
+    }
+    let text = format!(
+        "Roll back *{}* in {}? The rollback policy decides, as for an alert now: the current deployment goes back to the last good one.",
+        escape_mrkdwn(service),
+        escape_mrkdwn(environment)
+    );
+    let button = json!({"type": "button", "action_id": "rollback", "style": "danger", "value": format!("{service} {environment}"),
+                        "text": {"type": "plain_text", "text": "Roll back"}});
+    let blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}), json!({"type": "actions", "elements": [button]})];
+    Reply { blocks, ..Reply::to_user(text) }
+}
+
+/// `POST /webhooks/slack/interactions`: the confirm button of `rollback`.
+async fn interaction(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Reply>, Problem> {
+    signed_by_slack(&state, &headers, &body)?;
+    let interaction = Interaction::parse(&body).map_err(|detail| Problem::unreadable_body(StatusCode::BAD_REQUEST, detail))?;
+    let user = interaction.user.id.as_str();
+    let Some(action) = interaction.actions.first().filter(|a| a.action_id == "rollback") else {
+        return Ok(Json(Reply::to_user("Nothing was done: pacer knows no such button.".to_owned())));
+    };
+    if !is_admin(&state, user) {
+        tracing::warn!(user, "slack rollback refused: not an admin");
+        return Ok(Json(not_admin(user, "ask for rollbacks")));
+    }
+    let Some((service, environment)) = action.value.split_once(' ') else {
+        return Ok(Json(Reply::to_user("Nothing was done: the button names no service.".to_owned())));
+    };
+    let (name, env) = (escape_mrkdwn(service), escape_mrkdwn(environment));
+    let reply = match crate::alerting::roll_back_on_request(&state, "slack", service, environment, &format!("slack:{user}")).await? {
+        Requested::Decided(id) => Reply::to_channel(format!("<@{user}> asked to roll back *{name}* in {env}: rollback `{}` decided.", escape_mrkdwn(&id))),
+        Requested::Skipped(reason) => Reply::to_user(format!("Nothing was done: the rollback policy skipped it ({}).", reason.name())),
+        Requested::NoPolicy => Reply::to_user(format!("Nothing was done: no rollback policy covers *{name}* in {env}.")),
+    };
+    Ok(Json(reply))
+}
+
 async fn approve(state: &AppState, command: &SlashCommand, id: &str) -> Result<Reply, Problem> {
-    if !state.config.sources.slack_admins.contains(&command.user_id) {
+    if !is_admin(state, &command.user_id) {
         tracing::warn!(user = command.user_id, rollback_id = id, "slack approval refused: not an admin");
-        return Ok(Reply::to_user(format!(
-            "Only pacer admins may approve rollbacks: ask one to add your Slack user id `{}` to `[slack] admins`. Nothing was done.",
-            escape_mrkdwn(&command.user_id)
-        )));
+        return Ok(not_admin(&command.user_id, "approve rollbacks"));
     }
     let by = format!("slack:{}", command.user_id);
     match crate::approval::approve(state, id, &by).await {

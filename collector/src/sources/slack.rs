@@ -91,6 +91,52 @@ impl SlashCommand {
     }
 }
 
+/// A click on a button of the bot's message, as Slack posts it to the interactivity URL: a
+/// form whose `payload` field is JSON (<https://api.slack.com/reference/interaction-payloads>).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Interaction {
+    /// Who clicked.
+    #[serde(default)]
+    pub user: User,
+    /// The buttons clicked (one for a button).
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+/// A Slack user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct User {
+    /// Their id, `U…`.
+    #[serde(default)]
+    pub id: String,
+}
+
+/// A button clicked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Action {
+    /// The button's `action_id`.
+    #[serde(default)]
+    pub action_id: String,
+    /// The button's `value`.
+    #[serde(default)]
+    pub value: String,
+}
+
+impl Interaction {
+    /// Reads an interaction from its form body.
+    ///
+    /// # Errors
+    /// The body is not a form with a JSON `payload`.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Form {
+            payload: String,
+        }
+        let form: Form = serde_urlencoded::from_bytes(body).map_err(|e| format!("expected a form with a payload field: {e}"))?;
+        serde_json::from_str(&form.payload).map_err(|e| format!("expected the payload to be an interaction: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
