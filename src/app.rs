@@ -18,6 +18,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     report: Option<Arc<pacer_mail::MailConfig>>,
+    chat: Arc<pacer_chat::ChatConfig>,
 }
 
 impl Application {
@@ -28,7 +29,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings.database_url).await?;
         let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-        Ok(Self { listener, state: AppState::new(store, settings.api.clone()), report: settings.report.clone() })
+        Ok(Self { listener, state: AppState::new(store, settings.api.clone()), report: settings.report.clone(), chat: Arc::clone(&settings.chat) })
     }
 
     /// The address actually bound (useful with port 0).
@@ -46,7 +47,8 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     ///
-    /// The rollback dispatcher, the SLO evaluator and the weekly report's mailer run beside the
+    /// The rollback dispatcher, the SLO evaluator, the weekly report's mailer and chat's notifier
+    /// and sender run beside the
     /// server and stop with it, finishing the deliveries they have started.
     ///
     /// # Errors
@@ -69,6 +71,16 @@ impl Application {
         let evaluating = (!self.state.config.slos.is_empty())
             .then(|| tokio::spawn(pacer_api::slo_evaluator::evaluate(self.state.clone(), interval, until(stopped.clone()))));
         let mailing = mailer.map(|mailer| tokio::spawn(mailer.run(until(stopped.clone()))));
+        // Chat notifications, when rules are set: their own tasks, table and client, so a slow
+        // channel never holds up ingestion or the rollback hooks.
+        let chatting = (!self.chat.rules.is_empty()).then(|| {
+            let stored = Arc::new(tokio::sync::Notify::new());
+            let router = pacer_chat::routing::Router::new(self.state.config.teams.clone());
+            let notifier = pacer_chat::Notifier::new(store.clone(), Arc::clone(&self.chat), router, Arc::clone(&stored));
+            let telemetry = Arc::clone(&self.state.telemetry);
+            let sender = pacer_chat::Sender::new(store.clone(), Arc::clone(&self.chat), stored).observed(Arc::new(move |outcome| telemetry.chat_message(outcome)));
+            (tokio::spawn(notifier.run(until(stopped.clone()))), tokio::spawn(sender.run(until(stopped.clone()))))
+        });
         let following = tokio::spawn(pacer_api::analysis::follow(
             Arc::clone(&self.state.analyses),
             store.clone(),
@@ -89,6 +101,10 @@ impl Application {
         }
         if let Some(mailing) = mailing {
             let _ = mailing.await;
+        }
+        if let Some((noticing, sending)) = chatting {
+            let _ = noticing.await;
+            let _ = sending.await;
         }
         store.close().await;
         served

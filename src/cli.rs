@@ -1,4 +1,4 @@
-//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token | send`.
+//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token | send | slack`.
 //!
 //! It only names the commands and dispatches: each command's file owns its options and its `run`,
 //! and the options every command shares live with the configuration ([`crate::config::CommonArgs`]).
@@ -40,6 +40,8 @@ pub enum Command {
     /// Send one deployment, CI run or incident to a running pacer (for any pipeline).
     // Boxed: its fields would otherwise be most of every command's size.
     Send(Box<crate::send::SendArgs>),
+    /// Slack: print the deploy bot's app manifest.
+    Slack(crate::slack::SlackArgs),
 }
 
 /// Runs a command to completion.
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Import(args) => crate::import::run(args).await,
         Command::Token(args) => crate::token::run(args).await,
         Command::Send(args) => crate::send::run(*args).await,
+        Command::Slack(args) => crate::slack::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

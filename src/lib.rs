@@ -14,4 +14,5 @@ pub mod report;
 pub mod send;
 pub mod serve;
 pub mod server;
+pub mod slack;
 pub mod token;

@@ -99,6 +99,46 @@ async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_
     }))
 }
 
+/// What a person's request to roll back led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// The rollback decided now, or the one already decided for the same deployment.
+    Decided(String),
+    /// The policy did not act, and why.
+    Skipped(pacer_engine::rollback::Skip),
+    /// No rollback policy covers the service in the environment.
+    NoPolicy,
+}
+
+/// Puts a person's request to roll back the current deployment of `service` in `environment`
+/// through the rollback policy as an alert starting now would go (guard window, cooldown, hourly
+/// cap, exactly once: a second request for the same deployment finds the same rollback), and
+/// wakes the dispatcher. The report's trigger names `by`; no incident is made.
+///
+/// # Errors
+/// The database failed; no rollback is stored.
+pub async fn roll_back_on_request(state: &AppState, source: &str, service: &str, environment: &str, by: &str) -> Result<Requested, Problem> {
+    let now = now();
+    let config = &state.config.rollback;
+    let mut labels = std::collections::BTreeMap::new();
+    labels.insert(config.labels.service.first().cloned().unwrap_or_else(|| "service".to_owned()), service.to_owned());
+    labels.insert(config.labels.environment.first().cloned().unwrap_or_else(|| "environment".to_owned()), environment.to_owned());
+    let name = format!("rollback requested by {by}");
+    let alert = Alert { firing: true, name, labels, annotations: Default::default(), starts_at: now, ends_at: None, generator_url: None, fingerprint: format!("request:{service}:{environment}"), values: None };
+    let analysis = state.analyses.get(&state.store, environment, state.config.attribution_window, Duration::MAX).await?;
+    let Some(planned) = plan(&state.store, &analysis, config, &state.config.normalizer, &alert, now).await? else { return Ok(Requested::NoPolicy) };
+    match (planned.rollback, planned.skipped) {
+        (Some(rollback), _) => {
+            let rollback = pacer_store::NewRollback { incident_id: None, ..rollback };
+            let id = rollback.id.clone();
+            store_decisions(state, source, now, &[], &[rollback]).await?;
+            Ok(Requested::Decided(id))
+        }
+        (None, Some(reason)) => Ok(Requested::Skipped(reason)),
+        (None, None) => Ok(Requested::NoPolicy),
+    }
+}
+
 /// Puts incidents a deployer reported — Argo CD's degraded health, Flux's failed health check,
 /// already stored with the deployment they name — through the rollback policy as an alert of the
 /// service would go (guard window, cooldown, hourly cap, exactly once), and wakes the dispatcher.

@@ -11,6 +11,7 @@
 
 // The lower floor: what every route and background task shares.
 mod alerting;
+mod approval;
 pub mod analysis;
 pub mod auth;
 pub mod chart;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::incidents::router(state.clone()))
         .merge(routes::alerts::router(state.clone()))
         .merge(routes::rollbacks::router(state.clone()))
+        .merge(routes::chat::router(state.clone()))
         .merge(routes::gate::router(state.clone()))
         .merge(routes::slo::router(state.clone()))
         .merge(routes::charts::router(state.clone()))
@@ -72,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::ci::router(state.clone()))
         .merge(routes::prs::router(state.clone()))
         .merge(routes::webhooks::router(state.clone()))
+        .merge(routes::slack::router(state.clone()))
         .merge(routes::health::router(state.clone()))
         .merge(routes::openapi::router())
         .fallback(|| async { Problem::not_found("no endpoint at this path") })

@@ -57,6 +57,7 @@ pub struct Telemetry {
     events: Family<Labels, Counter>,
     hook_deliveries: Family<Labels, Histogram>,
     report_sends: Family<Labels, Counter>,
+    chat_messages: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -75,6 +76,10 @@ impl Default for Telemetry {
         for outcome in ["sent", "retry", "failed"] {
             let _ = report_sends.get_or_create(&vec![("outcome", outcome.to_owned())]);
         }
+        let chat_messages = Family::<Labels, Counter>::default();
+        for outcome in ["delivered", "retry", "failed", "gone"] {
+            let _ = chat_messages.get_or_create(&vec![("outcome", outcome.to_owned())]);
+        }
         let build = Family::<Labels, Gauge>::default();
         build.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
         registry.register("pacer_http_requests", "HTTP requests answered, by route, method and status", http_requests.clone());
@@ -82,8 +87,9 @@ impl Default for Telemetry {
         registry.register("pacer_events_ingested", "Events received, by source and outcome (accepted, duplicate, rejected)", events.clone());
         registry.register("pacer_hook_delivery_seconds", "Time from sending a rollback hook request to its answer, by outcome", hook_deliveries.clone());
         registry.register("pacer_report_sends", "Weekly report emails attempted by this process, by outcome (sent, retry, failed)", report_sends.clone());
+        registry.register("pacer_chat_messages", "Chat message attempts by this process, by outcome (delivered, retry, failed, gone)", chat_messages.clone());
         registry.register("pacer_build_info", "The running pacer version", build);
-        Self { registry, http_requests, http_duration, events, hook_deliveries, report_sends }
+        Self { registry, http_requests, http_duration, events, hook_deliveries, report_sends, chat_messages }
     }
 }
 
@@ -112,6 +118,11 @@ impl Telemetry {
         encode_registry(&mut body, scraped)?;
         encode_eof(&mut body)?;
         Ok(body)
+    }
+
+    /// Counts a chat message attempt: `delivered`, `retry`, `failed` or `gone`.
+    pub fn chat_message(&self, outcome: &'static str) {
+        self.chat_messages.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
     }
 
     /// Counts a weekly report send attempt: `sent`, `retry` or `failed`.

@@ -40,6 +40,20 @@ pub struct SourcesFile {
     /// `[[repositories]]`.
     #[serde(default)]
     pub repositories: Vec<RepositoryFile>,
+    /// `[slack]`.
+    #[serde(default)]
+    pub slack: SlackFile,
+}
+
+/// `[slack]`: the deploy bot's signing secret and who may act through it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackFile {
+    /// The Slack app's signing secret; without it the bot's endpoints refuse every request.
+    pub signing_secret: Option<String>,
+    /// Slack user ids (`U…`) with pacer's admin scope through the bot.
+    #[serde(default)]
+    pub admins: Vec<String>,
 }
 
 /// `[github]` or `[gitlab]`: the secret (GitHub `secret`, GitLab `token`), the incident label and
@@ -182,12 +196,14 @@ pub struct WebhookSecrets {
     pub flux: Option<Secret>,
     /// Jenkins's token: the password of `Authorization: Basic`, or a bearer token.
     pub jenkins: Option<Secret>,
+    /// The Slack app's signing secret: `X-Slack-Signature` is its HMAC of the request.
+    pub slack: Option<Secret>,
 }
 
 impl SourcesFile {
     /// Validates the sections, adding every problem to `errors`.
     pub fn validate(self, errors: &mut Vec<String>) -> (SourceConfig, WebhookSecrets) {
-        let Self { github, gitlab, cdevents, pagerduty, argocd, flux, jenkins, repositories } = self;
+        let Self { github, gitlab, cdevents, pagerduty, argocd, flux, jenkins, repositories, slack } = self;
         let mut secret = |name: &str, value: Option<String>| {
             let value = value?;
             if value.trim().is_empty() || value.trim() != value {
@@ -203,7 +219,13 @@ impl SourcesFile {
             argocd: secret("argocd.token", argocd.token),
             flux: secret("flux.secret", flux.secret),
             jenkins: secret("jenkins.token", jenkins.token),
+            slack: secret("slack.signing_secret", slack.signing_secret),
         };
+        for admin in &slack.admins {
+            if !admin.starts_with(['U', 'W']) || admin.chars().any(|c| !c.is_ascii_alphanumeric()) {
+                errors.push(format!("slack.admins: expected Slack user ids such as U024BE7LH but found {admin:?}"));
+            }
+        }
         let mut host = |name: &str, file: GitHostFile| {
             let defaults = GitHostConfig::default();
             let incident_label = file.incident_label.map_or(defaults.incident_label, |label| {
@@ -277,7 +299,16 @@ impl SourcesFile {
             deploy_jobs.push(DeployJob { job: entry.job.trim().to_owned(), service: entry.service.trim().to_owned(), environment: entry.environment.trim().to_owned() });
         }
         let jenkins = JenkinsConfig { deploy_jobs };
-        let sources = SourceConfig { repositories: rules, github, gitlab, pagerduty_services: pagerduty.services, argocd, flux, jenkins };
+        let sources = SourceConfig {
+            repositories: rules,
+            github,
+            gitlab,
+            pagerduty_services: pagerduty.services,
+            argocd,
+            flux,
+            jenkins,
+            slack_admins: slack.admins.into_iter().collect(),
+        };
         (sources, webhooks)
     }
 }

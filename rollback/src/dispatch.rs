@@ -74,17 +74,8 @@ impl Dispatcher {
 
     /// Delivers until `shutdown` completes, then lets in-flight deliveries finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            if let Err(error) = self.tick().await {
-                tracing::warn!(error = %error, "rollback dispatch failed; retrying");
-            }
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-                () = &mut shutdown => break,
-            }
-        }
+        let wake = Arc::clone(&self.wake);
+        keep_draining(&wake, shutdown, "rollback", || self.tick()).await;
     }
 
     /// Claims and delivers every due delivery; returns how many were attempted.
@@ -92,25 +83,17 @@ impl Dispatcher {
     /// # Errors
     /// The database failed.
     pub async fn tick(&self) -> Result<usize, pacer_store::StoreError> {
-        let mut attempted = 0;
-        loop {
-            let now = now();
-            let due = self.store.claim_deliveries(now, now + self.lease(), BATCH).await?;
-            if due.is_empty() {
-                return Ok(attempted);
-            }
-            attempted += due.len();
-            let mut deliveries = JoinSet::new();
-            for item in due {
+        drain(
+            || {
+                let now = now();
+                self.store.claim_deliveries(now, now + self.lease(), BATCH)
+            },
+            |item| {
                 let this = self.clone();
-                deliveries.spawn(async move { this.deliver(item).await });
-            }
-            while let Some(result) = deliveries.join_next().await {
-                if let Ok(Err(error)) = result {
-                    tracing::warn!(error = %error, "recording a delivery attempt failed");
-                }
-            }
-        }
+                async move { this.deliver(item).await }
+            },
+        )
+        .await
     }
 
     /// Longer than any hook's timeout, so a live dispatcher never loses its claim mid-request.
@@ -167,34 +150,15 @@ impl Dispatcher {
         let result = request.body(due.report.clone()).send().await;
         let latency_ms = started.elapsed().as_millis() as i64;
         let attempt = due.attempts + 1;
-        let retry = |retry_after: Option<Millis>| {
-            if attempt >= i64::from(self.config.max_attempts) {
-                Next::Failed
-            } else {
-                Next::RetryAt(now() + retry_after.unwrap_or(0).max(backoff(attempt, &due.webhook_id)))
-            }
-        };
         let (status, error, next) = match result {
             Ok(response) => {
                 let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .map(|seconds| seconds.clamp(0, 3_600) * 1_000);
-                let next = if status.is_success() {
-                    Next::Delivered
-                } else if status == reqwest::StatusCode::GONE {
-                    Next::Gone
-                } else {
-                    retry(retry_after)
-                };
+                let next = next_after(Some((status, retry_after(response.headers()))), &[reqwest::StatusCode::GONE], attempt, self.config.max_attempts, &due.webhook_id);
                 span.record("status", status.as_u16());
                 let error = (!status.is_success()).then(|| format!("the hook answered {status}"));
                 (Some(status.as_u16()), error, next)
             }
-            Err(e) => (None, Some(describe(&e)), retry(None)),
+            Err(e) => (None, Some(describe(&e)), next_after(None, &[], attempt, self.config.max_attempts, &due.webhook_id)),
         };
         if let Some(observe) = &self.observer {
             let outcome = match next {
@@ -220,7 +184,88 @@ impl Dispatcher {
     }
 }
 
-fn describe(error: &reqwest::Error) -> String {
+/// Runs `tick` until `shutdown` completes: again as soon as `wake` is notified, else every
+/// [`POLL`]. A failed tick is logged (`outbox` names it) and tried again.
+pub async fn keep_draining<F, Fut>(wake: &Notify, shutdown: impl Future<Output = ()>, outbox: &'static str, mut tick: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<usize, pacer_store::StoreError>>,
+{
+    tokio::pin!(shutdown);
+    loop {
+        if let Err(error) = tick().await {
+            tracing::warn!(error = %error, outbox, "outbox delivery failed; retrying");
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+            () = &mut shutdown => break,
+        }
+    }
+}
+
+/// Claims due items with `claim` and sends each batch at once with `send`, until a claim finds
+/// none; returns how many were attempted. An outbox's sender is this loop around its own claim
+/// and its own attempt.
+///
+/// # Errors
+/// The database failed while claiming.
+pub async fn drain<T, C, CFut, S, SFut>(mut claim: C, send: S) -> Result<usize, pacer_store::StoreError>
+where
+    C: FnMut() -> CFut,
+    CFut: Future<Output = Result<Vec<T>, pacer_store::StoreError>>,
+    S: Fn(T) -> SFut,
+    SFut: Future<Output = Result<(), pacer_store::StoreError>> + Send + 'static,
+{
+    let mut attempted = 0;
+    loop {
+        let due = claim().await?;
+        if due.is_empty() {
+            return Ok(attempted);
+        }
+        attempted += due.len();
+        let mut sends = JoinSet::new();
+        for item in due {
+            sends.spawn(send(item));
+        }
+        while let Some(result) = sends.join_next().await {
+            if let Ok(Err(error)) = result {
+                tracing::warn!(error = %error, "recording a delivery attempt failed");
+            }
+        }
+    }
+}
+
+/// What follows an attempt that got `answer` (its status and `Retry-After`, or none at all):
+/// delivered on 2xx; never again on a status in `gone`; otherwise retried after the backoff, or
+/// after `Retry-After` when that is longer, until `max_attempts` attempts are spent. `id` (the
+/// message's) spreads the retries of different messages apart.
+pub fn next_after(answer: Option<(reqwest::StatusCode, Option<Millis>)>, gone: &[reqwest::StatusCode], attempt: i64, max_attempts: u32, id: &str) -> Next {
+    let retry_after = match answer {
+        Some((status, _)) if status.is_success() => return Next::Delivered,
+        Some((status, _)) if gone.contains(&status) => return Next::Gone,
+        Some((_, retry_after)) => retry_after,
+        None => None,
+    };
+    if attempt >= i64::from(max_attempts) {
+        Next::Failed
+    } else {
+        Next::RetryAt(now() + retry_after.unwrap_or(0).max(backoff(attempt, id)))
+    }
+}
+
+/// The `Retry-After` of an answer, in seconds as Slack and most servers send it, as
+/// milliseconds, at most an hour.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Millis> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|seconds| seconds.clamp(0, 3_600) * 1_000)
+}
+
+/// Why a request got no answer, in words for the delivery's record.
+pub fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "the hook did not answer in time".to_owned()
     } else if error.is_connect() {
@@ -240,7 +285,8 @@ fn backoff(attempt: i64, webhook_id: &str) -> Millis {
     delay + delay * spread / 1_000
 }
 
-fn now() -> Millis {
+/// The wall clock in epoch milliseconds.
+pub fn now() -> Millis {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
 }
 

@@ -4,6 +4,7 @@
 //! - [`config`]: policies per service and environment, hooks, label names.
 //! - [`plan`]: turns an alert into its incident and, when warranted, a rollback with its report
 //!   (the pure decision is `pacer_engine::rollback`).
+//! - [`report`]: the typed report a hook receives (and chat messages read back).
 //! - [`sign`]: Standard Webhooks signatures.
 //! - [`dispatch`]: the dispatcher that claims due deliveries and posts them, with retries.
 //! - [`trace`]: the trace each rollback belongs to, carried into its deliveries' `traceparent`.
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod dispatch;
 pub mod plan;
+pub mod report;
 pub mod sign;
 pub mod trace;
 

@@ -12,10 +12,11 @@ use pacer_engine::model::{Deployment, DeploymentStatus, HOUR, Incident};
 use pacer_engine::rework::Reason;
 use pacer_engine::rollback::{Decision, Mode, Skip, blamed, decide};
 use pacer_store::{NewRollback, Store, StoreError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::RollbackConfig;
+use crate::report::{Changes, DeploymentSummary, Report, ShippedCommit, ShippedPullRequest, Trigger};
 
 /// What an alert leads to.
 #[derive(Debug, Clone)]
@@ -109,38 +110,52 @@ pub async fn plan(
         _ => None,
     };
     let reason = reason(alert, bad, target, now);
-    let report = json!({
-        "type": "rollback.requested",
-        "rollback_id": id,
-        "mode": limits.mode.as_str(),
-        "service": service,
-        "environment": environment,
-        "reason": reason,
-        "deployment": summary(bad),
-        "target": summary(target),
-        "trigger": {
-            "alert": alert.name,
-            "fingerprint": alert.fingerprint,
-            "labels": alert.labels,
-            "annotations": alert.annotations,
-            "starts_at": rfc3339(alert.starts_at),
-            "generator_url": alert.generator_url,
-            "values": alert.values,
+    let report = Report {
+        kind: "rollback.requested".to_owned(),
+        rollback_id: id.clone(),
+        mode: limits.mode.as_str().to_owned(),
+        service: service.to_owned(),
+        environment: environment.clone(),
+        reason: reason.clone(),
+        deployment: summary(bad),
+        target: summary(target),
+        trigger: Trigger {
+            alert: alert.name.clone(),
+            fingerprint: alert.fingerprint.clone(),
+            labels: alert.labels.clone(),
+            annotations: alert.annotations.clone(),
+            starts_at: rfc3339(alert.starts_at),
+            generator_url: alert.generator_url.clone(),
+            values: alert.values.clone(),
         },
-        "changes": {
-            "commits": commits.iter().map(|c| json!({
-                "sha": c.sha, "repository": c.repository, "author": c.author, "message": c.message,
-                "committed_at": rfc3339(c.committed_at),
-            })).collect::<Vec<_>>(),
-            "pull_requests": pull_requests.iter().map(|p| json!({
-                "id": p.id, "repository": p.repository, "number": p.number, "author": p.author,
-                "merged_at": p.merged_at.map(rfc3339), "merge_commit_sha": p.merge_commit_sha,
-            })).collect::<Vec<_>>(),
-            "compare_url": compare,
+        changes: Changes {
+            commits: commits
+                .iter()
+                .map(|c| ShippedCommit {
+                    sha: c.sha.clone(),
+                    repository: c.repository.clone(),
+                    author: c.author.clone(),
+                    message: c.message.clone(),
+                    committed_at: rfc3339(c.committed_at),
+                })
+                .collect(),
+            pull_requests: pull_requests
+                .iter()
+                .map(|p| ShippedPullRequest {
+                    id: p.id.clone(),
+                    repository: p.repository.clone(),
+                    number: p.number,
+                    author: p.author.clone(),
+                    merged_at: p.merged_at.map(rfc3339),
+                    merge_commit_sha: p.merge_commit_sha.clone(),
+                })
+                .collect(),
+            compare_url: compare,
         },
-        "incident_id": incident.id,
-        "decided_at": rfc3339(now),
-    });
+        incident_id: incident.id.clone(),
+        decided_at: rfc3339(now),
+    };
+    let report = serde_json::to_value(&report).unwrap_or(Value::Null);
     let hooks = policy.hooks.iter().map(|h| h.url.clone()).collect();
     let rollback = NewRollback {
         id,
@@ -176,12 +191,12 @@ fn reason(alert: &Alert, bad: &Deployment, target: &Deployment, _now: Millis) ->
     format!("{} fired {after} after {} {} was deployed; rolling back to {}", alert.name, bad.service, label(bad), label(target))
 }
 
-fn summary(d: &Deployment) -> Value {
-    json!({
-        "id": d.id,
-        "version": d.version,
-        "commit_sha": d.commit_sha,
-        "url": d.url,
-        "finished_at": d.finished_at.map(rfc3339),
-    })
+fn summary(d: &Deployment) -> DeploymentSummary {
+    DeploymentSummary {
+        id: d.id.clone(),
+        version: d.version.clone(),
+        commit_sha: d.commit_sha.clone(),
+        url: d.url.clone(),
+        finished_at: d.finished_at.map(rfc3339),
+    }
 }

@@ -29,6 +29,7 @@ use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::SECOND;
 use pacer_mail::MailConfig;
 use pacer_mail::config::MailFile;
+use pacer_chat::{ChatConfig, ChatFile};
 use pacer_rollback::config::RollbackFile;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -37,7 +38,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 29] = [
+pub const SETTINGS: [(&str, &str); 32] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -62,11 +63,14 @@ pub const SETTINGS: [(&str, &str); 29] = [
     ("flux", "Flux notification-controller events"),
     ("jenkins", "Jenkins Notification plugin builds"),
     ("repositories", "repository (and path) → service"),
+    ("slack", "the Slack deploy bot: its signing secret and the Slack users who are admins"),
     ("report", "the weekly report email (the variable sets its smtp_url)"),
     ("ci", "time budgets of the delivery stages"),
     ("limits", "body sizes, JSON depth, batch size, timeouts, rates, heavy queries, future tolerance"),
     ("gate", "the deploy gate: which SLO burn halts a rollout, Flagger's default environment"),
     ("freeze", "change freezes the deploy gate holds rollouts in"),
+    ("chat", "chat notifications: pacer's public address for links, the oldest event announced, attempts"),
+    ("notify", "chat notification rules: Slack, Teams or webhook destinations and the events each hears"),
 ];
 
 /// The validated settings.
@@ -83,6 +87,8 @@ pub struct Settings {
     /// How the weekly report is delivered; `None` when no SMTP server is configured (the
     /// preview and `pacer report --out` still work).
     pub report: Option<Arc<MailConfig>>,
+    /// Chat notifications (no rules: none are sent).
+    pub chat: Arc<ChatConfig>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -112,6 +118,7 @@ struct Layers {
     rollback: RollbackFile,
     sources: SourcesFile,
     mail: MailFile,
+    chat: ChatFile,
 }
 
 /// The environment variables kept from before variables were derived from key paths, each with
@@ -238,6 +245,8 @@ impl Settings {
             out.push_str(&format!("pagerduty.services.{pagerduty_service:?} = {service}\n"));
         }
         out.push_str(&format!("argocd.token = {}\nflux.secret = {}\njenkins.token = {}\n", set(&webhooks.argocd), set(&webhooks.flux), set(&webhooks.jenkins)));
+        let admins: Vec<&str> = sources.slack_admins.iter().map(String::as_str).collect();
+        out.push_str(&format!("slack.signing_secret = {}\nslack.admins = [{}]\n", set(&webhooks.slack), admins.join(", ")));
         let argocd = &sources.argocd;
         for (key, label) in [("service_label", &argocd.service_label), ("environment_label", &argocd.environment_label)] {
             out.push_str(&format!("argocd.{key} = {}\n", label.as_deref().unwrap_or("(not set)")));
@@ -277,6 +286,25 @@ impl Settings {
                 }
             }
         }
+        let chat = &self.chat;
+        if !chat.rules.is_empty() {
+            out.push_str(&format!("chat.base_url = {}\nchat.max_age_secs = {}\nchat.max_attempts = {}\n", chat.base_url, chat.max_age / SECOND, chat.max_attempts));
+        }
+        for rule in &chat.rules {
+            // The URL is the credential of a Slack or Teams webhook: never shown.
+            let events: Vec<&str> = rule.events.iter().map(|k| k.as_str()).collect();
+            let scope = |set: &std::collections::BTreeSet<String>| if set.is_empty() { "*".to_owned() } else { set.iter().cloned().collect::<Vec<_>>().join(",") };
+            out.push_str(&format!(
+                "notify {} = {} (url set{}) for services {} teams {} in {}: {}\n",
+                rule.name,
+                rule.channel.as_str(),
+                if rule.secret.is_some() { ", secret set" } else { "" },
+                scope(&rule.services),
+                scope(&rule.teams),
+                scope(&rule.environments),
+                events.join(", "),
+            ));
+        }
         out
     }
 }
@@ -296,6 +324,7 @@ fn every_scalar_path() -> Vec<(String, Kind)> {
     all.extend(scalar_paths::<RollbackFile>());
     all.extend(scalar_paths::<SourcesFile>());
     all.extend(scalar_paths::<MailFile>());
+    all.extend(scalar_paths::<ChatFile>());
     all
 }
 
@@ -365,8 +394,9 @@ fn lay_over(table: &mut toml::Table, overlay: toml::Table) {
 /// Hands each part its keys. Each key is read on its own, so one bad value does not hide the
 /// others; problems are reported in the order of the keys.
 fn split(table: toml::Table, origin: &str, errors: &mut Vec<String>) -> Layers {
-    let owners: [&[&str]; 5] = [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>()];
-    let mut parts: [toml::Table; 5] = Default::default();
+    let owners: [&[&str]; 6] =
+        [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>(), fields::<ChatFile>()];
+    let mut parts: [toml::Table; 6] = Default::default();
     for (key, value) in table {
         let at = format!("{origin}: {key}");
         let Some(part) = owners.iter().position(|keys| keys.contains(&key.as_str())) else {
@@ -380,7 +410,8 @@ fn split(table: toml::Table, origin: &str, errors: &mut Vec<String>) -> Layers {
             1 => problem_of::<ApiFile>(alone),
             2 => problem_of::<RollbackFile>(alone),
             3 => problem_of::<SourcesFile>(alone),
-            _ => problem_of::<MailFile>(alone),
+            4 => problem_of::<MailFile>(alone),
+            _ => problem_of::<ChatFile>(alone),
         };
         match problem {
             Some(problem) => errors.push(format!("{at}: {}", within(&key, &problem))),
@@ -389,8 +420,15 @@ fn split(table: toml::Table, origin: &str, errors: &mut Vec<String>) -> Layers {
             }
         }
     }
-    let [server, api, rollback, sources, mail] = parts;
-    Layers { server: read(server, origin, errors), api: read(api, origin, errors), rollback: read(rollback, origin, errors), sources: read(sources, origin, errors), mail: read(mail, origin, errors) }
+    let [server, api, rollback, sources, mail, chat] = parts;
+    Layers {
+        server: read(server, origin, errors),
+        api: read(api, origin, errors),
+        rollback: read(rollback, origin, errors),
+        sources: read(sources, origin, errors),
+        mail: read(mail, origin, errors),
+        chat: read(chat, origin, errors),
+    }
 }
 
 /// The problem with reading `table` as a `T`, if any.
@@ -422,7 +460,7 @@ fn within(key: &str, problem: &str) -> String {
 }
 
 fn validate(layers: Layers, errors: &mut Vec<String>) -> Settings {
-    let Layers { server, api, rollback, sources, mail } = layers;
+    let Layers { server, api, rollback, sources, mail, chat } = layers;
     let listen_text = server.listen.unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let listen = listen_text.parse().unwrap_or_else(|_| {
         errors.push(format!("listen: expected host:port such as 127.0.0.1:3000 but found {listen_text:?}"));
@@ -437,11 +475,13 @@ fn validate(layers: Layers, errors: &mut Vec<String>) -> Settings {
     let (rollback, alertmanager_token) = rollback.validate(&environments.normalizer, errors);
     let (report_settings, report) = mail.validate(errors);
     let (sources, webhooks) = sources.validate(errors);
+    let chat = chat.validate(&environments.normalizer, errors);
     Settings {
         listen,
         database_url,
         environments: environments.aliases,
         report,
+        chat: Arc::new(chat),
         api: ApiConfig { alertmanager_token, rollback: Arc::new(rollback), sources, webhooks, report: report_settings, ..api },
     }
 }
@@ -638,7 +678,8 @@ mod tests {
     #[test]
     fn the_listed_settings_are_the_parts_own_keys() {
         let listed: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
-        let mut owned: Vec<&str> = [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>()].concat();
+        let mut owned: Vec<&str> =
+            [fields::<ServerFile>(), fields::<ApiFile>(), fields::<RollbackFile>(), fields::<SourcesFile>(), fields::<MailFile>(), fields::<ChatFile>()].concat();
         let mut sorted = listed.clone();
         sorted.sort_unstable();
         owned.sort_unstable();

@@ -12,6 +12,19 @@ use pacer_engine::change::{Change, DeploymentNow, IncidentNow};
 
 use crate::{Result, Store, StoreError, in_list, with_pool};
 
+/// The keys the change log holds for a stretch of generations, by kind.
+#[derive(Debug, Default)]
+pub(crate) struct Logged {
+    /// Deployment ids.
+    pub deployments: Vec<String>,
+    /// Incident ids.
+    pub incidents: Vec<String>,
+    /// Commit shas.
+    pub commits: Vec<String>,
+    /// Pull request ids.
+    pub pull_requests: Vec<String>,
+}
+
 impl Store {
     /// The facts changed by the writes after generation `after` up to `upto` (row 1 of
     /// `store_generation`), each once, with where it stands now; `None` when the log no longer
@@ -21,13 +34,43 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn changes(&self, after: i64, upto: i64) -> Result<Option<Vec<Change>>> {
-        const LOG: &str = "SELECT keys FROM fact_changes WHERE generation > $1 AND generation <= $2";
-        const FLOOR: &str = "SELECT generation FROM fact_changes_floor WHERE id = 1";
         const DEPLOYMENTS: &str = "SELECT id, service, environment, status, finished_at, rollback_of FROM deployments WHERE id IN (";
         const INCIDENTS: &str = "SELECT id, service, environment, deployment_id FROM incidents WHERE id IN (";
         const PULL_REQUESTS: &str = "SELECT merge_commit_sha FROM pull_requests WHERE id IN (";
         type DeploymentRow = (String, String, String, String, Option<i64>, Option<String>);
         type IncidentRow = (String, String, String, Option<String>);
+        let Some(Logged { deployments, incidents, commits, pull_requests }) = self.logged(after, upto).await? else { return Ok(None) };
+        let mut changes: Vec<Change> = Vec::with_capacity(deployments.len() + incidents.len() + commits.len() + pull_requests.len());
+        with_pool!(self, pool => {
+            let rows: Vec<DeploymentRow> = in_list(pool, DEPLOYMENTS, &deployments, "").await?;
+            let mut now: std::collections::HashMap<String, DeploymentNow> = rows
+                .into_iter()
+                .map(|(id, service, environment, status, finished_at, rollback_of)| {
+                    (id, DeploymentNow { service, environment, counts: status == "success" && finished_at.is_some(), rollback_of })
+                })
+                .collect();
+            changes.extend(deployments.into_iter().map(|id| Change::Deployment { now: now.remove(&id), id }));
+
+            let rows: Vec<IncidentRow> = in_list(pool, INCIDENTS, &incidents, "").await?;
+            let mut now: std::collections::HashMap<String, IncidentNow> =
+                rows.into_iter().map(|(id, service, environment, deployment_id)| (id, IncidentNow { service, environment, deployment_id })).collect();
+            changes.extend(incidents.into_iter().map(|id| Change::Incident { now: now.remove(&id), id }));
+
+            let merged: Vec<(Option<String>,)> = in_list(pool, PULL_REQUESTS, &pull_requests, "").await?;
+            changes.extend(merged.into_iter().map(|(merge_commit_sha,)| Change::PullRequest { merge_commit_sha }));
+        });
+        changes.extend(commits.into_iter().map(|sha| Change::Commit { sha }));
+        Ok(Some(changes))
+    }
+
+    /// The keys of the facts the writes after generation `after` up to `upto` changed, each
+    /// once, sorted; `None` when the log no longer holds every change after `after`.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub(crate) async fn logged(&self, after: i64, upto: i64) -> Result<Option<Logged>> {
+        const LOG: &str = "SELECT keys FROM fact_changes WHERE generation > $1 AND generation <= $2";
+        const FLOOR: &str = "SELECT generation FROM fact_changes_floor WHERE id = 1";
         let (logged, floor) = with_pool!(self, pool => {
             let logged: Vec<String> = sqlx::query_scalar(LOG).bind(after).bind(upto).fetch_all(pool).await.map_err(StoreError::classify)?;
             // Read after the log: a prune in between moves the floor, so a log read before it is
@@ -57,27 +100,7 @@ impl Store {
             keys[k].insert(key);
         }
         let [deployments, incidents, commits, pull_requests] = keys.map(|k| k.into_iter().collect::<Vec<String>>());
-        let mut changes: Vec<Change> = Vec::with_capacity(deployments.len() + incidents.len() + commits.len() + pull_requests.len());
-        with_pool!(self, pool => {
-            let rows: Vec<DeploymentRow> = in_list(pool, DEPLOYMENTS, &deployments, "").await?;
-            let mut now: std::collections::HashMap<String, DeploymentNow> = rows
-                .into_iter()
-                .map(|(id, service, environment, status, finished_at, rollback_of)| {
-                    (id, DeploymentNow { service, environment, counts: status == "success" && finished_at.is_some(), rollback_of })
-                })
-                .collect();
-            changes.extend(deployments.into_iter().map(|id| Change::Deployment { now: now.remove(&id), id }));
-
-            let rows: Vec<IncidentRow> = in_list(pool, INCIDENTS, &incidents, "").await?;
-            let mut now: std::collections::HashMap<String, IncidentNow> =
-                rows.into_iter().map(|(id, service, environment, deployment_id)| (id, IncidentNow { service, environment, deployment_id })).collect();
-            changes.extend(incidents.into_iter().map(|id| Change::Incident { now: now.remove(&id), id }));
-
-            let merged: Vec<(Option<String>,)> = in_list(pool, PULL_REQUESTS, &pull_requests, "").await?;
-            changes.extend(merged.into_iter().map(|(merge_commit_sha,)| Change::PullRequest { merge_commit_sha }));
-        });
-        changes.extend(commits.into_iter().map(|sha| Change::Commit { sha }));
-        Ok(Some(changes))
+        Ok(Some(Logged { deployments, incidents, commits, pull_requests }))
     }
 
     /// Deletes the log's entries recorded before `before`, in one transaction with the floor

@@ -13,6 +13,7 @@
 
 mod change_log;
 mod changes;
+mod chat;
 mod delivery;
 mod gates;
 mod history;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use chat::{ChangedFacts, ChatCursor, MessageRow, NewMessage};
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
 pub use counts::{CiBucket, CiTiming};
 pub use delivery::{Delivered, Delivery, StoredDelivery};

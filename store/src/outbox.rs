@@ -175,9 +175,17 @@ pub(crate) fn webhook_id(rollback_id: &str, index: usize) -> String {
     format!("msg_{rollback_id}_{index}")
 }
 
-type RollbackTuple = (String, String, String, String, String, String, String, Option<String>, String, String, i64, Option<i64>);
+/// The columns of a rollback, in [`RollbackTuple`] order.
+macro_rules! rollback_columns {
+    () => {
+        "id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id, reason, report, created_at, approved_at"
+    };
+}
+pub(crate) use rollback_columns;
 
-fn rollback(row: RollbackTuple) -> RollbackRow {
+pub(crate) type RollbackTuple = (String, String, String, String, String, String, String, Option<String>, String, String, i64, Option<i64>);
+
+pub(crate) fn rollback(row: RollbackTuple) -> RollbackRow {
     let (id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id, reason, report, created_at, approved_at) =
         row;
     RollbackRow {

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod changes;
 pub mod charts;
+pub mod chat;
 pub mod ci;
 pub mod dora;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod page;
 pub mod prs;
 pub mod report;
 pub mod rollbacks;
+pub mod slack;
 pub mod slo;
 pub mod stages;
 pub mod webhooks;

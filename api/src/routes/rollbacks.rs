@@ -6,12 +6,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use pacer_engine::calendar::rfc3339;
-use pacer_store::{Approval, RollbackRow};
+use pacer_store::RollbackRow;
 use serde_json::{Value, json};
 
 use crate::query::Params;
 use crate::auth;
-use crate::clock::now;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -55,23 +54,8 @@ async fn carried_out_by(state: &AppState, row: &RollbackRow) -> Result<Value, Pr
 }
 
 async fn approve(State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), Problem> {
-    let row = state.store.rollback(&id).await?.ok_or_else(|| Problem::not_found(format!("no rollback with id {id:?}")))?;
-    let hooks: Vec<String> = state
-        .config
-        .rollback
-        .policy_of(&row.service, &row.environment)
-        .map(|p| p.hooks.iter().map(|h| h.url.clone()).collect())
-        .unwrap_or_default();
-    match state.store.approve_rollback(&id, now(), &hooks).await? {
-        Approval::Approved => {
-            state.origins.remember(&id, &tracing::Span::current());
-            state.wake.notify_one();
-            tracing::warn!(rollback_id = id, "rollback approved");
-            Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": "dispatching"}))))
-        }
-        Approval::NotFound => Err(Problem::not_found(format!("no rollback with id {id:?}"))),
-        Approval::NotAwaiting(state) => Err(Problem::conflict(format!("rollback {id} is {state}, not awaiting approval"))),
-    }
+    crate::approval::approve(&state, &id, "api").await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": "dispatching"}))))
 }
 
 fn rollback_json(row: &RollbackRow, carried_out: Option<Value>) -> Value {

@@ -22,8 +22,9 @@ pub mod github_import;
 pub mod gitlab;
 pub mod jenkins;
 pub mod pagerduty;
+pub mod slack;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::Value;
@@ -173,6 +174,8 @@ pub struct SourceConfig {
     pub flux: Mapping,
     /// Jenkins settings.
     pub jenkins: jenkins::JenkinsConfig,
+    /// The Slack users (ids, `U…`) the deploy bot treats as admins: they may approve rollbacks.
+    pub slack_admins: BTreeSet<String>,
 }
 
 /// A deployer's own names (an Argo CD application or namespace, a Flux object or namespace) →
