@@ -10,7 +10,7 @@ use crate::clock::now;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-/// Approves rollback `id`; `by` names who approved it, for the log.
+/// Approves rollback `id`; `by` names who approved it, recorded with the rollback and logged.
 ///
 /// # Errors
 /// No such rollback (404), one not awaiting approval (409), or the database failed.
@@ -18,7 +18,7 @@ pub async fn approve(state: &AppState, id: &str, by: &str) -> Result<(), Problem
     let row = state.store.rollback(id).await?.ok_or_else(|| Problem::not_found(format!("no rollback with id {id:?}")))?;
     let hooks: Vec<String> =
         state.config.rollback.policy_of(&row.service, &row.environment).map(|p| p.hooks.iter().map(|h| h.url.clone()).collect()).unwrap_or_default();
-    match state.store.approve_rollback(id, now(), &hooks).await? {
+    match state.store.approve_rollback(id, now(), by, &hooks).await? {
         Approval::Approved => {
             state.origins.remember(id, &tracing::Span::current());
             state.wake.notify_one();

@@ -102,6 +102,19 @@ pub enum Caller {
     },
 }
 
+impl Caller {
+    /// Who it is, as recorded where pacer keeps who did something (a rollback's approver):
+    /// `api` when no token was needed, the setting's name (`api_token`) for a configured token,
+    /// `token:<name>` for a stored one.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Anonymous => "api".to_owned(),
+            Self::Static(name) => (*name).to_owned(),
+            Self::Token { name, .. } => format!("token:{name}"),
+        }
+    }
+}
+
 /// How long a token's first characters shown in `pacer token list` are.
 pub const PREFIX_LEN: usize = 12;
 
@@ -256,6 +269,13 @@ pub(crate) fn require_bearer(headers: &HeaderMap, accepted: &[&str]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_is_recorded_by_the_token_it_showed() {
+        assert_eq!(Caller::Anonymous.name(), "api");
+        assert_eq!(Caller::Static("api_token").name(), "api_token");
+        assert_eq!(Caller::Token { id: 7, name: "release-bot".into() }.name(), "token:release-bot");
+    }
 
     #[test]
     fn scope_lists_parse_sorted_without_repeats_and_name_what_is_wrong() {

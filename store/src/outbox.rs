@@ -65,6 +65,8 @@ pub struct RollbackRow {
     pub created_at: Millis,
     /// When it was approved (epoch ms).
     pub approved_at: Option<Millis>,
+    /// Who approved it: an API token's name, `api` when no token was needed, `slack:<user id>`.
+    pub approved_by: Option<String>,
     /// Its deliveries, one per hook.
     pub deliveries: Vec<DeliveryRow>,
 }
@@ -178,15 +180,15 @@ pub(crate) fn webhook_id(rollback_id: &str, index: usize) -> String {
 /// The columns of a rollback, in [`RollbackTuple`] order.
 macro_rules! rollback_columns {
     () => {
-        "id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id, reason, report, created_at, approved_at"
+        "id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id, reason, report, created_at, approved_at, approved_by"
     };
 }
 pub(crate) use rollback_columns;
 
-pub(crate) type RollbackTuple = (String, String, String, String, String, String, String, Option<String>, String, String, i64, Option<i64>);
+pub(crate) type RollbackTuple = (String, String, String, String, String, String, String, Option<String>, String, String, i64, Option<i64>, Option<String>);
 
 pub(crate) fn rollback(row: RollbackTuple) -> RollbackRow {
-    let (id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id, reason, report, created_at, approved_at) =
+    let (id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id, reason, report, created_at, approved_at, approved_by) =
         row;
     RollbackRow {
         id,
@@ -201,6 +203,7 @@ pub(crate) fn rollback(row: RollbackTuple) -> RollbackRow {
         report: serde_json::from_str(&report).unwrap_or(Value::Null),
         created_at,
         approved_at,
+        approved_by,
         deliveries: Vec::new(),
     }
 }
@@ -239,14 +242,14 @@ impl Store {
     ///
     /// # Errors
     /// The database failed.
-    pub async fn approve_rollback(&self, id: &str, now: Millis, hooks: &[String]) -> Result<Approval> {
-        const APPROVE: &str = "UPDATE rollbacks SET state = 'dispatching', approved_at = $2
+    pub async fn approve_rollback(&self, id: &str, now: Millis, by: &str, hooks: &[String]) -> Result<Approval> {
+        const APPROVE: &str = "UPDATE rollbacks SET state = 'dispatching', approved_at = $2, approved_by = $3
              WHERE id = $1 AND state = 'awaiting_approval'";
         const STATE: &str = "SELECT state FROM rollbacks WHERE id = $1";
         let _turn = self.write_turn().await;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
-            let approved = sqlx::query(APPROVE).bind(id).bind(now).execute(&mut *tx).await.map_err(StoreError::classify)?.rows_affected() > 0;
+            let approved = sqlx::query(APPROVE).bind(id).bind(now).bind(by).execute(&mut *tx).await.map_err(StoreError::classify)?.rows_affected() > 0;
             if !approved {
                 let state: Option<String> = sqlx::query_scalar(STATE).bind(id).fetch_optional(&mut *tx).await.map_err(StoreError::classify)?;
                 return Ok(state.map_or(Approval::NotFound, Approval::NotAwaiting));
@@ -359,9 +362,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn rollbacks(&self, limit: i64) -> Result<Vec<RollbackRow>> {
-        const SQL: &str = "SELECT id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id,
-                 reason, report, created_at, approved_at
-             FROM rollbacks ORDER BY created_at DESC, id DESC LIMIT $1";
+        const SQL: &str = concat!("SELECT ", rollback_columns!(), " FROM rollbacks ORDER BY created_at DESC, id DESC LIMIT $1");
         let rows: Vec<RollbackTuple> = with_pool!(self, pool => {
             sqlx::query_as(SQL).bind(limit).fetch_all(pool).await.map_err(StoreError::classify)?
         });
@@ -374,9 +375,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn rollbacks_since(&self, service: &str, environment: &str, since: Millis) -> Result<Vec<RollbackRow>> {
-        const SQL: &str = "SELECT id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id,
-                 reason, report, created_at, approved_at
-             FROM rollbacks WHERE service = $1 AND environment = $2 AND created_at >= $3 ORDER BY created_at DESC, id DESC";
+        const SQL: &str = concat!("SELECT ", rollback_columns!(), " FROM rollbacks WHERE service = $1 AND environment = $2 AND created_at >= $3 ORDER BY created_at DESC, id DESC");
         let rows: Vec<RollbackTuple> = with_pool!(self, pool => {
             sqlx::query_as(SQL).bind(service).bind(environment).bind(since).fetch_all(pool).await.map_err(StoreError::classify)?
         });
@@ -388,9 +387,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn rollback(&self, id: &str) -> Result<Option<RollbackRow>> {
-        const ONE: &str = "SELECT id, service, environment, deployment_id, target_deployment_id, mode, state, incident_id,
-                 reason, report, created_at, approved_at
-             FROM rollbacks WHERE id = $1";
+        const ONE: &str = concat!("SELECT ", rollback_columns!(), " FROM rollbacks WHERE id = $1");
         const DELIVERIES: &str = "SELECT id, hook_url, webhook_id, state, attempts AS attempt_count, next_attempt_at, delivered_at
              FROM rollback_deliveries WHERE rollback_id = $1 ORDER BY id";
         const ATTEMPTS: &str = "SELECT a.delivery_id, a.attempt, a.at, a.status_code, a.latency_ms, a.error

@@ -135,9 +135,12 @@ async fn a_manual_policy_waits_for_approval_and_dry_run_fires_nothing() {
     let id = posted["rollbacks"][0].as_str().expect("a rollback awaits approval").to_owned();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(hook.requests().is_empty(), "nothing fires before approval");
-    assert_eq!(app.get(&format!("/api/v1/rollbacks/{id}")).await["state"], "awaiting_approval");
+    let waiting = app.get(&format!("/api/v1/rollbacks/{id}")).await;
+    assert_eq!((&waiting["state"], &waiting["approved_by"]), (&json!("awaiting_approval"), &Value::Null), "{waiting:#}");
     let approve = app.client.post(app.url(&format!("/api/v1/rollbacks/{id}/approve"))).send().await.expect("request");
     assert_eq!(approve.status(), 202);
+    let approved = app.get(&format!("/api/v1/rollbacks/{id}")).await;
+    assert_eq!(approved["approved_by"], "api", "approved through the API, which needs no token here: {approved:#}");
     assert_eq!(hook.wait_for(1, Duration::from_secs(10)).await.len(), 1);
     let again = app.client.post(app.url(&format!("/api/v1/rollbacks/{id}/approve"))).send().await.expect("request");
     assert_eq!(again.status(), 409);

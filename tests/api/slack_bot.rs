@@ -158,6 +158,8 @@ async fn only_admins_approve_and_twice_is_once(backend: Backend) {
     assert_eq!(hook.wait_for(1, Duration::from_secs(10)).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(hook.requests().len(), 1, "one hook delivery");
+    let recorded = app.get(&format!("/api/v1/rollbacks/{id}")).await;
+    assert_eq!(recorded["approved_by"], format!("slack:{ADMIN}"), "the approver is recorded: {recorded:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -282,8 +282,8 @@ pub struct RollbackDetails {
     pub deployment_id: String,
     /// The deployment returned to.
     pub target_deployment_id: String,
-    /// Who approved it: pacer by policy for `auto`, unknown (`None`) for a manual approval,
-    /// whose approver pacer does not record.
+    /// Who approved it: pacer by policy for `auto`; for a manual approval, who approved it
+    /// (`None` while it waits, or for one approved before pacer recorded approvers).
     pub approved_by: Option<String>,
 }
 
@@ -607,7 +607,7 @@ fn rollback_entries(r: &RollbackRow, entries: &mut Vec<Entry>) {
         reason: r.reason.clone(),
         deployment_id: r.deployment_id.clone(),
         target_deployment_id: r.target_deployment_id.clone(),
-        approved_by: (r.mode == "auto").then(|| "pacer (auto policy)".to_owned()),
+        approved_by: if r.mode == "auto" { Some("pacer (auto policy)".to_owned()) } else { r.approved_by.clone() },
     };
     let decided = match r.mode.as_str() {
         "manual" => format!("pacer decided to roll back {} (manual policy: awaiting approval)", r.deployment_id),
@@ -620,7 +620,10 @@ fn rollback_entries(r: &RollbackRow, entries: &mut Vec<Entry>) {
             at: approved,
             kind: Kind::RollbackApproved,
             source: Source::Pacer,
-            summary: format!("rollback {} approved (the approver is not recorded)", r.id),
+            summary: match &r.approved_by {
+                Some(by) => format!("rollback {} approved by {by}", r.id),
+                None => format!("rollback {} approved (the approver is not recorded)", r.id),
+            },
             link: link.clone(),
             details: Details::Rollback(details),
         });
@@ -784,6 +787,7 @@ mod tests {
             report: json!({"trigger": {"alert": "High5xx", "labels": {"severity": "page"}, "annotations": {}}}),
             created_at: decided,
             approved_at: None,
+            approved_by: None,
             deliveries: vec![DeliveryRow {
                 id: 1,
                 hook_url: "http://hook".into(),

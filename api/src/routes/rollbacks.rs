@@ -1,7 +1,7 @@
 //! `GET /api/v1/rollbacks`, `GET /api/v1/rollbacks/{id}` and `POST /api/v1/rollbacks/{id}/approve`:
 //! what pacer decided, why, every delivery attempt, and the deployment that carried it out.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -53,8 +53,8 @@ async fn carried_out_by(state: &AppState, row: &RollbackRow) -> Result<Value, Pr
     }))
 }
 
-async fn approve(State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), Problem> {
-    crate::approval::approve(&state, &id, "api").await?;
+async fn approve(State(state): State<AppState>, Extension(caller): Extension<auth::Caller>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), Problem> {
+    crate::approval::approve(&state, &id, &caller.name()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": id, "state": "dispatching"}))))
 }
 
@@ -71,6 +71,7 @@ fn rollback_json(row: &RollbackRow, carried_out: Option<Value>) -> Value {
         "reason": row.reason,
         "created_at": rfc3339(row.created_at),
         "approved_at": row.approved_at.map(rfc3339),
+        "approved_by": row.approved_by,
     });
     if let (Some(carried_out), Value::Object(map)) = (carried_out, &mut value) {
         map.insert("report".into(), row.report.clone());
