@@ -268,11 +268,6 @@ async fn with_engine_pool(store: &Store, sql: &'static str) -> anyhow::Result<()
     Ok(())
 }
 
-/// GETs `url` until it answers something other than 503: a build longer than the request
-/// deadline answers 503 while it goes on in the background, so the first answer is the first 200.
-///
-/// # Errors
-/// The request failed, or the answer was another error.
 /// How many analyses the pacer at `base` made whole from `from` (`history` or `snapshot`), by its
 /// `/metrics`.
 ///
@@ -284,6 +279,11 @@ pub async fn made_whole(client: &reqwest::Client, base: &str, from: &str) -> any
     text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.trim().parse().ok()).ok_or_else(|| anyhow::anyhow!("no {line} in /metrics"))
 }
 
+/// GETs `url` until it answers something other than 503: a build longer than the request
+/// deadline answers 503 while it goes on in the background, so the first answer is the first 200.
+///
+/// # Errors
+/// The request failed, or the answer was another error.
 pub async fn first_answer(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     loop {
         let answer = client.get(url).send().await?;
