@@ -199,3 +199,112 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
     assert_eq!(hook.requests().len(), 1, "exactly one rollback request");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The rules `pacer slo rules` prints, run by a real Prometheus: the burn alert it fires reaches
+/// pacer through a real Alertmanager, opens the SLO's incident and, the SLO having
+/// `rollback = true`, rolls the deployment back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_running_the_generated_slo_rules_pages_through_alertmanager_and_rolls_back() {
+    let (Some(prometheus), Some(alertmanager)) = (binary("prometheus"), binary("prometheus-alertmanager")) else {
+        assert!(
+            std::env::var("PACER_REQUIRE_ALL").as_deref() != Ok("1"),
+            "prometheus and prometheus-alertmanager are required (PACER_REQUIRE_ALL=1); apt-get install prometheus prometheus-alertmanager"
+        );
+        println!("skipped: prometheus or prometheus-alertmanager is not installed");
+        return;
+    };
+    let hook = Receiver::start().await;
+    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
+    // pacer's own evaluator runs once at start, before Prometheus is up, and then not for an
+    // hour: the only way to the rollback is Prometheus' alert.
+    let toml = format!(
+        "slo_interval_secs = 3600\n\
+         [[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\n[[rollback.hooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n\
+         [[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.0\nrollback = true\n\
+         [slo.prometheus]\nurl = \"http://127.0.0.1:{prometheus_port}\"\n\
+         total = 'sum(increase(http_requests_total{{service=\"checkout\"}}[$window]))'\n\
+         errors = 'sum(increase(http_requests_total{{service=\"checkout\",code=~\"5..\"}}[$window]))'\n",
+        hook.url
+    );
+    let Some(pacer) = TestApp::spawn_with_config(Backend::Sqlite, &toml, &[]).await else { return };
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
+    pacer
+        .ingest(json!([
+            {"type": "deployment", "id": "checkout-41", "service": "checkout", "version": "4.1.0", "commit_sha": "aaa111", "status": "success", "finished_at": at(120)},
+            {"type": "deployment", "id": "checkout-42", "service": "checkout", "version": "4.2.0", "commit_sha": "bbb222", "status": "success", "finished_at": at(0)},
+        ]))
+        .await;
+
+    let dir = std::env::temp_dir().join(unique("pacer_prometheus_slo"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("pacer.toml"), &toml).expect("write");
+    let output = crate::cli::pacer().args(["slo", "rules", "--config"]).arg(dir.join("pacer.toml")).output().expect("run pacer slo rules");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::write(dir.join("rules.yml"), &output.stdout).expect("write");
+
+    let failing = Arc::new(AtomicBool::new(true));
+    let app_port = start_app(Arc::clone(&failing)).await;
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        format!(
+            "route:\n  receiver: pacer\n  group_by: [alertname, service, slo]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: pacer\n    webhook_configs:\n      - url: {}/webhooks/alertmanager\n        send_resolved: true\n",
+            pacer.base
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{alertmanager_port}']\n\
+             scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n",
+            dir.join("rules.yml").display()
+        ),
+    )
+    .expect("write");
+    let _alertmanager = start(
+        &alertmanager,
+        &[
+            format!("--config.file={}", dir.join("alertmanager.yml").display()),
+            format!("--storage.path={}", dir.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{alertmanager_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+    );
+    let _prometheus = start(
+        &prometheus,
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+            "--rules.alert.resend-delay=1s".into(),
+        ],
+    );
+
+    // A third of the requests fail: a burn rate of 33 against a 1 % budget, in every window.
+    let requests = hook.wait_for(1, Duration::from_secs(90)).await;
+    assert_eq!(requests.len(), 1, "the generated page alert fired and pacer called the hook");
+    let report = requests[0].json();
+    let timestamp: i64 = requests[0].headers["webhook-timestamp"].parse().expect("timestamp");
+    assert!(pacer_rollback::sign::verify(SECRET, &requests[0].headers["webhook-id"], timestamp, &requests[0].body, &requests[0].headers["webhook-signature"]));
+    assert_eq!(report["trigger"]["alert"], "SLOBurnRate", "{report:#}");
+    assert_eq!(report["trigger"]["labels"]["slo"], "checkout-availability", "{report:#}");
+    assert_eq!(report["trigger"]["labels"]["severity"], "page", "{report:#}");
+    assert!(report["trigger"]["generator_url"].as_str().is_some_and(|u| u.contains(&prometheus_port.to_string())), "{report:#}");
+    assert_eq!(report["deployment"]["version"], "4.2.0", "{report:#}");
+    assert_eq!(report["target"]["version"], "4.1.0", "{report:#}");
+    let client = &pacer.client;
+    let incident = until(Duration::from_secs(30), async || {
+        let incidents: Value = client.get(pacer.url("/api/v1/incidents")).send().await.ok()?.json().await.ok()?;
+        incidents["items"].as_array()?.iter().find(|i| i["title"].as_str().is_some_and(|t| t.contains("error budget of checkout-availability burning fast"))).cloned()
+    })
+    .await
+    .expect("the page alert opened the SLO's incident");
+    assert_eq!(incident["service"], "checkout", "{incident:#}");
+    assert_eq!(incident["deployment_id"], "checkout-42", "{incident:#}");
+    let rollbacks = pacer.get("/api/v1/rollbacks").await;
+    assert_eq!(rollbacks["items"].as_array().map(Vec::len), Some(1), "{rollbacks:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
