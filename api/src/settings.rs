@@ -399,18 +399,22 @@ fn openslo(entries: Vec<OpensloFile>, slos: &mut Vec<Slo>, normalizer: &Normaliz
 fn files(pattern: &str) -> std::io::Result<Vec<std::path::PathBuf>> {
     let path = std::path::Path::new(pattern);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let (dir, matches): (&std::path::Path, Box<dyn Fn(&str) -> bool + '_>) = if name.contains('*') {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        (dir, Box::new(move |file: &str| wildcard(name, file)))
+    // In a directory: the files matching the pattern, or every YAML file.
+    let (dir, wanted) = if name.contains('*') {
+        (path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")), Some(name))
     } else if path.is_dir() {
-        (path, Box::new(|file: &str| file.ends_with(".yaml") || file.ends_with(".yml")))
+        (path, None)
     } else {
         return Ok(if path.exists() { vec![path.to_path_buf()] } else { Vec::new() });
+    };
+    let matches = |file: &str| match wanted {
+        Some(pattern) => wildcard(pattern, file),
+        None => file.ends_with(".yaml") || file.ends_with(".yml"),
     };
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_file() && entry.file_name().to_str().is_some_and(&matches) {
+        if entry.file_type()?.is_file() && entry.file_name().to_str().is_some_and(matches) {
             found.push(entry.path());
         }
     }
