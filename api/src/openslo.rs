@@ -470,29 +470,39 @@ fn skip_grouping(text: &str) -> Option<&str> {
     Some(text)
 }
 
+/// The characters of `text` outside PromQL's quoted strings (`"…"`, `'…'`, `` `…` ``), with
+/// their byte offsets.
+fn unquoted(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let mut quote = None;
+    let mut escaped = false;
+    text.char_indices().filter(move |&(_, c)| match quote {
+        Some(q) => {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            false
+        }
+        None if matches!(c, '"' | '\'' | '`') => {
+            quote = Some(c);
+            false
+        }
+        None => true,
+    })
+}
+
 /// The index of the `)` closing the group `text` is inside of, skipping quoted strings.
 fn closing(text: &str) -> Option<usize> {
     let mut depth = 0usize;
-    let mut quote = None;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' | '`' => quote = Some(c),
-                '(' => depth += 1,
-                ')' if depth == 0 => return Some(i),
-                ')' => depth -= 1,
-                _ => {}
-            },
+    for (i, c) in unquoted(text) {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return Some(i),
+            ')' => depth -= 1,
+            _ => {}
         }
     }
     None
@@ -510,25 +520,11 @@ fn is_selector(text: &str) -> bool {
         return !name.is_empty();
     }
     let Some(matchers) = rest.strip_prefix('{') else { return false };
-    let mut quote = None;
-    let mut escaped = false;
-    for (i, c) in matchers.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' | '`' => quote = Some(c),
-                '}' => return matchers[i + 1..].trim().is_empty(),
-                '{' | '(' | '[' => return false,
-                _ => {}
-            },
+    for (i, c) in unquoted(matchers) {
+        match c {
+            '}' => return matchers[i + 1..].trim().is_empty(),
+            '{' | '(' | '[' => return false,
+            _ => {}
         }
     }
     false
