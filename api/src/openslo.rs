@@ -223,6 +223,23 @@ fn slo(object: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, normalizer
         .collect()
 }
 
+/// Which of the exclusive keys `first` and `second` of `parent` is given: `Some(true)` for
+/// `first`; an error when both or neither are (`also` ends the latter's message).
+fn either(parent: &At<'_>, first: &str, second: &str, also: &str, errors: &mut Vec<String>) -> Option<bool> {
+    match (parent.get(first).missing(), parent.get(second).missing()) {
+        (false, true) => Some(true),
+        (true, false) => Some(false),
+        (false, false) => {
+            parent.error(errors, format!("expected {first} or {second}, not both"));
+            None
+        }
+        (true, true) => {
+            parent.error(errors, format!("expected {first} or {second}{also}"));
+            None
+        }
+    }
+}
+
 /// The rolling window, in milliseconds (30 days when none is given).
 fn window(time_window: &At<'_>, errors: &mut Vec<String>) -> Option<i64> {
     if time_window.missing() {
@@ -288,44 +305,27 @@ fn objective(item: &At<'_>, errors: &mut Vec<String>) -> Option<f64> {
         }
     }
     let (target, percent) = (item.get("target"), item.get("targetPercent"));
-    let value = match (target.missing(), percent.missing()) {
-        (false, true) => number(target.yaml).filter(|t| *t > 0.0 && *t < 1.0).ok_or((target, "a fraction above 0 and below 1 (0.999)")),
-        (true, false) => number(percent.yaml).filter(|t| *t > 0.0 && *t < 100.0).map(|t| t / 100.0).ok_or((percent, "a percentage above 0 and below 100 (99.9)")),
-        (false, false) => {
-            item.error(errors, "expected target or targetPercent, not both");
-            return None;
-        }
-        (true, true) => {
-            item.error(errors, "expected target or targetPercent");
-            return None;
-        }
+    let value = if either(item, "target", "targetPercent", "", errors)? {
+        number(target.yaml).filter(|t| *t > 0.0 && *t < 1.0).ok_or((target, "a fraction above 0 and below 1 (0.999)"))
+    } else {
+        number(percent.yaml).filter(|t| *t > 0.0 && *t < 100.0).map(|t| t / 100.0).ok_or((percent, "a percentage above 0 and below 100 (99.9)"))
     };
     value.map_err(|(at, expected)| at.error(errors, format!("expected {expected} but found {}", describe(at.yaml)))).ok()
 }
 
 /// The Prometheus source of the SLO's indicator (inline, or the `SLI` its `indicatorRef` names).
 fn indicator(spec: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, errors: &mut Vec<String>) -> Option<SloSource> {
-    let inline = spec.get("indicator");
-    let reference = spec.get("indicatorRef");
-    let sli_spec = match (inline.missing(), reference.missing()) {
-        (false, true) => inline.get("spec"),
-        (true, false) => {
-            let name = reference.text(errors, true)?;
-            match lookup.slis.get(name) {
-                Some(sli) => sli.get("spec"),
-                None => {
-                    reference.error(errors, format!("no SLI named {name:?} in the files of this [[openslo]] entry"));
-                    return None;
-                }
+    let sli_spec = if either(spec, "indicator", "indicatorRef", "", errors)? {
+        spec.get("indicator").get("spec")
+    } else {
+        let reference = spec.get("indicatorRef");
+        let name = reference.text(errors, true)?;
+        match lookup.slis.get(name) {
+            Some(sli) => sli.get("spec"),
+            None => {
+                reference.error(errors, format!("no SLI named {name:?} in the files of this [[openslo]] entry"));
+                return None;
             }
-        }
-        (false, false) => {
-            spec.error(errors, "expected indicator or indicatorRef, not both");
-            return None;
-        }
-        (true, true) => {
-            spec.error(errors, "expected indicator or indicatorRef");
-            return None;
         }
     };
     let ratio = sli_spec.get("ratioMetric");
@@ -350,20 +350,8 @@ fn indicator(spec: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, errors
             return None;
         }
     };
-    let (good, bad) = (ratio.get("good"), ratio.get("bad"));
-    let good_side = !good.missing();
-    let numerator = match (good.missing(), bad.missing()) {
-        (false, true) => Some(good),
-        (true, false) => Some(bad),
-        (false, false) => {
-            ratio.error(errors, "expected good or bad, not both");
-            None
-        }
-        (true, true) => {
-            ratio.error(errors, "expected good or bad beside total");
-            None
-        }
-    };
+    let good_side = either(&ratio, "good", "bad", " beside total", errors);
+    let numerator = good_side.map(|good| ratio.get(if good { "good" } else { "bad" }));
     let total = ratio.get("total");
     let total_query = if total.missing() {
         ratio.error(errors, "expected total beside good or bad");
@@ -381,7 +369,7 @@ fn indicator(spec: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, errors
         ratio.error(errors, "no Prometheus server: set prometheus_url in the [[openslo]] entry, or connectionDetails.url in the DataSource the metricSourceRef names");
     }
     let (total_query, numerator_query) = (total_query.map(|(_, q)| q), numerator_query.map(|(_, q)| q));
-    let (url, total, numerator) = (url?, total_query?, numerator_query?);
+    let (url, total, numerator, good_side) = (url?, total_query?, numerator_query?, good_side?);
     Some(SloSource::Prometheus {
         url,
         good: good_side.then(|| numerator.clone()),
