@@ -72,8 +72,9 @@ const SCENARIOS: [Scenario; 4] = [
     Scenario { what: "a fast burn", good_per_minute: 985.0, bad_per_minute: 15.0, fires: &[Severity::Page, Severity::Ticket] },
     // 0.5 % errors: a burn rate of 5, below both pages, above the 1d & 2h ticket's 3.
     Scenario { what: "a slow burn", good_per_minute: 995.0, bad_per_minute: 5.0, fires: &[Severity::Ticket] },
-    // Half the requests fail, but the short windows see 1 (5m) to 30 (6h) requests.
-    Scenario { what: "too little traffic", good_per_minute: 0.05, bad_per_minute: 0.05, fires: &[] },
+    // Half the requests fail, but the short windows see 0.625 (5m) to 45 (6h) requests. (A
+    // sixteenth is exact in binary, so the counters' sums are exact too.)
+    Scenario { what: "too little traffic", good_per_minute: 0.0625, bad_per_minute: 0.0625, fires: &[] },
     // The same burn with 30 requests a minute: 150 in 5m pass the guard of 100.
     Scenario { what: "enough traffic", good_per_minute: 15.0, bad_per_minute: 15.0, fires: &[Severity::Page, Severity::Ticket] },
 ];
@@ -118,6 +119,23 @@ fn to_json(map: &Yaml) -> serde_json::Value {
     serde_json::Value::Object(entries.collect())
 }
 
+/// The recorded requests and error ratio of every burn window, for both SLOs: the counts pacer's
+/// evaluator is given in [`pacer_decides`].
+fn expected_counts(s: &Scenario) -> Vec<serde_json::Value> {
+    let mut tests = Vec::new();
+    for (window, length) in WINDOWS {
+        let minutes = (length / MINUTE) as f64;
+        let total = (s.good_per_minute + s.bad_per_minute) * minutes;
+        for slo in ["checkout-errors", "checkout-good"] {
+            for (metric, value) in [("requests", total), ("error_ratio", s.bad_per_minute * minutes / total)] {
+                let series = format!("pacer_slo:{metric}:increase{window}{{environment=\"production\",service=\"checkout\",slo=\"{slo}\"}}");
+                tests.push(json!({"expr": series, "eval_time": format!("{EVAL_MINUTES}m"), "exp_samples": [{"labels": series, "value": value}]}));
+            }
+        }
+    }
+    tests
+}
+
 /// A `promtool test rules` file of one scenario expecting `severities` (JSON is YAML).
 fn unit_test(rule_file: &Yaml, s: &Scenario, severities: &BTreeSet<Severity>) -> String {
     let series = |code: &str, per_minute: f64| json!({"series": format!("http_requests_total{{service=\"checkout\",code=\"{code}\"}}"), "values": format!("0+{per_minute}x{SAMPLES}")});
@@ -128,6 +146,7 @@ fn unit_test(rule_file: &Yaml, s: &Scenario, severities: &BTreeSet<Severity>) ->
             "name": s.what,
             "interval": "1m",
             "input_series": [series("200", s.good_per_minute), series("500", s.bad_per_minute)],
+            "promql_expr_test": expected_counts(s),
             "alert_rule_test": [{"eval_time": format!("{EVAL_MINUTES}m"), "alertname": "SLOBurnRate", "exp_alerts": expected_alerts(rule_file, severities)}],
         }],
     })
@@ -152,7 +171,7 @@ fn generated_rules_pass_promtool_and_fire_as_pacers_evaluator_decides() {
         let file = dir.join("test.yml");
         std::fs::write(&file, unit_test(&rule_file, s, &decided)).expect("write");
         let (ok, out) = run(Command::new(&promtool).args(["test", "rules"]).arg(&file));
-        assert!(ok, "Prometheus fires what pacer decides on {}: {out}", s.what);
+        assert!(ok, "Prometheus counts what pacer's evaluator is given and fires what it decides on {}: {out}", s.what);
         // The assertion can fail: the opposite page decision is refused.
         let mut flipped = decided.clone();
         if !flipped.remove(&Severity::Page) {
@@ -160,7 +179,7 @@ fn generated_rules_pass_promtool_and_fire_as_pacers_evaluator_decides() {
         }
         std::fs::write(&file, unit_test(&rule_file, s, &flipped)).expect("write");
         let (ok, out) = run(Command::new(&promtool).args(["test", "rules"]).arg(&file));
-        assert!(!ok && out.contains("FAILED"), "promtool must refuse {flipped:?} on {}: {out}", s.what);
+        assert!(!ok && out.contains("FAILED") && out.contains("alertname: SLOBurnRate"), "promtool must refuse {flipped:?} on {}: {out}", s.what);
     }
 
     // The same groups as a PrometheusRule for the Prometheus Operator.
