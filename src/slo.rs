@@ -77,7 +77,11 @@ pub fn run(args: SloArgs) -> anyhow::Result<()> {
     let settings = crate::config::settings(args.config.as_deref(), &Overrides::default())?;
     let slos = &settings.api.slos;
     let chosen: Vec<&Slo> = if args.slos.is_empty() {
-        slos.iter().filter(|slo| matches!(slo.source, SloSource::Prometheus { .. })).collect()
+        let (prometheus, events): (Vec<&Slo>, Vec<&Slo>) = slos.iter().partition(|slo| matches!(slo.source, SloSource::Prometheus { .. }));
+        for slo in events {
+            eprintln!("note: slo {:?} counts sli events, which Prometheus does not see: no rules for it", slo.name);
+        }
+        prometheus
     } else {
         let mut chosen = Vec::new();
         for name in &args.slos {
