@@ -1,4 +1,4 @@
-//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token | send | slack`.
+//! The command line: `pacer serve | demo | migrate | check-config | recompute | report | import | token | send | slack | slo`.
 //!
 //! It only names the commands and dispatches: each command's file owns its options and its `run`,
 //! and the options every command shares live with the configuration ([`crate::config::CommonArgs`]).
@@ -42,6 +42,8 @@ pub enum Command {
     Send(Box<crate::send::SendArgs>),
     /// Slack: print the deploy bot's app manifest.
     Slack(crate::slack::SlackArgs),
+    /// SLOs: print Prometheus rules (recording rules and burn-rate alerts) for the configured SLOs.
+    Slo(crate::slo::SloArgs),
 }
 
 /// Runs a command to completion.
@@ -57,6 +59,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Token(args) => crate::token::run(args).await,
         Command::Send(args) => crate::send::run(*args).await,
         Command::Slack(args) => crate::slack::run(args),
+        Command::Slo(args) => crate::slo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

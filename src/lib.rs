@@ -15,4 +15,5 @@ pub mod send;
 pub mod serve;
 pub mod server;
 pub mod slack;
+pub mod slo;
 pub mod token;

@@ -22,25 +22,29 @@ use crate::clock::now;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-/// Stores what `alerts` lead to — incidents and, when `may_roll_back`, rollbacks — in one
-/// transaction, and wakes the dispatcher when a rollback was created.
+/// Stores what `alerts` lead to — incidents and, for the alerts `may_roll_back` allows,
+/// rollbacks — in one transaction, and wakes the dispatcher when a rollback was created.
 ///
 /// # Errors
 /// The database failed; nothing is stored.
-pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: bool) -> Result<Value, Problem> {
+pub async fn handle(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: &(dyn Fn(&Alert) -> bool + Sync)) -> Result<Value, Problem> {
     let span = tracing::info_span!("alerts", source, alerts = alerts.len());
     decide_and_store(state, source, alerts, may_roll_back).instrument(span).await
 }
 
-async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: bool) -> Result<Value, Problem> {
+/// Whether an alert may roll back: one that names a configured SLO (its `slo` label) only when
+/// that SLO allows it (`rollback`) and the burn pages — the labels `pacer slo rules` gives the
+/// alerts Prometheus fires; every other alert may.
+pub fn slo_allows_rollback(slos: &[crate::config::Slo], alert: &Alert) -> bool {
+    match alert.labels.get("slo").and_then(|name| slos.iter().find(|slo| &slo.name == name)) {
+        Some(slo) => slo.rollback && alert.labels.get("severity").is_none_or(|severity| severity == "page"),
+        None => true,
+    }
+}
+
+async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_roll_back: &(dyn Fn(&Alert) -> bool + Sync)) -> Result<Value, Problem> {
     let now = now();
-    let without_policies;
-    let rollback = if may_roll_back {
-        &*state.config.rollback
-    } else {
-        without_policies = pacer_rollback::RollbackConfig { policies: Vec::new(), ..(*state.config.rollback).clone() };
-        &without_policies
-    };
+    let without_policies = pacer_rollback::RollbackConfig { policies: Vec::new(), ..(*state.config.rollback).clone() };
     let normalizer = &state.config.normalizer;
     let mut analyses: HashMap<String, Arc<Analysis>> = HashMap::new();
     let mut incidents = Vec::new();
@@ -48,6 +52,7 @@ async fn decide_and_store(state: &AppState, source: &str, alerts: &[Alert], may_
     let mut skipped = Vec::new();
     let mut ignored = 0;
     for alert in alerts {
+        let rollback = if may_roll_back(alert) { &*state.config.rollback } else { &without_policies };
         let environment = alert.environment(&rollback.labels, normalizer);
         let analysis = match analyses.get(&environment) {
             Some(a) => Arc::clone(a),

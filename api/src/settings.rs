@@ -1,5 +1,5 @@
 //! The API's keys of pacer's configuration file — the tokens and read access, the attribution
-//! window, the benchmark year, environments and teams, `[[slo]]`, `[ci]` and `[limits]` — as the
+//! window, the benchmark year, environments and teams, `[[slo]]`, `[[openslo]]`, `[ci]` and `[limits]` — as the
 //! file spells them, and their validation into an [`ApiConfig`]. The binary layers the file, the
 //! environment and the flags over them, and hands the API what the other parts' sections give
 //! (rollback policies, webhook sources, the report's settings).
@@ -49,6 +49,9 @@ pub struct ApiFile {
     /// `[[slo]]`.
     #[serde(default)]
     pub slo: Vec<SloFile>,
+    /// `[[openslo]]`: SLOs from OpenSLO files.
+    #[serde(default)]
+    pub openslo: Vec<OpensloFile>,
     /// How often SLOs are evaluated.
     pub slo_interval_secs: Option<i64>,
     /// `[ci]`.
@@ -198,7 +201,8 @@ impl ApiFile {
             }
             teams.insert(team, services.into_iter().collect());
         }
-        let slos = slos(self.slo, &environments.normalizer, errors);
+        let mut slos = slos(self.slo, &environments.normalizer, errors);
+        openslo(self.openslo, &mut slos, &environments.normalizer, errors);
         let slo_interval = self.slo_interval_secs.unwrap_or(30);
         if !(1..=3_600).contains(&slo_interval) {
             errors.push(format!("slo_interval_secs: expected 1 to 3600 but found {slo_interval}"));
@@ -323,6 +327,110 @@ pub struct PrometheusFile {
     pub good: Option<String>,
     /// PromQL of bad events in `$window`.
     pub errors: Option<String>,
+}
+
+/// One `[[openslo]]`: OpenSLO v1 files and what pacer's SLOs need beyond them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpensloFile {
+    /// Files, directories (their `.yaml` and `.yml` files) or patterns with `*` in the file name
+    /// (`slos/*.yaml`); relative paths are from the working directory.
+    pub files: Vec<String>,
+    /// The Prometheus server of SLIs whose data source names none.
+    pub prometheus_url: Option<String>,
+    /// The environment of these SLOs (default `production`).
+    pub environment: Option<String>,
+    /// Fewest events a window needs before it may burn (default 10).
+    pub min_events: Option<f64>,
+    /// Whether a fast burn may roll back (default true).
+    pub rollback: Option<bool>,
+}
+
+/// Reads every `[[openslo]]` entry's files into SLOs after `slos`, reporting each problem.
+fn openslo(entries: Vec<OpensloFile>, slos: &mut Vec<Slo>, normalizer: &Normalizer, errors: &mut Vec<String>) {
+    for (index, entry) in entries.into_iter().enumerate() {
+        let at = format!("openslo[{index}]");
+        if let Some(url) = entry.prometheus_url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            errors.push(format!("{at}.prometheus_url: expected an http:// or https:// URL but found {url:?}"));
+        }
+        let mut texts = Vec::new();
+        for pattern in &entry.files {
+            let paths = match files(pattern) {
+                Ok(paths) if paths.is_empty() => {
+                    errors.push(format!("{at}.files: {pattern:?} names no file"));
+                    continue;
+                }
+                Ok(paths) => paths,
+                Err(e) => {
+                    errors.push(format!("{at}.files: cannot read {pattern:?}: {e}"));
+                    continue;
+                }
+            };
+            for path in paths {
+                let name = path.display().to_string();
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => texts.push((name, text)),
+                    Err(e) => errors.push(format!("{name}: cannot read the OpenSLO file: {e}")),
+                }
+            }
+        }
+        let min_events = entry.min_events.unwrap_or(10.0);
+        if min_events.is_nan() || min_events < 0.0 {
+            errors.push(format!("{at}.min_events: expected 0 or more but found {min_events}"));
+        }
+        let defaults = crate::openslo::Defaults {
+            prometheus_url: entry.prometheus_url,
+            environment: entry.environment.unwrap_or_else(|| "production".to_owned()),
+            min_events: min_events.max(0.0),
+            rollback: entry.rollback.unwrap_or(true),
+        };
+        for slo in crate::openslo::load(&texts, &defaults, normalizer, errors) {
+            if slos.iter().any(|other| other.name == slo.name) {
+                errors.push(format!("{at}: another SLO is already named {:?}", slo.name));
+            } else {
+                slos.push(slo);
+            }
+        }
+    }
+}
+
+/// The files a `[[openslo]] files` entry names, in name order: the file itself, a directory's
+/// `.yaml` and `.yml` files, or the files matching a file name with `*` (`slos/*.yaml`).
+fn files(pattern: &str) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let path = std::path::Path::new(pattern);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    // In a directory: the files matching the pattern, or every YAML file.
+    let (dir, wanted) = if name.contains('*') {
+        (path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")), Some(name))
+    } else if path.is_dir() {
+        (path, None)
+    } else {
+        return Ok(if path.exists() { vec![path.to_path_buf()] } else { Vec::new() });
+    };
+    let matches = |file: &str| match wanted {
+        Some(pattern) => wildcard(pattern, file),
+        None => file.ends_with(".yaml") || file.ends_with(".yml"),
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name().to_str().is_some_and(matches) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else { return false };
+            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| wildcard(rest, &tail[i..]))
+        }
+    }
 }
 
 /// `[ci.budgets]`: each `<stage>_secs` sets that stage's budget; stages not named keep their

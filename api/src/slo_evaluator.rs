@@ -53,7 +53,7 @@ async fn step(state: &AppState, slo: &Slo, status: &SloStatus, now: Millis, epis
         }
         (None, None) => return Ok(()),
     };
-    crate::alerting::handle(state, "slo", &[alert], slo.rollback).await.map(drop)
+    crate::alerting::handle(state, "slo", &[alert], &|_| slo.rollback).await.map(drop)
 }
 
 fn burn_alert(slo: &Slo, pair: &str, started: Millis, ended: Option<Millis>) -> Alert {

@@ -38,7 +38,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 32] = [
+pub const SETTINGS: [(&str, &str); 33] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -54,6 +54,7 @@ pub const SETTINGS: [(&str, &str); 32] = [
     ("alerts", "alert label names and alert source credentials"),
     ("rollback", "rollback policies and hooks"),
     ("slo", "service-level objectives"),
+    ("openslo", "service-level objectives from OpenSLO files"),
     ("slo_interval_secs", "how often SLOs are evaluated"),
     ("github", "GitHub webhooks"),
     ("gitlab", "GitLab webhooks"),

@@ -40,6 +40,7 @@ mod scenarios;
 mod send;
 mod slack_bot;
 mod slo;
+mod slo_rules;
 mod telemetry;
 mod traces;
 mod webhooks;

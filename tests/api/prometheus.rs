@@ -84,29 +84,44 @@ async fn until<T>(timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) 
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() {
+/// The Prometheus and Alertmanager programs, or `None` (after saying why) when they are missing
+/// and skipping is allowed.
+fn real_parts() -> Option<(PathBuf, PathBuf)> {
     let (Some(prometheus), Some(alertmanager)) = (binary("prometheus"), binary("prometheus-alertmanager")) else {
         assert!(
             std::env::var("PACER_REQUIRE_ALL").as_deref() != Ok("1"),
             "prometheus and prometheus-alertmanager are required (PACER_REQUIRE_ALL=1); apt-get install prometheus prometheus-alertmanager"
         );
         println!("skipped: prometheus or prometheus-alertmanager is not installed");
-        return;
+        return None;
     };
-    let hook = Receiver::start().await;
-    let (prometheus_port, alertmanager_port) = (free_port(), free_port());
-    // The SLO reads the same counter through Prometheus' query API; evaluated on request only.
-    let toml = format!(
+    Some((prometheus, alertmanager))
+}
+
+/// A signed hook's report, after checking its signature.
+fn verified(request: &crate::hooks::Received) -> Value {
+    let timestamp: i64 = request.headers["webhook-timestamp"].parse().expect("timestamp");
+    assert!(pacer_rollback::sign::verify(SECRET, &request.headers["webhook-id"], timestamp, &request.body, &request.headers["webhook-signature"]));
+    request.json()
+}
+
+/// pacer's configuration: an `auto` rollback policy for checkout calling the hook at `hook_url`,
+/// and the checkout SLO counted by the Prometheus at `prometheus_port` (`rollback` as given),
+/// evaluated by pacer once at start and then not for an hour.
+fn checkout_config(hook_url: &str, prometheus_port: u16, rollback: bool) -> String {
+    format!(
         "slo_interval_secs = 3600\n\
-         [[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\n[[rollback.hooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n\
-         [[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.0\nrollback = false\n\
+         [[rollback]]\nservice = \"checkout\"\npolicy = \"auto\"\n[[rollback.hooks]]\nurl = \"{hook_url}\"\nsecret = \"{SECRET}\"\n\
+         [[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.0\nrollback = {rollback}\n\
          [slo.prometheus]\nurl = \"http://127.0.0.1:{prometheus_port}\"\n\
          total = 'sum(increase(http_requests_total{{service=\"checkout\"}}[$window]))'\n\
-         errors = 'sum(increase(http_requests_total{{service=\"checkout\",code=~\"5..\"}}[$window]))'\n",
-        hook.url
-    );
-    let Some(pacer) = TestApp::spawn_with_config(Backend::Sqlite, &toml, &[]).await else { return };
+         errors = 'sum(increase(http_requests_total{{service=\"checkout\",code=~\"5..\"}}[$window]))'\n"
+    )
+}
+
+/// pacer with `toml`, and checkout's 4.1.0 deployed two hours ago and 4.2.0 now.
+async fn pacer_after_a_release(toml: &str) -> Option<TestApp> {
+    let pacer = TestApp::spawn_with_config(Backend::Sqlite, toml, &[]).await?;
     let now = chrono::Utc::now();
     let at = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
     pacer
@@ -115,27 +130,29 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
             {"type": "deployment", "id": "checkout-42", "service": "checkout", "version": "4.2.0", "commit_sha": "bbb222", "status": "success", "finished_at": at(0)},
         ]))
         .await;
+    Some(pacer)
+}
 
-    let failing = Arc::new(AtomicBool::new(false));
-    let app_port = start_app(Arc::clone(&failing)).await;
-    let dir = std::env::temp_dir().join(unique("pacer_prometheus"));
-    std::fs::create_dir_all(&dir).expect("dir");
+/// Alertmanager posting every alert to pacer at `pacer_base`, and Prometheus scraping the app on
+/// `app_port` every second and evaluating `rules` every second, both on the ports given and with
+/// their files in `dir`.
+fn start_prometheus_and_alertmanager(
+    (prometheus, alertmanager): &(PathBuf, PathBuf),
+    dir: &Path,
+    pacer_base: &str,
+    rules: &[u8],
+    app_port: u16,
+    (prometheus_port, alertmanager_port): (u16, u16),
+) -> (Daemon, Daemon) {
     std::fs::write(
         dir.join("alertmanager.yml"),
         format!(
             "route:\n  receiver: pacer\n  group_by: [alertname, service]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
-             receivers:\n  - name: pacer\n    webhook_configs:\n      - url: {}/webhooks/alertmanager\n        send_resolved: true\n",
-            pacer.base
+             receivers:\n  - name: pacer\n    webhook_configs:\n      - url: {pacer_base}/webhooks/alertmanager\n        send_resolved: true\n"
         ),
     )
     .expect("write");
-    std::fs::write(
-        dir.join("rules.yml"),
-        "groups:\n  - name: checkout\n    rules:\n      - alert: CheckoutHigh5xx\n        \
-         expr: sum by (service) (rate(http_requests_total{code=~\"5..\"}[5s])) > 0\n        \
-         labels:\n          severity: page\n        annotations:\n          summary: 5xx responses after a release\n",
-    )
-    .expect("write");
+    std::fs::write(dir.join("rules.yml"), rules).expect("write");
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
@@ -146,8 +163,8 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
         ),
     )
     .expect("write");
-    let _alertmanager = start(
-        &alertmanager,
+    let alertmanager = start(
+        alertmanager,
         &[
             format!("--config.file={}", dir.join("alertmanager.yml").display()),
             format!("--storage.path={}", dir.join("am").display()),
@@ -155,8 +172,8 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
             "--cluster.listen-address=".into(),
         ],
     );
-    let _prometheus = start(
-        &prometheus,
+    let prometheus = start(
+        prometheus,
         &[
             format!("--config.file={}", dir.join("prometheus.yml").display()),
             format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
@@ -164,17 +181,35 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
             "--rules.alert.resend-delay=1s".into(),
         ],
     );
+    (prometheus, alertmanager)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() {
+    let Some(parts) = real_parts() else { return };
+    let hook = Receiver::start().await;
+    let ports = (free_port(), free_port());
+    // The SLO reads the same counter through Prometheus' query API; evaluated on request only.
+    let Some(pacer) = pacer_after_a_release(&checkout_config(&hook.url, ports.0, false)).await else { return };
+
+    let failing = Arc::new(AtomicBool::new(false));
+    let app_port = start_app(Arc::clone(&failing)).await;
+    let dir = std::env::temp_dir().join(unique("pacer_prometheus"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rules = "groups:\n  - name: checkout\n    rules:\n      - alert: CheckoutHigh5xx\n        \
+                 expr: sum by (service) (rate(http_requests_total{code=~\"5..\"}[5s])) > 0\n        \
+                 labels:\n          severity: page\n        annotations:\n          summary: 5xx responses after a release\n";
+    let _daemons = start_prometheus_and_alertmanager(&parts, &dir, &pacer.base, rules.as_bytes(), app_port, ports);
 
     failing.store(true, Ordering::SeqCst);
     let requests = hook.wait_for(1, Duration::from_secs(90)).await;
     assert_eq!(requests.len(), 1, "the alert fired and pacer called the hook");
-    let report = requests[0].json();
-    let timestamp: i64 = requests[0].headers["webhook-timestamp"].parse().expect("timestamp");
-    assert!(pacer_rollback::sign::verify(SECRET, &requests[0].headers["webhook-id"], timestamp, &requests[0].body, &requests[0].headers["webhook-signature"]));
+    let report = verified(&requests[0]);
     assert_eq!(report["deployment"]["version"], "4.2.0", "{report:#}");
     assert_eq!(report["target"]["version"], "4.1.0", "{report:#}");
     assert_eq!(report["trigger"]["alert"], "CheckoutHigh5xx");
-    assert!(report["trigger"]["generator_url"].as_str().is_some_and(|u| u.contains(&prometheus_port.to_string())), "{report:#}");
+    assert!(report["trigger"]["generator_url"].as_str().is_some_and(|u| u.contains(&ports.0.to_string())), "{report:#}");
+
     let slo = pacer.get("/api/v1/slos/checkout-availability").await;
     assert_eq!(slo["source"], "prometheus");
     let five = slo["windows"][0]["error_ratio"].as_f64().expect("the 5m window has traffic");
@@ -197,5 +232,50 @@ async fn real_prometheus_and_alertmanager_drive_one_rollback_and_the_recovery() 
     assert_eq!(dora["failed_deployment_recovery_time"]["recovered"], 1, "{dora:#}");
     assert!(dora["failed_deployment_recovery_time"]["median_seconds"].as_f64().is_some_and(|s| s > 0.0), "{dora:#}");
     assert_eq!(hook.requests().len(), 1, "exactly one rollback request");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rules `pacer slo rules` prints, run by a real Prometheus: the burn alert it fires reaches
+/// pacer through a real Alertmanager, opens the SLO's incident and, the SLO having
+/// `rollback = true`, rolls the deployment back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_running_the_generated_slo_rules_pages_through_alertmanager_and_rolls_back() {
+    let Some(parts) = real_parts() else { return };
+    let hook = Receiver::start().await;
+    let ports = (free_port(), free_port());
+    // pacer's own evaluator runs once at start, before Prometheus is up, and then not for an
+    // hour: the only way to the rollback is Prometheus' alert.
+    let toml = checkout_config(&hook.url, ports.0, true);
+    let Some(pacer) = pacer_after_a_release(&toml).await else { return };
+    let dir = std::env::temp_dir().join(unique("pacer_prometheus_slo"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("pacer.toml"), &toml).expect("write");
+    let output = crate::cli::pacer().args(["slo", "rules", "--config"]).arg(dir.join("pacer.toml")).output().expect("run pacer slo rules");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // A third of the requests fail from the start: a burn rate of 33 against a 1 % budget.
+    let app_port = start_app(Arc::new(AtomicBool::new(true))).await;
+    let _daemons = start_prometheus_and_alertmanager(&parts, &dir, &pacer.base, &output.stdout, app_port, ports);
+
+    let requests = hook.wait_for(1, Duration::from_secs(90)).await;
+    assert_eq!(requests.len(), 1, "the generated page alert fired and pacer called the hook");
+    let report = verified(&requests[0]);
+    assert_eq!(report["trigger"]["alert"], "SLOBurnRate", "{report:#}");
+    assert_eq!(report["trigger"]["labels"]["slo"], "checkout-availability", "{report:#}");
+    assert_eq!(report["trigger"]["labels"]["severity"], "page", "{report:#}");
+    assert!(report["trigger"]["generator_url"].as_str().is_some_and(|u| u.contains(&ports.0.to_string())), "{report:#}");
+    assert_eq!(report["deployment"]["version"], "4.2.0", "{report:#}");
+    assert_eq!(report["target"]["version"], "4.1.0", "{report:#}");
+    let client = &pacer.client;
+    let incident = until(Duration::from_secs(30), async || {
+        let incidents: Value = client.get(pacer.url("/api/v1/incidents")).send().await.ok()?.json().await.ok()?;
+        incidents["items"].as_array()?.iter().find(|i| i["title"].as_str().is_some_and(|t| t.contains("error budget of checkout-availability burning fast"))).cloned()
+    })
+    .await
+    .expect("the page alert opened the SLO's incident");
+    assert_eq!(incident["service"], "checkout", "{incident:#}");
+    assert_eq!(incident["deployment_id"], "checkout-42", "{incident:#}");
+    let rollbacks = pacer.get("/api/v1/rollbacks").await;
+    assert_eq!(rollbacks["items"].as_array().map(Vec::len), Some(1), "{rollbacks:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,7 @@
 //! `POST /webhooks/alertmanager` and `POST /webhooks/grafana`: alerts become incidents, and an
-//! alert that follows a deployment may trigger a rollback.
+//! alert that follows a deployment may trigger a rollback — an SLO's burn alert (its `slo` label
+//! names a configured `[[slo]]`, as the rules of `pacer slo rules` label them) only when that SLO
+//! has `rollback = true` and the alert's severity is `page`.
 //!
 //! Everything an alert leads to — the incident (with its raw event) and the rollback with its
 //! outbox — is stored in one transaction; then the dispatcher is woken so the hooks fire within
@@ -60,6 +62,7 @@ async fn receive(state: &AppState, source: &str, body: &[u8]) -> Result<Json<Val
         state.telemetry.ingested(source, 0, 0, 1);
         Problem::invalid_events(errors)
     })?;
-    crate::alerting::handle(state, source, &alerts, true).await.map(Json)
+    let slos = &state.config.slos;
+    crate::alerting::handle(state, source, &alerts, &|alert| crate::alerting::slo_allows_rollback(slos, alert)).await.map(Json)
 }
 
