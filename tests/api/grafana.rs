@@ -217,7 +217,8 @@ on_both!(
             assert_eq!(names.len(), n, "the demo has {n} {list}: {filters}");
             names.join(",")
         };
-        let [all, chosen] = choices(now, &first("teams", 1), &first("services", 2));
+        // Grafana's range ends when the panel loads: after everything above was written.
+        let [all, chosen] = choices(pacer_api::now(), &first("teams", 1), &first("services", 2));
 
         let (mut infinity, mut promql) = (0, 0);
         for (file, dashboard) in dashboards() {
