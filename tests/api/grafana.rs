@@ -99,14 +99,24 @@ fn select<'a>(value: &'a Value, selector: &str, what: &str) -> Option<&'a Value>
     selector.split('.').try_fold(value, |at, key| at.as_object()?.get(key))
 }
 
-/// Substitutes Grafana's variables as Grafana would for one choice of theirs; a `$` left over is
-/// a variable the dashboards do not define.
+/// Substitutes Grafana's variables (`$name`, `${name}`, `${name:format}`) as Grafana would for
+/// one choice of theirs; a variable the choice does not define fails the test.
 fn substitute(text: &str, choice: &[(&str, String)], what: &str) -> String {
-    let mut out = text.to_owned();
-    for (variable, value) in choice {
-        out = out.replace(variable, value);
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let length = match after.strip_prefix('{') {
+            Some(braced) => braced.find('}').map_or(after.len(), |end| end + 2),
+            None => after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len()),
+        };
+        let variable = &rest[start..start + 1 + length];
+        let value = choice.iter().find(|(name, _)| *name == variable).unwrap_or_else(|| panic!("{what}: {text:?} uses {variable:?}, which the dashboards do not define"));
+        out.push_str(&value.1);
+        rest = &rest[start + 1 + length..];
     }
-    assert!(!out.contains('$'), "{what}: {text:?} uses a variable the dashboards do not define: {out:?}");
+    out.push_str(rest);
     out
 }
 
@@ -373,5 +383,8 @@ fn the_selector_subset_finds_dotted_paths_and_refuses_the_rest() {
     assert_eq!(select(&answer, "lead_time.p90_seconds", "absent"), None);
     assert!(std::panic::catch_unwind(|| select(&answer, "$.buckets[0]", "JSONata")).is_err(), "beyond the subset");
     assert!(typed("timestamp", &json!("2026-11-22T09:00:00Z")) && typed("timestamp", &json!(1_795_334_400_000_i64)));
+    let choice = [("$team", "*".to_owned()), ("${service:csv}", "a,b".to_owned())];
+    assert_eq!(substitute("t=$team&s=${service:csv}", &choice, "known"), "t=*&s=a,b");
+    assert!(std::panic::catch_unwind(|| substitute("$teams", &choice, "unknown")).is_err(), "a longer name is another variable");
     assert!(!typed("timestamp", &json!("yesterday")) && !typed("number", &json!("1")) && !typed("string", &json!(1)));
 }
