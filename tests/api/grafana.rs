@@ -388,3 +388,62 @@ fn the_selector_subset_finds_dotted_paths_and_refuses_the_rest() {
     assert!(std::panic::catch_unwind(|| substitute("$teams", &choice, "unknown")).is_err(), "a longer name is another variable");
     assert!(!typed("timestamp", &json!("yesterday")) && !typed("number", &json!("1")) && !typed("string", &json!(1)));
 }
+
+on_both!(
+    the_api_additions_the_dashboards_use_narrow_and_refuse_as_documented,
+    config = "[[rollback]]\npolicy = \"dry_run\"\n[teams]\npayments = [\"checkout\"]\n",
+    |app| {
+        let at = |ago_secs: i64| pacer_engine::calendar::rfc3339(pacer_api::now() - ago_secs * 1000);
+        app.ingest(json!([
+            {"type": "deployment", "id": "c1", "service": "checkout", "status": "success", "finished_at": at(600)},
+            {"type": "deployment", "id": "c2", "service": "checkout", "status": "success", "finished_at": at(60)},
+            {"type": "deployment", "id": "s1", "service": "search", "status": "success", "finished_at": at(300)},
+        ]))
+        .await;
+        let alert = json!({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "High5xxRate", "service": "checkout"}, "startsAt": at(30)}]});
+        let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert).send().await.expect("alert");
+        assert_eq!(response.status(), 200);
+        let reader = &app;
+        let listed = |query: &str| {
+            let path = format!("/api/v1/rollbacks?{query}");
+            async move { reader.get(&path).await["items"].as_array().cloned().unwrap_or_default().iter().map(|r| r["deployment_id"].clone()).collect::<Vec<_>>() }
+        };
+        assert_eq!(listed("").await, vec![json!("c2")], "every decision without a filter");
+        assert_eq!(listed("service=checkout,search&from=now-1h").await, vec![json!("c2")], "a csv list of services and a window");
+        assert_eq!(listed("team=payments&service=*").await, vec![json!("c2")], "a team, every service");
+        assert!(listed("service=search").await.is_empty(), "another service");
+        assert!(listed("environment=staging").await.is_empty(), "another environment");
+        assert!(listed("from=now-5m&to=now-2m").await.is_empty(), "a window before the decision");
+
+        let by_service = app.get("/api/v1/dora?by=service&from=now-1d&service=*").await;
+        let rows: Vec<(&str, u64)> = by_service["by_service"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r["service"].as_str()?, r["deployment_frequency"]["deployments"].as_u64()?)))
+            .collect();
+        assert_eq!(rows, vec![("checkout", 2), ("search", 1)], "{by_service}");
+        assert_eq!(by_service["deployment_frequency"]["deployments"], 3, "the whole scope's summary stays");
+        assert!(app.get("/api/v1/dora").await.get("by_service").is_none(), "by_service only when asked");
+        let filters = app.get("/api/v1/filters").await;
+        assert_eq!(filters["teams"], json!([{"name": "payments"}]), "{filters}");
+        assert_eq!(filters["services"], json!([{"name": "checkout"}, {"name": "search"}]), "{filters}");
+        assert_eq!(filters["environments"], json!([{"name": "production"}]), "{filters}");
+        let daily = app.get("/api/v1/dora/series?metric=deployment_frequency&interval=auto&from=now-3d").await;
+        assert_eq!(daily["interval"], "day", "auto picks days for a short window");
+
+        for (path, parameter) in [
+            ("/api/v1/dora?by=team", "?by"),
+            ("/api/v1/dora/series?interval=1h", "?interval"),
+            ("/api/v1/rollbacks?team=nobody", "?team"),
+            ("/api/v1/rollbacks?benchmarks=2024", "?benchmarks"),
+            ("/api/v1/filters?service=checkout", "?service"),
+        ] {
+            let response = app.client.get(app.url(path)).send().await.expect("request");
+            assert_eq!(response.status(), 400, "{path}");
+            assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+            let problem: Value = response.json().await.expect("problem");
+            assert_eq!(problem["errors"][0]["pointer"], parameter, "{path}: {problem}");
+        }
+    }
+);

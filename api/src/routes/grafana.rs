@@ -1,6 +1,7 @@
 //! `/grafana/*`: the protocol of Grafana's JSON datasource plugin (simpod-json-datasource):
 //! `GET /`, `POST /metrics`, `/metric-payload-options`, `/query`, `/variable`, `/tag-keys`,
-//! `/tag-values`, and the legacy `/search` and `/annotations`.
+//! `/tag-values`, and the legacy `/search` and `/annotations`. It stays for users of that plugin;
+//! the provisioned dashboards read the JSON API through the Infinity datasource instead.
 //!
 //! Every DORA metric is a time series (one point per UTC day, week or month bucket, or one point
 //! for the whole range with `mode: window`), and summaries, deployments, incidents and rollbacks
