@@ -88,20 +88,27 @@ fn metric_names(expr: &str) -> Vec<String> {
 
 /// The value at a selector: empty for the whole answer, or a dotted path of object keys (the
 /// subset of Infinity's backend selectors — GJSON and JSONata — the dashboards use). `None` when
-/// the path is absent; anything beyond the subset fails the test, so a dashboard cannot rely on
-/// a selector this check does not understand.
-fn select<'a>(value: &'a Value, selector: &str, what: &str) -> Option<&'a Value> {
+/// the path is absent; anything beyond the subset is an error that fails the test, so a
+/// dashboard cannot rely on a selector this check does not understand.
+fn select<'a>(value: &'a Value, selector: &str) -> Result<Option<&'a Value>, String> {
     if selector.is_empty() {
-        return Some(value);
+        return Ok(Some(value));
     }
     let plain = selector.split('.').all(|key| !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    assert!(plain, "{what}: selector {selector:?} is outside the dotted-path subset");
-    selector.split('.').try_fold(value, |at, key| at.as_object()?.get(key))
+    if !plain {
+        return Err(format!("selector {selector:?} is outside the dotted-path subset"));
+    }
+    Ok(selector.split('.').try_fold(value, |at, key| at.as_object()?.get(key)))
+}
+
+/// [`select`], failing the test on a selector outside the subset.
+fn found<'a>(value: &'a Value, selector: &str, what: &str) -> Option<&'a Value> {
+    select(value, selector).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// Substitutes Grafana's variables (`$name`, `${name}`, `${name:format}`) as Grafana would for
-/// one choice of theirs; a variable the choice does not define fails the test.
-fn substitute(text: &str, choice: &[(&str, String)], what: &str) -> String {
+/// one choice of theirs; a variable the choice does not define is an error.
+fn substitute(text: &str, choice: &[(&str, String)]) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find('$') {
@@ -112,12 +119,12 @@ fn substitute(text: &str, choice: &[(&str, String)], what: &str) -> String {
             None => after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len()),
         };
         let variable = &rest[start..start + 1 + length];
-        let value = choice.iter().find(|(name, _)| *name == variable).unwrap_or_else(|| panic!("{what}: {text:?} uses {variable:?}, which the dashboards do not define"));
+        let value = choice.iter().find(|(name, _)| *name == variable).ok_or_else(|| format!("{text:?} uses {variable:?}, which the dashboards do not define"))?;
         out.push_str(&value.1);
         rest = &rest[start + 1 + length..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// How a declared column type admits a JSON value (null is an empty cell in any column).
@@ -143,15 +150,15 @@ async fn run_infinity(app: &crate::helpers::TestApp, target: &Value, choice: &[(
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| (p["key"].as_str().expect("param key").to_owned(), substitute(p["value"].as_str().expect("param value"), choice, what)))
+        .map(|p| (p["key"].as_str().expect("param key").to_owned(), substitute(p["value"].as_str().expect("param value"), choice).unwrap_or_else(|e| panic!("{what}: {e}"))))
         .collect();
-    let path = substitute(path, choice, what);
+    let path = substitute(path, choice).unwrap_or_else(|e| panic!("{what}: {e}"));
     let response = app.client.get(app.url(&path)).query(&params).bearer_auth(READ_TOKEN).send().await.expect("request");
     let status = response.status();
     let answer: Value = response.json().await.expect("json");
     assert_eq!(status, 200, "{what}: GET {path} {params:?}: {answer}");
     let root = target["root_selector"].as_str().unwrap_or("");
-    let rows = match select(&answer, root, what) {
+    let rows = match found(&answer, root, what) {
         Some(Value::Array(items)) => items.clone(),
         Some(one @ Value::Object(_)) => vec![one.clone()],
         Some(other) => panic!("{what}: root selector {root:?} finds {other}, neither rows nor a row"),
@@ -162,7 +169,7 @@ async fn run_infinity(app: &crate::helpers::TestApp, target: &Value, choice: &[(
         for column in columns {
             let selector = column["selector"].as_str().expect("selector");
             let kind = column["type"].as_str().expect("type");
-            let value = select(row, selector, what).unwrap_or_else(|| panic!("{what}: row {index} has no {selector:?}: {row}"));
+            let value = found(row, selector, what).unwrap_or_else(|| panic!("{what}: row {index} has no {selector:?}: {row}"));
             assert!(typed(kind, value), "{what}: row {index}: {selector:?} should be {kind} but is {value}");
         }
     }
@@ -241,7 +248,7 @@ on_both!(
                         let rows = run_infinity(&app, &query, &all, &what).await;
                         let values = rows.iter().flat_map(|row| {
                             query["columns"].as_array().into_iter().flatten().filter(|c| !c["type"].as_str().is_some_and(|t| t.starts_with("timestamp")))
-                                .filter_map(|c| select(row, c["selector"].as_str().unwrap_or(""), &what)).filter(|v| !v.is_null()).collect::<Vec<_>>()
+                                .filter_map(|c| found(row, c["selector"].as_str().unwrap_or(""), &what)).filter(|v| !v.is_null()).collect::<Vec<_>>()
                         });
                         assert!(values.count() > 0, "{what}: no data over 90 days of the demo with every variable at All");
                         run_infinity(&app, &query, &chosen, &format!("{what} (team and services chosen)")).await;
@@ -377,15 +384,17 @@ fn compose_provisioning_and_dashboards_agree() {
 #[test]
 fn the_selector_subset_finds_dotted_paths_and_refuses_the_rest() {
     let answer = json!({"buckets": [{"lead_time": {"median_seconds": 60.0}}], "level": null});
-    assert_eq!(select(&answer, "", "whole"), Some(&answer));
-    assert_eq!(select(&answer["buckets"][0], "lead_time.median_seconds", "nested"), Some(&json!(60.0)));
-    assert_eq!(select(&answer, "level", "null is present"), Some(&Value::Null));
-    assert_eq!(select(&answer, "lead_time.p90_seconds", "absent"), None);
-    assert!(std::panic::catch_unwind(|| select(&answer, "$.buckets[0]", "JSONata")).is_err(), "beyond the subset");
+    assert_eq!(select(&answer, ""), Ok(Some(&answer)), "the whole answer");
+    assert_eq!(select(&answer["buckets"][0], "lead_time.median_seconds"), Ok(Some(&json!(60.0))), "nested");
+    assert_eq!(select(&answer, "level"), Ok(Some(&Value::Null)), "null is present");
+    assert_eq!(select(&answer, "lead_time.p90_seconds"), Ok(None), "absent");
+    assert!(select(&answer, "$.buckets[0]").is_err(), "JSONata is beyond the subset");
+    assert!(select(&answer, "buckets..lead_time").is_err(), "GJSON's empty keys are beyond the subset");
     assert!(typed("timestamp", &json!("2026-11-22T09:00:00Z")) && typed("timestamp", &json!(1_795_334_400_000_i64)));
     let choice = [("$team", "*".to_owned()), ("${service:csv}", "a,b".to_owned())];
-    assert_eq!(substitute("t=$team&s=${service:csv}", &choice, "known"), "t=*&s=a,b");
-    assert!(std::panic::catch_unwind(|| substitute("$teams", &choice, "unknown")).is_err(), "a longer name is another variable");
+    assert_eq!(substitute("t=$team&s=${service:csv}", &choice), Ok("t=*&s=a,b".to_owned()));
+    assert!(substitute("$teams", &choice).is_err(), "a longer name is another variable");
+    assert!(substitute("${service}", &choice).is_err(), "another format is another substitution");
     assert!(!typed("timestamp", &json!("yesterday")) && !typed("number", &json!("1")) && !typed("string", &json!(1)));
 }
 
