@@ -363,6 +363,15 @@ fn compose_provisioning_and_dashboards_agree() {
         for uid in &used {
             assert!(provisioned_uids.contains(uid.as_str()), "{file} uses datasource {uid:?}, which is not provisioned");
         }
+        // An annotation maps the columns its query declares onto Grafana's event fields.
+        for annotation in dashboard["annotations"]["list"].as_array().into_iter().flatten().filter(|a| a["target"].is_object()) {
+            let columns: BTreeSet<&str> = annotation["target"]["columns"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).collect();
+            assert!(columns.contains("time"), "{file} annotation {}: a time column", annotation["name"]);
+            for (field, mapping) in annotation["mappings"].as_object().into_iter().flatten() {
+                let column = mapping["value"].as_str().unwrap_or("");
+                assert!(mapping["source"] == "field" && columns.contains(column), "{file} annotation {}: {field} maps to {column:?}, not a declared column", annotation["name"]);
+            }
+        }
         for (place, query) in queries(&dashboard) {
             let uid = query["datasource"]["uid"].as_str().unwrap_or("");
             let kind = datasources.iter().find(|d| d["uid"].as_str() == Some(uid)).and_then(|d| d["type"].as_str());
