@@ -1,10 +1,17 @@
 //! Query parameters shared by the read endpoints: the window, the environment, the services (by
-//! name or team) and the benchmark year. Unknown parameters are errors, to catch typos.
+//! name or team), the benchmark year and the bucket width. Unknown parameters are errors, to catch
+//! typos.
+//!
+//! Besides the plain forms, the filters take what Grafana's template variables produce, so a
+//! dashboard can pass them straight through (Infinity datasource, `${__from}`, `${service:csv}`):
+//! epoch milliseconds for `from`/`to`, comma-separated lists for `service` and `team`, and `*` for
+//! "every service" or "every team" (the dashboards' custom "All" value).
 
 use std::collections::BTreeSet;
 
 use chrono::DateTime;
 use pacer_engine::Millis;
+use pacer_engine::calendar::Interval;
 use pacer_engine::dora::Scope;
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::{DAY, HOUR, SECOND};
@@ -116,15 +123,15 @@ impl Filters {
                 .ok_or_else(|| Problem::invalid_query("benchmarks", format!("expected one of 2021, 2023, 2024 but found {year:?}")))?,
             None => config.benchmarks,
         };
-        let mut services: Option<BTreeSet<String>> = None;
-        let named: Vec<&str> = params.all("service");
-        if !named.is_empty() {
-            services = Some(named.iter().map(|s| (*s).to_owned()).collect());
-        }
-        if let Some(team) = params.one("team")? {
-            let owned = team_services(team);
-            if owned.is_empty() {
-                return Err(Problem::invalid_query("team", format!("unknown team {team:?}: no configured services and no deployments name it")));
+        let mut services = listed(params.all("service"));
+        if let Some(teams) = params.one("team")?.and_then(|t| listed(vec![t])) {
+            let mut owned = BTreeSet::new();
+            for team in &teams {
+                let of_team = team_services(team);
+                if of_team.is_empty() {
+                    return Err(Problem::invalid_query("team", format!("unknown team {team:?}: no configured services and no deployments name it")));
+                }
+                owned.extend(of_team);
             }
             services = Some(match services {
                 Some(named) => named.intersection(&owned).cloned().collect(),
@@ -132,6 +139,39 @@ impl Filters {
             });
         }
         Ok(Self { from, to, environment, scope: Scope { services }, benchmarks })
+    }
+}
+
+/// The names a repeatable, comma-separating parameter lists, or `None` for "every one": no value,
+/// or `*` among them. Empty items (`a,,b`, a trailing comma) are skipped.
+fn listed(values: Vec<&str>) -> Option<BTreeSet<String>> {
+    let names: BTreeSet<String> = values.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    (!names.is_empty() && !names.contains(EVERY)).then_some(names)
+}
+
+/// The value of `service` or `team` that means every one (the dashboards' "All").
+pub const EVERY: &str = "*";
+
+/// Reads a bucket width: `day`, `week`, `month`, or `auto` (by the window's length, as
+/// [`auto_interval`] picks); `default` when absent.
+///
+/// # Errors
+/// Any other value.
+pub fn interval(params: &Params, from: Millis, to: Millis, default: Interval) -> Result<Interval, Problem> {
+    match params.one("interval")? {
+        None => Ok(default),
+        Some("auto") => Ok(auto_interval(from, to)),
+        Some(name) => Interval::parse(name).ok_or_else(|| Problem::invalid_query("interval", format!("expected day, week, month or auto but found {name:?}"))),
+    }
+}
+
+/// The bucket width for a window when none is named: days up to about six weeks, weeks up to
+/// about a year, months beyond.
+pub fn auto_interval(from: Millis, to: Millis) -> Interval {
+    match (to - from) / DAY {
+        0..=45 => Interval::Day,
+        46..=400 => Interval::Week,
+        _ => Interval::Month,
     }
 }
 
@@ -187,6 +227,49 @@ mod tests {
         assert_eq!(parse_time("now-90m", NOW), Some(NOW - 90 * 60 * SECOND));
         assert_eq!(parse_time("now-3y", NOW), None);
         assert_eq!(parse_time("now-d", NOW), None);
+    }
+
+    #[test]
+    fn service_and_team_lists_split_on_commas_and_a_star_means_every_one() {
+        let set = |names: &[&str]| Some(names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>());
+        assert_eq!(listed(vec!["checkout"]), set(&["checkout"]), "one name");
+        assert_eq!(listed(vec!["checkout,search", "billing"]), set(&["billing", "checkout", "search"]), "Grafana's csv format, and repetition");
+        assert_eq!(listed(vec![" checkout , ,search,"]), set(&["checkout", "search"]), "blanks and empty items are skipped");
+        assert_eq!(listed(vec!["*"]), None, "the dashboards' All value");
+        assert_eq!(listed(vec!["checkout,*"]), None, "All among names is still every one");
+        assert_eq!(listed(vec![""]), None, "an empty value filters nothing");
+        assert_eq!(listed(vec![]), None, "no value filters nothing");
+    }
+
+    #[test]
+    fn a_filtered_read_takes_what_grafana_variables_produce() {
+        let config = ApiConfig::default();
+        let teams = |team: &str| -> BTreeSet<String> {
+            match team {
+                "payments" => ["checkout".to_owned(), "billing".to_owned()].into(),
+                "search" => ["search".to_owned()].into(),
+                _ => BTreeSet::new(),
+            }
+        };
+        let parse = |query: &str| Filters::parse(&Params::parse(Some(query)).expect("query"), &config, NOW, teams);
+        let every = parse("from=1795248000000&to=1795334400000&service=%2A&team=%2A").expect("epoch millis and All");
+        assert_eq!((every.from, every.to, every.scope.services), (NOW - DAY, NOW, None), "epoch milliseconds of Grafana's range, and All");
+        let two = parse("service=checkout%2Csearch").expect("csv");
+        assert_eq!(two.scope.services, Some(["checkout".to_owned(), "search".to_owned()].into()), "Grafana's csv format");
+        let teams_union = parse("team=payments,search&service=search,billing").expect("teams");
+        assert_eq!(teams_union.scope.services, Some(["billing".to_owned(), "search".to_owned()].into()), "named services within the teams' services");
+        let unknown = parse("team=payments,nobody").expect_err("an unknown team among several");
+        assert!(unknown.detail.contains("nobody"), "{}", unknown.detail);
+    }
+
+    #[test]
+    fn auto_interval_widens_with_the_window() {
+        let params = |q: &str| Params::parse(Some(q)).expect("query");
+        assert_eq!(interval(&params("interval=auto"), NOW - 30 * DAY, NOW, Interval::Week).ok(), Some(Interval::Day));
+        assert_eq!(interval(&params("interval=auto"), NOW - 90 * DAY, NOW, Interval::Week).ok(), Some(Interval::Week));
+        assert_eq!(interval(&params("interval=auto"), NOW - 800 * DAY, NOW, Interval::Week).ok(), Some(Interval::Month));
+        assert_eq!(interval(&params(""), NOW - 30 * DAY, NOW, Interval::Week).ok(), Some(Interval::Week), "the default");
+        assert!(interval(&params("interval=1h"), NOW - DAY, NOW, Interval::Week).is_err(), "Grafana's $__interval is not a bucket width");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The analysis a read request names, with its filters, and who owns which service: what every
-//! route that reads the DORA analysis starts from.
+//! The analysis a read request names, with its filters, who owns which service, and the values
+//! the filters take (environments, teams, services): what every route that reads the DORA
+//! analysis starts from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -38,4 +39,29 @@ pub fn team_of_services(state: &AppState, analysis: &Analysis) -> BTreeMap<Strin
         }
     }
     owner
+}
+
+/// The values a filter takes, sorted: `teams` (configured, or named by production deployments),
+/// `environments` (every environment with data), and otherwise `services` (with a deployment or
+/// an incident in any environment). Grafana's variables list them.
+pub async fn scope_values(state: &AppState, name: &str) -> Result<Vec<String>, Problem> {
+    let config = &state.config;
+    Ok(match name {
+        "teams" | "team" => {
+            let environment = config.normalizer.environment("production");
+            let analysis = state.analyses.get(&state.store, &environment, config.attribution_window, config.analysis_wait).await?;
+            let mut teams: BTreeSet<String> = config.teams.keys().cloned().collect();
+            teams.extend(analysis.teams().into_iter().map(str::to_owned));
+            teams.into_iter().collect()
+        }
+        "environments" | "environment" => state.store.environments().await?,
+        _ => {
+            let mut services = BTreeSet::new();
+            for environment in state.store.environments().await? {
+                let analysis = state.analyses.get(&state.store, &environment, config.attribution_window, config.analysis_wait).await?;
+                services.extend(analysis.services().into_iter().map(str::to_owned));
+            }
+            services.into_iter().collect()
+        }
+    })
 }

@@ -1,15 +1,17 @@
-//! `GET /api/v1/dora` and `GET /api/v1/dora/series`: the DORA keys of a window, and per bucket.
+//! `GET /api/v1/dora` and `GET /api/v1/dora/series`: the DORA keys of a window (with `by=service`,
+//! also per service), and per bucket; `GET /api/v1/filters`: the environments, teams and services
+//! the filters take, which dashboards list in their variables.
 
 
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use pacer_engine::calendar::Interval;
-use pacer_engine::dora::Summary;
+use pacer_engine::dora::{Scope, Summary};
 use serde_json::{Map, Value, json};
 
-use crate::query::{FILTERS, Params};
-use crate::read::dora::analyze;
+use crate::query::{FILTERS, Params, interval};
+use crate::read::dora::{analyze, scope_values};
 use crate::auth;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -27,15 +29,56 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dora", get(summary))
         .route("/api/v1/dora/series", get(series))
         .route_layer(middleware::from_fn_with_state(state.guard.clone(), crate::limits::heavy_query_slot))
+        .route("/api/v1/filters", get(filters))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::reader))
         .with_state(state)
 }
 
-async fn summary(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Summary>, Problem> {
+async fn summary(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
     let params = Params::parse(raw.as_deref())?;
-    params.only(&FILTERS)?;
+    let mut known = FILTERS.to_vec();
+    known.push("by");
+    params.only(&known)?;
+    let by_service = match params.one("by")? {
+        None => false,
+        Some("service") => true,
+        Some(other) => return Err(Problem::invalid_query("by", format!("expected service but found {other:?}"))),
+    };
     let (analysis, f) = analyze(&state, &params).await?;
-    Ok(Json(analysis.summary(f.from, f.to, f.benchmarks, &f.scope)))
+    let mut summary = json!(analysis.summary(f.from, f.to, f.benchmarks, &f.scope));
+    if by_service {
+        let services: Vec<String> = match &f.scope.services {
+            Some(named) => named.iter().cloned().collect(),
+            None => analysis.services().into_iter().map(str::to_owned).collect(),
+        };
+        let rows: Vec<Value> = services
+            .into_iter()
+            .map(|service| {
+                let mut row = json!(analysis.summary(f.from, f.to, f.benchmarks, &Scope::services([service.clone()])));
+                if let Value::Object(map) = &mut row {
+                    map.insert("service".to_owned(), Value::String(service));
+                }
+                row
+            })
+            .collect();
+        if let Value::Object(map) = &mut summary {
+            map.insert("by_service".to_owned(), Value::Array(rows));
+        }
+    }
+    Ok(Json(summary))
+}
+
+/// The values each filter takes: `{"environments": [{"name": …}], "teams": […], "services": […]}`.
+/// Objects rather than bare strings, so a table-shaped reader (Grafana's Infinity datasource)
+/// finds a named column.
+async fn filters(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
+    Params::parse(raw.as_deref())?.only(&[])?;
+    let mut answer = Map::new();
+    for name in ["environments", "teams", "services"] {
+        let values = scope_values(&state, name).await?;
+        answer.insert(name.to_owned(), values.into_iter().map(|v| json!({"name": v})).collect());
+    }
+    Ok(Json(Value::Object(answer)))
 }
 
 async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
@@ -48,12 +91,8 @@ async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Resul
         Some(m) => return Err(Problem::invalid_query("metric", format!("expected one of {} but found {m:?}", METRICS.join(", ")))),
         None => None,
     };
-    let interval = match params.one("interval")? {
-        Some(name) => Interval::parse(name)
-            .ok_or_else(|| Problem::invalid_query("interval", format!("expected day, week or month but found {name:?}")))?,
-        None => Interval::Week,
-    };
     let (analysis, f) = analyze(&state, &params).await?;
+    let interval = interval(&params, f.from, f.to, Interval::Week)?;
     let buckets = interval.buckets(f.from, f.to);
     if buckets.len() > MAX_BUCKETS {
         let detail = format!("expected at most {MAX_BUCKETS} buckets but the window has {}; use a wider interval", buckets.len());

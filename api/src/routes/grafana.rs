@@ -1,6 +1,7 @@
 //! `/grafana/*`: the protocol of Grafana's JSON datasource plugin (simpod-json-datasource):
 //! `GET /`, `POST /metrics`, `/metric-payload-options`, `/query`, `/variable`, `/tag-keys`,
-//! `/tag-values`, and the legacy `/search` and `/annotations`.
+//! `/tag-values`, and the legacy `/search` and `/annotations`. It stays for users of that plugin;
+//! the provisioned dashboards read the JSON API through the Infinity datasource instead.
 //!
 //! Every DORA metric is a time series (one point per UTC day, week or month bucket, or one point
 //! for the whole range with `mode: window`), and summaries, deployments, incidents and rollbacks
@@ -26,8 +27,8 @@ use pacer_engine::pipeline::GroupBy;
 use pacer_store::ListQuery;
 use serde_json::{Map, Value, json};
 
-use crate::read::dora::team_services;
-use crate::query::{Filters, parse_time};
+use crate::read::dora::{scope_values, team_services};
+use crate::query::{Filters, auto_interval, parse_time};
 use crate::auth;
 use crate::clock::now;
 use crate::problem::Problem;
@@ -244,15 +245,6 @@ async fn target(state: &AppState, payload: &Value, request: &Value) -> Result<(T
     let window = text(payload, "mode").as_deref() == Some("window");
     let repository = pick("repository");
     Ok((Target { repository, environment, scope: Scope { services }, interval, window, benchmarks }, analysis))
-}
-
-/// The bucket width for a range when the target does not name one.
-fn auto_interval(from: Millis, to: Millis) -> Interval {
-    match (to - from) / DAY {
-        0..=45 => Interval::Day,
-        46..=400 => Interval::Week,
-        _ => Interval::Month,
-    }
 }
 
 async fn query(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
@@ -522,30 +514,8 @@ async fn variable(State(state): State<AppState>, bytes: Result<Bytes, BytesRejec
         Value::String(s) => serde_json::from_str::<Value>(s).ok().and_then(|p| p["target"].as_str().map(str::to_owned)).unwrap_or_else(|| s.clone()),
         _ => String::new(),
     };
-    let values = values_of(&state, &target).await?;
+    let values = scope_values(&state, &target).await?;
     Ok(Json(Value::Array(values.into_iter().map(|v| json!({"__text": v, "__value": v})).collect())))
-}
-
-/// The values of a variable: `services`, `teams` or `environments`.
-async fn values_of(state: &AppState, name: &str) -> Result<Vec<String>, Problem> {
-    let environment = state.config.normalizer.environment("production");
-    Ok(match name {
-        "teams" | "team" => {
-            let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
-            let mut teams: BTreeSet<String> = state.config.teams.keys().cloned().collect();
-            teams.extend(analysis.teams().into_iter().map(str::to_owned));
-            teams.into_iter().collect()
-        }
-        "environments" | "environment" => state.store.environments().await?,
-        _ => {
-            let mut services = BTreeSet::new();
-            for environment in state.store.environments().await? {
-                let analysis = state.analyses.get(&state.store, &environment, state.config.attribution_window, state.config.analysis_wait).await?;
-                services.extend(analysis.services().into_iter().map(str::to_owned));
-            }
-            services.into_iter().collect()
-        }
-    })
 }
 
 async fn tag_keys() -> Json<Value> {
@@ -555,7 +525,7 @@ async fn tag_keys() -> Json<Value> {
 async fn tag_values(State(state): State<AppState>, bytes: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Problem> {
     let request = body(&state, &bytes?)?;
     let key = request["key"].as_str().unwrap_or("service");
-    let values = values_of(&state, key).await?;
+    let values = scope_values(&state, key).await?;
     Ok(Json(Value::Array(values.into_iter().map(|v| json!({"text": v})).collect())))
 }
 

@@ -1,5 +1,9 @@
 //! `GET /api/v1/rollbacks`, `GET /api/v1/rollbacks/{id}` and `POST /api/v1/rollbacks/{id}/approve`:
 //! what pacer decided, why, every delivery attempt, and the deployment that carried it out.
+//!
+//! The list takes `limit` (the newest decisions, 1–500, default 50) and, to narrow those, the
+//! read filters `from`, `to`, `environment`, `service` and `team`; without any filter it lists
+//! every environment's decisions.
 
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -9,7 +13,8 @@ use pacer_engine::calendar::rfc3339;
 use pacer_store::RollbackRow;
 use serde_json::{Value, json};
 
-use crate::query::Params;
+use crate::query::{FILTERS, Params};
+use crate::read::dora::analyze;
 use crate::auth;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -28,14 +33,22 @@ pub fn router(state: AppState) -> Router {
 
 async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, Problem> {
     let params = Params::parse(raw.as_deref())?;
-    params.only(&["limit"])?;
+    let narrowing: Vec<&str> = FILTERS.iter().copied().filter(|p| *p != "benchmarks").collect();
+    let mut known = narrowing.clone();
+    known.push("limit");
+    params.only(&known)?;
     let limit = match params.one("limit")? {
         Some(text) => text.parse::<i64>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
             Problem::invalid_query("limit", format!("expected an integer from 1 to 500 but found {text:?}"))
         })?,
         None => 50,
     };
-    let rows = state.store.rollbacks(limit).await?;
+    let mut rows = state.store.rollbacks(limit).await?;
+    if narrowing.iter().any(|p| !params.all(p).is_empty()) {
+        let (_, f) = analyze(&state, &params).await?;
+        let windowed = params.one("from")?.is_some() || params.one("to")?.is_some();
+        rows.retain(|r| r.environment == f.environment && f.scope.includes(&r.service) && (!windowed || (f.from..f.to).contains(&r.created_at)));
+    }
     Ok(Json(json!({"items": rows.iter().map(|r| rollback_json(r, None)).collect::<Vec<_>>()})))
 }
 
