@@ -10,6 +10,7 @@
 //!   the outbox once per event and destination.
 //! - [`sender`]: claims due messages and posts them, with retries.
 //! - [`manifest`]: the Slack app manifest of the deploy bot.
+//! - [`preview`]: an example message of each kind, and a Slack message drawn as HTML.
 //!
 //! It knows nothing of HTTP routing: the binary starts the [`Notifier`] and the [`Sender`] beside
 //! the server. Exactly-once and leases come from the store's outbox, retries and signatures from
@@ -20,6 +21,7 @@ pub mod event;
 pub mod manifest;
 pub mod message;
 pub mod notifier;
+pub mod preview;
 pub mod routing;
 pub mod sender;
 pub mod slack;
