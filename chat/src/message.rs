@@ -220,12 +220,12 @@ fn burn(event: &Event, b: &Burn, base_url: &str) -> Message {
     let (title, summary) = if event.kind == Kind::SloPage {
         (
             format!("SLO {} burning fast", b.slo),
-            format!("The error budget of {} ({service} in {environment}) burns fast enough to run out within days: page whoever is on call.", b.slo),
+            format!("The error budget of {} ({service} in {environment}) burns fast: page whoever is on call.", b.slo),
         )
     } else {
         (
             format!("SLO {} burning", b.slo),
-            format!("The error budget of {} ({service} in {environment}) burns faster than it lasts: worth a ticket.", b.slo),
+            format!("The error budget of {} ({service} in {environment}) burns faster than the objective allows: worth a ticket.", b.slo),
         )
     };
     let tone = if event.kind == Kind::SloPage { Tone::Bad } else { Tone::Warning };

@@ -457,18 +457,23 @@ async fn old_events_are_not_announced_on_postgres() {
 }
 
 /// `value` with what changes from run to run written as a placeholder: times (RFC 3339, and
-/// epoch milliseconds), rollback ids and durations measured against the clock.
-fn normalized(value: &Value) -> Value {
+/// epoch milliseconds, alone or inside an id), rollback ids, and the `dated` values (the week a
+/// digest is about, as its webhook message names it).
+fn normalized(value: &Value, dated: &[(String, &str)]) -> Value {
     match value {
-        Value::String(s) => Value::String(placeholders(s)),
+        Value::String(s) => {
+            let text = dated.iter().filter(|(from, _)| !from.is_empty()).fold(s.clone(), |text, (from, to)| text.replace(from.as_str(), to));
+            Value::String(placeholders(&text))
+        }
         Value::Number(n) if n.as_i64().is_some_and(|n| n > 1_000_000_000_000) => json!("<epoch ms>"),
-        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), normalized(v))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalized(v, dated)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), normalized(v, dated))).collect()),
         other => other.clone(),
     }
 }
 
-/// `text` with every RFC 3339 time as `<time>` and every rollback id as `rb_<id>`.
+/// `text` with every RFC 3339 time as `<time>`, every run of 13 digits (epoch milliseconds) as
+/// `<epoch ms>` and every rollback id as `rb_<id>`.
 fn placeholders(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -486,6 +491,12 @@ fn placeholders(text: &str) -> String {
                 i = end + 1;
                 continue;
             }
+        }
+        let starts_number = i == 0 || !chars[i - 1].is_ascii_digit();
+        if starts_number && digits(i, 13) && !digits(i + 13, 1) {
+            out.push_str("<epoch ms>");
+            i += 13;
+            continue;
         }
         if chars[i..].starts_with(&['r', 'b', '_']) {
             let mut end = i + 3;
@@ -508,6 +519,11 @@ fn placeholders(text: &str) -> String {
 /// the same event gives.
 fn assert_as_expected(channels: &Channels, kinds: &[&str]) {
     let hooks = channels.got("hook");
+    let digest = hooks.iter().find(|h| h.body["type"] == "digest.weekly").map(|h| h.body["digest"].clone()).unwrap_or(Value::Null);
+    let dated = [
+        (digest["days"].as_str().unwrap_or("").to_owned(), "<days>"),
+        (digest["week"].as_str().unwrap_or("").to_owned(), "<week>"),
+    ];
     for channel in ["slack", "teams", "hook"] {
         let got = channels.got(channel);
         let mut by_kind = serde_json::Map::new();
@@ -520,7 +536,7 @@ fn assert_as_expected(channels: &Channels, kinds: &[&str]) {
                 _ => g.body["event_id"] == hook.body["event_id"],
             };
             let found = got.iter().find(titled).unwrap_or_else(|| panic!("{channel}: no message titled {title:?}"));
-            by_kind.insert((*kind).to_owned(), normalized(&found.body));
+            by_kind.insert((*kind).to_owned(), normalized(&found.body, &dated));
         }
         let actual = Value::Object(by_kind);
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/api/expected/chat-{channel}.json"));
@@ -654,7 +670,8 @@ async fn long_text_is_cut_to_each_channels_limits(backend: Backend) {
     let channels = Channels::start().await;
     let Some(app) = TestApp::spawn_with_config(backend, &channels.config("[\"deployment.succeeded\"]"), &[]).await else { return };
     let mut d = deployment("success", &ago(10), Some(&ago(2)));
-    d["version"] = json!("<v>&*".repeat(1_000));
+    // 1 000 characters, pacer's limit for a version: escaped, over Slack's and Teams' limits.
+    d["version"] = json!(format!("{}&", "<&>".repeat(333)));
     app.ingest(json!([d])).await;
     let slack = channels.wait_for("slack", 1, Duration::from_secs(10)).await;
     let teams = channels.wait_for("teams", 1, Duration::from_secs(10)).await;
@@ -667,12 +684,12 @@ async fn long_text_is_cut_to_each_channels_limits(backend: Backend) {
     let summary = blocks[1]["text"]["text"].as_str().expect("summary");
     assert!(summary.chars().count() <= 3_000 && summary.ends_with('…'), "{} characters", summary.chars().count());
     let before = summary.trim_end_matches('…');
-    assert!(before.ends_with("&lt;") || before.ends_with("&gt;") || before.ends_with("&amp;") || before.ends_with('v') || before.ends_with('*'), "never inside an escape: {}", &before[before.len() - 12..]);
+    assert!(before.ends_with("&lt;") || before.ends_with("&gt;") || before.ends_with("&amp;"), "never inside an escape: {}", &before[before.len() - 12..]);
     let version = blocks[2]["fields"][2]["text"].as_str().expect("the version field");
-    assert!(version.starts_with("*Version*\n&lt;v&gt;&amp;*") && version.chars().count() <= 2_000 && version.ends_with('…'), "{}", version.chars().count());
+    assert!(version.starts_with("*Version*\n&lt;&amp;&gt;") && version.chars().count() <= 2_000 && version.ends_with('…'), "{}", version.chars().count());
     let card = &teams[0].body["attachments"][0]["content"]["body"];
     let title = card[0]["text"].as_str().expect("title");
-    assert!(title.starts_with("Deployed shop \\<v\\>\\&\\*") && title.chars().count() <= 2_000 && title.ends_with('…'), "{}", title.chars().count());
+    assert!(title.starts_with("Deployed shop \\<\\&\\>") && title.chars().count() <= 2_000 && title.ends_with('…'), "{}", title.chars().count());
     let cut = title.trim_end_matches('…');
     assert_eq!((cut.len() - cut.trim_end_matches('\\').len()) % 2, 0, "never between a backslash and what it escapes");
 }
