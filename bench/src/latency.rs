@@ -41,14 +41,18 @@ pub async fn run(size: Size, args: &RollbackArgs) -> anyhow::Result<()> {
             "[chat]\nbase_url = \"https://pacer.example.com\"\n[[notify]]\nkind = \"slack\"\nurl = \"http://{}/slack\"\ntimeout_secs = 10\n",
             dead.local_addr()?
         );
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
         let held = tokio::spawn(async move {
             let mut open = Vec::new();
             while let Ok((socket, _)) = dead.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 open.push(socket);
             }
         });
         let mut with_dead = measure(size, Some(&chat)).await?;
         held.abort();
+        println!("\nthe dead Slack destination accepted {} connections and answered none", accepted.load(std::sync::atomic::Ordering::Relaxed));
         rows.push(("the same, every event also to a Slack destination that never answers", row(&mut with_dead)));
         let ratio = rows[1].1.1 / rows[0].1.1;
         println!("\np99 with the dead channel / p99 without: {ratio:.2}");
