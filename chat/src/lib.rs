@@ -1,6 +1,7 @@
-//! pacer's chat notifications: messages about deployments, incidents and rollbacks, posted to
-//! Slack (Block Kit), Microsoft Teams (an Adaptive Card through a Workflows webhook) and any
-//! HTTP endpoint (pacer's JSON, signed per Standard Webhooks), as `[[notify]]` rules route them.
+//! pacer's chat notifications: messages about deployments, incidents, rollbacks, SLO burns, gate
+//! halts and each team's week, posted to Slack (Block Kit), Microsoft Teams (an Adaptive Card
+//! through a Workflows webhook) and any HTTP endpoint (pacer's JSON, signed per Standard
+//! Webhooks), as `[[notify]]` rules route them.
 //!
 //! - [`config`]: `[chat]` and `[[notify]]`.
 //! - [`event`]: what is announced and each event's key; [`routing`]: which rules hear it. Pure.
