@@ -703,3 +703,34 @@ async fn long_text_is_cut_to_each_channels_limits_on_sqlite() {
 async fn long_text_is_cut_to_each_channels_limits_on_postgres() {
     long_text_is_cut_to_each_channels_limits(Backend::Postgres).await;
 }
+
+/// A rollback hook that is gone fails the rollback: the channel is told to roll back by hand.
+async fn a_failed_rollback_says_roll_back_by_hand(backend: Backend) {
+    let channels = Channels::start().await;
+    channels.answer_next("deployer", 410, None);
+    let toml = rollback_config(&format!("{}/deployer", channels.base), &format!("{}/slack", channels.base), "[\"rollback.failed\"]");
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    app.ingest(history()).await;
+    post_alert(&app, &alert("firing", &ago(1), None)).await;
+    let got = channels.wait_for("slack", 1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "one message about the failed rollback");
+    assert_eq!(channels.got("deployer").len(), 1, "the hook answered 410 once and was not tried again");
+    let blocks = got[0].body["blocks"].as_array().expect("blocks");
+    assert_eq!(blocks[0]["text"]["text"], ":rotating_light: Rollback of checkout failed");
+    assert_eq!(
+        blocks[1]["text"]["text"],
+        "A rollback hook gave up: the rollback of checkout in production did not reach the deployer. Roll back by hand."
+    );
+    let fields: Vec<&str> = blocks[2]["fields"].as_array().expect("fields").iter().filter_map(|f| f["text"].as_str()).collect();
+    assert_eq!(fields, ["*Service*\ncheckout", "*Environment*\nproduction", "*From*\n1.1.0 (c2)", "*Back to*\n1.0.0 (c1)", "*Alert*\nHigh5xx", "*Policy*\nauto"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_says_roll_back_by_hand_on_sqlite() {
+    a_failed_rollback_says_roll_back_by_hand(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_says_roll_back_by_hand_on_postgres() {
+    a_failed_rollback_says_roll_back_by_hand(Backend::Postgres).await;
+}
