@@ -1,6 +1,8 @@
 //! The SLO evaluator: every `slo_interval` it computes each SLO's state, and a page-level burn
 //! becomes a firing alert for its service — which, like any alert, opens an incident and may roll
 //! back the deployment that started it ([`crate::alerting`]); the burn's end resolves the alert.
+//! A burn at page or ticket level is also recorded for chat (`slo.page`, `slo.ticket`), once per
+//! episode whichever replica sees it first, and its end ends the episode.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -9,6 +11,8 @@ use std::time::Duration;
 use pacer_collector::alerts::Alert;
 use pacer_engine::Millis;
 use pacer_engine::burn::Severity;
+use pacer_chat::event::{Burn, Event, Kind, Subject, burn_episode, record};
+use pacer_store::StoreError;
 
 use crate::clock::now;
 use crate::config::Slo;
@@ -26,6 +30,9 @@ pub async fn evaluate(state: AppState, interval: Duration, shutdown: impl Future
             let now = now();
             match status(&state.store, slo, now).await {
                 Ok(status) => {
+                    if let Err(error) = tell_chat(&state, slo, &status, now).await {
+                        tracing::warn!(slo = slo.name, error = %error, "recording the slo burn for chat failed");
+                    }
                     if let Err(problem) = step(&state, slo, &status, now, &mut episodes).await {
                         tracing::warn!(slo = slo.name, detail = problem.detail, "slo burn alert failed");
                     }
@@ -54,6 +61,29 @@ async fn step(state: &AppState, slo: &Slo, status: &SloStatus, now: Millis, epis
         (None, None) => return Ok(()),
     };
     crate::alerting::handle(state, "slo", &[alert], &|_| slo.rollback).await.map(drop)
+}
+
+/// Records the burn at its most urgent level for chat (a new episode is announced once) and ends
+/// the episode of a level that no longer burns.
+async fn tell_chat(state: &AppState, slo: &Slo, status: &SloStatus, now: Millis) -> Result<(), StoreError> {
+    let urgent = status.most_urgent();
+    for (kind, severity) in [(Kind::SloPage, Severity::Page), (Kind::SloTicket, Severity::Ticket)] {
+        match &urgent {
+            Some((level, windows)) if *level == severity => {
+                let burn = Burn {
+                    slo: slo.name.clone(),
+                    objective: slo.objective,
+                    windows: windows.clone(),
+                    budget_remaining: status.budget_remaining,
+                    error_ratio: status.error_ratio,
+                };
+                let event = Event { kind, service: slo.service.clone(), environment: slo.environment.clone(), team: None, at: now, subject: Subject::Burn(burn) };
+                record(&state.store, &event, now).await?;
+            }
+            _ => state.store.end_chat_episode(&burn_episode(kind, &slo.name), now).await?,
+        }
+    }
+    Ok(())
 }
 
 fn burn_alert(slo: &Slo, pair: &str, started: Millis, ended: Option<Millis>) -> Alert {

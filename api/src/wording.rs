@@ -84,6 +84,19 @@ pub(crate) enum Change {
     },
 }
 
+impl Change {
+    /// In a short line, as chat says it: `up 20 % (better; was 2.60 / day)`.
+    pub(crate) fn words(&self) -> String {
+        match self {
+            Self::Unknown => "no number the week before".to_owned(),
+            Self::Steady { was } => format!("steady (was {was})"),
+            Self::Moved { up, better, amount, was } => {
+                format!("{} {amount} ({}; was {was})", if *up { "up" } else { "down" }, if *better { "better" } else { "worse" })
+            }
+        }
+    }
+}
+
 impl Key {
     /// The key's headline number written, or `no data`.
     pub fn shown_value(&self) -> String {

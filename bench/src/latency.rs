@@ -1,4 +1,7 @@
-//! Alert → rollback: the time from an Alertmanager POST to the rollback hook's arrival.
+//! Alert → rollback: the time from an Alertmanager POST to the rollback hook's arrival. With
+//! `--dead-chat` the same alerts run twice in one process — without chat, then with a `[[notify]]`
+//! Slack destination that accepts connections and never answers, hearing every event — and both
+//! are reported in one table, so the ratio shows whether a dead channel delays the hooks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,11 +18,62 @@ use tokio::sync::Notify;
 
 use crate::{Size, fresh_sqlite, percentile_ms, remove_sqlite};
 
-/// Runs the alert → rollback benchmark on SQLite.
+/// `pacer-bench rollback`'s options.
+#[derive(Debug, Default, clap::Args)]
+pub struct RollbackArgs {
+    /// Also run the alerts with a chat destination that never answers, and compare.
+    #[arg(long)]
+    pub dead_chat: bool,
+}
+
+/// Runs the alert → rollback benchmark on SQLite (twice with `dead_chat`: without chat, then with
+/// a Slack destination that never answers).
 ///
 /// # Errors
 /// The server or the database failed.
-pub async fn run(size: Size) -> anyhow::Result<()> {
+pub async fn run(size: Size, args: &RollbackArgs) -> anyhow::Result<()> {
+    let mut plain = measure(size, None).await?;
+    let mut rows = vec![("closed loop, one alert at a time", row(&mut plain))];
+    if args.dead_chat {
+        // Accepts every connection and holds it open without a byte of answer.
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let chat = format!(
+            "[chat]\nbase_url = \"https://pacer.example.com\"\n[[notify]]\nkind = \"slack\"\nurl = \"http://{}/slack\"\ntimeout_secs = 10\n",
+            dead.local_addr()?
+        );
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = dead.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                open.push(socket);
+            }
+        });
+        let mut with_dead = measure(size, Some(&chat)).await?;
+        held.abort();
+        println!("\nthe dead Slack destination accepted {} connections and answered none", accepted.load(std::sync::atomic::Ordering::Relaxed));
+        rows.push(("the same, every event also to a Slack destination that never answers", row(&mut with_dead)));
+        let ratio = rows[1].1.1 / rows[0].1.1;
+        println!("\np99 with the dead channel / p99 without: {ratio:.2}");
+    }
+    println!("\n| alert → first rollback hook request ({} alerts, SQLite, loopback) | p50 | p99 | max | target |", size.alerts);
+    println!("|---|---|---|---|---|");
+    for (name, (p50, p99, max)) in rows {
+        println!("| {name} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms | p99 ≤ 50 ms |");
+    }
+    Ok(())
+}
+
+/// p50, p99 and max of `latencies`, in milliseconds.
+fn row(latencies: &mut [Duration]) -> (f64, f64, f64) {
+    let max = latencies.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
+    (percentile_ms(latencies, 0.5), percentile_ms(latencies, 0.99), max)
+}
+
+/// Posts the alerts one at a time to a fresh pacer, configured with `chat` besides the rollback
+/// policy, and times each to its hook's arrival.
+async fn measure(size: Size, chat: Option<&str>) -> anyhow::Result<Vec<Duration>> {
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let arrived = Arc::new(Notify::new());
     let (log, signal) = (Arc::clone(&arrivals), Arc::clone(&arrived));
@@ -47,7 +101,10 @@ pub async fn run(size: Size) -> anyhow::Result<()> {
     let config = std::env::temp_dir().join(format!("pacer-bench-{}.toml", std::process::id()));
     std::fs::write(
         &config,
-        format!("[[rollback]]\npolicy = \"auto\"\ncooldown_secs = 0\nmax_per_hour = 1000000\n[[rollback.hooks]]\nurl = \"{hook}\"\n"),
+        format!(
+            "[[rollback]]\npolicy = \"auto\"\ncooldown_secs = 0\nmax_per_hour = 1000000\n[[rollback.hooks]]\nurl = \"{hook}\"\n{}",
+            chat.unwrap_or("")
+        ),
     )?;
     let url = fresh_sqlite("bench-rollback");
     let overrides = Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(url.clone()) };
@@ -105,13 +162,5 @@ pub async fn run(size: Size) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&config);
     remove_sqlite(&url);
-    println!("\n| alert → first rollback hook request ({} alerts, SQLite, loopback) | p50 | p99 | max | target |", size.alerts);
-    println!("|---|---|---|---|---|");
-    let max = latencies.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1_000.0);
-    println!(
-        "| closed loop, one alert at a time | {:.1} ms | {:.1} ms | {max:.1} ms | p99 ≤ 50 ms |",
-        percentile_ms(&mut latencies, 0.5),
-        percentile_ms(&mut latencies, 0.99)
-    );
-    Ok(())
+    Ok(latencies)
 }

@@ -122,7 +122,7 @@ enum Bench {
     /// The DORA queries against Four Keys-style SQL on the same data, and pacer's start to ready.
     Query(query::QueryArgs),
     /// Time from an alert's POST to the rollback hook request.
-    Rollback,
+    Rollback(latency::RollbackArgs),
     /// The ingest benchmark through one, two and three `pacer serve` processes on one PostgreSQL.
     Scale,
     /// The query set, then a steady mixed stream of new facts under a query load.
@@ -140,7 +140,7 @@ impl Bench {
             Self::All(_) => "all",
             Self::Ingest => "ingest",
             Self::Query(_) => "query",
-            Self::Rollback => "rollback",
+            Self::Rollback(_) => "rollback",
             Self::Scale => "scale",
             Self::Live(_) => "live",
             Self::Soak(_) => "soak",
@@ -242,13 +242,13 @@ async fn main() -> anyhow::Result<()> {
     match bench {
         Bench::All(args) => {
             ingest::run(size, &admin).await?;
-            latency::run(size).await?;
+            latency::run(size, &latency::RollbackArgs::default()).await?;
             query::run(size, &admin, args.reuse, args.pacer_only, args.engine).await?;
             scale::run(size, &admin).await?;
         }
         Bench::Ingest => ingest::run(size, &admin).await?,
         Bench::Query(args) => query::run(size, &admin, args.reuse, args.pacer_only, args.engine).await?,
-        Bench::Rollback => latency::run(size).await?,
+        Bench::Rollback(args) => latency::run(size, &args).await?,
         Bench::Scale => scale::run(size, &admin).await?,
         Bench::Live(args) => live::run(&args.options(size, &admin)).await?,
         Bench::Soak(args) => {

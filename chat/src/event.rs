@@ -4,11 +4,16 @@
 //! Pure: the facts and rollbacks come in as the store reads them, and what each says now is what
 //! it announces. A deployment noticed only after it finished is announced as finished (its start
 //! is not announced late); an incident noticed only once resolved is announced as resolved.
+//!
+//! SLO burns, gate halts and weekly digests are not facts: the SLO evaluator, the gate and the
+//! report scheduler [`record`] them in the store (`chat_events`), once by key, and an SLO burn or
+//! a halted rollout once per episode (until it ends, another replica or tick records nothing).
 
 use pacer_engine::Millis;
 use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_rollback::report::Report;
-use pacer_store::RollbackRow;
+use pacer_store::{ChatEventRow, RollbackRow, Store, StoreError};
+use serde::{Deserialize, Serialize};
 
 /// The kinds of event a rule can hear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,11 +36,19 @@ pub enum Kind {
     IncidentOpened,
     /// An incident was resolved.
     IncidentResolved,
+    /// An SLO burns its error budget fast enough to page someone.
+    SloPage,
+    /// An SLO burns its error budget fast enough for a ticket.
+    SloTicket,
+    /// The deploy gate halted a rollout.
+    GateHalted,
+    /// A team's week: the five keys with their levels and the change from the week before.
+    DigestWeekly,
 }
 
 impl Kind {
     /// Every kind with its name.
-    pub const ALL: [(&'static str, Self); 9] = [
+    pub const ALL: [(&'static str, Self); 13] = [
         ("deployment.started", Self::DeploymentStarted),
         ("deployment.succeeded", Self::DeploymentSucceeded),
         ("deployment.failed", Self::DeploymentFailed),
@@ -45,7 +58,16 @@ impl Kind {
         ("rollback.failed", Self::RollbackFailed),
         ("incident.opened", Self::IncidentOpened),
         ("incident.resolved", Self::IncidentResolved),
+        ("slo.page", Self::SloPage),
+        ("slo.ticket", Self::SloTicket),
+        ("gate.halted", Self::GateHalted),
+        ("digest.weekly", Self::DigestWeekly),
     ];
+
+    /// The kind named `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, kind)| *kind)
+    }
 
     /// Its name, `deployment.succeeded`.
     pub fn as_str(self) -> &'static str {
@@ -74,6 +96,62 @@ pub struct RollbackNotice {
     pub report: Option<Report>,
 }
 
+/// An SLO burning its error budget, as the evaluator saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Burn {
+    /// The SLO's name.
+    pub slo: String,
+    /// Its objective, such as 0.999.
+    pub objective: f64,
+    /// The windows whose burn holds, `1h&5m`.
+    pub windows: String,
+    /// The share of the error budget left over the SLO window, when there was traffic.
+    pub budget_remaining: Option<f64>,
+    /// The error ratio over the SLO window, when there was traffic.
+    pub error_ratio: Option<f64>,
+}
+
+/// The deploy gate's answer that halted a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Halt {
+    /// The answer's id in the gate's history.
+    pub answer_id: i64,
+    /// Who asked: `api`, `argo-rollouts`, `flagger:<hook type>`, `github`.
+    pub asker: String,
+    /// The deployment the rollout named.
+    pub deployment: Option<String>,
+    /// The asker's key of the rollout.
+    pub rollout: Option<String>,
+    /// Whether what halts it came from the rollout itself, so it should be undone.
+    pub rollback: bool,
+    /// The blocking reasons, in words.
+    pub reasons: Vec<String>,
+}
+
+/// One of the five keys of a team's week, worded as the page and the weekly email word it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestKey {
+    /// `Deployment frequency`.
+    pub name: String,
+    /// `3.1 a day`.
+    pub value: String,
+    /// `elite`, when rated.
+    pub level: Option<String>,
+    /// `up 20 % (better; was 2.6 a day)`.
+    pub change: String,
+}
+
+/// A team's week.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The ISO week, `2026-W47`.
+    pub week: String,
+    /// Its days, `17–23 Nov 2026`.
+    pub days: String,
+    /// The keys.
+    pub keys: Vec<DigestKey>,
+}
+
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Subject {
@@ -83,6 +161,12 @@ pub enum Subject {
     Incident(Incident),
     /// A rollback.
     Rollback(Box<RollbackNotice>),
+    /// An SLO burn.
+    Burn(Burn),
+    /// A gate halt.
+    Halt(Halt),
+    /// A team's weekly digest.
+    Digest(Digest),
 }
 
 /// One event to announce.
@@ -106,11 +190,58 @@ impl Event {
     /// Its key, unique among every event ever: `<kind>:<subject id>`.
     pub fn key(&self) -> String {
         let id = match &self.subject {
-            Subject::Deployment(d) => &d.id,
-            Subject::Incident(i) => &i.id,
-            Subject::Rollback(r) => &r.id,
+            Subject::Deployment(d) => d.id.clone(),
+            Subject::Incident(i) => i.id.clone(),
+            Subject::Rollback(r) => r.id.clone(),
+            Subject::Burn(b) => format!("{}@{}", b.slo, self.at),
+            Subject::Halt(h) => h.answer_id.to_string(),
+            Subject::Digest(d) => format!("{}:{}", d.week, self.team.as_deref().unwrap_or("")),
         };
         format!("{}:{id}", self.kind.as_str())
+    }
+
+    /// What lasts while the event holds, if anything: an SLO burning at one severity
+    /// (`slo.page:<slo>`), a rollout halted (`gate.halted:<service>:<environment>:<rollout>`).
+    /// While it is open no second event of it is recorded.
+    pub fn episode(&self) -> Option<String> {
+        match &self.subject {
+            Subject::Burn(b) => Some(burn_episode(self.kind, &b.slo)),
+            Subject::Halt(h) => Some(halt_episode(&self.service, &self.environment, h.rollout.as_deref().or(h.deployment.as_deref()))),
+            _ => None,
+        }
+    }
+
+    /// The event as the store records it; `None` for the events read from facts and rollbacks.
+    pub fn to_row(&self) -> Option<ChatEventRow> {
+        let subject = match &self.subject {
+            Subject::Burn(b) => serde_json::to_string(b),
+            Subject::Halt(h) => serde_json::to_string(h),
+            Subject::Digest(d) => serde_json::to_string(d),
+            Subject::Deployment(_) | Subject::Incident(_) | Subject::Rollback(_) => return None,
+        }
+        .ok()?;
+        Some(ChatEventRow {
+            event_key: self.key(),
+            kind: self.kind.as_str().to_owned(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            team: self.team.clone(),
+            at: self.at,
+            subject,
+            episode: self.episode(),
+        })
+    }
+
+    /// The event a recorded row tells of; `None` for a kind or subject this version cannot read.
+    pub fn of_row(row: &ChatEventRow) -> Option<Self> {
+        let kind = Kind::named(&row.kind)?;
+        let subject = match kind {
+            Kind::SloPage | Kind::SloTicket => Subject::Burn(serde_json::from_str(&row.subject).ok()?),
+            Kind::GateHalted => Subject::Halt(serde_json::from_str(&row.subject).ok()?),
+            Kind::DigestWeekly => Subject::Digest(serde_json::from_str(&row.subject).ok()?),
+            _ => return None,
+        };
+        Some(Self { kind, service: row.service.clone(), environment: row.environment.clone(), team: row.team.clone(), at: row.at, subject })
     }
 
     /// The event a deployment's present state tells of, if any (a cancelled deployment tells of
@@ -168,6 +299,29 @@ impl Event {
             _ => {}
         }
         events
+    }
+}
+
+/// The episode of `slo` burning at the severity of `kind`.
+pub fn burn_episode(kind: Kind, slo: &str) -> String {
+    format!("{}:{slo}", kind.as_str())
+}
+
+/// The episode of a rollout of `service` in `environment` (named by the asker's key or the
+/// deployment, if at all) being halted.
+pub fn halt_episode(service: &str, environment: &str, rollout: Option<&str>) -> String {
+    format!("gate.halted:{service}:{environment}:{}", rollout.unwrap_or(""))
+}
+
+/// Records `event` (an SLO burn, a gate halt, a digest) at `now` for the notifiers to announce;
+/// returns whether it is new (not recorded before, and its episode not open).
+///
+/// # Errors
+/// The database failed.
+pub async fn record(store: &Store, event: &Event, now: Millis) -> Result<bool, StoreError> {
+    match event.to_row() {
+        Some(row) => store.record_chat_event(&row, now).await,
+        None => Ok(false),
     }
 }
 

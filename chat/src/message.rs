@@ -6,7 +6,7 @@
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::model::{Deployment, Incident};
 
-use crate::event::{Event, Kind, RollbackNotice, Subject};
+use crate::event::{Burn, Digest, Event, Halt, Kind, RollbackNotice, Subject};
 use crate::text::{duration, encode, short_sha};
 
 /// How an event feels, for the colour a channel gives it.
@@ -57,7 +57,9 @@ pub struct Message {
     pub summary: String,
     /// Labelled values.
     pub facts: Vec<(&'static str, String)>,
-    /// The changes shipped (rollbacks).
+    /// What the list is (`Changes shipped`, `Why`).
+    pub heading: &'static str,
+    /// The changes shipped (rollbacks), or the reasons (a gate halt), one line each.
     pub changes: Vec<ChangeLine>,
     /// Links, pacer's first.
     pub links: Vec<Link>,
@@ -67,12 +69,19 @@ pub struct Message {
 
 /// The message about `event`, linking into pacer at `base_url`.
 pub fn compose(event: &Event, base_url: &str) -> Message {
-    let page = format!("{base_url}/?service={}&environment={}", encode(&event.service), encode(&event.environment));
+    let page = match (&event.subject, &event.team) {
+        (Subject::Digest(_), Some(team)) => format!("{base_url}/?team={}", encode(team)),
+        (Subject::Digest(_), None) => format!("{base_url}/"),
+        _ => format!("{base_url}/?service={}&environment={}", encode(&event.service), encode(&event.environment)),
+    };
     let footer = format!("pacer · {} · {}", event.environment, rfc3339(event.at));
     let mut message = match &event.subject {
         Subject::Deployment(d) => deployment(event.kind, d, base_url),
         Subject::Incident(i) => incident(event.kind, i),
         Subject::Rollback(r) => rollback(event.kind, &event.service, &event.environment, r, base_url),
+        Subject::Burn(b) => burn(event, b, base_url),
+        Subject::Halt(h) => halt(event, h, base_url),
+        Subject::Digest(d) => digest(event, d, base_url),
     };
     message.links.insert(0, Link { id: "pacer", label: "Open in pacer", url: page });
     message.footer = footer;
@@ -80,7 +89,7 @@ pub fn compose(event: &Event, base_url: &str) -> Message {
 }
 
 fn blank(kind: Kind, tone: Tone, title: String, summary: String) -> Message {
-    Message { kind, tone, title, summary, facts: Vec::new(), changes: Vec::new(), links: Vec::new(), footer: String::new() }
+    Message { kind, tone, title, summary, facts: Vec::new(), heading: "Changes shipped", changes: Vec::new(), links: Vec::new(), footer: String::new() }
 }
 
 fn version(d: &Deployment) -> String {
@@ -198,4 +207,89 @@ fn rollback(kind: Kind, service: &str, environment: &str, r: &RollbackNotice, ba
     ];
     m.links.extend(optional.into_iter().filter_map(|(id, label, url)| Some(Link { id, label, url: url? })));
     m
+}
+
+/// `0.999` as `99.9 %`.
+fn percent(share: f64) -> String {
+    let text = format!("{:.3}", share * 100.0);
+    format!("{} %", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+fn burn(event: &Event, b: &Burn, base_url: &str) -> Message {
+    let (service, environment) = (&event.service, &event.environment);
+    let (title, summary) = if event.kind == Kind::SloPage {
+        (
+            format!("SLO {} burning fast", b.slo),
+            format!("The error budget of {} ({service} in {environment}) burns fast: page whoever is on call.", b.slo),
+        )
+    } else {
+        (
+            format!("SLO {} burning", b.slo),
+            format!("The error budget of {} ({service} in {environment}) burns faster than the objective allows: worth a ticket.", b.slo),
+        )
+    };
+    let tone = if event.kind == Kind::SloPage { Tone::Bad } else { Tone::Warning };
+    let mut m = blank(event.kind, tone, title, summary);
+    m.facts.push(("Service", service.clone()));
+    m.facts.push(("Environment", environment.clone()));
+    m.facts.push(("SLO", b.slo.clone()));
+    m.facts.push(("Objective", percent(b.objective)));
+    m.facts.push(("Windows", b.windows.replace('&', " and ")));
+    if let Some(left) = b.budget_remaining {
+        m.facts.push(("Budget left", percent(left)));
+    }
+    if let Some(ratio) = b.error_ratio {
+        m.facts.push(("Error ratio", percent(ratio)));
+    }
+    m.links.push(Link { id: "slo", label: "SLO in pacer", url: format!("{base_url}/api/v1/slos/{}", encode(&b.slo)) });
+    m
+}
+
+fn halt(event: &Event, h: &Halt, base_url: &str) -> Message {
+    let (service, environment) = (&event.service, &event.environment);
+    let mut summary = format!("The deploy gate told {} to stop the rollout of {service} in {environment}", h.asker);
+    summary.push_str(if h.rollback { ": what halts it came from the rollout itself, so it should be rolled back." } else { "." });
+    let mut m = blank(event.kind, Tone::Warning, format!("Gate halted {service}"), summary);
+    m.facts.push(("Service", service.clone()));
+    m.facts.push(("Environment", environment.clone()));
+    if let Some(rollout) = &h.rollout {
+        m.facts.push(("Rollout", rollout.clone()));
+    }
+    if let Some(deployment) = &h.deployment {
+        m.facts.push(("Deployment", deployment.clone()));
+    }
+    m.facts.push(("Asked by", h.asker.clone()));
+    m.heading = "Why";
+    m.changes.extend(h.reasons.iter().map(|reason| ChangeLine { reference: String::new(), text: reason.clone(), author: None }));
+    m.links.push(Link {
+        id: "gate",
+        label: "Gate answers in pacer",
+        url: format!("{base_url}/api/v1/gates?service={}&environment={}", encode(service), encode(environment)),
+    });
+    if let Some(deployment) = &h.deployment {
+        m.links.push(Link { id: "deployment", label: "Deployment in pacer", url: format!("{base_url}/api/v1/deployments/{}", encode(deployment)) });
+    }
+    m
+}
+
+fn digest(event: &Event, d: &Digest, base_url: &str) -> Message {
+    let whose = event.team.as_deref().map_or_else(|| "every team".to_owned(), |team| format!("team {team}"));
+    let title = format!("Week {} of {whose}", d.week);
+    let summary = format!("The five keys of {whose} in {} from {}, with the change from the week before.", event.environment, d.days);
+    let mut m = blank(event.kind, Tone::Neutral, title, summary);
+    for key in &d.keys {
+        let level = key.level.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
+        m.facts.push((digest_label(&key.name), format!("{}{level}\n{}", key.value, key.change)));
+    }
+    let team = event.team.as_deref().map(|t| format!("&team={}", encode(t))).unwrap_or_default();
+    m.links.push(Link { id: "report", label: "Weekly report", url: format!("{base_url}/api/v1/reports/preview?week={}{team}", encode(&d.week)) });
+    m.links.push(Link { id: "dora", label: "DORA keys", url: format!("{base_url}/api/v1/dora?from=now-7d{team}") });
+    m
+}
+
+/// The fact labels are static: a key's name among the five, else `Key`.
+fn digest_label(name: &str) -> &'static str {
+    const NAMES: [&str; 6] =
+        ["Deployment frequency", "Lead time for changes", "Change failure rate", "Time to restore", "Failed-deployment recovery time", "Rework rate"];
+    NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)).copied().unwrap_or("Key")
 }

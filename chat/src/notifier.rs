@@ -3,7 +3,8 @@
 //! Every replica runs one. Each tick reads, from the shared cursor on: the deployments and
 //! incidents the change log says changed (so every source — the native API, webhooks, alerts —
 //! is heard, and ingestion never waits on chat), and the rollbacks with activity (decided,
-//! approved, settled). Each event is rendered once per rule that hears it and inserted under its
+//! approved, settled), and the events recorded for chat (SLO burns, gate halts, weekly digests).
+//! Each event is rendered once per rule that hears it and inserted under its
 //! (event, destination) key, so replicas reading the same stretch, or a tick reading it again,
 //! store one message; a notifier remembers what it stored, so a stretch it reads again costs no
 //! write. Events older than `max_age` when noticed — a backfill, an import, the
@@ -93,6 +94,11 @@ impl Notifier {
         let since = (cursor.rollbacks_at - ROLLBACK_OVERLAP).max(now - self.config.max_age);
         for rollback in self.store.rollbacks_active_since(since).await? {
             events.extend(Event::of_rollback(&rollback, now));
+        }
+        // SLO burns, gate halts and digests, as the evaluator, the gate and the report scheduler
+        // recorded them.
+        for row in self.store.chat_events_since(since).await? {
+            events.extend(Event::of_row(&row));
         }
         // What this process stored already (the rollback overlap reads the same activity for
         // minutes) is not rendered or written again; what another replica stored is, once, and

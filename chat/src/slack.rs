@@ -51,10 +51,13 @@ pub fn render(m: &Message) -> Value {
             .iter()
             .map(|c| {
                 let author = c.author.as_deref().map(|a| format!(" — {}", escape_mrkdwn(a))).unwrap_or_default();
-                format!("• `{}` {}{author}", escape_mrkdwn(&c.reference), escape_mrkdwn(&c.text))
+                match c.reference.as_str() {
+                    "" => format!("• {}{author}", escape_mrkdwn(&c.text)),
+                    reference => format!("• `{}` {}{author}", escape_mrkdwn(reference), escape_mrkdwn(&c.text)),
+                }
             })
             .collect();
-        blocks.push(section(&listed("*Changes shipped*", &lines, MAX_SECTION_TEXT)));
+        blocks.push(section(&listed(&format!("*{}*", m.heading), &lines, MAX_SECTION_TEXT)));
     }
     let buttons: Vec<Value> = m
         .links
@@ -105,6 +108,7 @@ mod tests {
             title: title.to_owned(),
             summary: "5xx <high> & rising".to_owned(),
             facts: (0..13).map(|i| ("Fact", format!("value {i}"))).collect(),
+            heading: "Changes shipped",
             changes: (0..changes).map(|i| ChangeLine { reference: format!("c{i:06}"), text: "x".repeat(200), author: Some("<ann>".into()) }).collect(),
             links: vec![Link { id: "pacer", label: "Open in pacer", url: "https://pacer.example.com/?a=1&b=2".into() }],
             footer: "pacer · production".to_owned(),

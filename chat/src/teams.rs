@@ -1,13 +1,14 @@
 //! A [`Message`] as a Microsoft Teams Workflows webhook payload: the `message` envelope around an
 //! Adaptive Card 1.4 (<https://adaptivecards.io/explorer/>), as Microsoft's "Send Adaptive Cards
 //! using an incoming webhook" shows it: title and summary as `TextBlock`s, the facts as a
-//! `FactSet`, the changes as a list, the links as `Action.OpenUrl`. Texts are cut so that a card
-//! stays well under Teams' 28 KB message limit.
+//! `FactSet`, the changes as a list, the links as `Action.OpenUrl`. User-supplied text is escaped
+//! for the card's markdown ([`escape_teams`]) and texts are cut so that a card stays well under
+//! Teams' 28 KB message limit.
 
 use serde_json::{Value, json};
 
 use crate::message::{Message, Tone};
-use crate::text::truncate;
+use crate::text::{escape_teams, truncate_teams};
 
 /// Longest text of a block.
 pub const MAX_TEXT: usize = 2_000;
@@ -25,11 +26,11 @@ pub fn render(m: &Message) -> Value {
         Tone::Bad => "Attention",
     };
     let mut body = vec![
-        json!({"type": "TextBlock", "text": truncate(&m.title, MAX_TEXT), "size": "Large", "weight": "Bolder", "color": color, "wrap": true}),
-        json!({"type": "TextBlock", "text": truncate(&m.summary, MAX_TEXT), "wrap": true}),
+        json!({"type": "TextBlock", "text": text(&m.title, MAX_TEXT), "size": "Large", "weight": "Bolder", "color": color, "wrap": true}),
+        json!({"type": "TextBlock", "text": text(&m.summary, MAX_TEXT), "wrap": true}),
     ];
     if !m.facts.is_empty() {
-        let facts: Vec<Value> = m.facts.iter().map(|(title, value)| json!({"title": title, "value": truncate(value, MAX_TEXT)})).collect();
+        let facts: Vec<Value> = m.facts.iter().map(|(title, value)| json!({"title": title, "value": text(value, MAX_TEXT)})).collect();
         body.push(json!({"type": "FactSet", "facts": facts}));
     }
     if !m.changes.is_empty() {
@@ -38,17 +39,18 @@ pub fn render(m: &Message) -> Value {
             .iter()
             .take(MAX_CHANGES)
             .map(|c| {
-                let author = c.author.as_deref().map(|a| format!(" — {a}")).unwrap_or_default();
-                truncate(&format!("- {} {}{author}", c.reference, c.text), MAX_TEXT / 10)
+                let author = c.author.as_deref().map(|a| format!(" — {}", escape_teams(a))).unwrap_or_default();
+                let reference = if c.reference.is_empty() { String::new() } else { format!("{} ", escape_teams(&c.reference)) };
+                truncate_teams(&format!("- {reference}{}{author}", escape_teams(&c.text)), MAX_TEXT / 10)
             })
             .collect();
         if m.changes.len() > MAX_CHANGES {
             lines.push(format!("- …and {} more", m.changes.len() - MAX_CHANGES));
         }
-        body.push(json!({"type": "TextBlock", "text": "Changes shipped", "weight": "Bolder", "wrap": true}));
+        body.push(json!({"type": "TextBlock", "text": m.heading, "weight": "Bolder", "wrap": true}));
         body.push(json!({"type": "TextBlock", "text": lines.join("\n"), "wrap": true}));
     }
-    body.push(json!({"type": "TextBlock", "text": truncate(&m.footer, MAX_TEXT), "isSubtle": true, "size": "Small", "wrap": true}));
+    body.push(json!({"type": "TextBlock", "text": text(&m.footer, MAX_TEXT), "isSubtle": true, "size": "Small", "wrap": true}));
     let actions: Vec<Value> = m.links.iter().take(MAX_ACTIONS).map(|l| json!({"type": "Action.OpenUrl", "title": l.label, "url": l.url})).collect();
     json!({
         "type": "message",
@@ -64,4 +66,9 @@ pub fn render(m: &Message) -> Value {
             },
         }],
     })
+}
+
+/// `plain` escaped for the card and cut to `max` characters.
+fn text(plain: &str, max: usize) -> String {
+    truncate_teams(&escape_teams(plain), max)
 }

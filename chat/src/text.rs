@@ -18,28 +18,74 @@ pub fn escape_mrkdwn(text: &str) -> String {
     out
 }
 
+/// The characters an Adaptive Card `TextBlock` (and a `FactSet` value) in Microsoft Teams gives
+/// meaning to: its CommonMark subset (`**bold**`, `_italic_`, `[links](…)`, lists), raw HTML and
+/// entities (`<`, `>`, `&`), and the `{{DATE(…)}}` functions.
+const TEAMS_SPECIAL: [char; 10] = ['\\', '*', '_', '[', ']', '<', '>', '&', '{', '}'];
+
+/// Escapes user-supplied `text` for an Adaptive Card `TextBlock` in Teams: each character its
+/// markdown, HTML or date functions would interpret gets a CommonMark backslash escape, so it
+/// shows as sent.
+pub fn escape_teams(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if TEAMS_SPECIAL.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// How a text to cut is escaped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escaped {
+    /// Plain text.
+    No,
+    /// Slack mrkdwn: `&amp;`, `&lt;`, `&gt;`.
+    Entities,
+    /// Teams: a backslash before the character.
+    Backslashes,
+}
+
 /// `text` cut to at most `max` characters, ending in `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
-    cut(text, max, false)
+    cut(text, max, Escaped::No)
 }
 
 /// Escaped mrkdwn `text` cut to at most `max` characters, ending in `…` when cut, never inside an
 /// escape such as `&amp;`.
 pub fn truncate_escaped(text: &str, max: usize) -> String {
-    cut(text, max, true)
+    cut(text, max, Escaped::Entities)
 }
 
-fn cut(text: &str, max: usize, escaped: bool) -> String {
+/// Text escaped by [`escape_teams`] cut to at most `max` characters, ending in `…` when cut,
+/// never between a backslash and what it escapes.
+pub fn truncate_teams(text: &str, max: usize) -> String {
+    cut(text, max, Escaped::Backslashes)
+}
+
+fn cut(text: &str, max: usize, escaped: Escaped) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }
     let Some(keep) = max.checked_sub(1) else { return String::new() };
     let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
     let mut head = &text[..end];
-    if escaped {
+    match escaped {
+        Escaped::No => {}
         // An `&` with no `;` after it in the head starts an escape the cut went through.
-        if let Some(amp) = head.rfind('&').filter(|&amp| !head[amp..].contains(';')) {
-            head = &head[..amp];
+        Escaped::Entities => {
+            if let Some(amp) = head.rfind('&').filter(|&amp| !head[amp..].contains(';')) {
+                head = &head[..amp];
+            }
+        }
+        // An odd run of backslashes at the end: the last one escaped what the cut left out.
+        Escaped::Backslashes => {
+            let run = head.len() - head.trim_end_matches('\\').len();
+            if run % 2 == 1 {
+                head = &head[..head.len() - 1];
+            }
         }
     }
     format!("{head}…")
@@ -102,6 +148,14 @@ mod tests {
         assert_eq!(truncate_escaped(&escaped, 5), "ab…");
         assert_eq!(truncate_escaped(&escaped, 8), "ab&amp;…");
         assert_eq!(truncate_escaped(&escaped, 9), "ab&amp;cd");
+    }
+
+    #[test]
+    fn teams_text_shows_as_sent() {
+        assert_eq!(escape_teams("v1 <b> & **x** [l](u) {{DATE(x)}} a\\b"), "v1 \\<b\\> \\& \\*\\*x\\*\\* \\[l\\](u) \\{\\{DATE(x)\\}\\} a\\\\b");
+        let escaped = escape_teams("ab<cd");
+        assert_eq!(truncate_teams(&escaped, 4), "ab…", "never between a backslash and its character");
+        assert_eq!(truncate_teams(&escaped, 5), "ab\\<…");
     }
 
     #[test]

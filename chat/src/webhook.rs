@@ -1,6 +1,7 @@
 //! A [`Message`] as pacer's own JSON, for any HTTP endpoint: the event's kind and key, where and
 //! when, the message's text and links, and what the event is about (the deployment or incident as
-//! stored, times in epoch milliseconds; a rollback's report as its hooks receive it). The sender
+//! stored, times in epoch milliseconds; a rollback's report as its hooks receive it; an SLO's
+//! burn, the gate's answer, or the week's keys). The sender
 //! signs it per Standard Webhooks, as rollback hooks are signed.
 
 use pacer_engine::calendar::rfc3339;
@@ -8,7 +9,7 @@ use pacer_engine::model::{Deployment, Incident};
 use pacer_rollback::report::Report;
 use serde::Serialize;
 
-use crate::event::{Event, Subject};
+use crate::event::{Burn, Digest, Event, Halt, Subject};
 use crate::message::Message;
 
 /// The body of a generic webhook.
@@ -42,6 +43,15 @@ pub struct Body<'a> {
     /// The rollback's report, for rollback events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<&'a Report>,
+    /// The burn, for SLO events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<&'a Burn>,
+    /// The gate's answer, for a halt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<&'a Halt>,
+    /// The week's keys, for a digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a Digest>,
 }
 
 /// A link.
@@ -55,12 +65,7 @@ pub struct LinkBody<'a> {
 
 /// The body about `event`, saying what `message` says.
 pub fn render<'a>(event: &'a Event, message: &'a Message) -> Body<'a> {
-    let (deployment, incident, rollback) = match &event.subject {
-        Subject::Deployment(d) => (Some(d), None, None),
-        Subject::Incident(i) => (None, Some(i), None),
-        Subject::Rollback(r) => (None, None, r.report.as_ref()),
-    };
-    Body {
+    let mut body = Body {
         kind: event.kind.as_str(),
         event_id: event.key(),
         service: &event.service,
@@ -70,8 +75,20 @@ pub fn render<'a>(event: &'a Event, message: &'a Message) -> Body<'a> {
         title: &message.title,
         summary: &message.summary,
         links: message.links.iter().map(|l| LinkBody { label: l.label, url: &l.url }).collect(),
-        deployment,
-        incident,
-        rollback,
+        deployment: None,
+        incident: None,
+        rollback: None,
+        slo: None,
+        gate: None,
+        digest: None,
+    };
+    match &event.subject {
+        Subject::Deployment(d) => body.deployment = Some(d),
+        Subject::Incident(i) => body.incident = Some(i),
+        Subject::Rollback(r) => body.rollback = r.report.as_ref(),
+        Subject::Burn(b) => body.slo = Some(b),
+        Subject::Halt(h) => body.gate = Some(h),
+        Subject::Digest(d) => body.digest = Some(d),
     }
+    body
 }

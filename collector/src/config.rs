@@ -54,6 +54,9 @@ pub struct SlackFile {
     /// Slack user ids (`U…`) with pacer's admin scope through the bot.
     #[serde(default)]
     pub admins: Vec<String>,
+    /// How long a command may take to answer in the reply; a later answer goes to Slack's
+    /// `response_url` (default 2000).
+    pub answer_within_ms: Option<u64>,
 }
 
 /// `[github]` or `[gitlab]`: the secret (GitHub `secret`, GitLab `token`), the incident label and
@@ -221,6 +224,9 @@ impl SourcesFile {
             jenkins: secret("jenkins.token", jenkins.token),
             slack: secret("slack.signing_secret", slack.signing_secret),
         };
+        if let Some(ms) = slack.answer_within_ms.filter(|ms| !(1..=2_900).contains(ms)) {
+            errors.push(format!("slack.answer_within_ms: expected 1 to 2900 (Slack waits three seconds) but found {ms}"));
+        }
         for admin in &slack.admins {
             if !admin.starts_with(['U', 'W']) || admin.chars().any(|c| !c.is_ascii_alphanumeric()) {
                 errors.push(format!("slack.admins: expected Slack user ids such as U024BE7LH but found {admin:?}"));
@@ -308,6 +314,7 @@ impl SourcesFile {
             flux,
             jenkins,
             slack_admins: slack.admins.into_iter().collect(),
+            slack_answer_within_ms: slack.answer_within_ms,
         };
         (sources, webhooks)
     }

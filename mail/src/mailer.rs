@@ -209,6 +209,11 @@ impl Mailer {
             let now = pacer_api::now();
             if let Some(at) = due.filter(|at| *at <= now) {
                 let week = Week::ended_by(at, &zone);
+                // The week's digest for chat, at the same instant; recorded once per team however
+                // many replicas reach this.
+                if let Err(problem) = report::record_digests(&self.state, week, now).await {
+                    tracing::warn!(week = %week, detail = problem.detail, "recording the weekly digest for chat failed");
+                }
                 match self.enqueue(week, None, now).await {
                     Ok(new) => {
                         if new > 0 {

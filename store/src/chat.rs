@@ -1,6 +1,7 @@
 //! Chat notifications' outbox: what happened (deployments and incidents from the change log,
 //! rollbacks by their activity) and the messages about it, stored once per event and destination
-//! and claimed with leases.
+//! and claimed with leases; and the events that are not facts (SLO burns, gate halts, weekly
+//! digests), recorded once by key, or once per open episode.
 //!
 //! It works like the rollback outbox ([`crate::outbox`]) and the report's sent-log
 //! ([`crate::sends`]): messages are inserted with `ON CONFLICT DO NOTHING` on the
@@ -68,6 +69,28 @@ pub struct MessageRow {
     pub last_status: Option<i64>,
     /// What went wrong last.
     pub last_error: Option<String>,
+}
+
+/// An event recorded for chat that is not a fact: an SLO burn, a gate halt, a weekly digest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChatEventRow {
+    /// Its key, unique among every event: `gate.halted:<answer id>`.
+    pub event_key: String,
+    /// Its kind, `gate.halted`.
+    pub kind: String,
+    /// The service (empty for a digest).
+    pub service: String,
+    /// The environment.
+    pub environment: String,
+    /// The team, when it is a team's.
+    pub team: Option<String>,
+    /// When it happened (epoch ms).
+    pub at: Millis,
+    /// What it tells, as JSON.
+    pub subject: String,
+    /// What lasts while it holds (`slo.page:<slo>`): no second event of an open episode is
+    /// recorded.
+    pub episode: Option<String>,
 }
 
 /// How far the notifiers have read.
@@ -155,6 +178,60 @@ impl Store {
             sqlx::query_as(SQL).bind(since).fetch_all(pool).await.map_err(StoreError::classify)?
         });
         Ok(rows.into_iter().map(rollback).collect())
+    }
+
+    /// Records `event` at `now`, unless its key is recorded already or its episode is open.
+    /// Returns whether it is new.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn record_chat_event(&self, event: &ChatEventRow, now: Millis) -> Result<bool> {
+        const SQL: &str = "INSERT INTO chat_events (event_key, kind, service, environment, team, at, subject, episode, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
+        let _turn = self.write_turn().await;
+        let inserted = with_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(&event.event_key)
+                .bind(&event.kind)
+                .bind(&event.service)
+                .bind(&event.environment)
+                .bind(&event.team)
+                .bind(event.at)
+                .bind(&event.subject)
+                .bind(&event.episode)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(StoreError::classify)?
+                .rows_affected()
+        });
+        Ok(inserted > 0)
+    }
+
+    /// Ends the open `episode`, if any, at `at`: the next event of it is recorded anew.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn end_chat_episode(&self, episode: &str, at: Millis) -> Result<()> {
+        const SQL: &str = "UPDATE chat_events SET ended_at = $2 WHERE episode = $1 AND ended_at IS NULL";
+        let _turn = self.write_turn().await;
+        with_pool!(self, pool => {
+            sqlx::query(SQL).bind(episode).bind(at).execute(pool).await.map_err(StoreError::classify)?;
+        });
+        Ok(())
+    }
+
+    /// The chat events recorded at or after `since`, oldest first.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn chat_events_since(&self, since: Millis) -> Result<Vec<ChatEventRow>> {
+        const SQL: &str = "SELECT event_key, kind, service, environment, team, at, subject, episode
+             FROM chat_events WHERE created_at >= $1 ORDER BY created_at, id";
+        let rows: Vec<ChatEventRow> = with_pool!(self, pool => {
+            sqlx::query_as(SQL).bind(since).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(rows)
     }
 
     /// Stores `messages` due at `now`; an (event, destination) already stored is left as it is.

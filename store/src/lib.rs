@@ -32,7 +32,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-pub use chat::{ChangedFacts, ChatCursor, MessageRow, NewMessage};
+pub use chat::{ChangedFacts, ChatCursor, ChatEventRow, MessageRow, NewMessage};
 pub use changes::{ChangeQuery, CiRunRow, CommitRow, PullRequestRow};
 pub use counts::{CiBucket, CiTiming};
 pub use delivery::{Delivered, Delivery, StoredDelivery};

@@ -1,5 +1,6 @@
 //! Chat notifications against a local receiver standing in for Slack, Teams and a webhook: the
-//! exact message for each event kind, escaping, once per destination across replicas, Slack's 429
+//! exact message for each event kind (`tests/api/expected/chat-*.json`), escaping for Slack's
+//! mrkdwn and Teams' card markdown, once per destination across replicas, Slack's 429
 //! with `Retry-After`, a gone channel, and a dead channel that holds up nothing else.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -173,12 +174,12 @@ async fn deployments_announced(backend: Backend) {
                     "type": "AdaptiveCard",
                     "version": "1.4",
                     "body": [
-                        {"type": "TextBlock", "text": "Deployed shop 2.4.0 <beta> & more", "size": "Large", "weight": "Bolder", "color": "Good", "wrap": true},
-                        {"type": "TextBlock", "text": "shop 2.4.0 <beta> & more is live in production.", "wrap": true},
+                        {"type": "TextBlock", "text": "Deployed shop 2.4.0 \\<beta\\> \\& more", "size": "Large", "weight": "Bolder", "color": "Good", "wrap": true},
+                        {"type": "TextBlock", "text": "shop 2.4.0 \\<beta\\> \\& more is live in production.", "wrap": true},
                         {"type": "FactSet", "facts": [
                             {"title": "Service", "value": "shop"},
                             {"title": "Environment", "value": "production"},
-                            {"title": "Version", "value": "2.4.0 <beta> & more"},
+                            {"title": "Version", "value": "2.4.0 \\<beta\\> \\& more"},
                             {"title": "Commit", "value": "0123456"},
                             {"title": "Team", "value": "payments"},
                             {"title": "Took", "value": "8 min"},
@@ -453,4 +454,283 @@ async fn old_events_are_not_announced_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_events_are_not_announced_on_postgres() {
     old_events_are_not_announced(Backend::Postgres).await;
+}
+
+/// `value` with what changes from run to run written as a placeholder: times (RFC 3339, and
+/// epoch milliseconds, alone or inside an id), rollback ids, and the `dated` values (the week a
+/// digest is about, as its webhook message names it).
+fn normalized(value: &Value, dated: &[(String, &str)]) -> Value {
+    match value {
+        Value::String(s) => {
+            let text = dated.iter().filter(|(from, _)| !from.is_empty()).fold(s.clone(), |text, (from, to)| text.replace(from.as_str(), to));
+            Value::String(placeholders(&text))
+        }
+        Value::Number(n) if n.as_i64().is_some_and(|n| n > 1_000_000_000_000) => json!("<epoch ms>"),
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalized(v, dated)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), normalized(v, dated))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `text` with every RFC 3339 time as `<time>`, every run of 13 digits (epoch milliseconds) as
+/// `<epoch ms>` and every rollback id as `rb_<id>`.
+fn placeholders(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let digits = |from: usize, n: usize| (from..from + n).all(|j| chars.get(j).is_some_and(char::is_ascii_digit));
+    while i < chars.len() {
+        // 2026-12-06T13:08:59(.123)Z
+        if digits(i, 4) && chars.get(i + 4) == Some(&'-') && digits(i + 5, 2) && chars.get(i + 10) == Some(&'T') && digits(i + 11, 2) {
+            let mut end = i + 19;
+            while end < chars.len() && (chars[end] == '.' || chars[end].is_ascii_digit()) {
+                end += 1;
+            }
+            if chars.get(end) == Some(&'Z') {
+                out.push_str("<time>");
+                i = end + 1;
+                continue;
+            }
+        }
+        let starts_number = i == 0 || !chars[i - 1].is_ascii_digit();
+        if starts_number && digits(i, 13) && !digits(i + 13, 1) {
+            out.push_str("<epoch ms>");
+            i += 13;
+            continue;
+        }
+        if chars[i..].starts_with(&['r', 'b', '_']) {
+            let mut end = i + 3;
+            while end < chars.len() && chars[end].is_ascii_alphanumeric() {
+                end += 1;
+            }
+            out.push_str("rb_<id>");
+            i = end;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The messages each channel got about the first event of each kind, normalized, against
+/// `tests/api/expected/chat-<channel>.json` (`PACER_BLESS=1` writes the files instead). Slack and
+/// Teams messages do not name their event: each is found by the title the webhook's message about
+/// the same event gives.
+fn assert_as_expected(channels: &Channels, kinds: &[&str]) {
+    let hooks = channels.got("hook");
+    let digest = hooks.iter().find(|h| h.body["type"] == "digest.weekly").map(|h| h.body["digest"].clone()).unwrap_or(Value::Null);
+    let dated = [
+        (digest["days"].as_str().unwrap_or("").to_owned(), "<days>"),
+        (digest["week"].as_str().unwrap_or("").to_owned(), "<week>"),
+    ];
+    for channel in ["slack", "teams", "hook"] {
+        let got = channels.got(channel);
+        let mut by_kind = serde_json::Map::new();
+        for kind in kinds {
+            let hook = hooks.iter().find(|h| h.body["type"] == *kind).unwrap_or_else(|| panic!("no {kind} message reached the webhook"));
+            let title = hook.body["title"].as_str().unwrap_or("");
+            let titled = |g: &&Got| match channel {
+                "slack" => g.body["blocks"][0]["text"]["text"].as_str().and_then(|t| t.split_once(' ')).is_some_and(|(_, t)| t == title),
+                "teams" => g.body["attachments"][0]["content"]["body"][0]["text"].as_str().is_some_and(|t| t.replace('\\', "") == title.replace('\\', "")),
+                _ => g.body["event_id"] == hook.body["event_id"],
+            };
+            let found = got.iter().find(titled).unwrap_or_else(|| panic!("{channel}: no message titled {title:?}"));
+            by_kind.insert((*kind).to_owned(), normalized(&found.body, &dated));
+        }
+        let actual = Value::Object(by_kind);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/api/expected/chat-{channel}.json"));
+        if std::env::var("PACER_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, serde_json::to_string_pretty(&actual).expect("json") + "\n").expect("write the expected file");
+            continue;
+        }
+        let expected: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("the expected file")).expect("expected JSON");
+        for kind in kinds {
+            assert_eq!(actual[kind], expected[kind], "{channel}, {kind}: the exact message (expected in {})", path.display());
+        }
+    }
+}
+
+/// Every kind of event, one after the other, to Slack, Teams and a webhook: each channel's exact
+/// message for each kind, with user text holding `<`, `>`, `&` and markdown.
+async fn every_kind_as_each_channel_gets_it(backend: Backend) {
+    let (hook, channels) = (Receiver::start().await, Channels::start().await);
+    // Nothing listens here: the weekly email is retried, the digest is recorded all the same.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let smtp = format!("smtp://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let toml = format!(
+        "slo_interval_secs = 1\n\
+         [teams]\ncommerce = [\"checkout\", \"shop\"]\n\
+         [[slo]]\nname = \"search-availability\"\nservice = \"search\"\nobjective = 99.9\nmin_events = 100\n\
+         [[slo]]\nname = \"web-availability\"\nservice = \"web\"\nobjective = 99.9\nmin_events = 100\n\
+         [report]\nschedule = \"* * * * *\"\ntimezone = \"UTC\"\nfrom = \"pacer <pacer@example.com>\"\nsmtp_url = \"{smtp}\"\nrecipients = [\"cto@example.com\"]\nretry_secs = 60\n\
+         {}{}",
+        crate::rollback::config("manual", &[&hook.url]),
+        channels.config("[\"deployment.*\", \"incident.*\", \"rollback.*\", \"slo.*\", \"gate.*\", \"digest.*\"]")
+    );
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    let wait = |n: usize| {
+        let channels = channels.clone();
+        async move {
+            for channel in ["slack", "teams", "hook"] {
+                let got = channels.wait_for(channel, n, Duration::from_secs(15)).await;
+                assert!(got.len() >= n, "{channel}: {} of {n} messages", got.len());
+            }
+        }
+    };
+    // The digest of last week, recorded at start by the report's schedule (every minute here).
+    wait(1).await;
+    let (started, finished) = (ago(10), ago(2));
+    app.ingest(json!([deployment("in_progress", &started, None)])).await;
+    wait(2).await;
+    app.ingest(json!([deployment("success", &started, Some(&finished))])).await;
+    wait(3).await;
+    let mut failed = deployment("failure", &ago(9), Some(&ago(4)));
+    failed["id"] = json!("shop-43");
+    failed["version"] = json!("2.4.1 *bold* [link](https://evil.example) {{DATE(x)}}");
+    app.ingest(json!([failed])).await;
+    wait(4).await;
+    let incident = json!({"type": "incident", "id": "INC-9", "service": "shop", "opened_at": ago(30), "severity": "sev2",
+                          "title": "Basket <500> & timeouts", "url": "https://pager.example/INC-9?a=1&b=2"});
+    app.ingest(json!([incident.clone()])).await;
+    wait(5).await;
+    let mut resolved = incident;
+    resolved["resolved_at"] = json!(ago(3));
+    app.ingest(json!([resolved])).await;
+    wait(6).await;
+    // checkout's bad deployment (its good one is older than an hour: not announced); the alert
+    // opens an incident and a rollback the manual policy holds; approved, it is decided and
+    // delivered.
+    app.ingest(history()).await;
+    wait(7).await;
+    post_alert(&app, &alert("firing", &ago(1), None)).await;
+    wait(9).await;
+    let rollbacks = app.get("/api/v1/rollbacks").await;
+    let id = rollbacks["items"][0]["id"].as_str().expect("a rollback").to_owned();
+    let approved = app.client.post(app.url(&format!("/api/v1/rollbacks/{id}/approve"))).send().await.expect("request");
+    assert!(approved.status().is_success(), "{}", approved.text().await.unwrap_or_default());
+    assert_eq!(hook.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+    wait(11).await;
+    // The incident the alert opened is still open: the gate halts checkout's rollout.
+    let answer = app.get("/api/v1/gate?service=checkout&asker=argo-rollouts").await;
+    assert_eq!(answer["decision"], "halt", "{answer:#}");
+    wait(12).await;
+    // Asked again while halted: the same episode, no second message.
+    app.get("/api/v1/gate?service=checkout&asker=argo-rollouts").await;
+    // search burns fast (half its requests fail): a page; web slowly (0.4 % of 1 000 a sample for a
+    // day against 99.9 %): a ticket.
+    let mut sli = Vec::new();
+    for minute in 0..60 {
+        sli.push(json!({"type": "sli", "service": "search", "at": ago(minute), "good": 500, "total": 1000}));
+    }
+    for step in 0..144 {
+        sli.push(json!({"type": "sli", "service": "web", "at": ago(step * 10), "good": 996, "total": 1000}));
+    }
+    app.ingest(Value::Array(sli)).await;
+    // The page also opens an incident (the burn is an alert); the ticket does not.
+    wait(15).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let kinds: Vec<String> = channels.got("hook").iter().filter_map(|g| g.body["type"].as_str().map(str::to_owned)).collect();
+    for (kind, n) in [("gate.halted", 1), ("slo.page", 1), ("slo.ticket", 1), ("digest.weekly", 1)] {
+        assert_eq!(kinds.iter().filter(|k| *k == kind).count(), n, "{kind} once: {kinds:?}");
+    }
+    assert_as_expected(
+        &channels,
+        &[
+            "deployment.started",
+            "deployment.succeeded",
+            "deployment.failed",
+            "incident.opened",
+            "incident.resolved",
+            "rollback.awaiting_approval",
+            "rollback.decided",
+            "rollback.delivered",
+            "gate.halted",
+            "slo.page",
+            "slo.ticket",
+            "digest.weekly",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_as_each_channel_gets_it_on_sqlite() {
+    every_kind_as_each_channel_gets_it(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_as_each_channel_gets_it_on_postgres() {
+    every_kind_as_each_channel_gets_it(Backend::Postgres).await;
+}
+
+/// A sender's text far over every limit reaches Slack and Teams cut to their limits, with a
+/// marker, and never cut inside an escape.
+async fn long_text_is_cut_to_each_channels_limits(backend: Backend) {
+    let channels = Channels::start().await;
+    let Some(app) = TestApp::spawn_with_config(backend, &channels.config("[\"deployment.succeeded\"]"), &[]).await else { return };
+    let mut d = deployment("success", &ago(10), Some(&ago(2)));
+    // 1 000 characters, pacer's limit for a version: escaped, over Slack's and Teams' limits.
+    d["version"] = json!(format!("{}&", "<&>".repeat(333)));
+    app.ingest(json!([d])).await;
+    let slack = channels.wait_for("slack", 1, Duration::from_secs(10)).await;
+    let teams = channels.wait_for("teams", 1, Duration::from_secs(10)).await;
+    assert_eq!((slack.len(), teams.len()), (1, 1));
+    let blocks = slack[0].body["blocks"].as_array().expect("blocks");
+    assert!(blocks.len() <= 50);
+    let header = blocks[0]["text"]["text"].as_str().expect("header");
+    assert_eq!(header.chars().count(), 150, "{header}");
+    assert!(header.ends_with('…'));
+    let summary = blocks[1]["text"]["text"].as_str().expect("summary");
+    assert!(summary.chars().count() <= 3_000 && summary.ends_with('…'), "{} characters", summary.chars().count());
+    let before = summary.trim_end_matches('…');
+    assert!(before.ends_with("&lt;") || before.ends_with("&gt;") || before.ends_with("&amp;"), "never inside an escape: {}", &before[before.len() - 12..]);
+    let version = blocks[2]["fields"][2]["text"].as_str().expect("the version field");
+    assert!(version.starts_with("*Version*\n&lt;&amp;&gt;") && version.chars().count() <= 2_000 && version.ends_with('…'), "{}", version.chars().count());
+    let card = &teams[0].body["attachments"][0]["content"]["body"];
+    let title = card[0]["text"].as_str().expect("title");
+    assert!(title.starts_with("Deployed shop \\<\\&\\>") && title.chars().count() <= 2_000 && title.ends_with('…'), "{}", title.chars().count());
+    let cut = title.trim_end_matches('…');
+    assert_eq!((cut.len() - cut.trim_end_matches('\\').len()) % 2, 0, "never between a backslash and what it escapes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_text_is_cut_to_each_channels_limits_on_sqlite() {
+    long_text_is_cut_to_each_channels_limits(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_text_is_cut_to_each_channels_limits_on_postgres() {
+    long_text_is_cut_to_each_channels_limits(Backend::Postgres).await;
+}
+
+/// A rollback hook that is gone fails the rollback: the channel is told to roll back by hand.
+async fn a_failed_rollback_says_roll_back_by_hand(backend: Backend) {
+    let channels = Channels::start().await;
+    channels.answer_next("deployer", 410, None);
+    let toml = rollback_config(&format!("{}/deployer", channels.base), &format!("{}/slack", channels.base), "[\"rollback.failed\"]");
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    app.ingest(history()).await;
+    post_alert(&app, &alert("firing", &ago(1), None)).await;
+    let got = channels.wait_for("slack", 1, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 1, "one message about the failed rollback");
+    assert_eq!(channels.got("deployer").len(), 1, "the hook answered 410 once and was not tried again");
+    let blocks = got[0].body["blocks"].as_array().expect("blocks");
+    assert_eq!(blocks[0]["text"]["text"], ":rotating_light: Rollback of checkout failed");
+    assert_eq!(
+        blocks[1]["text"]["text"],
+        "A rollback hook gave up: the rollback of checkout in production did not reach the deployer. Roll back by hand."
+    );
+    let fields: Vec<&str> = blocks[2]["fields"].as_array().expect("fields").iter().filter_map(|f| f["text"].as_str()).collect();
+    assert_eq!(fields, ["*Service*\ncheckout", "*Environment*\nproduction", "*From*\n1.1.0 (c2)", "*Back to*\n1.0.0 (c1)", "*Alert*\nHigh5xx", "*Policy*\nauto"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_says_roll_back_by_hand_on_sqlite() {
+    a_failed_rollback_says_roll_back_by_hand(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_says_roll_back_by_hand_on_postgres() {
+    a_failed_rollback_says_roll_back_by_hand(Backend::Postgres).await;
 }

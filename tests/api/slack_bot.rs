@@ -1,6 +1,8 @@
 //! The Slack deploy bot through `POST /webhooks/slack/commands`: Slack's request signing (a
-//! wrong, missing or replayed signature is a 401 and nothing is done), `status`, `history`, and
-//! `approve` for admins only — one approval and one hook delivery however often it is sent.
+//! wrong, missing or replayed signature is a 401 and nothing is done), `status` (with the five
+//! keys over 30 days and the SLO budgets), `history`, and `approve` for admins only — one approval
+//! and one hook delivery however often it is sent; an answer not ready in time goes to the
+//! command's `response_url`.
 
 use std::time::Duration;
 
@@ -14,13 +16,24 @@ use crate::rollback::{alert, ago, history};
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const ADMIN: &str = "U0ADMIN01";
 
+/// checkout's SLO, read from `sli` events.
+const SLO: &str = "[[slo]]\nname = \"checkout-availability\"\nservice = \"checkout\"\nobjective = 99.9\n";
+
 fn config(hook: &str) -> String {
-    format!("{}[slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nadmins = [\"{ADMIN}\"]\n", crate::rollback::config("manual", &[hook]))
+    format!("{SLO}{}[slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nadmins = [\"{ADMIN}\"]\n", crate::rollback::config("manual", &[hook]))
+}
+
+fn encoded(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 fn form(user: &str, text: &str) -> String {
-    let enc = |s: &str| s.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect::<String>();
-    format!("token=x&team_id=T1&channel_id=C1&user_id={user}&user_name=someone&command=%2Fpacer&text={}&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F1%2Fx", enc(text))
+    form_answered_at(user, text, "https://hooks.slack.com/commands/T1/1/x")
+}
+
+/// A command whose later answers go to `response_url`.
+fn form_answered_at(user: &str, text: &str, response_url: &str) -> String {
+    format!("token=x&team_id=T1&channel_id=C1&user_id={user}&user_name=someone&command=%2Fpacer&text={}&response_url={}", encoded(text), encoded(response_url))
 }
 
 fn signature(timestamp: i64, body: &str) -> String {
@@ -105,10 +118,22 @@ async fn status_and_history_answer_from_the_store(backend: Backend) {
     let hook = Receiver::start().await;
     let Some(app) = TestApp::spawn_with_config(backend, &config(&hook.url), &[]).await else { return };
     let id = held_rollback(&app).await;
+    // A fifth of a percent of checkout's requests failed over the last hour: 0.2 % against 99.9 %.
+    app.ingest(json!([{"type": "sli", "service": "checkout", "at": ago(30), "good": 998, "total": 1000}])).await;
     let status = signed(&app, "U0SOMEONE", "status checkout").await;
     assert_eq!(status["response_type"], "ephemeral");
     let text = status["text"].as_str().expect("text");
     assert!(text.starts_with("*checkout* in production\nLive: `1.1.0 (c2)` since "), "{text}");
+    // The five keys as `GET /api/v1/dora` gives them over the same 30 days, and the SLO's budget
+    // as `GET /api/v1/slos` gives it.
+    let dora = app.get("/api/v1/dora?from=now-30d&service=checkout").await;
+    let per_day = dora["deployment_frequency"]["per_day"].as_f64().or_else(|| dora["deployment_frequency"]["value"].as_f64()).expect("a frequency");
+    let keys = text.split("DORA keys, last 30 days:\n").nth(1).expect("the keys").lines().take(5).collect::<Vec<_>>();
+    assert!(keys[0].starts_with(&format!("• *Deployment frequency*: {per_day:.2} / day (")), "{text}");
+    assert_eq!(keys.iter().filter(|k| k.starts_with("• *")).count(), 5, "{text}");
+    let slo = app.get("/api/v1/slos/checkout-availability").await;
+    let left = slo["budget_remaining"].as_f64().expect("a budget");
+    assert!(text.contains(&format!("SLOs:\n• *checkout-availability* (99.9 % over 30 days): {:.1} % of the error budget left, ", left * 100.0)), "{text}");
     assert!(text.contains("Open incidents:\n• High5xx: 5xx above 5 %"), "{text}");
     assert!(text.contains(&format!("Rollbacks awaiting approval:\n• `{id}`: High5xx fired")), "{text}");
 
@@ -244,4 +269,36 @@ async fn a_confirmed_rollback_goes_through_the_policy_once_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmed_rollback_goes_through_the_policy_once_on_postgres() {
     a_confirmed_rollback_goes_through_the_policy_once(Backend::Postgres).await;
+}
+
+/// A command whose answer is not ready within `[slack] answer_within_ms` is answered at once, and
+/// its answer is posted to the `response_url` Slack gave.
+async fn a_slow_answer_goes_to_the_response_url(backend: Backend) {
+    let (hook, slack) = (Receiver::start().await, Receiver::start().await);
+    let toml = format!("{SLO}{}[slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nadmins = [\"{ADMIN}\"]\nanswer_within_ms = 1\n", crate::rollback::config("manual", &[&hook.url]));
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    app.ingest(history()).await;
+    let body = form_answered_at("U0SOMEONE", "status checkout", &slack.url);
+    let at = now();
+    let (status, _, json) = post(&app, &body, Some(at), Some(signature(at, &body))).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json, json!({"response_type": "ephemeral", "text": "Working on it: the answer follows here in a moment."}));
+    let later = slack.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(later.len(), 1, "the answer is posted to the response_url");
+    let answer = later[0].json();
+    assert_eq!(answer["response_type"], "ephemeral");
+    let text = answer["text"].as_str().unwrap_or("");
+    assert!(text.starts_with("*checkout* in production\nLive: `1.1.0 (c2)` since ") && text.contains("DORA keys, last 30 days:\n• *Deployment frequency*"), "{answer}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(slack.requests().len(), 1, "answered once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_goes_to_the_response_url_on_sqlite() {
+    a_slow_answer_goes_to_the_response_url(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_goes_to_the_response_url_on_postgres() {
+    a_slow_answer_goes_to_the_response_url(Backend::Postgres).await;
 }

@@ -7,7 +7,8 @@
 //! When a rollout started is the named deployment's start, else the first time the same rollout
 //! (the asker's key, such as Flagger's `namespace/name@checksum`) asked, else one guard window
 //! ago. The rule is [`verdict`]; the freezes are [`freeze`]; this module gathers the evidence and
-//! records the answer. The adapters' HTTP shapes are the gate routes'.
+//! records the answer. The adapters' HTTP shapes are the gate routes'. A halt is recorded for
+//! chat (`gate.halted`) once per rollout until the gate lets it proceed again.
 
 pub mod freeze;
 pub mod github;
@@ -17,7 +18,8 @@ use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::rework::OPEN_AT_MOST;
 use pacer_rollback::config::DEFAULT_GUARD_WINDOW;
-use pacer_store::NewGateAnswer;
+use pacer_chat::event::{Event, Halt, Kind, Subject, halt_episode};
+use pacer_store::{NewGateAnswer, StoreError};
 use serde::Serialize;
 
 use crate::clock::now;
@@ -169,6 +171,9 @@ async fn record(state: &AppState, question: Question, service: String, environme
         .await?;
     let decision = if verdict.proceed { "proceed" } else { "halt" };
     tracing::info!(service, environment, asker = question.asker, decision, reasons = verdict.reasons.len(), "gate answered");
+    if let Err(error) = tell_chat(state, &question, &service, &environment, id, now, &verdict).await {
+        tracing::warn!(service, environment, error = %error, "recording the gate's halt for chat failed");
+    }
     Ok(Answer {
         id,
         asked_at: rfc3339(now),
@@ -185,4 +190,23 @@ async fn record(state: &AppState, question: Question, service: String, environme
         since_from: since.1,
         reasons: verdict.reasons,
     })
+}
+
+/// Records a halt for chat (once per rollout while it stays halted), or ends the rollout's halt
+/// when it may proceed.
+async fn tell_chat(state: &AppState, question: &Question, service: &str, environment: &str, id: i64, now: Millis, verdict: &Verdict) -> Result<(), StoreError> {
+    let rollout = question.rollout.as_deref().or(question.deployment.as_deref());
+    if verdict.proceed {
+        return state.store.end_chat_episode(&halt_episode(service, environment, rollout), now).await;
+    }
+    let halt = Halt {
+        answer_id: id,
+        asker: question.asker.clone(),
+        deployment: question.deployment.clone(),
+        rollout: question.rollout.clone(),
+        rollback: verdict.calls_for_rollback(),
+        reasons: verdict.reasons.iter().filter(|r| r.blocking).map(|r| r.detail.clone()).collect(),
+    };
+    let event = Event { kind: Kind::GateHalted, service: service.to_owned(), environment: environment.to_owned(), team: None, at: now, subject: Subject::Halt(halt) };
+    pacer_chat::event::record(&state.store, &event, now).await.map(drop)
 }

@@ -16,12 +16,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use pacer_engine::Millis;
 use pacer_engine::calendar::rfc3339;
 use pacer_engine::attribution::FailureCause;
-use pacer_engine::dora::{AnalyzedDeployment, Summary};
+use pacer_engine::dora::{Analysis, AnalyzedDeployment, Summary};
 use pacer_engine::levels::Level;
 use pacer_engine::pipeline::{self, BudgetCompliance, GroupBy, PipelineStats};
 use pacer_store::{IncidentRow, ListQuery, PullRequestSummary, RollbackRow};
@@ -185,10 +186,12 @@ pub fn subject(template: &str, team: Option<&str>, week: Week) -> String {
     template.replace("{team}", team.unwrap_or("all teams")).replace("{week}", &week.to_string())
 }
 
-async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gathered, Problem> {
+/// The analysis `GET /api/v1/dora?from=…&to=…&team=…` gives for `week` and `team` (the very
+/// parameters, read by the same code), the week's summary and the trend weeks' summaries, oldest
+/// first, ending with this one.
+async fn analyze_week(state: &AppState, week: Week, team: Option<&str>) -> Result<(Arc<Analysis>, Filters, Summary, Vec<(Week, Summary)>), Problem> {
     let zone = &state.config.report.zone;
     let (from, to) = week.bounds(zone);
-    // The very parameters of `GET /api/v1/dora?from=…&to=…&team=…`, read by the same code.
     let mut pairs = vec![("from", rfc3339(from)), ("to", rfc3339(to))];
     if let Some(team) = team {
         pairs.push(("team", team.to_owned()));
@@ -204,6 +207,51 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
             (w, analysis.summary(start, end, filters.benchmarks, &filters.scope))
         })
         .collect();
+    Ok((analysis, filters, summary, trend))
+}
+
+/// The weekly digest chat posts for `team` (every team when `None`): the report's five keys of
+/// `week` with their levels and the change from the week before, worded as the report words them.
+///
+/// # Errors
+/// An unknown team (400), or the database failed.
+pub async fn digest(state: &AppState, week: Week, team: Option<&str>) -> Result<pacer_chat::event::Digest, Problem> {
+    let (_, filters, summary, trend) = analyze_week(state, week, team).await?;
+    let previous = trend.iter().rev().nth(1).map_or(&summary, |(_, s)| s);
+    let keys = crate::wording::keys(&summary, previous, filters.benchmarks)
+        .iter()
+        .map(|key| pacer_chat::event::DigestKey {
+            name: key.name.to_owned(),
+            value: key.shown_value(),
+            level: key.level.map(|l| level_name(l).to_owned()),
+            change: key.change().words(),
+        })
+        .collect();
+    Ok(pacer_chat::event::Digest { week: week.to_string(), days: format!("{} ({})", week.days(), state.config.report.zone.name()), keys })
+}
+
+/// Records the weekly digest of `week` for chat: one per team of `[teams]` (one on every team when
+/// none is configured), each once however often, and on however many replicas, it is recorded.
+/// Returns how many are new.
+///
+/// # Errors
+/// The database failed.
+pub async fn record_digests(state: &AppState, week: Week, now: Millis) -> Result<usize, Problem> {
+    use pacer_chat::event::{Event, Kind, Subject, record};
+    let teams: Vec<Option<&str>> = if state.config.teams.is_empty() { vec![None] } else { state.config.teams.keys().map(|t| Some(t.as_str())).collect() };
+    let mut new = 0;
+    for team in teams {
+        let subject = Subject::Digest(digest(state, week, team).await?);
+        let event = Event { kind: Kind::DigestWeekly, service: String::new(), environment: "production".to_owned(), team: team.map(str::to_owned), at: now, subject };
+        new += usize::from(record(&state.store, &event, now).await?);
+    }
+    Ok(new)
+}
+
+async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gathered, Problem> {
+    let zone = &state.config.report.zone;
+    let (from, to) = week.bounds(zone);
+    let (analysis, filters, summary, trend) = analyze_week(state, week, team).await?;
 
     let in_week = analysis.finished_between(from, to, &filters.scope);
     let failed: Vec<Failed> = in_week.iter().filter(|d| d.failed()).map(Failed::of).collect();

@@ -4,15 +4,21 @@
 //! Every request must carry Slack's signature of its raw body made within the last five
 //! minutes (`pacer_collector::sources::slack`); a missing, wrong or old one is a 401 and nothing
 //! is done. Subcommands: `status <service> [environment]` (the live version and since when, the
-//! last deployments, open incidents, rollbacks awaiting approval), `history <service> [n]` (the
+//! last deployments, the five keys over 30 days with their levels, the SLOs' error budgets, open
+//! incidents, rollbacks awaiting approval), `history <service> [n]` (the
 //! last n deployments), `dora [team]` (the five keys of the last 7 days with their levels and
 //! the change from the week before, as the page words them), and `approve <rollback id>` (the
-//! manual policy's approval, only for Slack users listed in `[slack] admins`). Each answers at
-//! once from the store and the cached analysis, well within Slack's three seconds, as an
-//! ephemeral message (an approval is said in the channel). `rollback <service> [environment]`
+//! manual policy's approval, only for Slack users listed in `[slack] admins`). Each answers from
+//! the store and the cached analysis as an ephemeral message (an approval is said in the
+//! channel); an answer not ready within `[slack] answer_within_ms` (2 s) is replaced by "working
+//! on it" and posted to the command's `response_url` when ready, so Slack never waits past its
+//! three seconds. `rollback <service> [environment]`
 //! (admins only) answers with a confirm button; its click puts the request through the rollback
 //! policy as an alert starting now would go (`alerting::roll_back_on_request`): the same
 //! exactly-once decision, so a second click finds the same rollback.
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -32,10 +38,15 @@ use crate::clock::now;
 use crate::problem::Problem;
 use crate::query::Params;
 use crate::state::AppState;
-use crate::wording::{Change, keys, level_name};
+use crate::wording::{keys, level_name, percent};
 
 /// The longest answer text (Slack's limit on a message's `text`).
 const MAX_TEXT: usize = 3_000;
+/// How long a command may take to answer in the reply when `[slack] answer_within_ms` is not set:
+/// Slack shows an error after three seconds.
+const ANSWER_WITHIN_MS: u64 = 2_000;
+/// How long to wait for Slack to take a late answer.
+const LATER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Slack bot routes. They take no bearer token: Slack proves itself by its signature.
 pub fn router(state: AppState) -> Router {
@@ -90,31 +101,68 @@ fn not_admin(user: &str, what: &str) -> Reply {
 async fn command(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Reply>, Problem> {
     signed_by_slack(&state, &headers, &body)?;
     let command = SlashCommand::parse(&body).map_err(|detail| Problem::unreadable_body(StatusCode::BAD_REQUEST, detail))?;
+    tracing::info!(user = command.user_id, subcommand = command.words().first().copied().unwrap_or(""), "slack command");
+    let within = Duration::from_millis(state.config.sources.slack_answer_within_ms.unwrap_or(ANSWER_WITHIN_MS));
+    let response_url = command.response_url.clone();
+    let mut answering = tokio::spawn({
+        let state = state.clone();
+        async move { answer(&state, &command).await }
+    });
+    match tokio::time::timeout(within, &mut answering).await {
+        Ok(joined) => joined.map_err(|_| Problem::internal())?.map(Json),
+        Err(_) => {
+            tokio::spawn(answer_later(response_url, answering));
+            Ok(Json(Reply::to_user("Working on it: the answer follows here in a moment.".to_owned())))
+        }
+    }
+}
+
+/// The answer to `command`.
+async fn answer(state: &AppState, command: &SlashCommand) -> Result<Reply, Problem> {
     let words = command.words();
-    tracing::info!(user = command.user_id, subcommand = words.first().copied().unwrap_or(""), "slack command");
     let normalizer = &state.config.normalizer;
-    let reply = match words.as_slice() {
-        ["status", service] => status(&state, service, "production").await?,
-        ["status", service, environment] => status(&state, service, &normalizer.environment(environment)).await?,
-        ["history", service] => history(&state, service, 5).await?,
+    Ok(match words.as_slice() {
+        ["status", service] => status(state, service, "production").await?,
+        ["status", service, environment] => status(state, service, &normalizer.environment(environment)).await?,
+        ["history", service] => history(state, service, 5).await?,
         ["history", service, n] => match n.parse::<i64>().ok().filter(|n| (1..=20).contains(n)) {
-            Some(n) => history(&state, service, n).await?,
+            Some(n) => history(state, service, n).await?,
             None => Reply::to_user(format!("Expected a number of deployments from 1 to 20 but found `{}`.", escape_mrkdwn(n))),
         },
-        ["approve", id] => approve(&state, &command, id).await?,
-        ["rollback", service] => confirm_rollback(&state, &command, service, "production"),
-        ["rollback", service, environment] => confirm_rollback(&state, &command, service, &normalizer.environment(environment)),
-        ["dora"] => dora(&state, None).await?,
-        ["dora", team] => dora(&state, Some(team)).await?,
+        ["approve", id] => approve(state, command, id).await?,
+        ["rollback", service] => confirm_rollback(state, command, service, "production"),
+        ["rollback", service, environment] => confirm_rollback(state, command, service, &normalizer.environment(environment)),
+        ["dora"] => dora(state, None).await?,
+        ["dora", team] => dora(state, Some(team)).await?,
         _ => Reply::to_user(usage(&command.command)),
+    })
+}
+
+/// Posts an answer that was not ready in time to the `response_url` Slack gave with the command
+/// (Slack takes answers there for 30 minutes). The URL is never logged: it lets anyone answer.
+async fn answer_later(response_url: String, answering: tokio::task::JoinHandle<Result<Reply, Problem>>) {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    let reply = match answering.await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(problem)) => Reply::to_user(format!("pacer could not answer: {}.", escape_mrkdwn(&problem.detail))),
+        Err(_) => Reply::to_user("pacer could not answer: the command failed.".to_owned()),
     };
-    Ok(Json(reply))
+    if !(response_url.starts_with("https://") || response_url.starts_with("http://")) {
+        tracing::warn!("slack command answered late but gave no response_url; the answer is dropped");
+        return;
+    }
+    let client = CLIENT.get_or_init(|| reqwest::Client::builder().user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default());
+    match client.post(&response_url).timeout(LATER_TIMEOUT).json(&reply).send().await {
+        Ok(response) if response.status().is_success() => tracing::info!("slack command answered through its response_url"),
+        Ok(response) => tracing::warn!(status = response.status().as_u16(), "slack refused the late answer to a command"),
+        Err(error) => tracing::warn!(error = %error.without_url(), "the late answer to a slack command could not be posted"),
+    }
 }
 
 fn usage(command: &str) -> String {
     let c = if command.is_empty() { "/pacer".to_owned() } else { escape_mrkdwn(command) };
     format!(
-        "Usage:\n• `{c} status <service> [environment]`: what is live, the last deployments, open incidents, rollbacks awaiting approval\n\
+        "Usage:\n• `{c} status <service> [environment]`: what is live, the last deployments, the five keys over 30 days, SLO budgets, open incidents, rollbacks awaiting approval\n\
          • `{c} history <service> [n]`: the last n deployments (5 by default)\n\
          • `{c} dora [team]`: the five keys over the last 7 days, with their levels and the change from the week before\n\
          • `{c} rollback <service> [environment]`: ask the rollback policy to roll back the current deployment, after you confirm (admins only)\n\
@@ -160,6 +208,16 @@ async fn status(state: &AppState, service: &str, environment: &str) -> Result<Re
         text.push_str(&line(d));
         text.push('\n');
     }
+    let scope = format!("&service={}&environment={}", encode(service), encode(environment));
+    match key_lines(state, &scope, 30).await? {
+        Ok(lines) => text.push_str(&format!("DORA keys, last 30 days:\n{lines}")),
+        Err(nothing) => text.push_str(&format!("DORA keys: {nothing}\n")),
+    }
+    let budgets = budget_lines(state, service, environment).await;
+    if !budgets.is_empty() {
+        text.push_str("SLOs:\n");
+        text.push_str(&budgets);
+    }
     let query = ListQuery { environment: environment.to_owned(), services: Some(vec![service.to_owned()]), limit: 50, ..ListQuery::default() };
     let open: Vec<_> = state.store.incidents(&query).await?.items.into_iter().filter(|i| i.resolved_at.is_none()).collect();
     if open.is_empty() {
@@ -191,32 +249,52 @@ async fn history(state: &AppState, service: &str, n: i64) -> Result<Reply, Probl
 }
 
 async fn dora(state: &AppState, team: Option<&str>) -> Result<Reply, Problem> {
-    let query = match team {
-        Some(team) => format!("from=now-7d&team={}", encode(team)),
-        None => "from=now-7d".to_owned(),
-    };
-    let params = Params::parse(Some(&query))?;
+    let scope = team.map(|team| format!("&team={}", encode(team))).unwrap_or_default();
+    let whose = team.map_or_else(|| "every team".to_owned(), |t| format!("*{}*", escape_mrkdwn(t)));
+    Ok(Reply::to_user(match key_lines(state, &scope, 7).await? {
+        Ok(lines) => format!("DORA keys of {whose} in production, last 7 days:\n{lines}"),
+        Err(nothing) => nothing,
+    }))
+}
+
+/// The five keys over the last `days` days in `scope` (`&team=…`, `&service=…&environment=…`)
+/// with their levels and the change from the `days` before, a line each: the numbers `GET
+/// /api/v1/dora?from=now-{days}d{scope}` gives, read by the same code. `Err` says why there is
+/// nothing to show.
+async fn key_lines(state: &AppState, scope: &str, days: i64) -> Result<Result<String, String>, Problem> {
+    let params = Params::parse(Some(&format!("from=now-{days}d{scope}")))?;
     let (analysis, f) = match crate::read::dora::analyze(state, &params).await {
         Ok(found) => found,
-        Err(problem) if (400..500).contains(&problem.status) => return Ok(Reply::to_user(format!("Nothing to show: {}.", escape_mrkdwn(&problem.detail)))),
+        Err(problem) if (400..500).contains(&problem.status) => return Ok(Err(format!("Nothing to show: {}.", escape_mrkdwn(&problem.detail)))),
         Err(problem) => return Err(problem),
     };
     let now = analysis.summary(f.from, f.to, f.benchmarks, &f.scope);
     let before = analysis.summary(f.from - (f.to - f.from), f.from, f.benchmarks, &f.scope);
-    let whose = team.map_or_else(|| "every team".to_owned(), |t| format!("*{}*", escape_mrkdwn(t)));
-    let mut text = format!("DORA keys of {whose} in production, last 7 days:\n");
+    let mut text = String::new();
     for key in keys(&now, &before, f.benchmarks) {
         let level = key.level.map(|l| format!(" ({})", level_name(l))).unwrap_or_default();
-        let change = match key.change() {
-            Change::Unknown => "no number the week before".to_owned(),
-            Change::Steady { was } => format!("steady (was {was})"),
-            Change::Moved { up, better, amount, was } => {
-                format!("{} {amount} ({}; was {was})", if up { "up" } else { "down" }, if better { "better" } else { "worse" })
-            }
-        };
+        let words = key.change().words();
+        let change = if days == 7 { words } else { words.replace("the week before", &format!("the {days} days before")) };
         text.push_str(&format!("• *{}*: {}{level} — {change}\n", key.name, key.shown_value()));
     }
-    Ok(Reply::to_user(text))
+    Ok(Ok(text))
+}
+
+/// Each SLO of `service` in `environment` with its error budget left and its state, as `GET
+/// /api/v1/slos` computes them; empty without SLOs.
+async fn budget_lines(state: &AppState, service: &str, environment: &str) -> String {
+    let mut text = String::new();
+    for slo in state.config.slos.iter().filter(|s| s.service == service && s.environment == environment) {
+        let line = match crate::read::slo::status(&state.store, slo, now()).await {
+            Ok(status) => {
+                let left = status.budget_remaining.map_or_else(|| "no traffic yet".to_owned(), |left| format!("{} of the error budget left", percent(left)));
+                format!("• *{}* ({} over {} days): {left}, {}\n", escape_mrkdwn(&slo.name), percent(slo.objective), status.window_days, status.status.name())
+            }
+            Err(problem) => format!("• *{}*: could not be read ({})\n", escape_mrkdwn(&slo.name), escape_mrkdwn(&problem.detail)),
+        };
+        text.push_str(&line);
+    }
+    text
 }
 
 /// Asks the admin to confirm, with a button whose click comes back to the interactions route.

@@ -176,6 +176,9 @@ pub struct SourceConfig {
     pub jenkins: jenkins::JenkinsConfig,
     /// The Slack users (ids, `U…`) the deploy bot treats as admins: they may approve rollbacks.
     pub slack_admins: BTreeSet<String>,
+    /// How long the deploy bot may take to answer in the reply, in milliseconds (2000 when not
+    /// set); a later answer goes to Slack's `response_url`.
+    pub slack_answer_within_ms: Option<u64>,
 }
 
 /// A deployer's own names (an Argo CD application or namespace, a Flux object or namespace) →
