@@ -69,7 +69,7 @@ impl Application {
         let dispatching = tokio::spawn(dispatcher.run(until(stopped.clone())));
         let interval = self.state.config.slo_interval;
         let evaluating = (!self.state.config.slos.is_empty())
-            .then(|| tokio::spawn(pacer_api::slo_evaluator::evaluate(self.state.clone(), interval, until(stopped.clone()))));
+            .then(|| tokio::spawn(pacer_api::slo::evaluator::evaluate(self.state.clone(), interval, until(stopped.clone()))));
         let mailing = mailer.map(|mailer| tokio::spawn(mailer.run(until(stopped.clone()))));
         // Chat notifications, when rules are set: their own tasks, table and client, so a slow
         // channel never holds up ingestion or the rollback hooks.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
-use pacer_api::config::{Slo, SloSource};
-use pacer_api::slo_rules::{self, Format, LabelNames, Resource};
+use pacer_api::config::{BurnAlerts, Slo, SloSource};
+use pacer_api::slo::rules::{self as slo_rules, Format, LabelNames, Resource};
 
 use crate::config::Overrides;
 
@@ -95,6 +95,9 @@ pub fn run(args: SloArgs) -> anyhow::Result<()> {
     let labels = &settings.api.rollback.labels;
     let service = labels.service.first().map_or("service", String::as_str);
     let environment = labels.environment.first().map_or("environment", String::as_str);
+    for slo in chosen.iter().filter(|slo| slo.burn_alerts == BurnAlerts::Pacer) {
+        eprintln!("note: slo {:?} is also alerted by pacer's own evaluator; set burn_alerts = \"prometheus\" on it once Prometheus runs these rules, so one burn opens one incident", slo.name);
+    }
     let groups = slo_rules::groups(&chosen, LabelNames { service, environment })?;
     let format = match args.format {
         FormatArg::Rules => Format::Rules,

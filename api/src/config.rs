@@ -136,8 +136,36 @@ pub struct Slo {
     pub min_events: f64,
     /// Whether a page-level burn may trigger the rollback flow (per the rollback policy).
     pub rollback: bool,
+    /// Who raises its burn alerts.
+    pub burn_alerts: BurnAlerts,
     /// Where the counts come from.
     pub source: SloSource,
+}
+
+/// Who raises an SLO's burn alerts (`burn_alerts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BurnAlerts {
+    /// pacer's own evaluator, every `slo_interval` (the default).
+    #[default]
+    Pacer,
+    /// Prometheus, running the rules `pacer slo rules` prints, through Alertmanager: pacer's
+    /// evaluator still computes the SLO's state (the page, the gate, chat) but raises no alert of
+    /// its own, so one burn is one incident.
+    Prometheus,
+}
+
+impl BurnAlerts {
+    /// Reads `pacer` or `prometheus`.
+    ///
+    /// # Errors
+    /// Any other word, as a message for the key's place.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "pacer" => Ok(Self::Pacer),
+            "prometheus" => Ok(Self::Prometheus),
+            other => Err(format!("expected pacer or prometheus but found {other:?}")),
+        }
+    }
 }
 
 /// Where an SLO's good and total counts come from.

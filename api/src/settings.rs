@@ -14,7 +14,7 @@ use pacer_engine::model::SECOND;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::config::{ApiConfig, GateConfig, GithubApp, Limits, Rate, ReadAccess, Slo, SloSource};
+use crate::config::{ApiConfig, BurnAlerts, GateConfig, GithubApp, Limits, Rate, ReadAccess, Slo, SloSource};
 use crate::gate::freeze::{Freeze, Window, parse_week_time};
 use crate::gate::verdict::SloLevel;
 use crate::week::Zone;
@@ -309,6 +309,8 @@ pub struct SloFile {
     pub min_events: Option<f64>,
     /// Whether a fast burn may roll back.
     pub rollback: Option<bool>,
+    /// Who raises its burn alerts: `pacer` or `prometheus`.
+    pub burn_alerts: Option<String>,
     /// The `sli` series it counts.
     pub series: Option<String>,
     /// Counts from Prometheus instead.
@@ -344,6 +346,16 @@ pub struct OpensloFile {
     pub min_events: Option<f64>,
     /// Whether a fast burn may roll back (default true).
     pub rollback: Option<bool>,
+    /// Who raises their burn alerts: `pacer` (default) or `prometheus`.
+    pub burn_alerts: Option<String>,
+}
+
+/// An SLO's `burn_alerts`, `pacer` when not given; a wrong word is reported at `{at}.burn_alerts`.
+fn burn_alerts(value: Option<&str>, at: &str, errors: &mut Vec<String>) -> BurnAlerts {
+    value.map_or(Ok(BurnAlerts::Pacer), BurnAlerts::parse).unwrap_or_else(|e| {
+        errors.push(format!("{at}.burn_alerts: {e}"));
+        BurnAlerts::Pacer
+    })
 }
 
 /// Reads every `[[openslo]]` entry's files into SLOs after `slos`, reporting each problem.
@@ -378,13 +390,14 @@ fn openslo(entries: Vec<OpensloFile>, slos: &mut Vec<Slo>, normalizer: &Normaliz
         if min_events.is_nan() || min_events < 0.0 {
             errors.push(format!("{at}.min_events: expected 0 or more but found {min_events}"));
         }
-        let defaults = crate::openslo::Defaults {
+        let defaults = crate::slo::openslo::Defaults {
             prometheus_url: entry.prometheus_url,
             environment: entry.environment.unwrap_or_else(|| "production".to_owned()),
             min_events: min_events.max(0.0),
             rollback: entry.rollback.unwrap_or(true),
+            burn_alerts: burn_alerts(entry.burn_alerts.as_deref(), &at, errors),
         };
-        for slo in crate::openslo::load(&texts, &defaults, normalizer, errors) {
+        for slo in crate::slo::openslo::load(&texts, &defaults, normalizer, errors) {
             if slos.iter().any(|other| other.name == slo.name) {
                 errors.push(format!("{at}: another SLO is already named {:?}", slo.name));
             } else {
@@ -644,6 +657,10 @@ fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) 
         if !(1.0..=90.0).contains(&days) {
             errors.push(format!("{at}.window_days: expected 1 to 90 but found {days}"));
         }
+        let burn_alerts = burn_alerts(f.burn_alerts.as_deref(), &at, errors);
+        if burn_alerts == BurnAlerts::Prometheus && f.prometheus.is_none() {
+            errors.push(format!("{at}.burn_alerts: expected [slo.prometheus] for Prometheus to raise the burn alerts, but the SLO counts sli events"));
+        }
         let source = match f.prometheus {
             Some(p) => {
                 if f.series.is_some() {
@@ -672,6 +689,7 @@ fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) 
             window: (days * 86_400_000.0) as i64,
             min_events: f.min_events.unwrap_or(10.0).max(0.0),
             rollback: f.rollback.unwrap_or(true),
+            burn_alerts,
             source,
         });
     }

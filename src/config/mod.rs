@@ -720,6 +720,20 @@ mod tests {
     }
 
     #[test]
+    fn burn_alerts_names_who_raises_them_and_prometheus_needs_its_queries() {
+        let slo = |extra: &str| format!("[[slo]]\nname = \"a\"\nservice = \"s\"\nobjective = 99.0\n{extra}");
+        let errors = load(&slo("burn_alerts = \"grafana\"\n"), &[]).expect_err("invalid");
+        assert!(errors.iter().any(|e| e.ends_with("slo[0].burn_alerts: expected pacer or prometheus but found \"grafana\"")), "{errors:#?}");
+        let errors = load(&slo("burn_alerts = \"prometheus\"\n"), &[]).expect_err("sli events");
+        assert!(errors.iter().any(|e| e.contains("slo[0].burn_alerts: expected [slo.prometheus]")), "{errors:#?}");
+        let queries = "[slo.prometheus]\nurl = \"http://p:9090\"\ntotal = 't[$window]'\nerrors = 'e[$window]'\n";
+        let s = load(&slo(&format!("burn_alerts = \"prometheus\"\n{queries}")), &[]).expect("valid");
+        assert_eq!(s.api.slos[0].burn_alerts, pacer_api::config::BurnAlerts::Prometheus);
+        let s = load(&slo(queries), &[]).expect("valid");
+        assert_eq!(s.api.slos[0].burn_alerts, pacer_api::config::BurnAlerts::Pacer, "pacer by default");
+    }
+
+    #[test]
     fn a_bad_value_inside_a_section_is_named_as_reading_the_section_alone_names_it() {
         let errors = load("[limits]\nheavy_queries = \"x\"\n[[slo]]\nname = \"a\"\nobjective = 99.0\n", &[]).expect_err("invalid");
         assert_eq!(errors.len(), 2, "{errors:#?}");

@@ -243,9 +243,13 @@ async fn real_prometheus_running_the_generated_slo_rules_pages_through_alertmana
     let Some(parts) = real_parts() else { return };
     let hook = Receiver::start().await;
     let ports = (free_port(), free_port());
-    // pacer's own evaluator runs once at start, before Prometheus is up, and then not for an
-    // hour: the only way to the rollback is Prometheus' alert.
-    let toml = checkout_config(&hook.url, ports.0, true);
+    // Prometheus raises the SLO's burn alerts: pacer's evaluator reads the same burn every second
+    // but raises none, so the only way to the rollback is Prometheus' alert, and one burn is one
+    // incident.
+    let toml = checkout_config(&hook.url, ports.0, true)
+        .replace("slo_interval_secs = 3600", "slo_interval_secs = 1")
+        .replace("rollback = true\n", "rollback = true\nburn_alerts = \"prometheus\"\n");
+    assert!(toml.contains("burn_alerts"), "{toml}");
     let Some(pacer) = pacer_after_a_release(&toml).await else { return };
     let dir = std::env::temp_dir().join(unique("pacer_prometheus_slo"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -275,6 +279,10 @@ async fn real_prometheus_running_the_generated_slo_rules_pages_through_alertmana
     .expect("the page alert opened the SLO's incident");
     assert_eq!(incident["service"], "checkout", "{incident:#}");
     assert_eq!(incident["deployment_id"], "checkout-42", "{incident:#}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let incidents = pacer.get("/api/v1/incidents").await;
+    let burns = incidents["items"].as_array().map_or(0, |items| items.iter().filter(|i| i["title"].as_str().is_some_and(|t| t.contains("burning fast"))).count());
+    assert_eq!(burns, 1, "pacer's evaluator saw the burn for seconds and raised no incident of its own: {incidents:#}");
     let rollbacks = pacer.get("/api/v1/rollbacks").await;
     assert_eq!(rollbacks["items"].as_array().map(Vec::len), Some(1), "{rollbacks:#}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,5 +1,5 @@
 //! `GET /api/v1/slos` and `GET /api/v1/slos/{name}`: each SLO's state now ([`crate::read::slo`]);
-//! the evaluator that turns a fast burn into an alert is [`crate::slo_evaluator`].
+//! the evaluator that turns a fast burn into an alert is [`crate::slo::evaluator`].
 
 use axum::extract::{Path, State};
 use axum::routing::get;

@@ -318,6 +318,7 @@ mod tests {
             window: 30 * DAY,
             min_events: 10.0,
             rollback: true,
+            burn_alerts: crate::config::BurnAlerts::Pacer,
             source: SloSource::Prometheus {
                 url: "http://prometheus:9090".to_owned(),
                 good: good.map(str::to_owned),

@@ -20,7 +20,7 @@ use pacer_collector::Normalizer;
 use pacer_engine::model::{DAY, HOUR, MINUTE};
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::config::{Slo, SloSource};
+use crate::config::{BurnAlerts, Slo, SloSource};
 
 /// What an `[[openslo]]` entry gives each SLO its files hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,8 @@ pub struct Defaults {
     pub min_events: f64,
     /// Whether a page-level burn may roll back.
     pub rollback: bool,
+    /// Who raises their burn alerts.
+    pub burn_alerts: BurnAlerts,
 }
 
 /// Where a value is: its file and its path in the file.
@@ -218,6 +220,7 @@ fn slo(object: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, normalizer
             window,
             min_events: defaults.min_events,
             rollback: defaults.rollback,
+            burn_alerts: defaults.burn_alerts,
             source: source.clone(),
         })
         .collect()
@@ -528,7 +531,7 @@ mod tests {
     }
 
     fn defaults() -> Defaults {
-        Defaults { prometheus_url: Some("http://prometheus:9090".to_owned()), environment: "production".to_owned(), min_events: 10.0, rollback: true }
+        Defaults { prometheus_url: Some("http://prometheus:9090".to_owned()), environment: "production".to_owned(), min_events: 10.0, rollback: true, burn_alerts: BurnAlerts::Pacer }
     }
 
     fn read(files: &[(String, String)]) -> (Vec<Slo>, Vec<String>) {

@@ -1,6 +1,7 @@
 //! The SLO evaluator: every `slo_interval` it computes each SLO's state, and a page-level burn
 //! becomes a firing alert for its service — which, like any alert, opens an incident and may roll
 //! back the deployment that started it ([`crate::alerting`]); the burn's end resolves the alert.
+//! An SLO whose alerts Prometheus raises (`burn_alerts = "prometheus"`) gets no alert from here.
 //! A burn at page or ticket level is also recorded for chat (`slo.page`, `slo.ticket`), once per
 //! episode whichever replica sees it first, and its end ends the episode.
 
@@ -15,7 +16,7 @@ use pacer_chat::event::{Burn, Event, Kind, Subject, burn_episode, record};
 use pacer_store::StoreError;
 
 use crate::clock::now;
-use crate::config::Slo;
+use crate::config::{BurnAlerts, Slo};
 use crate::problem::Problem;
 use crate::read::slo::{SloStatus, status};
 use crate::state::AppState;
@@ -47,7 +48,11 @@ pub async fn evaluate(state: AppState, interval: Duration, shutdown: impl Future
     }
 }
 
+/// Raises or resolves the SLO's burn alert, unless Prometheus raises it (`burn_alerts`).
 async fn step(state: &AppState, slo: &Slo, status: &SloStatus, now: Millis, episodes: &mut HashMap<String, Millis>) -> Result<(), Problem> {
+    if slo.burn_alerts == BurnAlerts::Prometheus {
+        return Ok(());
+    }
     let paging = status.most_urgent().filter(|(severity, _)| *severity == Severity::Page);
     let alert = match (paging, episodes.get(&slo.name).copied()) {
         (Some((_, pair)), started) => {
