@@ -248,6 +248,7 @@ impl Settings {
         out.push_str(&format!("argocd.token = {}\nflux.secret = {}\njenkins.token = {}\n", set(&webhooks.argocd), set(&webhooks.flux), set(&webhooks.jenkins)));
         let admins: Vec<&str> = sources.slack_admins.iter().map(String::as_str).collect();
         out.push_str(&format!("slack.signing_secret = {}\nslack.admins = [{}]\n", set(&webhooks.slack), admins.join(", ")));
+        out.push_str(&format!("slack.answer_within_ms = {}\n", sources.slack_answer_within_ms()));
         let argocd = &sources.argocd;
         for (key, label) in [("service_label", &argocd.service_label), ("environment_label", &argocd.environment_label)] {
             out.push_str(&format!("argocd.{key} = {}\n", label.as_deref().unwrap_or("(not set)")));

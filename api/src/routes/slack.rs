@@ -42,9 +42,6 @@ use crate::wording::{keys, level_name, percent};
 
 /// The longest answer text (Slack's limit on a message's `text`).
 const MAX_TEXT: usize = 3_000;
-/// How long a command may take to answer in the reply when `[slack] answer_within_ms` is not set:
-/// Slack shows an error after three seconds.
-const ANSWER_WITHIN_MS: u64 = 2_000;
 /// How long to wait for Slack to take a late answer.
 const LATER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,7 +99,7 @@ async fn command(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     signed_by_slack(&state, &headers, &body)?;
     let command = SlashCommand::parse(&body).map_err(|detail| Problem::unreadable_body(StatusCode::BAD_REQUEST, detail))?;
     tracing::info!(user = command.user_id, subcommand = command.words().first().copied().unwrap_or(""), "slack command");
-    let within = Duration::from_millis(state.config.sources.slack_answer_within_ms.unwrap_or(ANSWER_WITHIN_MS));
+    let within = Duration::from_millis(state.config.sources.slack_answer_within_ms());
     let response_url = command.response_url.clone();
     let mut answering = tokio::spawn({
         let state = state.clone();

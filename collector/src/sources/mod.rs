@@ -205,6 +205,12 @@ impl Mapping {
 }
 
 impl SourceConfig {
+    /// How long the deploy bot may take to answer in the reply: `slack_answer_within_ms`, else
+    /// 2000 ms (Slack shows an error after three seconds).
+    pub fn slack_answer_within_ms(&self) -> u64 {
+        self.slack_answer_within_ms.unwrap_or(2_000)
+    }
+
     /// The service a repository as a whole feeds: the rule without a path prefix, else the
     /// repository's last path segment.
     pub fn service(&self, repository: &str) -> String {
