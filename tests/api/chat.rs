@@ -514,7 +514,8 @@ fn placeholders(text: &str) -> String {
 }
 
 /// The messages each channel got about the first event of each kind, normalized, against
-/// `tests/api/expected/chat-<channel>.json` (`PACER_BLESS=1` writes the files instead). Slack and
+/// `tests/api/expected/chat-<channel>.json` (`PACER_BLESS=1` writes those kinds into the files
+/// instead, keeping the others). Slack and
 /// Teams messages do not name their event: each is found by the title the webhook's message about
 /// the same event gives.
 fn assert_as_expected(channels: &Channels, kinds: &[&str]) {
@@ -538,13 +539,15 @@ fn assert_as_expected(channels: &Channels, kinds: &[&str]) {
             let found = got.iter().find(titled).unwrap_or_else(|| panic!("{channel}: no message titled {title:?}"));
             by_kind.insert((*kind).to_owned(), normalized(&found.body, &dated));
         }
-        let actual = Value::Object(by_kind);
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/api/expected/chat-{channel}.json"));
+        let expected: Value = std::fs::read_to_string(&path).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_else(|| json!({}));
         if std::env::var("PACER_BLESS").is_ok_and(|v| v == "1") {
-            std::fs::write(&path, serde_json::to_string_pretty(&actual).expect("json") + "\n").expect("write the expected file");
+            let mut all = expected.as_object().cloned().unwrap_or_default();
+            all.extend(by_kind);
+            std::fs::write(&path, serde_json::to_string_pretty(&Value::Object(all)).expect("json") + "\n").expect("write the expected file");
             continue;
         }
-        let expected: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("the expected file")).expect("expected JSON");
+        let actual = Value::Object(by_kind);
         for kind in kinds {
             assert_eq!(actual[kind], expected[kind], "{channel}, {kind}: the exact message (expected in {})", path.display());
         }
@@ -704,14 +707,18 @@ async fn long_text_is_cut_to_each_channels_limits_on_postgres() {
     long_text_is_cut_to_each_channels_limits(Backend::Postgres).await;
 }
 
-/// A rollback hook that is gone fails the rollback: the channel is told to roll back by hand.
+/// A rollback hook that is gone fails the rollback: each channel is told to roll back by hand, in
+/// its exact message.
 async fn a_failed_rollback_says_roll_back_by_hand(backend: Backend) {
     let channels = Channels::start().await;
     channels.answer_next("deployer", 410, None);
-    let toml = rollback_config(&format!("{}/deployer", channels.base), &format!("{}/slack", channels.base), "[\"rollback.failed\"]");
+    let toml = format!("{}{}", crate::rollback::config("auto", &[&format!("{}/deployer", channels.base)]), channels.config("[\"rollback.failed\"]"));
     let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
     app.ingest(history()).await;
     post_alert(&app, &alert("firing", &ago(1), None)).await;
+    for channel in ["teams", "hook"] {
+        assert_eq!(channels.wait_for(channel, 1, Duration::from_secs(15)).await.len(), 1, "{channel}: one message about the failed rollback");
+    }
     let got = channels.wait_for("slack", 1, Duration::from_secs(15)).await;
     assert_eq!(got.len(), 1, "one message about the failed rollback");
     assert_eq!(channels.got("deployer").len(), 1, "the hook answered 410 once and was not tried again");
@@ -723,6 +730,7 @@ async fn a_failed_rollback_says_roll_back_by_hand(backend: Backend) {
     );
     let fields: Vec<&str> = blocks[2]["fields"].as_array().expect("fields").iter().filter_map(|f| f["text"].as_str()).collect();
     assert_eq!(fields, ["*Service*\ncheckout", "*Environment*\nproduction", "*From*\n1.1.0 (c2)", "*Back to*\n1.0.0 (c1)", "*Alert*\nHigh5xx", "*Policy*\nauto"]);
+    assert_as_expected(&channels, &["rollback.failed"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
