@@ -1,7 +1,9 @@
 //! Alert → rollback: the time from an Alertmanager POST to the rollback hook's arrival. With
-//! `--dead-chat` the same alerts run twice in one process — without chat, then with a `[[notify]]`
-//! Slack destination that accepts connections and never answers, hearing every event — and both
-//! are reported in one table, so the ratio shows whether a dead channel delays the hooks.
+//! `--dead-chat` the same alerts run three times in one process — without chat, with a
+//! `[[notify]]` Slack destination that answers at once, and with one that accepts connections and
+//! never answers, each hearing every event — and all are reported in one table: the live channel
+//! shows what chat itself costs (its rows are written beside the decisions), the dead one whether
+//! a channel that hangs delays the hooks beyond that.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,13 +23,14 @@ use crate::{Size, fresh_sqlite, percentile_ms, remove_sqlite};
 /// `pacer-bench rollback`'s options.
 #[derive(Debug, Default, clap::Args)]
 pub struct RollbackArgs {
-    /// Also run the alerts with a chat destination that never answers, and compare.
+    /// Also run the alerts with a chat destination that answers and with one that never does,
+    /// and compare.
     #[arg(long)]
     pub dead_chat: bool,
 }
 
-/// Runs the alert → rollback benchmark on SQLite (twice with `dead_chat`: without chat, then with
-/// a Slack destination that never answers).
+/// Runs the alert → rollback benchmark on SQLite (three times with `dead_chat`: without chat, with
+/// a Slack destination that answers, and with one that never answers).
 ///
 /// # Errors
 /// The server or the database failed.
@@ -35,12 +38,29 @@ pub async fn run(size: Size, args: &RollbackArgs) -> anyhow::Result<()> {
     let mut plain = measure(size, None).await?;
     let mut rows = vec![("closed loop, one alert at a time", row(&mut plain))];
     if args.dead_chat {
+        let chat = |address: std::net::SocketAddr| {
+            format!("[chat]\nbase_url = \"https://pacer.example.com\"\n[[notify]]\nkind = \"slack\"\nurl = \"http://{address}/slack\"\ntimeout_secs = 10\n")
+        };
+        // Answers every message at once, as Slack does.
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let live_chat = chat(live.local_addr()?);
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&answered);
+        let slack = axum::Router::new().route(
+            "/slack",
+            post(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async { "ok" }
+            }),
+        );
+        let serving = tokio::spawn(async move { axum::serve(live, slack).await });
+        let mut with_live = measure(size, Some(&live_chat)).await?;
+        serving.abort();
+        println!("\nthe live Slack destination answered {} messages", answered.load(std::sync::atomic::Ordering::Relaxed));
+        rows.push(("the same, every event also to a Slack destination that answers at once", row(&mut with_live)));
         // Accepts every connection and holds it open without a byte of answer.
         let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let chat = format!(
-            "[chat]\nbase_url = \"https://pacer.example.com\"\n[[notify]]\nkind = \"slack\"\nurl = \"http://{}/slack\"\ntimeout_secs = 10\n",
-            dead.local_addr()?
-        );
+        let chat = chat(dead.local_addr()?);
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = Arc::clone(&accepted);
         let held = tokio::spawn(async move {
@@ -54,8 +74,8 @@ pub async fn run(size: Size, args: &RollbackArgs) -> anyhow::Result<()> {
         held.abort();
         println!("\nthe dead Slack destination accepted {} connections and answered none", accepted.load(std::sync::atomic::Ordering::Relaxed));
         rows.push(("the same, every event also to a Slack destination that never answers", row(&mut with_dead)));
-        let ratio = rows[1].1.1 / rows[0].1.1;
-        println!("\np99 with the dead channel / p99 without: {ratio:.2}");
+        println!("\np99 with the live channel / p99 without: {:.2}", rows[1].1.1 / rows[0].1.1);
+        println!("p99 with the dead channel / p99 without: {:.2}", rows[2].1.1 / rows[0].1.1);
     }
     println!("\n| alert → first rollback hook request ({} alerts, SQLite, loopback) | p50 | p99 | max | target |", size.alerts);
     println!("|---|---|---|---|---|");
