@@ -54,7 +54,7 @@ pub async fn run(size: Size, args: &RollbackArgs) -> anyhow::Result<()> {
             }),
         );
         let serving = tokio::spawn(async move { axum::serve(live, slack).await });
-        let mut with_live = measure(size, Some(&live_chat)).await?;
+        let mut with_live = measure(size, Some((&live_chat, &answered))).await?;
         serving.abort();
         println!("\nthe live Slack destination answered {} messages", answered.load(std::sync::atomic::Ordering::Relaxed));
         rows.push(("the same, every event also to a Slack destination that answers at once", row(&mut with_live)));
@@ -70,7 +70,7 @@ pub async fn run(size: Size, args: &RollbackArgs) -> anyhow::Result<()> {
                 open.push(socket);
             }
         });
-        let mut with_dead = measure(size, Some(&chat)).await?;
+        let mut with_dead = measure(size, Some((&chat, &accepted))).await?;
         held.abort();
         println!("\nthe dead Slack destination accepted {} connections and answered none", accepted.load(std::sync::atomic::Ordering::Relaxed));
         rows.push(("the same, every event also to a Slack destination that never answers", row(&mut with_dead)));
@@ -93,7 +93,10 @@ fn row(latencies: &mut [Duration]) -> (f64, f64, f64) {
 
 /// Posts the alerts one at a time to a fresh pacer, configured with `chat` besides the rollback
 /// policy, and times each to its hook's arrival.
-async fn measure(size: Size, chat: Option<&str>) -> anyhow::Result<Vec<Duration>> {
+///
+/// With `chat`, the alerts start once its destination has heard from pacer (its counter moved),
+/// so that they run while chat is sending.
+async fn measure(size: Size, chat: Option<(&str, &std::sync::atomic::AtomicUsize)>) -> anyhow::Result<Vec<Duration>> {
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let arrived = Arc::new(Notify::new());
     let (log, signal) = (Arc::clone(&arrivals), Arc::clone(&arrived));
@@ -123,7 +126,7 @@ async fn measure(size: Size, chat: Option<&str>) -> anyhow::Result<Vec<Duration>
         &config,
         format!(
             "[[rollback]]\npolicy = \"auto\"\ncooldown_secs = 0\nmax_per_hour = 1000000\n[[rollback.hooks]]\nurl = \"{hook}\"\n{}",
-            chat.unwrap_or("")
+            chat.map_or("", |(section, _)| section)
         ),
     )?;
     let url = fresh_sqlite("bench-rollback");
@@ -159,6 +162,13 @@ async fn measure(size: Size, chat: Option<&str>) -> anyhow::Result<Vec<Duration>
         }
     }
     store.ingest("native", now, &facts).await?;
+    if let Some((_, heard)) = chat {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while heard.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            anyhow::ensure!(Instant::now() < deadline, "the chat destination heard nothing from pacer in 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     let client = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(size.alerts);
