@@ -13,8 +13,7 @@ use pacer_engine::pipeline::{self, BudgetCompliance, BudgetSample};
 
 use crate::config::Slo;
 use crate::plot::{self, Band, Chart, LEVEL_COLORS, Series};
-use crate::problem::Problem;
-use crate::query::{Filters, Params};
+use crate::query::Filters;
 
 /// The charts, by the name in their path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,17 +76,6 @@ impl Kind {
     }
 }
 
-/// Reads `interval` (`day`, `week` or `month`; `week` when absent).
-///
-/// # Errors
-/// Any other value.
-pub fn interval(params: &Params) -> Result<Interval, Problem> {
-    match params.one("interval")? {
-        None => Ok(Interval::Week),
-        Some(name) => Interval::parse(name).ok_or_else(|| Problem::invalid_query("interval", format!("expected day, week or month but found {name:?}"))),
-    }
-}
-
 /// A DORA chart of `analysis` over the buckets of `filters`' window; `team` only labels it.
 /// `kind` must not be [`Kind::SloBurn`] (that chart needs the store; it gets no series here).
 pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interval, team: Option<&str>) -> Chart {
@@ -98,7 +86,7 @@ pub fn dora(kind: Kind, analysis: &Analysis, filters: &Filters, interval: Interv
 /// calendars other than UTC's — the weekly report's weeks start on Monday in its time zone.
 /// The scope and benchmarks come from `filters`; its window only labels the chart.
 pub fn dora_over(kind: Kind, analysis: &Analysis, filters: &Filters, buckets: Vec<(Millis, Millis)>, per: &str, team: Option<&str>) -> Chart {
-    let summaries: Vec<Summary> = buckets.iter().map(|&(start, end)| analysis.summary(start, end, filters.benchmarks, &filters.scope)).collect();
+    let summaries = analysis.buckets(&buckets, filters.benchmarks, &filters.scope);
     let line = |name: &str, value: fn(&Summary) -> Option<f64>| Series { name: name.to_owned(), values: summaries.iter().map(value).collect() };
     let cut = filters.benchmarks.bands();
     let hours = |cut: [Millis; 3]| cut.map(|c| c as f64 / HOUR as f64);

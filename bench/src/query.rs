@@ -74,14 +74,23 @@ pub async fn start_with(url: &str, config: Option<&std::path::Path>, env: &[(&st
     } else {
         command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", url]);
     }
+    // PACER_BENCH_LOG=<file> appends pacer's log there, filtered by the bench's own PACER_LOG
+    // (for example `warn,pacer_api::analysis=debug`, each advance of the analysis); else none.
+    let (filter, log) = match std::env::var_os("PACER_BENCH_LOG") {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", std::path::Path::new(&path).display()))?;
+            (std::env::var("PACER_LOG").unwrap_or_else(|_| "warn".to_owned()), Stdio::from(file))
+        }
+        None => ("warn".to_owned(), Stdio::null()),
+    };
     let child = command
-        .env("PACER_LOG", "warn")
+        .env("PACER_LOG", filter)
         // The load comes from one client address: measure pacer, not its per-IP rate limit.
         .env("PACER_LIMITS_IP_REQUESTS_PER_SEC", "0")
         .envs(crate::unthrottled())
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()?;
     let server = Server { child, base: format!("http://127.0.0.1:{port}") };
     let client = reqwest::Client::new();

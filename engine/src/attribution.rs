@@ -154,21 +154,23 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
     for (k, d) in services.iter().enumerate() {
         let s = &d.shipments;
         for incident in d.incidents.iter() {
-            let id = || incident.id.clone();
-            let blamed = match named_cause(incident) {
-                NamedCause::Deployment(deployment_id) => {
-                    holder(k, deployment_id).map(|(t, i)| (t, i, FailureCause::IncidentNamedDeployment { incident_id: id() }))
-                }
+            let cause = named_cause(incident);
+            let blamed = match cause {
+                NamedCause::Deployment(deployment_id) => holder(k, deployment_id),
                 // A commit counts once per service: at most one deployment of the incident's service shipped it.
-                NamedCause::Commit(sha) => s
-                    .shipper_of(sha)
-                    .map(|i| (k, i, FailureCause::IncidentNamedCommit { incident_id: id(), commit_sha: sha.to_owned() })),
-                NamedCause::Unknown => {
-                    in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i, FailureCause::IncidentInWindow { incident_id: id() }))
-                }
+                NamedCause::Commit(sha) => s.shipper_of(sha).map(|i| (k, i)),
+                NamedCause::Unknown => in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i)),
             };
-            own_blamed[k].push(blamed.as_ref().filter(|(t, ..)| *t == k).map(|(_, i, _)| *i as u32));
-            if let Some((t, i, cause)) = blamed.filter(|(t, ..)| wanted(*t)) {
+            own_blamed[k].push(blamed.filter(|(t, _)| *t == k).map(|(_, i)| i as u32));
+            // The cause's words only where they are kept: every advance attributes every
+            // service's incidents, and most services are not wanted.
+            if let Some((t, i)) = blamed.filter(|(t, _)| wanted(*t)) {
+                let incident_id = incident.id.clone();
+                let cause = match cause {
+                    NamedCause::Deployment(_) => FailureCause::IncidentNamedDeployment { incident_id },
+                    NamedCause::Commit(sha) => FailureCause::IncidentNamedCommit { incident_id, commit_sha: sha.to_owned() },
+                    NamedCause::Unknown => FailureCause::IncidentInWindow { incident_id },
+                };
                 causes[t].push((i, cause, incident.resolved_at));
             }
         }

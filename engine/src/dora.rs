@@ -591,6 +591,23 @@ impl Analysis {
 
     /// The DORA summary of the window `[from, to)`.
     pub fn summary(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
+        let mut summary = self.metrics(from, to, benchmarks, scope);
+        summary.services = match &scope.services {
+            Some(named) => named.iter().cloned().collect(),
+            None => self.parts.iter().map(|p| p.service.clone()).collect(),
+        };
+        summary
+    }
+
+    /// The summary of each of `buckets` (`[start, end)` windows), without the list of services,
+    /// which is every bucket's the same: a year of weeks over every service would copy it 52
+    /// times.
+    pub fn buckets(&self, buckets: &[(Millis, Millis)], benchmarks: Benchmarks, scope: &Scope) -> Vec<Summary> {
+        buckets.iter().map(|&(start, end)| self.metrics(start, end, benchmarks, scope)).collect()
+    }
+
+    /// [`Analysis::summary`] with an empty `services`.
+    fn metrics(&self, from: Millis, to: Millis, benchmarks: Benchmarks, scope: &Scope) -> Summary {
         let bands = benchmarks.bands();
         let window: Vec<(&Part, Range<usize>)> = self.in_scope(scope).map(|p| (p, p.shipments.finished_in(from, to))).collect();
         let count = window.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
@@ -663,15 +680,11 @@ impl Analysis {
         };
         let level = overall([deployment_frequency.level, lead_time.level, change_failure_rate.level, recovery_level]);
 
-        let services: Vec<String> = match &scope.services {
-            Some(named) => named.iter().cloned().collect(),
-            None => self.parts.iter().map(|p| p.service.clone()).collect(),
-        };
         Summary {
             from: rfc3339(from),
             to: rfc3339(to),
             environment: self.environment.clone(),
-            services,
+            services: Vec::new(),
             deployment_frequency,
             lead_time,
             change_failure_rate,
@@ -682,9 +695,9 @@ impl Analysis {
         }
     }
 
-    /// The summary of each calendar bucket of `[from, to)`.
+    /// The summary of each calendar bucket of `[from, to)`, as [`Analysis::buckets`].
     pub fn series(&self, from: Millis, to: Millis, interval: Interval, benchmarks: Benchmarks, scope: &Scope) -> Vec<Summary> {
-        interval.buckets(from, to).into_iter().map(|(start, end)| self.summary(start, end, benchmarks, scope)).collect()
+        self.buckets(&interval.buckets(from, to), benchmarks, scope)
     }
 }
 

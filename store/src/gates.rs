@@ -5,6 +5,7 @@
 
 use pacer_engine::Millis;
 
+use crate::listing::push_services;
 use crate::{Result, Store, StoreError, with_pool};
 
 /// An answer to store.
@@ -54,8 +55,8 @@ pub struct GateAnswerRow {
 /// Which answers to list.
 #[derive(Debug, Clone, Default)]
 pub struct GateQuery {
-    /// Only this service's.
-    pub service: Option<String>,
+    /// Only these services' (none when empty).
+    pub services: Option<Vec<String>>,
     /// Only this environment's.
     pub environment: Option<String>,
     /// Only answers with an id below this (the next page).
@@ -94,19 +95,19 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn gate_answers(&self, query: &GateQuery) -> Result<Vec<GateAnswerRow>> {
-        const SQL: &str = "SELECT id, asked_at, service, environment, deployment_id, rollout, asker, proceed, reasons
-             FROM gate_answers
-             WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR environment = $2) AND ($3 IS NULL OR id < $3)
-             ORDER BY id DESC LIMIT $4";
         let rows = with_pool!(self, pool => {
-            sqlx::query_as::<_, GateAnswerRow>(SQL)
-                .bind(query.service.as_deref())
-                .bind(query.environment.as_deref())
-                .bind(query.before)
-                .bind(query.limit)
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::classify)?
+            let mut sql = sqlx::QueryBuilder::new(
+                "SELECT id, asked_at, service, environment, deployment_id, rollout, asker, proceed, reasons FROM gate_answers WHERE 1 = 1",
+            );
+            push_services(&mut sql, query.services.as_deref());
+            if let Some(environment) = &query.environment {
+                sql.push(" AND environment = ").push_bind(environment.clone());
+            }
+            if let Some(before) = query.before {
+                sql.push(" AND id < ").push_bind(before);
+            }
+            sql.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit);
+            sql.build_query_as::<GateAnswerRow>().fetch_all(pool).await.map_err(StoreError::classify)?
         });
         Ok(rows)
     }

@@ -1,4 +1,4 @@
-//! Paged listings of deployments and incidents, newest first, with keyset cursors so that a page
+//! Paged listings of deployments, incidents and rollback decisions, newest first, with keyset cursors so that a page
 //! never repeats or skips a row while new facts arrive.
 
 use std::collections::HashMap;
@@ -10,7 +10,8 @@ use pacer_engine::Millis;
 use pacer_engine::model::{Deployment, Incident, ShippedCommit};
 
 use crate::history::{DeploymentTuple, IncidentTuple, deployment, deployment_columns, incident, incident_columns};
-use crate::{Result, Store, StoreError, with_pool};
+use crate::outbox::{RollbackTuple, rollback, rollback_columns};
+use crate::{Result, RollbackRow, Store, StoreError, with_pool};
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -19,7 +20,8 @@ pub struct ListQuery {
     pub environment: String,
     /// Only these services, when set.
     pub services: Option<Vec<String>>,
-    /// Only rows at or after this time (deployments: finish, else start; incidents: opening).
+    /// Only rows at or after this time (deployments: finish, else start; incidents: opening;
+    /// rollbacks: the decision).
     pub from: Option<Millis>,
     /// Only rows before this time.
     pub to: Option<Millis>,
@@ -69,16 +71,14 @@ pub type DeploymentRow = Deployment;
 /// A listed incident.
 pub type IncidentRow = Incident;
 
-/// Appends the filters and order shared by both listings; `time` is the listing time column.
-fn push_filters<DB: sqlx::Database>(sql: &mut sqlx::QueryBuilder<DB>, query: &ListQuery, time: &'static str)
+/// Appends ` AND service IN (…)` for `services` (nothing without a list; a condition no row
+/// meets for an empty one, a team and services that do not meet, since PostgreSQL refuses `IN ()`).
+pub(crate) fn push_services<DB: sqlx::Database>(sql: &mut sqlx::QueryBuilder<DB>, services: Option<&[String]>)
 where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    sql.push(" WHERE environment = ").push_bind(query.environment.clone());
-    match &query.services {
-        // No service in scope (a team and services that do not meet): PostgreSQL refuses `IN ()`.
-        Some(services) if services.is_empty() => {
+    match services {
+        Some([]) => {
             sql.push(" AND 1 = 0");
         }
         Some(services) => {
@@ -91,6 +91,16 @@ where
         }
         None => {}
     }
+}
+
+/// Appends the filters shared by the listings; `time` is the listing time column.
+fn push_filters<DB: sqlx::Database>(sql: &mut sqlx::QueryBuilder<DB>, query: &ListQuery, time: &'static str)
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    sql.push(" WHERE environment = ").push_bind(query.environment.clone());
+    push_services(sql, query.services.as_deref());
     if let Some(from) = query.from {
         sql.push(format_args!(" AND {time} >= ")).push_bind(from);
     }
@@ -148,6 +158,23 @@ impl Store {
             d.commits = explicit.remove(&d.id).unwrap_or_default();
         }
         Ok(page(items, query.limit, |d| Cursor { at: listed_at.get(&d.id).copied().unwrap_or_default(), id: d.id.clone() }))
+    }
+
+    /// The newest rollback decisions `query` selects (its environment and services, its window
+    /// on the decision time), newest first, without deliveries; `status` does not apply. Filtered
+    /// in the database, so a service whose decisions are older than every other service's newest
+    /// still lists them.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn rollbacks_in(&self, query: &ListQuery) -> Result<Page<RollbackRow>> {
+        let rows: Vec<RollbackTuple> = with_pool!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(concat!("SELECT ", rollback_columns!(), " FROM rollbacks"));
+            push_filters(&mut sql, query, "created_at");
+            sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(query.limit + 1);
+            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
+        });
+        Ok(page(rows.into_iter().map(rollback).collect(), query.limit, |r| Cursor { at: r.created_at, id: r.id.clone() }))
     }
 
     /// One deployment by id.

@@ -357,7 +357,8 @@ impl Store {
         Ok(())
     }
 
-    /// The most recent rollbacks, newest first, without deliveries.
+    /// The most recent rollbacks of every environment, newest first, without deliveries (see
+    /// [`Store::rollbacks_in`] for a scope).
     ///
     /// # Errors
     /// The database failed.

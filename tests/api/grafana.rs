@@ -418,18 +418,23 @@ on_both!(
             {"type": "deployment", "id": "s1", "service": "search", "status": "success", "finished_at": at(300)},
         ]))
         .await;
-        let alert = json!({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "High5xxRate", "service": "checkout"}, "startsAt": at(30)}]});
-        let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert).send().await.expect("alert");
-        assert_eq!(response.status(), 200);
+        // Checkout's decision first, then search's: the newest decision is search's.
+        for service in ["checkout", "search"] {
+            let alert = json!({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "High5xxRate", "service": service}, "startsAt": at(30)}]});
+            let response = app.client.post(app.url("/webhooks/alertmanager")).json(&alert).send().await.expect("alert");
+            assert_eq!(response.status(), 200);
+        }
         let reader = &app;
         let listed = |query: &str| {
             let path = format!("/api/v1/rollbacks?{query}");
             async move { reader.get(&path).await["items"].as_array().cloned().unwrap_or_default().iter().map(|r| r["deployment_id"].clone()).collect::<Vec<_>>() }
         };
-        assert_eq!(listed("").await, vec![json!("c2")], "every decision without a filter");
-        assert_eq!(listed("service=checkout,search&from=now-1h").await, vec![json!("c2")], "a csv list of services and a window");
+        assert_eq!(listed("").await, vec![json!("s1"), json!("c2")], "every decision without a filter, newest first");
+        assert_eq!(listed("service=checkout,search&from=now-1h").await, vec![json!("s1"), json!("c2")], "a csv list of services and a window");
         assert_eq!(listed("team=payments&service=*").await, vec![json!("c2")], "a team, every service");
-        assert!(listed("service=search").await.is_empty(), "another service");
+        assert_eq!(listed("service=search").await, vec![json!("s1")], "another service");
+        assert_eq!(listed("service=checkout&limit=1").await, vec![json!("c2")], "the filters apply before the limit");
+        assert_eq!(listed("limit=1").await, vec![json!("s1")], "the limit alone keeps the newest");
         assert!(listed("environment=staging").await.is_empty(), "another environment");
         assert!(listed("from=now-5m&to=now-2m").await.is_empty(), "a window before the decision");
 
@@ -449,10 +454,16 @@ on_both!(
         assert_eq!(filters["environments"], json!([{"name": "production"}]), "{filters}");
         let daily = app.get("/api/v1/dora/series?metric=deployment_frequency&interval=auto&from=now-3d").await;
         assert_eq!(daily["interval"], "day", "auto picks days for a short window");
+        for path in ["/charts/lead-time.svg?interval=auto&from=now-3d", "/?interval=auto"] {
+            let response = app.client.get(app.url(path)).send().await.expect("request");
+            assert_eq!(response.status(), 200, "{path}: the charts and the page take auto as the series do");
+        }
 
         for (path, parameter) in [
             ("/api/v1/dora?by=team", "?by"),
             ("/api/v1/dora/series?interval=1h", "?interval"),
+            ("/charts/lead-time.svg?interval=1h", "?interval"),
+            ("/?interval=1h", "?interval"),
             ("/api/v1/rollbacks?team=nobody", "?team"),
             ("/api/v1/rollbacks?benchmarks=2024", "?benchmarks"),
             ("/api/v1/filters?service=checkout", "?service"),

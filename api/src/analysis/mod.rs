@@ -211,6 +211,7 @@ impl Analyses {
     /// published first, before the services that must be read whole, so that a slow read of one
     /// service does not hold back the new deployments of all the others.
     async fn advance(&self, store: &Store, environment: &str, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
+        let started = std::time::Instant::now();
         let Affected { mut rebuild, incidents, appended } = affected;
         let mut quick = Vec::new();
         for (service, ids) in appended {
@@ -225,16 +226,22 @@ impl Analyses {
         for service in incidents.difference(&rebuild) {
             lists.push((service.clone(), store.incidents_of(environment, service).await?));
         }
+        let (read_quick, appended) = (started.elapsed(), quick.len());
         let now = Arc::clone(&analysis);
         let analysis = blocking(move || now.updated(quick, lists)).await?;
+        let quick = started.elapsed();
         if rebuild.is_empty() {
+            advanced(environment, appended, 0, read_quick, quick, quick);
             return Ok(analysis);
         }
         let analysis = Arc::new(analysis);
         // Not yet current: published without its generations.
         self.publish(environment, None, Arc::clone(&analysis));
+        let read_whole = rebuild.len();
         let rebuilt = parts(store, environment, rebuild.into_iter().collect()).await?;
-        blocking(move || analysis.updated(rebuilt, Vec::new())).await
+        let analysis = blocking(move || analysis.updated(rebuilt, Vec::new())).await;
+        advanced(environment, appended, read_whole, read_quick, quick, started.elapsed());
+        analysis
     }
 
     /// Makes `analysis` the one requests get; with `generations`, the generations it is current
@@ -279,6 +286,14 @@ impl Analyses {
             }
         }
     }
+}
+
+/// Logs one advance: how many new deployments were added after their service's last, how many
+/// services were read whole, and when (from the advance's start) the quick reads were done, the
+/// quick work was published and the advance ended. Debug level: five a second under a stream.
+fn advanced(environment: &str, appended: usize, read_whole: usize, read_quick: Duration, quick: Duration, all: Duration) {
+    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+    tracing::debug!(environment, appended, read_whole, read_quick_ms = ms(read_quick), published_quick_ms = ms(quick), elapsed_ms = ms(all), "analysis advanced");
 }
 
 /// The problem of a task that panicked or was cancelled; the cause is logged.

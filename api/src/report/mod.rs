@@ -283,13 +283,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
             (i, blamed)
         })
         .collect();
-    let rollbacks = state
-        .store
-        .rollbacks(1_000)
-        .await?
-        .into_iter()
-        .filter(|r| r.environment == filters.environment && filters.scope.includes(&r.service) && from <= r.created_at && r.created_at < to)
-        .collect();
+    let rollbacks = state.store.rollbacks_in(&ListQuery { limit: 1_000, ..list.clone() }).await?.items;
 
     let mut slos = Vec::new();
     let as_of = to.min(now());

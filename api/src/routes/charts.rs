@@ -19,7 +19,7 @@ use pacer_engine::calendar::Interval;
 
 use crate::read::ci::CI_FILTERS;
 use crate::read::dora::analyze;
-use crate::chart::{KINDS, Kind, budget_chart, dora, interval, slo_chart};
+use crate::chart::{KINDS, Kind, budget_chart, dora, slo_chart};
 use crate::plot::{self, Chart, Format};
 use crate::query::{FILTERS, Filters, Params};
 use crate::auth;
@@ -67,18 +67,17 @@ async fn chart(State(state): State<AppState>, Path(file): Path<String>, RawQuery
     params.only(&known)?;
     let width = dimension(&params, "width", WIDTH, DEFAULT_SIZE.0)?;
     let height = dimension(&params, "height", HEIGHT, DEFAULT_SIZE.1)?;
-    let interval = interval(&params)?;
     let chart = match kind {
-        Kind::SloBurn => slo_burn(&state, &params, interval).await?,
+        Kind::SloBurn => slo_burn(&state, &params).await?,
         Kind::BudgetCompliance => {
             let (analysis, filters) = analyze(&state, &params).await?;
-            check_buckets(interval, &filters, MAX_BUCKETS)?;
+            let interval = interval(&params, &filters, MAX_BUCKETS)?;
             let samples = crate::read::ci::budget_samples(&state, &analysis, &filters, params.one("repository")?).await?;
             budget_chart(&state.config.ci_budgets, &samples, &filters, interval, params.one("team")?)
         }
         _ => {
             let (analysis, filters) = analyze(&state, &params).await?;
-            check_buckets(interval, &filters, MAX_BUCKETS)?;
+            let interval = interval(&params, &filters, MAX_BUCKETS)?;
             dora(kind, &analysis, &filters, interval, params.one("team")?)
         }
     };
@@ -103,23 +102,26 @@ fn dimension(params: &Params, name: &str, range: RangeInclusive<u32>, default: u
     }
 }
 
-fn check_buckets(interval: Interval, filters: &Filters, max: usize) -> Result<(), Problem> {
+/// The bucket width `interval` names for the window of `filters` (`week` when absent, `auto`
+/// by the window's length), when the window has at most `max` such buckets.
+fn interval(params: &Params, filters: &Filters, max: usize) -> Result<Interval, Problem> {
+    let interval = crate::query::interval(params, filters.from, filters.to, Interval::Week)?;
     let count = interval.buckets(filters.from, filters.to).len();
     if count > max {
         let detail = format!("expected at most {max} buckets but the window has {count}; use a wider interval or a shorter window");
         return Err(Problem::invalid_query("interval", detail));
     }
-    Ok(())
+    Ok(interval)
 }
 
-async fn slo_burn(state: &AppState, params: &Params, interval: Interval) -> Result<Chart, Problem> {
+async fn slo_burn(state: &AppState, params: &Params) -> Result<Chart, Problem> {
     let names: Vec<&str> = state.config.slos.iter().map(|s| s.name.as_str()).collect();
     let expected = if names.is_empty() { "no SLO is configured".to_owned() } else { format!("expected one of {}", names.join(", ")) };
     let name = params.one("slo")?.ok_or_else(|| Problem::invalid_query("slo", format!("slo-burn needs slo=<name>; {expected}")))?;
     let slo = state.config.slos.iter().find(|s| s.name == name).ok_or_else(|| Problem::invalid_query("slo", format!("{expected} but found {name:?}")))?;
     // Only from and to are accepted here: an SLO names its own service and environment.
     let filters = Filters::parse(params, &state.config, now(), |_| BTreeSet::new())?;
-    check_buckets(interval, &filters, MAX_SLO_BUCKETS)?;
+    let interval = interval(params, &filters, MAX_SLO_BUCKETS)?;
     let buckets = interval.buckets(filters.from, filters.to);
     let mut values = Vec::with_capacity(buckets.len());
     for &(start, end) in &buckets {

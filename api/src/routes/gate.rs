@@ -65,7 +65,7 @@ async fn answers(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Resu
         None => None,
     };
     let environment = params.one("environment")?.map(|e| state.config.normalizer.environment(e));
-    let query = GateQuery { service: params.one("service")?.map(str::to_owned), environment, before, limit };
+    let query = GateQuery { services: params.one("service")?.map(|s| vec![s.to_owned()]), environment, before, limit };
     let rows = state.store.gate_answers(&query).await?;
     let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| Cursor { at: r.asked_at, id: r.id.to_string() }.to_string())).flatten();
     let items: Vec<Value> = rows

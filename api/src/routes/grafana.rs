@@ -281,11 +281,9 @@ fn series(analysis: &Analysis, metric: &SeriesMetric, t: &Target, from: Millis, 
         vec![json!([(metric.value)(&summary), to])]
     } else {
         let interval = t.interval.unwrap_or_else(|| auto_interval(from, to));
-        interval
-            .buckets(from, to)
-            .into_iter()
-            .map(|(start, end)| json!([(metric.value)(&analysis.summary(start, end, t.benchmarks, &t.scope)), start]))
-            .collect()
+        let buckets = interval.buckets(from, to);
+        let summaries = analysis.buckets(&buckets, t.benchmarks, &t.scope);
+        buckets.iter().zip(&summaries).map(|(&(start, _), summary)| json!([(metric.value)(summary), start])).collect()
     };
     json!({"target": metric.name, "datapoints": points})
 }
@@ -464,13 +462,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
             // pacer's own decisions, and the rollbacks deployers reported (deployments with
             // `rollback_of`) that no decision of pacer's explains.
             let annotations = name.starts_with("annotations");
-            let decisions: Vec<_> = state
-                .store
-                .rollbacks(500)
-                .await?
-                .into_iter()
-                .filter(|r| r.environment == t.environment && t.scope.includes(&r.service) && (from..to).contains(&r.created_at))
-                .collect();
+            let decisions = state.store.rollbacks_in(&listing(500)).await?.items;
             let mut rows: Vec<Value> = decisions
                 .iter()
                 .map(|r| {

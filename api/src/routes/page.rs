@@ -84,8 +84,8 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     let mut known = FILTERS.to_vec();
     known.push("interval");
     params.only(&known)?;
-    let interval = chart::interval(&params)?;
     let (analysis, f) = analyze(&state, &params).await?;
+    let interval = crate::query::interval(&params, f.from, f.to, pacer_engine::calendar::Interval::Week)?;
     let team = params.one("team")?;
     let current = analysis.summary(f.from, f.to, f.benchmarks, &f.scope);
     let previous = analysis.summary(f.from - (f.to - f.from), f.from, f.benchmarks, &f.scope);
@@ -107,16 +107,10 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
     }
     let incidents = state.store.incidents(&list).await?.items;
-    let rollbacks: Vec<_> = state
-        .store
-        .rollbacks(200)
-        .await?
-        .into_iter()
-        .filter(|r| r.environment == f.environment && f.scope.includes(&r.service))
-        .take(ROWS as usize)
-        .collect();
-    let gate_query = pacer_store::GateQuery { environment: Some(f.environment.clone()), limit: 200, ..Default::default() };
-    let gate_answers: Vec<_> = state.store.gate_answers(&gate_query).await?.into_iter().filter(|g| f.scope.includes(&g.service)).take(ROWS as usize).collect();
+    // The newest decisions in scope, whenever they were made.
+    let rollbacks = state.store.rollbacks_in(&ListQuery { from: None, to: None, ..list.clone() }).await?.items;
+    let gate_query = pacer_store::GateQuery { environment: Some(f.environment.clone()), services: list.services.clone(), limit: ROWS, ..Default::default() };
+    let gate_answers = state.store.gate_answers(&gate_query).await?;
     let mut slos = Vec::new();
     for slo in state.config.slos.iter().filter(|s| s.environment == f.environment && f.scope.includes(&s.service)) {
         // A Prometheus that does not answer costs the SLO its row, not the whole page.

@@ -1,18 +1,19 @@
 //! `GET /api/v1/rollbacks`, `GET /api/v1/rollbacks/{id}` and `POST /api/v1/rollbacks/{id}/approve`:
 //! what pacer decided, why, every delivery attempt, and the deployment that carried it out.
 //!
-//! The list takes `limit` (the newest decisions, 1–500, default 50) and, to narrow those, the
-//! read filters `from`, `to`, `environment`, `service` and `team`; without any filter it lists
-//! every environment's decisions.
+//! The list takes `limit` (the newest decisions, 1–500, default 50) and the read filters
+//! `from`, `to` (on the decision time), `environment`, `service` and `team`, applied in the
+//! database before the limit; without any filter it lists every environment's decisions.
 
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use pacer_engine::calendar::rfc3339;
-use pacer_store::RollbackRow;
+use pacer_store::{ListQuery, RollbackRow};
 use serde_json::{Value, json};
 
+use crate::paging::page_params;
 use crate::query::{FILTERS, Params};
 use crate::read::dora::analyze;
 use crate::auth;
@@ -37,18 +38,22 @@ async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     let mut known = narrowing.clone();
     known.push("limit");
     params.only(&known)?;
-    let limit = match params.one("limit")? {
-        Some(text) => text.parse::<i64>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
-            Problem::invalid_query("limit", format!("expected an integer from 1 to 500 but found {text:?}"))
-        })?,
-        None => 50,
-    };
-    let mut rows = state.store.rollbacks(limit).await?;
-    if narrowing.iter().any(|p| !params.all(p).is_empty()) {
+    let (limit, _) = page_params(&params)?;
+    let rows = if narrowing.iter().any(|p| !params.all(p).is_empty()) {
         let (_, f) = analyze(&state, &params).await?;
         let windowed = params.one("from")?.is_some() || params.one("to")?.is_some();
-        rows.retain(|r| r.environment == f.environment && f.scope.includes(&r.service) && (!windowed || (f.from..f.to).contains(&r.created_at)));
-    }
+        let query = ListQuery {
+            environment: f.environment,
+            services: f.scope.services.map(|s| s.into_iter().collect()),
+            from: windowed.then_some(f.from),
+            to: windowed.then_some(f.to),
+            limit,
+            ..ListQuery::default()
+        };
+        state.store.rollbacks_in(&query).await?.items
+    } else {
+        state.store.rollbacks(limit).await?
+    };
     Ok(Json(json!({"items": rows.iter().map(|r| rollback_json(r, None)).collect::<Vec<_>>()})))
 }
 
