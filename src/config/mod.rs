@@ -218,7 +218,16 @@ impl Settings {
             ));
         }
         for slo in &self.api.slos {
-            out.push_str(&format!("slo {} = {} {:.4} over {} days\n", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
+            out.push_str(&format!("slo {} = {} {:.4} over {} days", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
+            if let Some(calendar) = &slo.calendar {
+                out.push_str(&format!(", calendar periods of {} from {} {}", calendar.every, calendar.start, calendar.zone.name()));
+            }
+            match slo.budgeting {
+                pacer_engine::burn::Budgeting::Occurrences => {}
+                pacer_engine::burn::Budgeting::Timeslices { slice, target } => out.push_str(&format!(", time slices of {} s good at {target}", slice / SECOND)),
+                pacer_engine::burn::Budgeting::RatioTimeslices { slice } => out.push_str(&format!(", ratio time slices of {} s", slice / SECOND)),
+            }
+            out.push('\n');
         }
         let gate = &self.api.gate;
         let level = pacer_api::gate::verdict::SloLevel::ALL.iter().find(|(_, l)| *l == gate.slo_level).map_or("page", |(name, _)| *name);
