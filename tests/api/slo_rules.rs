@@ -405,5 +405,6 @@ fn check_config_names_the_file_path_and_problem_of_every_openslo_slo_pacer_canno
     assert_eq!(check(&slo_file), described, "the OpenSLO file and the [[slo]] are the same SLO");
     assert_eq!(from_openslo, rules(&dir, equivalent, &[]), "the OpenSLO file and the [[slo]] give the same rules");
     assert!(from_openslo.contains("interval: \"1m\"") && from_openslo.contains("pacer_slo:slice_badness:1m"), "{from_openslo}");
+    assert!(from_openslo.contains("increase3d") && !from_openslo.contains("increase7d"), "the burn windows are recorded, the calendar week is not: {from_openslo}");
     let _ = std::fs::remove_dir_all(&dir);
 }
