@@ -10,12 +10,14 @@ use pacer_collector::Normalizer;
 use pacer_collector::config::WebhookSecrets;
 use pacer_collector::sources::SourceConfig;
 use pacer_engine::Millis;
+use pacer_engine::burn::Budgeting;
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::{DAY, HOUR, SECOND};
 use pacer_rollback::RollbackConfig;
 
 use crate::gate::freeze::Freeze;
 use crate::gate::verdict::SloLevel;
+use crate::slo::calendar::Calendar;
 use crate::week::Zone;
 
 /// The API's configuration.
@@ -130,8 +132,12 @@ pub struct Slo {
     pub environment: String,
     /// The objective as a fraction (0.999 for 99.9 %).
     pub objective: f64,
-    /// The rolling window.
+    /// The rolling window; with a `calendar`, its periods' usual length (a month as 30 days).
     pub window: Millis,
+    /// The calendar periods the budget counts over instead of the rolling window.
+    pub calendar: Option<Calendar>,
+    /// How good and total events become an error ratio.
+    pub budgeting: Budgeting,
     /// Fewest events in a short window for a burn alert to count.
     pub min_events: f64,
     /// Whether a page-level burn may trigger the rollback flow (per the rollback policy).
@@ -140,6 +146,17 @@ pub struct Slo {
     pub burn_alerts: BurnAlerts,
     /// Where the counts come from.
     pub source: SloSource,
+}
+
+impl Slo {
+    /// The budget window at `now`: `[now − window, now)`, or with a calendar from the start of
+    /// the current period.
+    pub fn budget_window(&self, now: Millis) -> (Millis, Millis) {
+        match &self.calendar {
+            Some(calendar) => (calendar.period(now).0, now),
+            None => (now - self.window, now),
+        }
+    }
 }
 
 /// Who raises an SLO's burn alerts (`burn_alerts`).

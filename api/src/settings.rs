@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use pacer_collector::Normalizer;
 use pacer_engine::Millis;
+use pacer_engine::burn::Budgeting;
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::SECOND;
 use serde::de::{self, Deserializer, Visitor};
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use crate::config::{ApiConfig, BurnAlerts, GateConfig, GithubApp, Limits, Rate, ReadAccess, Slo, SloSource};
 use crate::gate::freeze::{Freeze, Window, parse_week_time};
 use crate::gate::verdict::SloLevel;
+use crate::slo::calendar::{Calendar, Every};
 use crate::week::Zone;
 
 /// The API's keys of the configuration file.
@@ -303,8 +305,22 @@ pub struct SloFile {
     pub environment: Option<String>,
     /// The objective: 99.9 or 0.999.
     pub objective: f64,
+    /// `rolling` (default) or `calendar`.
+    pub window: Option<String>,
     /// The rolling window in days.
     pub window_days: Option<f64>,
+    /// A calendar window's period: `1w`, `7d`, `1M`, `1Q`, `1Y`.
+    pub calendar_period: Option<String>,
+    /// A calendar window's first period start, on the wall clock (`2022-01-01T12:00:00`).
+    pub calendar_start: Option<String>,
+    /// The IANA time zone of `calendar_start` (default UTC).
+    pub calendar_time_zone: Option<String>,
+    /// `occurrences` (default), `timeslices` or `ratio_timeslices`.
+    pub budgeting: Option<String>,
+    /// A time slice's width in seconds (default 60).
+    pub time_slice_secs: Option<i64>,
+    /// The share of good events that makes a slice good (`timeslices`): 95 or 0.95.
+    pub time_slice_target: Option<f64>,
     /// Fewest events a window needs before it may burn.
     pub min_events: Option<f64>,
     /// Whether a fast burn may roll back.
@@ -657,6 +673,8 @@ fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) 
         if !(1.0..=90.0).contains(&days) {
             errors.push(format!("{at}.window_days: expected 1 to 90 but found {days}"));
         }
+        let calendar = slo_calendar(&f, &at, errors);
+        let budgeting = slo_budgeting(&f, &at, errors);
         let burn_alerts = burn_alerts(f.burn_alerts.as_deref(), &at, errors);
         if burn_alerts == BurnAlerts::Prometheus && f.prometheus.is_none() {
             errors.push(format!("{at}.burn_alerts: expected [slo.prometheus] for Prometheus to raise the burn alerts, but the SLO counts sli events"));
@@ -686,7 +704,9 @@ fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) 
             service: f.service,
             environment: normalizer.environment(f.environment.as_deref().unwrap_or("production")),
             objective,
-            window: (days * 86_400_000.0) as i64,
+            window: calendar.map_or((days * 86_400_000.0) as i64, |c| c.every.nominal()),
+            calendar,
+            budgeting,
             min_events: f.min_events.unwrap_or(10.0).max(0.0),
             rollback: f.rollback.unwrap_or(true),
             burn_alerts,
@@ -694,4 +714,87 @@ fn slos(files: Vec<SloFile>, normalizer: &Normalizer, errors: &mut Vec<String>) 
         });
     }
     slos
+}
+
+/// An `[[slo]]`'s calendar window (`window = "calendar"`), reporting each problem at its key.
+fn slo_calendar(f: &SloFile, at: &str, errors: &mut Vec<String>) -> Option<Calendar> {
+    let keys = [("calendar_period", &f.calendar_period), ("calendar_start", &f.calendar_start), ("calendar_time_zone", &f.calendar_time_zone)];
+    match f.window.as_deref() {
+        None | Some("rolling") => {
+            for (key, value) in keys {
+                if value.is_some() {
+                    errors.push(format!("{at}.{key}: only with window = \"calendar\""));
+                }
+            }
+            None
+        }
+        Some("calendar") => {
+            if f.window_days.is_some() {
+                errors.push(format!("{at}.window_days: a calendar window lasts its calendar_period: expected no window_days"));
+            }
+            let every = match &f.calendar_period {
+                Some(text) => Every::parse(text).map_err(|e| errors.push(format!("{at}.calendar_period: {e}"))).ok(),
+                None => {
+                    errors.push(format!("{at}.calendar_period: required with window = \"calendar\" (such as \"1w\" or \"1M\")"));
+                    None
+                }
+            };
+            let start = match &f.calendar_start {
+                Some(text) => Calendar::parse_start(text).map_err(|e| errors.push(format!("{at}.calendar_start: {e}"))).ok(),
+                None => {
+                    errors.push(format!("{at}.calendar_start: required with window = \"calendar\" (such as \"2022-01-01T12:00:00\")"));
+                    None
+                }
+            };
+            let zone = match &f.calendar_time_zone {
+                Some(name) => Zone::parse(name).map_err(|e| errors.push(format!("{at}.calendar_time_zone: {e}"))).ok(),
+                None => Some(Zone::utc()),
+            };
+            Some(Calendar { start: start?, zone: zone?, every: every? })
+        }
+        Some(other) => {
+            errors.push(format!("{at}.window: expected rolling or calendar but found {other:?}"));
+            None
+        }
+    }
+}
+
+/// An `[[slo]]`'s budgeting method, reporting each problem at its key.
+fn slo_budgeting(f: &SloFile, at: &str, errors: &mut Vec<String>) -> Budgeting {
+    let method = f.budgeting.as_deref().unwrap_or("occurrences");
+    match method {
+        "timeslices" | "ratio_timeslices" => {}
+        "occurrences" => {
+            for (key, given) in [("time_slice_secs", f.time_slice_secs.is_some()), ("time_slice_target", f.time_slice_target.is_some())] {
+                if given {
+                    errors.push(format!("{at}.{key}: only with budgeting = \"timeslices\" or \"ratio_timeslices\""));
+                }
+            }
+            return Budgeting::Occurrences;
+        }
+        other => {
+            errors.push(format!("{at}.budgeting: expected occurrences, timeslices or ratio_timeslices but found {other:?}"));
+            return Budgeting::Occurrences;
+        }
+    }
+    let slice = f.time_slice_secs.unwrap_or(60).saturating_mul(1_000);
+    if let Err(e) = Budgeting::check_slice(slice) {
+        errors.push(format!("{at}.time_slice_secs: {e}"));
+    }
+    if method == "ratio_timeslices" {
+        if f.time_slice_target.is_some() {
+            errors.push(format!("{at}.time_slice_target: only with budgeting = \"timeslices\" (ratio_timeslices averages the slices' ratios)"));
+        }
+        return Budgeting::RatioTimeslices { slice };
+    }
+    let Some(given) = f.time_slice_target else {
+        errors.push(format!("{at}.time_slice_target: required with budgeting = \"timeslices\" (such as 95 or 0.95)"));
+        return Budgeting::Timeslices { slice, target: 1.0 };
+    };
+    // 95 and 0.95 both mean 95 % of a slice's events good.
+    let target = if given > 1.0 { given / 100.0 } else { given };
+    if !(target > 0.0 && target <= 1.0) {
+        errors.push(format!("{at}.time_slice_target: expected a percentage up to 100 (95) or a fraction up to 1 (0.95) but found {given}"));
+    }
+    Budgeting::Timeslices { slice, target }
 }

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use chrono::offset::LocalResult;
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use pacer_engine::Millis;
 
@@ -57,16 +57,22 @@ impl Zone {
 
     /// The first instant of `date` in this zone.
     fn midnight(&self, date: NaiveDate) -> Millis {
-        let mut local = date.and_time(NaiveTime::MIN);
-        // A DST gap swallows at most a few hours; the first local time that exists after
-        // midnight is the instant the day begins.
+        self.instant(date.and_time(NaiveTime::MIN))
+    }
+
+    /// The instant a wall-clock time of this zone names: the first of two when clocks go back,
+    /// the first instant after it when clocks skip it.
+    pub fn instant(&self, wall: NaiveDateTime) -> Millis {
+        let mut local = wall;
+        // A DST gap swallows at most a few hours; the first local time that exists after the
+        // wall-clock time is the instant meant.
         for _ in 0..=24 * 60 {
             match self.tz.from_local_datetime(&local) {
                 LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => return t.timestamp_millis(),
                 LocalResult::None => local += chrono::Duration::minutes(1),
             }
         }
-        date.and_time(NaiveTime::MIN).and_utc().timestamp_millis()
+        wall.and_utc().timestamp_millis()
     }
 }
 

@@ -218,7 +218,16 @@ impl Settings {
             ));
         }
         for slo in &self.api.slos {
-            out.push_str(&format!("slo {} = {} {:.4} over {} days\n", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
+            out.push_str(&format!("slo {} = {} {:.4} over {} days", slo.name, slo.service, slo.objective, slo.window / 86_400_000));
+            if let Some(calendar) = &slo.calendar {
+                out.push_str(&format!(", calendar periods of {} from {} {}", calendar.every, calendar.start, calendar.zone.name()));
+            }
+            match slo.budgeting {
+                pacer_engine::burn::Budgeting::Occurrences => {}
+                pacer_engine::burn::Budgeting::Timeslices { slice, target } => out.push_str(&format!(", time slices of {} s good at {target}", slice / SECOND)),
+                pacer_engine::burn::Budgeting::RatioTimeslices { slice } => out.push_str(&format!(", ratio time slices of {} s", slice / SECOND)),
+            }
+            out.push('\n');
         }
         let gate = &self.api.gate;
         let level = pacer_api::gate::verdict::SloLevel::ALL.iter().find(|(_, l)| *l == gate.slo_level).map_or("page", |(name, _)| *name);
@@ -732,6 +741,49 @@ mod tests {
         assert_eq!(s.api.slos[0].burn_alerts, pacer_api::config::BurnAlerts::Prometheus);
         let s = load(&slo(queries), &[]).expect("valid");
         assert_eq!(s.api.slos[0].burn_alerts, pacer_api::config::BurnAlerts::Pacer, "pacer by default");
+    }
+
+    #[test]
+    fn time_slices_and_calendar_windows_are_read_and_every_problem_named_at_once() {
+        use pacer_engine::burn::Budgeting;
+        let slo = |name: &str, extra: &str| format!("[[slo]]\nname = \"{name}\"\nservice = \"s\"\nobjective = 99.0\n{extra}");
+        let valid = format!(
+            "{}{}",
+            slo("a", "budgeting = \"timeslices\"\ntime_slice_target = 95\nwindow = \"calendar\"\ncalendar_period = \"1M\"\ncalendar_start = \"2026-01-01T00:00:00\"\ncalendar_time_zone = \"Europe/Berlin\"\n"),
+            slo("b", "budgeting = \"ratio_timeslices\"\ntime_slice_secs = 30\nwindow_days = 28\n"),
+        );
+        let s = load(&valid, &[]).expect("valid");
+        let (a, b) = (&s.api.slos[0], &s.api.slos[1]);
+        assert_eq!(a.budgeting, Budgeting::Timeslices { slice: 60 * SECOND, target: 0.95 }, "60 s slices by default; 95 reads as 0.95");
+        let calendar = a.calendar.expect("a calendar window");
+        assert_eq!((calendar.every.to_string(), calendar.zone.name(), calendar.start.to_string()), ("1M".to_owned(), "Europe/Berlin", "2026-01-01 00:00:00".to_owned()));
+        assert_eq!(a.window, 30 * 86_400_000, "a month's usual length");
+        assert_eq!((b.budgeting, b.calendar, b.window), (Budgeting::RatioTimeslices { slice: 30 * SECOND }, None, 28 * 86_400_000));
+
+        let invalid = format!(
+            "{}{}{}{}",
+            slo("c", "budgeting = \"events\"\n"),
+            slo("d", "budgeting = \"timeslices\"\ntime_slice_secs = 7\nwindow = \"calendar\"\nwindow_days = 7\ncalendar_period = \"1m\"\ncalendar_time_zone = \"Mars/Olympus\"\n"),
+            slo("e", "time_slice_target = 0.9\ncalendar_start = \"2026-01-01T00:00:00\"\n"),
+            slo("f", "budgeting = \"ratio_timeslices\"\ntime_slice_target = 0.9\nwindow = \"monthly\"\n"),
+        );
+        let errors = load(&invalid, &[]).expect_err("invalid");
+        for expected in [
+            "slo[0].budgeting: expected occurrences, timeslices or ratio_timeslices but found \"events\"",
+            "slo[1].time_slice_target: required with budgeting = \"timeslices\" (such as 95 or 0.95)",
+            "slo[1].time_slice_secs: expected whole seconds dividing 300 s, the shortest burn window (such as 60), but found 7 s",
+            "slo[1].window_days: a calendar window lasts its calendar_period: expected no window_days",
+            "slo[1].calendar_period: expected a calendar period of days or longer (d, w, M, Q or Y; m is minutes) but found \"1m\"",
+            "slo[1].calendar_start: required with window = \"calendar\" (such as \"2022-01-01T12:00:00\")",
+            "slo[1].calendar_time_zone: expected an IANA time zone such as Europe/Berlin or UTC but found \"Mars/Olympus\"",
+            "slo[2].time_slice_target: only with budgeting = \"timeslices\" or \"ratio_timeslices\"",
+            "slo[2].calendar_start: only with window = \"calendar\"",
+            "slo[3].time_slice_target: only with budgeting = \"timeslices\" (ratio_timeslices averages the slices' ratios)",
+            "slo[3].window: expected rolling or calendar but found \"monthly\"",
+        ] {
+            assert!(errors.iter().any(|e| e.ends_with(expected)), "{expected}\nnot in {errors:#?}");
+        }
+        assert_eq!(errors.len(), 11, "{errors:#?}");
     }
 
     #[test]

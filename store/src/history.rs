@@ -624,6 +624,33 @@ impl Store {
         Ok(counts)
     }
 
+    /// Good and total SLI events of one series in `[from, to)` by time slice of `width`
+    /// milliseconds, slice `n` holding `[n × width, (n + 1) × width)`: `(n, good, total)`, oldest
+    /// first; slices without samples are left out.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn sli_slices(&self, service: &str, environment: &str, slo: &str, from: Millis, to: Millis, width: Millis) -> Result<Vec<(i64, i64, i64)>> {
+        // Integer division on both engines (`at` and the width are integers, and samples are
+        // after 1970, so truncation is the floor); GROUP BY 1 names the slice on both.
+        const SQL: &str = "SELECT CAST(at / $6 AS BIGINT), CAST(SUM(good) AS BIGINT), CAST(SUM(total) AS BIGINT)
+             FROM sli_samples WHERE service = $1 AND environment = $2 AND slo = $3 AND at >= $4 AND at < $5
+             GROUP BY 1 ORDER BY 1";
+        let rows: Vec<(i64, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(SQL)
+                .bind(service)
+                .bind(environment)
+                .bind(slo)
+                .bind(from)
+                .bind(to)
+                .bind(width.max(1))
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::classify)?
+        });
+        Ok(rows)
+    }
+
     /// The SLI samples of one series in `[from, to)`, oldest first: `(at, good, total)`.
     ///
     /// # Errors

@@ -287,3 +287,50 @@ async fn real_prometheus_running_the_generated_slo_rules_pages_through_alertmana
     assert_eq!(rollbacks["items"].as_array().map(Vec::len), Some(1), "{rollbacks:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Time-slice SLOs counted through a real Prometheus' query API: each window's slices are a
+/// subquery at the slice width over the configured queries, and every slice of an app failing a
+/// third of its requests misses a 95 % slice target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_counts_the_slices_of_time_slice_slos() {
+    let Some(parts) = real_parts() else { return };
+    let ports = (free_port(), free_port());
+    let source = |name: &str, budgeting: &str| {
+        format!(
+            "[[slo]]\nname = \"{name}\"\nservice = \"checkout\"\nobjective = 99.0\n{budgeting}time_slice_secs = 5\n\
+             [slo.prometheus]\nurl = \"http://127.0.0.1:{}\"\n\
+             total = 'sum(increase(http_requests_total{{service=\"checkout\"}}[$window]))'\n\
+             errors = 'sum(increase(http_requests_total{{service=\"checkout\",code=~\"5..\"}}[$window]))'\n",
+            ports.0
+        )
+    };
+    let toml = format!(
+        "slo_interval_secs = 3600\n{}{}",
+        source("slices", "budgeting = \"timeslices\"\ntime_slice_target = 0.95\n"),
+        source("ratios", "budgeting = \"ratio_timeslices\"\n")
+    );
+    let Some(pacer) = TestApp::spawn_with_config(Backend::Sqlite, &toml, &[]).await else { return };
+    let app_port = start_app(Arc::new(AtomicBool::new(true))).await;
+    let dir = std::env::temp_dir().join(unique("pacer_prometheus_slices"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let _daemons = start_prometheus_and_alertmanager(&parts, &dir, &pacer.base, b"groups: []\n", app_port, ports);
+
+    let client = &pacer.client;
+    let slices = until(Duration::from_secs(90), async || {
+        let slo: Value = client.get(pacer.url("/api/v1/slos/slices")).send().await.ok()?.json().await.ok()?;
+        (slo["windows"][0]["slices"]["counted"].as_f64()? >= 3.0).then_some(slo)
+    })
+    .await
+    .expect("the 5m window counted three slices of five seconds");
+    let five = &slices["windows"][0];
+    assert_eq!(five["slices"]["bad"], five["slices"]["counted"], "every slice misses the target: {slices:#}");
+    assert_eq!(five["error_ratio"].as_f64(), Some(1.0), "{slices:#}");
+    assert_eq!(slices["error_ratio"].as_f64(), Some(1.0), "the SLO window too: {slices:#}");
+    assert!(five["total"].as_f64().is_some_and(|t| t > 0.0), "the events are counted beside: {slices:#}");
+    assert_eq!(slices["status"], "page", "{slices:#}");
+
+    let ratios = pacer.get("/api/v1/slos/ratios").await;
+    let five = ratios["windows"][0]["error_ratio"].as_f64().expect("the 5m window has slices");
+    assert!((0.2..0.5).contains(&five), "the mean of slices failing a third each: {ratios:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -69,3 +69,82 @@ async fn a_fast_burn_after_a_deployment_pages_and_rolls_it_back_on_sqlite() {
 async fn a_fast_burn_after_a_deployment_pages_and_rolls_it_back_on_postgres() {
     a_fast_burn_after_a_deployment_pages_and_rolls_it_back(Backend::Postgres).await;
 }
+
+/// The same minutes of `sli` samples under three SLOs: time slices over the last 30 days, ratio
+/// time slices, and time slices over a daily calendar period that began 30 minutes before the
+/// current minute (in a zone five hours behind UTC).
+fn time_slice_config(calendar_start: &str) -> String {
+    format!(
+        "[[slo]]\nname = \"slices\"\nservice = \"checkout\"\nobjective = 99\nmin_events = 10\nbudgeting = \"timeslices\"\ntime_slice_secs = 60\ntime_slice_target = 95\n\
+         [[slo]]\nname = \"ratios\"\nservice = \"checkout\"\nobjective = 99\nmin_events = 10\nbudgeting = \"ratio_timeslices\"\n\
+         [[slo]]\nname = \"today\"\nservice = \"checkout\"\nobjective = 99\nmin_events = 10\nbudgeting = \"timeslices\"\ntime_slice_target = 0.95\n\
+         window = \"calendar\"\ncalendar_period = \"1d\"\ncalendar_start = \"{calendar_start}\"\ncalendar_time_zone = \"Etc/GMT+5\"\n"
+    )
+}
+
+async fn time_slice_slos_count_slices_of_sli_events(backend: Backend) {
+    // The samples are laid out from the current minute, and the answer must come within its
+    // first half, while the 5m window still holds the sample 4½ minutes back: start early in a
+    // minute. (The calendar's start is set from the minute too, so the app starts after.)
+    let second = Utc::now().timestamp() % 60;
+    if second > 15 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    let minute_ms = 60_000;
+    let current = Utc::now().timestamp_millis().div_euclid(minute_ms) * minute_ms;
+    let begun = chrono::DateTime::from_timestamp_millis(current - 30 * minute_ms).expect("time") - chrono::Duration::hours(5);
+    let toml = time_slice_config(&begun.format("%Y-%m-%dT%H:%M:%S").to_string());
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
+    assert!(Utc::now().timestamp_millis() - current < 25_000, "the app started within the minute's first 25 s");
+    // The minute slices that ended k minutes before the current one began, one sample in each:
+    // k = 0 has 94 good of 100 (bad), k = 1 95 of 100 (exactly the target: good), k = 2 nothing,
+    // k = 3 90 of 100 (bad), k = 4 1000 of 1000; then 55 clean minutes of 100.
+    let slice = |k: i64, good: i64, total: i64| {
+        let at = chrono::DateTime::from_timestamp_millis(current - k * minute_ms - 30_000).expect("time");
+        json!({"type": "sli", "service": "checkout", "at": at.to_rfc3339_opts(SecondsFormat::Millis, true), "good": good, "total": total})
+    };
+    let mut events = vec![slice(0, 94, 100), slice(1, 95, 100), slice(3, 90, 100), slice(4, 1000, 1000)];
+    events.extend((5..60).map(|k| slice(k, 100, 100)));
+    app.ingest(Value::Array(events)).await;
+
+    let slices = app.get("/api/v1/slos/slices").await;
+    assert_eq!(slices["budgeting"], "timeslices", "{slices:#}");
+    let five = &slices["windows"][0];
+    assert_eq!(five["window"], "5m");
+    assert_eq!((five["slices"]["counted"].as_f64(), five["slices"]["bad"].as_f64()), (Some(4.0), Some(2.0)), "the empty minute is not counted: {slices:#}");
+    assert!(close(&five["error_ratio"], 0.5), "2 bad slices of 4, not 21 bad events of 1300: {slices:#}");
+    assert!(close(&five["total"], 1_300.0), "the events are still counted for the traffic guard: {slices:#}");
+    let hour = &slices["windows"][2];
+    assert!(close(&hour["error_ratio"], 2.0 / 59.0), "{slices:#}");
+    let whole = &slices["windows"][7];
+    assert_eq!(whole["window"], "window");
+    assert!(close(&slices["error_ratio"], 2.0 / 59.0), "{slices:#}");
+    assert!(close(&slices["budget_remaining"], 1.0 - (2.0 / 59.0) / (1.0 - 0.99)), "{slices:#}");
+    // 30m: 2 bad of 29, a burn of 6.9 (> 6), but 6h only 3.4: no page; 1d & 2h at 3.4 (> 3): a ticket.
+    assert_eq!(slices["status"], "ticket", "{slices:#}");
+
+    let ratios = app.get("/api/v1/slos/ratios").await;
+    assert_eq!(ratios["budgeting"], "ratio_timeslices");
+    assert!(close(&ratios["windows"][0]["error_ratio"], (0.06 + 0.05 + 0.10 + 0.0) / 4.0), "the mean of the slices' ratios: {ratios:#}");
+    assert!(close(&ratios["error_ratio"], (0.06 + 0.05 + 0.10) / 59.0), "{ratios:#}");
+
+    let today = app.get("/api/v1/slos/today").await;
+    let start = chrono::DateTime::from_timestamp_millis(current - 30 * minute_ms).expect("time").to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    assert_eq!(today["window_start"], start.as_str(), "the period began at its wall-clock start in its zone: {today:#}");
+    assert!(close(&today["window_days"], 1.0), "{today:#}");
+    assert!(close(&today["error_ratio"], 2.0 / 29.0), "the 29 slices with traffic since the period began: {today:#}");
+    assert!(close(&today["windows"][2]["error_ratio"], 2.0 / 59.0), "the burn windows keep rolling: {today:#}");
+
+    let listed = app.get("/api/v1/slos").await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(3), "{listed:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_slice_slos_count_slices_of_sli_events_on_sqlite() {
+    time_slice_slos_count_slices_of_sli_events(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_slice_slos_count_slices_of_sli_events_on_postgres() {
+    time_slice_slos_count_slices_of_sli_events(Backend::Postgres).await;
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use pacer_engine::burn::{Counts, Severity, WINDOWS, WindowCounts, firing};
+use pacer_engine::burn::{Budgeting, Counts, Measure, Severity, Slices, WINDOWS, WindowCounts, WindowMeasures, firing, firing_measured};
 use pacer_engine::model::MINUTE;
 use serde_json::json;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -195,6 +195,96 @@ fn generated_rules_pass_promtool_and_fire_as_pacers_evaluator_decides() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A time-slice SLO of 99 % over one-minute slices, each good when 95 % of its requests are.
+const SLICE_OBJECTIVE: f64 = 0.99;
+const SLICE_CONFIG: &str = "[[slo]]\nname = \"checkout-slices\"\nservice = \"checkout\"\nobjective = 99\nmin_events = 10\n\
+    budgeting = \"timeslices\"\ntime_slice_secs = 60\ntime_slice_target = 0.95\n\
+    [slo.prometheus]\nurl = \"http://127.0.0.1:9090\"\n\
+    total = 'sum(increase(http_requests_total{service=\"checkout\"}[$window]))'\n\
+    errors = 'sum(increase(http_requests_total{service=\"checkout\",code=~\"5..\"}[$window]))'\n";
+
+/// Minutes of samples, and the minute the alerts are checked at (a multiple of every period).
+const SLICE_SAMPLES: i64 = 7 * 60;
+const SLICE_EVAL_MINUTES: i64 = 6 * 60;
+
+/// 100 requests a minute: 5 fail in a good minute (95 %, exactly the slice target), 10 in a bad
+/// one, every `bad_every` minutes.
+fn slice_errors(minute: i64, bad_every: i64) -> f64 {
+    if minute % bad_every == 0 { 10.0 } else { 5.0 }
+}
+
+/// What pacer's evaluator decides over the same minutes, cut into slices by the engine.
+fn pacer_decides_on_slices(bad_every: i64) -> BTreeSet<Severity> {
+    let budgeting = Budgeting::Timeslices { slice: MINUTE, target: 0.95 };
+    // Minute m's increase is slice m − 1, [m − 1, m) minutes.
+    let by_slice: Vec<(i64, Counts)> = (1..=SLICE_SAMPLES).map(|m| (m - 1, Counts { good: 100.0 - slice_errors(m, bad_every), total: 100.0 })).collect();
+    let now = SLICE_EVAL_MINUTES * MINUTE;
+    let measures: WindowMeasures = WINDOWS.map(|(name, length)| {
+        let slices = Slices::within(&by_slice, budgeting, now - length, now);
+        let minutes = (length / MINUTE).min(SLICE_EVAL_MINUTES) as f64;
+        (name, Measure { counts: Counts { good: 95.0 * minutes, total: 100.0 * minutes }, slices: Some(slices) })
+    });
+    firing_measured(&measures, SLICE_OBJECTIVE, 10.0).iter().map(|c| c.severity).collect()
+}
+
+fn slice_unit_test(rule_file: &Yaml, bad_every: i64, severities: &BTreeSet<Severity>) -> String {
+    let counter = |per_minute: &dyn Fn(i64) -> f64| {
+        let mut value = 0.0;
+        let mut values = vec!["0".to_owned()];
+        for minute in 1..=SLICE_SAMPLES {
+            value += per_minute(minute);
+            values.push(format!("{value}"));
+        }
+        values.join(" ")
+    };
+    json!({
+        "rule_files": ["slices.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "name": format!("a bad slice every {bad_every} minutes"),
+            "interval": "1m",
+            "input_series": [
+                {"series": "http_requests_total{service=\"checkout\",code=\"200\"}", "values": counter(&|m| 100.0 - slice_errors(m, bad_every))},
+                {"series": "http_requests_total{service=\"checkout\",code=\"500\"}", "values": counter(&|m| slice_errors(m, bad_every))},
+            ],
+            "alert_rule_test": [{"eval_time": format!("{SLICE_EVAL_MINUTES}m"), "alertname": "SLOBurnRate", "exp_alerts": expected_alerts(rule_file, severities)}],
+        }],
+    })
+    .to_string()
+}
+
+#[test]
+fn time_slice_rules_page_on_a_fast_slice_burn_and_not_a_slow_one_as_pacer_decides() {
+    let Some(promtool) = promtool() else { return };
+    let dir = std::env::temp_dir().join(unique("pacer_slo_slices"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let text = rules(&dir, SLICE_CONFIG, &[]);
+    std::fs::write(dir.join("slices.yml"), &text).expect("write");
+    let (ok, out) = run(Command::new(&promtool).args(["check", "rules"]).arg(dir.join("slices.yml")));
+    assert!(ok, "promtool check rules: {out}\n{text}");
+    assert!(out.contains("SUCCESS: 27 rules found"), "the slices' rule, 8 windows × 3 recordings and 2 alerts: {out}");
+    let rule_file = yaml(&text);
+    assert_eq!(rule_file["groups"][0]["interval"].as_str(), Some("1m"), "slices are recorded once per slice width");
+    // A bad slice in 5 burns 20 times the budget of a 99 % SLO; one in 20, 5 times. Counted as
+    // events (6 % and 5.25 % errors), neither would page.
+    for (bad_every, fires) in [(5, vec![Severity::Page, Severity::Ticket]), (20, vec![Severity::Ticket])] {
+        let decided = pacer_decides_on_slices(bad_every);
+        assert_eq!(decided, fires.into_iter().collect(), "pacer's evaluator on a bad slice every {bad_every} minutes");
+        let file = dir.join("test.yml");
+        std::fs::write(&file, slice_unit_test(&rule_file, bad_every, &decided)).expect("write");
+        let (ok, out) = run(Command::new(&promtool).args(["test", "rules"]).arg(&file));
+        assert!(ok, "Prometheus fires what pacer decides on a bad slice every {bad_every} minutes: {out}");
+        let mut flipped = decided.clone();
+        if !flipped.remove(&Severity::Page) {
+            flipped.insert(Severity::Page);
+        }
+        std::fs::write(&file, slice_unit_test(&rule_file, bad_every, &flipped)).expect("write");
+        let (ok, out) = run(Command::new(&promtool).args(["test", "rules"]).arg(&file));
+        assert!(!ok && out.contains("FAILED"), "promtool must refuse {flipped:?} on a bad slice every {bad_every} minutes: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn slo_rules_refuses_an_unknown_slo_and_an_slo_of_sli_events() {
     let dir = std::env::temp_dir().join(unique("pacer_slo_rules"));
@@ -280,31 +370,41 @@ fn check_config_names_the_file_path_and_problem_of_every_openslo_slo_pacer_canno
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in [
-        "v1-examples--slos.yaml: [0].spec.budgetingMethod: pacer counts good and total events: expected Occurrences but found \"Timeslices\"",
-        "v1-examples--slos.yaml: [0].spec.timeWindow[0].calendar: pacer's SLO windows roll",
         "budgeting-method--occurences-slo.yaml: spec.indicator.spec.thresholdMetric: pacer counts good and total events: expected a ratioMetric",
         "budgeting-method--ratio-timeslices.yaml: spec.indicator.spec.ratioMetric.good.metricSource.type: pacer reads Prometheus sources: expected Prometheus but found \"Any\"",
-        "budgeting-method--timeslices-slo.yaml: spec.budgetingMethod:",
-        "treat-low-traffic-as-equally-important--timeslices-slo.yaml: spec.timeWindow[0].calendar:",
+        "budgeting-method--timeslices-slo.yaml: spec.timeWindow[0].duration: expected a calendar period of days or longer (d, w, M, Q or Y; m is minutes) but found \"1m\"",
+        "treat-low-traffic-as-equally-important--timeslices-slo.yaml: spec.indicator.spec.ratioMetric.good.metricSource.type: pacer reads Prometheus sources: expected Prometheus but found \"Any\"",
     ] {
         assert!(stderr.contains(expected), "{expected}\nnot in\n{stderr}");
     }
+    assert!(!stderr.contains("v1-examples--slos.yaml"), "the specification's example loads: {stderr}");
+    assert!(!stderr.contains("budgetingMethod") && !stderr.contains(".calendar") && !stderr.contains("timeSlice"), "every budgeting method and calendar window reads: {stderr}");
 
-    // The specification's Prometheus ratio SLO as an occurrences SLO over a rolling week loads,
-    // and prints the same rules as the [[slo]] it stands for.
-    let example = std::fs::read_to_string(fixture("v1-examples--slos.yaml")).expect("read");
-    let calendar = "        isRolling: false\n        calendar:\n          startTime: 2022-01-01 12:00:00\n          timeZone: America/New_York\n";
-    let rolling = example.replace(calendar, "        isRolling: true\n").replace("budgetingMethod: Timeslices", "budgetingMethod: Occurrences");
-    assert_ne!(rolling, example);
-    std::fs::write(dir.join("web.yaml"), rolling).expect("write");
-    std::fs::write(&file, format!("[[openslo]]\nfiles = [\"{}\"]\nprometheus_url = \"http://127.0.0.1:9090\"\n", dir.join("*.yaml").display())).expect("write");
-    let output = pacer().args(["check-config", "--config"]).arg(&file).output().expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("slo web-availability = web 0.9950 over 7 days"), "{}", String::from_utf8_lossy(&output.stdout));
+    // The specification's Prometheus ratio SLO loads as it is published, and prints the same
+    // settings and rules as the [[slo]] it stands for.
+    std::fs::write(&file, format!("[[openslo]]\nfiles = [\"{}\"]\nprometheus_url = \"http://127.0.0.1:9090\"\n", fixture("v1-examples--slos.yaml"))).expect("write");
+    let check = |file: &Path| {
+        let output = pacer().args(["check-config", "--config"]).arg(file).output().expect("run");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with("slo ")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let described = check(&file);
+    assert_eq!(
+        described,
+        ["slo web-availability = web 0.9950 over 7 days, calendar periods of 7d from 2022-01-01 12:00:00 America/New_York, time slices of 60 s good at 0.95"],
+    );
     let from_openslo = rules(&dir, &std::fs::read_to_string(&file).expect("read"), &[]);
-    let equivalent = "[[slo]]\nname = \"web-availability\"\nservice = \"web\"\nobjective = 99.5\nwindow_days = 7\n[slo.prometheus]\nurl = \"http://127.0.0.1:9090\"\n\
+    let equivalent = "[[slo]]\nname = \"web-availability\"\nservice = \"web\"\nobjective = 99.5\n\
+                      window = \"calendar\"\ncalendar_period = \"1w\"\ncalendar_start = \"2022-01-01T12:00:00\"\ncalendar_time_zone = \"America/New_York\"\n\
+                      budgeting = \"timeslices\"\ntime_slice_secs = 60\ntime_slice_target = 95\n\
+                      [slo.prometheus]\nurl = \"http://127.0.0.1:9090\"\n\
                       total = 'sum(increase(http_requests{k8s_cluster=\"prod\",component=\"web\"}[$window]))'\n\
                       good = 'sum(increase(http_requests{k8s_cluster=\"prod\",component=\"web\",code=~\"2xx|4xx\"}[$window]))'\n";
+    let slo_file = dir.join("equivalent.toml");
+    std::fs::write(&slo_file, equivalent).expect("write");
+    assert_eq!(check(&slo_file), described, "the OpenSLO file and the [[slo]] are the same SLO");
     assert_eq!(from_openslo, rules(&dir, equivalent, &[]), "the OpenSLO file and the [[slo]] give the same rules");
+    assert!(from_openslo.contains("interval: \"1m\"") && from_openslo.contains("pacer_slo:slice_badness:1m"), "{from_openslo}");
+    assert!(from_openslo.contains("increase3d") && !from_openslo.contains("increase7d"), "the burn windows are recorded, the calendar week is not: {from_openslo}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,12 +1,15 @@
 //! An SLO's state at one moment: its counts per burn window, from `sli` events or from a Prometheus
 //! server (an instant query per window, with `$window` in the configured PromQL replaced by the
 //! window, e.g. `300s`), its error ratio, budget and burn rates, and the conditions that fire.
+//! For a time-slice SLO the error ratios come from slices (the engine's
+//! [`pacer_engine::burn::Slices`]), cut from the `sli` samples or counted by a Prometheus
+//! subquery; the SLO window is the current calendar period when the SLO has a calendar.
 //! The SLO routes serialize it; the page, the report, `/metrics` and the evaluator read its fields.
 
 use std::time::Duration;
 
 use pacer_engine::Millis;
-use pacer_engine::burn::{Counts, Severity, WINDOWS, WindowCounts, budget_remaining, burn_rate, firing};
+use pacer_engine::burn::{Budgeting, Counts, Measure, Severity, Slices, WINDOWS, WindowMeasures, budget_remaining, burn_rate, firing_measured};
 use pacer_engine::calendar::rfc3339;
 use pacer_store::Store;
 use serde::{Deserialize, Serialize};
@@ -22,6 +25,8 @@ pub struct SloStatus {
     pub at: String,
     /// Share of the error budget left over the SLO window; `None` without traffic.
     pub budget_remaining: Option<f64>,
+    /// How events become an error ratio: `occurrences`, `timeslices` or `ratio_timeslices`.
+    pub budgeting: &'static str,
     /// The SLO's environment.
     pub environment: String,
     /// Error ratio over the SLO window; `None` without traffic.
@@ -38,8 +43,10 @@ pub struct SloStatus {
     pub source: Source,
     /// The most urgent condition that holds, or `ok`.
     pub status: Level,
-    /// The SLO window in days.
+    /// The SLO window in days (a calendar window: its periods' usual length, a month as 30 days).
     pub window_days: f64,
+    /// Where the SLO window began (RFC 3339): `window_days` ago, or a calendar period's start.
+    pub window_start: String,
     /// Counts and burn per window: the alert windows, then the whole SLO window (`window`).
     pub windows: Vec<Window>,
 }
@@ -62,10 +69,14 @@ pub struct Firing {
 pub struct Window {
     /// Burn rate (error ratio / (1 − objective)); `None` without traffic.
     pub burn_rate: Option<f64>,
-    /// Error ratio; `None` without traffic.
+    /// Error ratio by the SLO's budgeting method; `None` without traffic.
     pub error_ratio: Option<f64>,
     /// Good events.
     pub good: f64,
+    /// A time-slice SLO's slices with traffic (`counted`) and their badness (`bad`): bad slices,
+    /// or the sum of the slices' error ratios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slices: Option<Slices>,
     /// All events.
     pub total: f64,
     /// The window's name (`5m`, …, `3d`, or `window` for the SLO window).
@@ -122,18 +133,21 @@ impl SloStatus {
 /// # Errors
 /// The database or the Prometheus server failed.
 pub async fn status(store: &Store, slo: &Slo, now: Millis) -> Result<SloStatus, Problem> {
+    let (budget_from, _) = slo.budget_window(now);
     let mut windows: Vec<(&'static str, Millis)> = WINDOWS.to_vec();
-    windows.push(("window", slo.window));
-    let mut counts: Vec<(&'static str, Counts)> = Vec::with_capacity(windows.len());
-    for (name, length) in windows {
-        counts.push((name, count(store, slo, now, length).await?));
+    windows.push(("window", now - budget_from));
+    let slices = slices(store, slo, now, &windows).await?;
+    let mut measures: Vec<(&'static str, Measure)> = Vec::with_capacity(windows.len());
+    for (&(name, length), slices) in windows.iter().zip(slices) {
+        measures.push((name, Measure { counts: count(store, slo, now, length).await?, slices }));
     }
-    let by_window: WindowCounts = std::array::from_fn(|i| counts[i]);
-    let conditions = firing(&by_window, slo.objective, slo.min_events);
-    let whole = counts[counts.len() - 1].1;
+    let by_window: WindowMeasures = std::array::from_fn(|i| measures[i]);
+    let conditions = firing_measured(&by_window, slo.objective, slo.min_events);
+    let whole = measures[measures.len() - 1].1;
     Ok(SloStatus {
         at: rfc3339(now),
         budget_remaining: whole.error_ratio().map(|r| budget_remaining(r, slo.objective)),
+        budgeting: slo.budgeting.name(),
         environment: slo.environment.clone(),
         error_ratio: whole.error_ratio(),
         firing: conditions.iter().map(|c| Firing { long: c.long, severity: c.severity, short: c.short, threshold: c.threshold }).collect(),
@@ -149,17 +163,69 @@ pub async fn status(store: &Store, slo: &Slo, now: Millis) -> Result<SloStatus, 
             Severity::Ticket => Level::Ticket,
         }),
         window_days: slo.window as f64 / 86_400_000.0,
-        windows: counts
+        window_start: rfc3339(budget_from),
+        windows: measures
             .iter()
-            .map(|(name, c)| Window {
-                burn_rate: c.error_ratio().map(|r| burn_rate(r, slo.objective)),
-                error_ratio: c.error_ratio(),
-                good: c.good,
-                total: c.total,
+            .map(|(name, m)| Window {
+                burn_rate: m.error_ratio().map(|r| burn_rate(r, slo.objective)),
+                error_ratio: m.error_ratio(),
+                good: m.counts.good,
+                slices: m.slices,
+                total: m.counts.total,
                 window: name,
             })
             .collect(),
     })
+}
+
+/// The slices of each window `[now − length, now)` of a time-slice SLO (`None` each under
+/// occurrences): from the `sli` samples of the longest window, cut by the engine; or from
+/// Prometheus, a subquery per window evaluating each slice's badness at every slice step.
+///
+/// # Errors
+/// The database or the Prometheus server failed.
+async fn slices(store: &Store, slo: &Slo, now: Millis, windows: &[(&'static str, Millis)]) -> Result<Vec<Option<Slices>>, Problem> {
+    let Some(width) = slo.budgeting.slice() else { return Ok(vec![None; windows.len()]) };
+    match &slo.source {
+        SloSource::Events { series } => {
+            let longest = windows.iter().map(|(_, length)| *length).max().unwrap_or_default();
+            // From the start of the slice the longest window's first slice ends in.
+            let from = (now - longest).div_euclid(width) * width;
+            let rows = store.sli_slices(&slo.service, &slo.environment, series, from, now, width).await?;
+            let by_slice: Vec<(i64, Counts)> = rows.into_iter().map(|(n, good, total)| (n, Counts { good: good as f64, total: total as f64 })).collect();
+            Ok(windows.iter().map(|(_, length)| Some(Slices::within(&by_slice, slo.budgeting, now - length, now))).collect())
+        }
+        SloSource::Prometheus { url, good, errors, total } => {
+            let badness = slice_badness(slo.budgeting, good.as_deref(), errors.as_deref(), total, width);
+            let mut out = Vec::with_capacity(windows.len());
+            for (_, length) in windows {
+                let over = format!("({badness})[{length}ms:{}s]", width / 1_000);
+                let bad = prometheus(url, &format!("sum_over_time({over})"), "", now).await?;
+                let counted = prometheus(url, &format!("count_over_time({over})"), "", now).await?;
+                out.push(Some(Slices { counted, bad }));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The PromQL of one slice's badness ([`pacer_engine::burn::Budgeting::slice_badness`]) from
+/// the configured queries with `$window` the slice's width: absent when the slice saw no
+/// traffic, so that a subquery over it counts only slices with traffic. `pacer slo rules`
+/// records the same expression.
+pub fn slice_badness(budgeting: Budgeting, good: Option<&str>, errors: Option<&str>, total: &str, width: Millis) -> String {
+    let over = |query: &str| query.replace("$window", &format!("{}s", width / 1_000));
+    let total = format!("sum({})", over(total));
+    let good = match (good, errors) {
+        (Some(good), _) => format!("(sum({}) or vector(0))", over(good)),
+        (None, Some(errors)) => format!("({total} - (sum({}) or vector(0)))", over(errors)),
+        (None, None) => total.clone(),
+    };
+    match budgeting {
+        // As the engine: good / total ≥ target makes a good slice, on the same two numbers.
+        Budgeting::Timeslices { target, .. } => format!("1 - ({good} / ({total} > 0) >= bool {target:?})"),
+        Budgeting::RatioTimeslices { .. } | Budgeting::Occurrences => format!("clamp(1 - {good} / ({total} > 0), 0, 1)"),
+    }
 }
 
 /// The good and total events of `slo` in `[now - length, now)`.

@@ -7,20 +7,26 @@
 //! objects are what an `indicatorRef` names, `DataSource` objects what a `metricSourceRef` names
 //! (its type, and `connectionDetails.url` as the Prometheus server); other kinds are left alone.
 //!
-//! pacer counts good and total events over rolling windows, so it takes only what means that:
-//! `budgetingMethod: Occurrences`, a rolling `timeWindow` (default 30 days), a `ratioMetric` with
-//! `good` or `bad` beside `total`. A query is taken as it is when it uses `$window`; with
-//! `counter: true` a bare selector, or a `sum` of one, is made the increase over `$window`.
+//! pacer counts good and total events, so it takes a `ratioMetric` with `good` or `bad` beside
+//! `total`, under any `budgetingMethod`: `Occurrences`, `Timeslices` (each objective's
+//! `timeSliceWindow` and `timeSliceTarget`) or `RatioTimeslices` (its `timeSliceWindow`); a
+//! `timeWindow` rolling (`isRolling: true`, 1 to 90 days, default 30) or calendar-aligned
+//! (`calendar: {startTime, timeZone}`, a `duration` of days to a year: `1w`, `1M`, `1Q`, `1Y`).
+//! A query is taken as it is when it uses `$window`; with `counter: true` a bare selector, or a
+//! `sum` of one, is made the increase over `$window`.
 //! Everything else is an error naming the file, the path in the YAML and the problem — all of
 //! them at once. This module only reads text; the settings find and read the files.
 
 use std::collections::HashMap;
 
 use pacer_collector::Normalizer;
+use pacer_engine::burn::Budgeting;
 use pacer_engine::model::{DAY, HOUR, MINUTE};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::config::{BurnAlerts, Slo, SloSource};
+use crate::slo::calendar::{Calendar, Every};
+use crate::week::Zone;
 
 /// What an `[[openslo]]` entry gives each SLO its files hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,11 +192,15 @@ fn slo(object: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, normalizer
     let name = object.get("metadata").get("name").text(errors, true);
     let spec = object.get("spec");
     let service = spec.get("service").text(errors, true);
-    let method = spec.get("budgetingMethod");
-    match method.text(errors, true) {
-        Some("Occurrences") | None => {}
-        Some(other) => method.error(errors, format!("pacer counts good and total events: expected Occurrences but found {other:?}")),
-    }
+    let method_at = spec.get("budgetingMethod");
+    let method = match method_at.text(errors, true) {
+        Some(method @ ("Occurrences" | "Timeslices" | "RatioTimeslices")) => Some(method),
+        Some(other) => {
+            method_at.error(errors, format!("expected Occurrences, Timeslices or RatioTimeslices but found {other:?}"));
+            None
+        }
+        None => None,
+    };
     let window = window(&spec.get("timeWindow"), errors);
     let source = indicator(&spec, lookup, defaults, errors);
     let objectives = spec.get("objectives");
@@ -198,13 +208,13 @@ fn slo(object: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, normalizer
     match objectives.yaml {
         Yaml::Array(items) if !items.is_empty() => {
             for i in 0..items.len() {
-                targets.extend(objective(&objectives.index(i), errors));
+                targets.extend(objective(&objectives.index(i), method, errors));
             }
         }
         other if objectives.missing() || matches!(other, Yaml::Array(_)) => objectives.error(errors, "expected at least one objective"),
         other => objectives.error(errors, format!("expected a list but found {}", describe(other))),
     }
-    let (Some(name), Some(service), Some(window), Some(source)) = (name, service, window, source) else { return Vec::new() };
+    let (Some(name), Some(service), Some((window, calendar)), Some(source)) = (name, service, window, source) else { return Vec::new() };
     if errors.len() > before {
         return Vec::new();
     }
@@ -212,12 +222,14 @@ fn slo(object: &At<'_>, lookup: &Lookup<'_, '_>, defaults: &Defaults, normalizer
     targets
         .into_iter()
         .enumerate()
-        .map(|(i, objective)| Slo {
+        .map(|(i, (objective, budgeting))| Slo {
             name: if many { format!("{name}-{i}") } else { name.to_owned() },
             service: service.to_owned(),
             environment: normalizer.environment(&defaults.environment),
             objective,
             window,
+            calendar,
+            budgeting,
             min_events: defaults.min_events,
             rollback: defaults.rollback,
             burn_alerts: defaults.burn_alerts,
@@ -243,10 +255,11 @@ fn either(parent: &At<'_>, first: &str, second: &str, also: &str, errors: &mut V
     }
 }
 
-/// The rolling window, in milliseconds (30 days when none is given).
-fn window(time_window: &At<'_>, errors: &mut Vec<String>) -> Option<i64> {
+/// The window: its length in milliseconds (30 days when none is given), and its calendar when
+/// it is calendar-aligned (its length then the periods' usual one, a month as 30 days).
+fn window(time_window: &At<'_>, errors: &mut Vec<String>) -> Option<(i64, Option<Calendar>)> {
     if time_window.missing() {
-        return Some(30 * DAY);
+        return Some((30 * DAY, None));
     }
     let Yaml::Array(items) = time_window.yaml else {
         time_window.error(errors, format!("expected a list of one window but found {}", describe(time_window.yaml)));
@@ -259,15 +272,25 @@ fn window(time_window: &At<'_>, errors: &mut Vec<String>) -> Option<i64> {
     let item = time_window.index(0);
     let rolling = item.get("isRolling");
     let calendar = item.get("calendar");
-    let mut ok = true;
+    let duration = item.get("duration");
     if !calendar.missing() {
-        calendar.error(errors, "pacer's SLO windows roll: a calendar-aligned window is not supported (expected isRolling: true without calendar)");
-        ok = false;
-    } else if rolling.yaml.as_bool() != Some(true) {
-        rolling.error(errors, format!("pacer's SLO windows roll: expected true but found {}", describe(rolling.yaml)));
+        // "isRolling: … if omitted assumed `false` if `calendar:` is present".
+        if !rolling.missing() && rolling.yaml.as_bool() != Some(false) {
+            rolling.error(errors, format!("expected false (or nothing) beside a calendar but found {}", describe(rolling.yaml)));
+        }
+        let every = duration.text(errors, true).and_then(|text| Every::parse(text).map_err(|e| duration.error(errors, e)).ok());
+        let start_at = calendar.get("startTime");
+        let start = start_at.text(errors, true).and_then(|text| Calendar::parse_start(text).map_err(|e| start_at.error(errors, e)).ok());
+        let zone_at = calendar.get("timeZone");
+        let zone = zone_at.text(errors, true).and_then(|name| Zone::parse(name).map_err(|e| zone_at.error(errors, e)).ok());
+        let (every, start, zone) = (every?, start?, zone?);
+        return Some((every.nominal(), Some(Calendar { start, zone, every })));
+    }
+    let mut ok = true;
+    if rolling.yaml.as_bool() != Some(true) {
+        rolling.error(errors, format!("expected true, or a calendar beside isRolling: false, but found {}", describe(rolling.yaml)));
         ok = false;
     }
-    let duration = item.get("duration");
     let length = duration.text(errors, true).and_then(|text| {
         let length = shorthand(text);
         match length {
@@ -282,7 +305,7 @@ fn window(time_window: &At<'_>, errors: &mut Vec<String>) -> Option<i64> {
             }
         }
     });
-    length.filter(|_| ok)
+    length.filter(|_| ok).map(|length| (length, None))
 }
 
 /// A duration shorthand of fixed length (`m`, `h`, `d`, `w`) in milliseconds; months, quarters
@@ -299,8 +322,56 @@ fn shorthand(text: &str) -> Option<i64> {
     count.checked_mul(unit)
 }
 
+/// An objective's target as a fraction, and how it budgets by the SLO's `method`: its
+/// `timeSliceWindow` (a duration shorthand, or a number of minutes) and `timeSliceTarget`.
+fn objective(item: &At<'_>, method: Option<&str>, errors: &mut Vec<String>) -> Option<(f64, Budgeting)> {
+    let budgeting = match method? {
+        "Timeslices" | "RatioTimeslices" => {
+            let slice_at = item.get("timeSliceWindow");
+            let slice = match slice_at.yaml {
+                Yaml::Integer(minutes) => minutes.checked_mul(MINUTE),
+                Yaml::String(text) => shorthand(text),
+                _ if slice_at.missing() => {
+                    slice_at.error(errors, format!("required with budgetingMethod: {}", method.unwrap_or_default()));
+                    return None;
+                }
+                _ => None,
+            };
+            let slice = match slice.map(|width| Budgeting::check_slice(width).map(|()| width)) {
+                Some(Ok(width)) => width,
+                Some(Err(e)) => {
+                    slice_at.error(errors, e);
+                    return None;
+                }
+                None => {
+                    slice_at.error(errors, format!("expected a duration such as 1m (or a number of minutes) but found {}", describe(slice_at.yaml)));
+                    return None;
+                }
+            };
+            if method == Some("RatioTimeslices") {
+                Budgeting::RatioTimeslices { slice }
+            } else {
+                let target_at = item.get("timeSliceTarget");
+                match number(target_at.yaml) {
+                    Some(target) if target > 0.0 && target <= 1.0 => Budgeting::Timeslices { slice, target },
+                    _ if target_at.missing() => {
+                        target_at.error(errors, "required with budgetingMethod: Timeslices");
+                        return None;
+                    }
+                    _ => {
+                        target_at.error(errors, format!("expected a fraction above 0 and up to 1 (0.95) but found {}", describe(target_at.yaml)));
+                        return None;
+                    }
+                }
+            }
+        }
+        _ => Budgeting::Occurrences,
+    };
+    target(item, errors).map(|target| (target, budgeting))
+}
+
 /// An objective's target as a fraction.
-fn objective(item: &At<'_>, errors: &mut Vec<String>) -> Option<f64> {
+fn target(item: &At<'_>, errors: &mut Vec<String>) -> Option<f64> {
     for composite in ["indicator", "indicatorRef"] {
         if !item.get(composite).missing() {
             item.get(composite).error(errors, "composite SLOs are not supported: the SLO's indicator counts for every objective");
@@ -540,22 +611,19 @@ mod tests {
         (slos, errors)
     }
 
-    /// The specification's Prometheus ratio SLO, made an occurrences SLO over a rolling week.
-    fn v1_example_as_occurrences() -> (String, String) {
-        let (name, text) = fixture("v1-examples--slos.yaml");
-        let calendar = "        isRolling: false\n        calendar:\n          startTime: 2022-01-01 12:00:00\n          timeZone: America/New_York\n";
-        assert!(text.contains(calendar) && text.contains("budgetingMethod: Timeslices"), "the example changed");
-        (name, text.replace(calendar, "        isRolling: true\n").replace("budgetingMethod: Timeslices", "budgetingMethod: Occurrences"))
-    }
-
     #[test]
-    fn the_specifications_prometheus_ratio_slo_loads_as_counts_of_increases() {
-        let (slos, errors) = read(&[v1_example_as_occurrences()]);
+    fn the_specifications_prometheus_ratio_slo_loads_as_it_is_published() {
+        let (slos, errors) = read(&[fixture("v1-examples--slos.yaml")]);
         assert_eq!(errors, Vec::<String>::new());
         assert_eq!(slos.len(), 1);
         let slo = &slos[0];
         assert_eq!((slo.name.as_str(), slo.service.as_str(), slo.environment.as_str()), ("web-availability", "web", "production"));
         assert_eq!((slo.objective, slo.window), (0.995, 7 * DAY));
+        assert_eq!(slo.budgeting, Budgeting::Timeslices { slice: MINUTE, target: 0.95 }, "timeSliceWindow: 1m, timeSliceTarget: 0.95");
+        let calendar = slo.calendar.expect("a calendar window");
+        assert_eq!(calendar.every, Every::Days(7));
+        assert_eq!(calendar.zone.name(), "America/New_York");
+        assert_eq!(calendar.start.to_string(), "2022-01-01 12:00:00");
         let SloSource::Prometheus { url, good, errors, total } = &slo.source else { panic!("prometheus") };
         assert_eq!(url, "http://prometheus:9090");
         assert_eq!(good.as_deref(), Some("sum(increase(http_requests{k8s_cluster=\"prod\",component=\"web\",code=~\"2xx|4xx\"}[$window]))"));
@@ -566,7 +634,6 @@ mod tests {
     #[test]
     fn the_examples_pacer_cannot_count_are_refused_naming_file_path_and_problem() {
         let (slos, errors) = read(&[
-            fixture("v1-examples--slos.yaml"),
             fixture("budgeting-method--occurences-slo.yaml"),
             fixture("budgeting-method--ratio-timeslices.yaml"),
             fixture("budgeting-method--timeslices-slo.yaml"),
@@ -574,18 +641,51 @@ mod tests {
         ]);
         assert!(slos.is_empty());
         let expected = [
-            "v1-examples--slos.yaml: [0].spec.budgetingMethod: pacer counts good and total events: expected Occurrences but found \"Timeslices\"",
-            "v1-examples--slos.yaml: [0].spec.timeWindow[0].calendar: pacer's SLO windows roll",
-            "budgeting-method--occurences-slo.yaml: spec.indicator.spec.thresholdMetric: pacer counts good and total events: expected a ratioMetric",
-            "budgeting-method--ratio-timeslices.yaml: spec.budgetingMethod: pacer counts good and total events: expected Occurrences but found \"RatioTimeslices\"",
+            "budgeting-method--occurences-slo.yaml: spec.indicator.spec.thresholdMetric: pacer counts good and total events: expected a ratioMetric, not a thresholdMetric",
             "budgeting-method--ratio-timeslices.yaml: spec.indicator.spec.ratioMetric.total.metricSource.type: pacer reads Prometheus sources: expected Prometheus but found \"Any\"",
-            "budgeting-method--timeslices-slo.yaml: spec.timeWindow[0].calendar:",
-            "treat-low-traffic-as-equally-important--timeslices-slo.yaml: spec.budgetingMethod:",
+            "budgeting-method--ratio-timeslices.yaml: spec.indicator.spec.ratioMetric.good.metricSource.type: pacer reads Prometheus sources: expected Prometheus but found \"Any\"",
+            // "duration: 1m # Contracts often are for 1 month": m is minutes, M months.
+            "budgeting-method--timeslices-slo.yaml: spec.timeWindow[0].duration: expected a calendar period of days or longer (d, w, M, Q or Y; m is minutes) but found \"1m\"",
+            "budgeting-method--timeslices-slo.yaml: spec.indicator.spec.ratioMetric.good.metricSource.type: pacer reads Prometheus sources: expected Prometheus but found \"Any\"",
+            "treat-low-traffic-as-equally-important--timeslices-slo.yaml: spec.indicator.spec.ratioMetric.good.metricSource.type: pacer reads Prometheus sources: expected Prometheus but found \"Any\"",
         ];
         for line in expected {
-            assert!(errors.iter().any(|e| e.starts_with(line)), "{line}\nnot in {errors:#?}");
+            assert!(errors.iter().any(|e| e == line), "{line}\nnot in {errors:#?}");
         }
+        assert!(!errors.iter().any(|e| e.contains("budgetingMethod") || e.contains(".calendar") || e.contains("timeSlice")), "every budgeting method and calendar window of the examples reads: {errors:#?}");
         assert!(errors.iter().all(|e| e.contains(".yaml: ") && e.matches(": ").count() >= 2), "{errors:#?}");
+    }
+
+    #[test]
+    fn time_slices_and_calendars_are_read_or_named_precisely() {
+        let slo = |method: &str, window: &str, objective: &str| {
+            format!(
+                "apiVersion: openslo/v1\nkind: SLO\nmetadata:\n  name: api\nspec:\n  service: api\n  budgetingMethod: {method}\n  timeWindow:\n{window}\n  objectives:\n{objective}\n  indicator:\n    spec:\n      ratioMetric:\n        counter: true\n        good:\n          metricSource:\n            type: Prometheus\n            spec:\n              query: ok_total\n        total:\n          metricSource:\n            type: Prometheus\n            spec:\n              query: all_total\n"
+            )
+        };
+        let rolling = "    - duration: 28d\n      isRolling: true";
+        let quarter = "    - duration: 1Q\n      calendar:\n        startTime: 2026-01-01 00:00:00\n        timeZone: Europe/Berlin";
+        let (slos, errors) = read(&[("a.yaml".to_owned(), slo("RatioTimeslices", quarter, "    - target: 0.99\n      timeSliceWindow: 5"))]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(slos[0].budgeting, Budgeting::RatioTimeslices { slice: 5 * MINUTE }, "a bare number of minutes");
+        assert_eq!(slos[0].calendar.map(|c| (c.every, c.zone.name())), Some((Every::Months(3), "Europe/Berlin")), "isRolling omitted beside a calendar is false");
+        let (slos, errors) = read(&[("a.yaml".to_owned(), slo("Timeslices", rolling, "    - target: 0.99\n      timeSliceTarget: 1\n      timeSliceWindow: 30s"))]);
+        assert!(slos.is_empty());
+        assert!(errors.iter().any(|e| e.starts_with("a.yaml: spec.objectives[0].timeSliceWindow: expected a duration such as 1m")), "30s is no OpenSLO shorthand: {errors:#?}");
+        for (method, window, objective, expected) in [
+            ("Timeslices", rolling, "    - target: 0.99\n      timeSliceWindow: 1m", "a.yaml: spec.objectives[0].timeSliceTarget: required with budgetingMethod: Timeslices"),
+            ("Timeslices", rolling, "    - target: 0.99\n      timeSliceTarget: 0\n      timeSliceWindow: 1m", "a.yaml: spec.objectives[0].timeSliceTarget: expected a fraction above 0 and up to 1 (0.95) but found the number 0"),
+            ("RatioTimeslices", rolling, "    - target: 0.99", "a.yaml: spec.objectives[0].timeSliceWindow: required with budgetingMethod: RatioTimeslices"),
+            ("RatioTimeslices", rolling, "    - target: 0.99\n      timeSliceWindow: 7m", "a.yaml: spec.objectives[0].timeSliceWindow: expected whole seconds dividing 300 s"),
+            ("Events", rolling, "    - target: 0.99", "a.yaml: spec.budgetingMethod: expected Occurrences, Timeslices or RatioTimeslices but found \"Events\""),
+            ("Occurrences", "    - duration: 1w\n      isRolling: true\n      calendar:\n        startTime: 2022-01-01 12:00:00\n        timeZone: America/New_York", "    - target: 0.99", "a.yaml: spec.timeWindow[0].isRolling: expected false (or nothing) beside a calendar but found true"),
+            ("Occurrences", "    - duration: 1w\n      calendar:\n        startTime: 2022-01-01\n        timeZone: America/New_York", "    - target: 0.99", "a.yaml: spec.timeWindow[0].calendar.startTime: expected a date and time"),
+            ("Occurrences", "    - duration: 1w\n      calendar:\n        startTime: 2022-01-01 12:00:00\n        timeZone: Mars/Olympus", "    - target: 0.99", "a.yaml: spec.timeWindow[0].calendar.timeZone: expected an IANA time zone"),
+            ("Occurrences", "    - duration: 1w\n      isRolling: false", "    - target: 0.99", "a.yaml: spec.timeWindow[0].isRolling: expected true, or a calendar beside isRolling: false, but found false"),
+        ] {
+            let (slos, errors) = read(&[("a.yaml".to_owned(), slo(method, window, objective))]);
+            assert!(slos.is_empty() && errors.iter().any(|e| e.starts_with(expected)), "{expected}\nnot in {errors:#?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! counts of [`crate::read::slo`]), operation for operation, so that Prometheus and pacer decide
 //! alike on the same series: each window's counts are the configured queries with `$window`
 //! replaced, summed over series (an empty answer counts 0); good events are clamped to
-//! `[0, total]`; the error ratio is Σbad / Σtotal over the window (never an average of ratios);
+//! `[0, total]`; the error ratio is Σbad / Σtotal over the window (never an average of ratios) —
+//! or, for a time-slice SLO, the mean over the window of each slice's badness, recorded once per
+//! slice width in a group of its own (as [`pacer_engine::burn::Slices`] counts them);
 //! a condition holds when both windows' burn rates (error ratio / (1 − objective)) exceed its
 //! threshold and the short window saw at least `min_events` requests.
 //!
@@ -75,8 +77,11 @@ pub enum RulesError {
 /// after them in the same group see this evaluation's values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
-    /// `pacer-slo-<name>`.
+    /// `pacer-slo-<name>`, or `pacer-slo-<name>-slices` for a time-slice SLO's slices.
     pub name: String,
+    /// How often Prometheus evaluates it, when not its global `evaluation_interval`: a
+    /// time-slice SLO's slices are recorded once per slice width.
+    pub interval: Option<String>,
     /// The rules, in evaluation order.
     pub rules: Vec<Rule>,
 }
@@ -116,7 +121,14 @@ pub fn errors_metric(window: &str) -> String {
     format!("pacer_slo:errors:increase{window}")
 }
 
-/// The recorded series of the error ratio (Σbad / Σtotal) over a window.
+/// The recorded series of each time slice's badness (0 or 1 for time slices, its error ratio for
+/// ratio time slices; absent without traffic), one sample per slice, e.g. `pacer_slo:slice_badness:1m`.
+pub fn slice_badness_metric(width: &str) -> String {
+    format!("pacer_slo:slice_badness:{width}")
+}
+
+/// The recorded series of the error ratio over a window (Σbad / Σtotal, or the mean badness of
+/// the window's slices for a time-slice SLO).
 pub fn error_ratio_metric(window: &str) -> String {
     format!("pacer_slo:error_ratio:increase{window}")
 }
@@ -144,11 +156,17 @@ pub fn groups(slos: &[&Slo], names: LabelNames<'_>) -> Result<Vec<Group>, RulesE
     if slos.is_empty() {
         return Err(RulesError::Nothing);
     }
-    slos.iter().map(|slo| group(slo, names)).collect()
+    let mut all = Vec::new();
+    for slo in slos {
+        all.extend(group(slo, names)?);
+    }
+    Ok(all)
 }
 
-fn group(slo: &Slo, names: LabelNames<'_>) -> Result<Group, RulesError> {
+/// One SLO's groups: its slices' group first for a time-slice SLO, then its windows and alerts.
+fn group(slo: &Slo, names: LabelNames<'_>) -> Result<Vec<Group>, RulesError> {
     let SloSource::Prometheus { good, errors, total, .. } = &slo.source else { return Err(RulesError::NotPrometheus(slo.name.clone())) };
+    let mut groups = Vec::new();
     let mut labels = BTreeMap::new();
     labels.insert("slo".to_owned(), slo.name.clone());
     labels.insert(names.service.to_owned(), slo.service.clone());
@@ -161,11 +179,25 @@ fn group(slo: &Slo, names: LabelNames<'_>) -> Result<Group, RulesError> {
         names.environment,
         quoted(&slo.environment)
     );
-    let slo_window = duration(slo.window);
     let mut windows: Vec<String> = WINDOWS.iter().map(|(name, _)| (*name).to_owned()).collect();
-    if !windows.contains(&slo_window) {
+    // A calendar-aligned SLO window has no fixed range Prometheus could look back over: its
+    // burn windows are recorded, its budget is pacer's to compute.
+    let slo_window = duration(slo.window);
+    if slo.calendar.is_none() && !windows.contains(&slo_window) {
         windows.push(slo_window);
     }
+    // A time-slice SLO's slices: each slice's badness recorded once per slice width (absent
+    // without traffic), so that a window's error ratio is the mean over its slices.
+    let slice = slo.budgeting.slice().map(|width| {
+        let width_name = duration(width);
+        let expr = crate::read::slo::slice_badness(slo.budgeting, good.as_deref(), errors.as_deref(), total, width);
+        groups.push(Group {
+            name: format!("pacer-slo-{}-slices", slo.name),
+            interval: Some(width_name.clone()),
+            rules: vec![Rule::Record { record: slice_badness_metric(&width_name), expr, labels: labels.clone() }],
+        });
+        width_name
+    });
     let mut rules = Vec::new();
     for window in &windows {
         let at = |query: &str| format!("(sum({}) or vector(0))", query.replace("$window", window));
@@ -179,11 +211,11 @@ fn group(slo: &Slo, names: LabelNames<'_>) -> Result<Group, RulesError> {
         };
         rules.push(Rule::Record { record: requests_metric(window), expr: format!("clamp_min({}, 0)", at(total)), labels: labels.clone() });
         rules.push(Rule::Record { record: errors_metric(window), expr: format!("clamp_min({requests} - {good}, 0)"), labels: labels.clone() });
-        rules.push(Rule::Record {
-            record: error_ratio_metric(window),
-            expr: format!("{}{selector} / {}{selector}", errors_metric(window), requests_metric(window)),
-            labels: labels.clone(),
-        });
+        let error_ratio = match &slice {
+            Some(width) => format!("avg_over_time({}{selector}[{window}])", slice_badness_metric(width)),
+            None => format!("{}{selector} / {}{selector}", errors_metric(window), requests_metric(window)),
+        };
+        rules.push(Rule::Record { record: error_ratio_metric(window), expr: error_ratio, labels: labels.clone() });
     }
     // The same float the evaluator divides by, written so that Prometheus reads it back exactly.
     let budget = 1.0 - slo.objective;
@@ -218,7 +250,8 @@ fn group(slo: &Slo, names: LabelNames<'_>) -> Result<Group, RulesError> {
         );
         rules.push(Rule::Alert { alert: ALERT.to_owned(), expr: conditions.join("\nor\n"), labels: alert_labels, annotations });
     }
-    Ok(Group { name: format!("pacer-slo-{}", slo.name), rules })
+    groups.push(Group { name: format!("pacer-slo-{}", slo.name), interval: None, rules });
+    Ok(groups)
 }
 
 /// `groups` as YAML in `format`.
@@ -240,7 +273,11 @@ pub fn render(groups: &[Group], format: &Format) -> String {
     let pad = " ".repeat(indent);
     let _ = writeln!(out, "{pad}groups:");
     for group in groups {
-        let _ = writeln!(out, "{pad}  - name: {}\n{pad}    rules:", quoted(&group.name));
+        let _ = writeln!(out, "{pad}  - name: {}", quoted(&group.name));
+        if let Some(interval) = &group.interval {
+            let _ = writeln!(out, "{pad}    interval: {}", quoted(interval));
+        }
+        let _ = writeln!(out, "{pad}    rules:");
         for rule in &group.rules {
             let at = indent + 8;
             match rule {
@@ -316,6 +353,8 @@ mod tests {
             environment: "production".to_owned(),
             objective: 0.999,
             window: 30 * DAY,
+            calendar: None,
+            budgeting: pacer_engine::burn::Budgeting::Occurrences,
             min_events: 10.0,
             rollback: true,
             burn_alerts: crate::config::BurnAlerts::Pacer,
