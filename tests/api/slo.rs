@@ -83,19 +83,49 @@ fn time_slice_config(calendar_start: &str) -> String {
 }
 
 async fn time_slice_slos_count_slices_of_sli_events(backend: Backend) {
-    // The samples are laid out from the current minute, and the answer must come within its
-    // first half, while the 5m window still holds the sample 4½ minutes back: start early in a
-    // minute. (The calendar's start is set from the minute too, so the app starts after.)
+    // The samples are laid out from the current minute, and the answers must all come within its
+    // first half, while the 5m window still holds the sample 4½ minutes back. On a loaded machine
+    // a start or a read may take longer: then the minute is tried again, three times at most.
+    for attempt in 1..=3 {
+        match time_slice_answers(backend).await {
+            Attempt::Skipped => return,
+            Attempt::Answered(answers) => return check_time_slice_answers(*answers),
+            Attempt::Late => eprintln!("attempt {attempt}: the answers came after the minute's first 30 s; trying the next minute"),
+        }
+    }
+    panic!("three minutes in a row, the app could not start and answer within the first 30 s of the minute");
+}
+
+/// One try at the minute.
+enum Attempt {
+    /// The backend is absent (`TestApp::spawn_with_config` said so).
+    Skipped,
+    /// The answers did not all come within the first 30 s of the minute.
+    Late,
+    /// They did.
+    Answered(Box<TimeSliceAnswers>),
+}
+
+/// The three SLOs' answers, and the minute their samples were laid out from.
+struct TimeSliceAnswers {
+    current: i64,
+    slices: Value,
+    ratios: Value,
+    today: Value,
+    listed: Value,
+}
+
+async fn time_slice_answers(backend: Backend) -> Attempt {
     let second = Utc::now().timestamp() % 60;
-    if second > 15 {
+    if second > 5 {
         tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
     }
     let minute_ms = 60_000;
     let current = Utc::now().timestamp_millis().div_euclid(minute_ms) * minute_ms;
+    // The calendar's start is set from the minute too, so the app starts after it is known.
     let begun = chrono::DateTime::from_timestamp_millis(current - 30 * minute_ms).expect("time") - chrono::Duration::hours(5);
     let toml = time_slice_config(&begun.format("%Y-%m-%dT%H:%M:%S").to_string());
-    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return };
-    assert!(Utc::now().timestamp_millis() - current < 25_000, "the app started within the minute's first 25 s");
+    let Some(app) = TestApp::spawn_with_config(backend, &toml, &[]).await else { return Attempt::Skipped };
     // The minute slices that ended k minutes before the current one began, one sample in each:
     // k = 0 has 94 good of 100 (bad), k = 1 95 of 100 (exactly the target: good), k = 2 nothing,
     // k = 3 90 of 100 (bad), k = 4 1000 of 1000; then 55 clean minutes of 100.
@@ -106,8 +136,18 @@ async fn time_slice_slos_count_slices_of_sli_events(backend: Backend) {
     let mut events = vec![slice(0, 94, 100), slice(1, 95, 100), slice(3, 90, 100), slice(4, 1000, 1000)];
     events.extend((5..60).map(|k| slice(k, 100, 100)));
     app.ingest(Value::Array(events)).await;
+    let answers = TimeSliceAnswers {
+        current,
+        slices: app.get("/api/v1/slos/slices").await,
+        ratios: app.get("/api/v1/slos/ratios").await,
+        today: app.get("/api/v1/slos/today").await,
+        listed: app.get("/api/v1/slos").await,
+    };
+    if Utc::now().timestamp_millis() - current < 30_000 { Attempt::Answered(Box::new(answers)) } else { Attempt::Late }
+}
 
-    let slices = app.get("/api/v1/slos/slices").await;
+fn check_time_slice_answers(TimeSliceAnswers { current, slices, ratios, today, listed }: TimeSliceAnswers) {
+    let minute_ms = 60_000;
     assert_eq!(slices["budgeting"], "timeslices", "{slices:#}");
     let five = &slices["windows"][0];
     assert_eq!(five["window"], "5m");
@@ -123,19 +163,16 @@ async fn time_slice_slos_count_slices_of_sli_events(backend: Backend) {
     // 30m: 2 bad of 29, a burn of 6.9 (> 6), but 6h only 3.4: no page; 1d & 2h at 3.4 (> 3): a ticket.
     assert_eq!(slices["status"], "ticket", "{slices:#}");
 
-    let ratios = app.get("/api/v1/slos/ratios").await;
     assert_eq!(ratios["budgeting"], "ratio_timeslices");
     assert!(close(&ratios["windows"][0]["error_ratio"], (0.06 + 0.05 + 0.10 + 0.0) / 4.0), "the mean of the slices' ratios: {ratios:#}");
     assert!(close(&ratios["error_ratio"], (0.06 + 0.05 + 0.10) / 59.0), "{ratios:#}");
 
-    let today = app.get("/api/v1/slos/today").await;
     let start = chrono::DateTime::from_timestamp_millis(current - 30 * minute_ms).expect("time").to_rfc3339_opts(SecondsFormat::AutoSi, true);
     assert_eq!(today["window_start"], start.as_str(), "the period began at its wall-clock start in its zone: {today:#}");
     assert!(close(&today["window_days"], 1.0), "{today:#}");
     assert!(close(&today["error_ratio"], 2.0 / 29.0), "the 29 slices with traffic since the period began: {today:#}");
     assert!(close(&today["windows"][2]["error_ratio"], 2.0 / 59.0), "the burn windows keep rolling: {today:#}");
 
-    let listed = app.get("/api/v1/slos").await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(3), "{listed:#}");
 }
 
