@@ -137,34 +137,48 @@ pub fn in_window(finished: &[Millis], opened_at: Millis, window: Millis) -> Opti
 /// The failures of every service that is `wanted`, as an analysis's part keeps them: each
 /// deployment's index into its failures (`u32::MAX` for none), the failures, and the service's
 /// fix-forwards, which hang on the same attribution (an incident's fix is not the deployment it
-/// is attributed to); nothing for a service that is not wanted. Causes are routed over every service, since an incident or a
-/// rollback may name a deployment of another service; a cause names its own service's deployment
-/// nearly always, which is found first. `window` is the attribution window.
+/// is attributed to); nothing for a service that is not wanted. Causes are routed over every
+/// service, since an incident or a rollback may name a deployment of another service; a cause
+/// names its own service's deployment nearly always, which is found first. `window` is the
+/// attribution window.
+///
+/// An advance wants a few services of many, so a service that is not wanted is only searched for
+/// what names a deployment of a wanted one (a deployment id is one deployment's, of one service):
+/// its other causes land in itself, where nothing is kept. Attributing every service's incidents
+/// on every advance was a third of a replica's work under a stream at the full size.
 pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<Attributed> {
-    let wanted = |k: usize| services[k].wanted;
-    let holder = |own: usize, id: &str| -> Option<(usize, usize)> {
-        if let Some(i) = services[own].shipments.index(id) {
+    let every: Vec<usize> = (0..services.len()).collect();
+    let wanted: Vec<usize> = every.iter().copied().filter(|&k| services[k].wanted).collect();
+    // The service among `own` and `others` whose deployment `id` is, and its index there.
+    let holder = |own: Option<usize>, id: &str, others: &[usize]| -> Option<(usize, usize)> {
+        if let Some(own) = own
+            && let Some(i) = services[own].shipments.index(id)
+        {
             return Some((own, i));
         }
-        services.iter().enumerate().find_map(|(k, d)| d.shipments.index(id).map(|i| (k, i)))
+        others.iter().find_map(|&k| services[k].shipments.index(id).map(|i| (k, i)))
     };
     let mut causes: Vec<Vec<(usize, FailureCause, Option<Millis>)>> = services.iter().map(|_| Vec::new()).collect();
-    // Per service, per own incident: the deployment of that service it is attributed to.
-    let mut own_blamed: Vec<Vec<Option<u32>>> = services.iter().map(|d| Vec::with_capacity(d.incidents.len())).collect();
+    // Per wanted service, per own incident: the deployment of that service it is attributed to.
+    let mut own_blamed: Vec<Vec<Option<u32>>> = services.iter().map(|_| Vec::new()).collect();
     for (k, d) in services.iter().enumerate() {
         let s = &d.shipments;
+        // Where a cause of this service may be kept: anywhere when it is wanted, else only in
+        // the wanted services, never in itself.
+        let (own, others) = if d.wanted { (Some(k), every.as_slice()) } else { (None, wanted.as_slice()) };
         for incident in d.incidents.iter() {
             let cause = named_cause(incident);
             let blamed = match cause {
-                NamedCause::Deployment(deployment_id) => holder(k, deployment_id),
+                NamedCause::Deployment(deployment_id) => holder(own, deployment_id, others),
                 // A commit counts once per service: at most one deployment of the incident's service shipped it.
-                NamedCause::Commit(sha) => s.shipper_of(sha).map(|i| (k, i)),
-                NamedCause::Unknown => in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i)),
+                NamedCause::Commit(sha) if d.wanted => s.shipper_of(sha).map(|i| (k, i)),
+                NamedCause::Unknown if d.wanted => in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i)),
+                NamedCause::Commit(_) | NamedCause::Unknown => None,
             };
-            own_blamed[k].push(blamed.filter(|(t, _)| *t == k).map(|(_, i)| i as u32));
-            // The cause's words only where they are kept: every advance attributes every
-            // service's incidents, and most services are not wanted.
-            if let Some((t, i)) = blamed.filter(|(t, _)| wanted(*t)) {
+            if d.wanted {
+                own_blamed[k].push(blamed.filter(|(t, _)| *t == k).map(|(_, i)| i as u32));
+            }
+            if let Some((t, i)) = blamed.filter(|(t, _)| services[*t].wanted) {
                 let incident_id = incident.id.clone();
                 let cause = match cause {
                     NamedCause::Deployment(_) => FailureCause::IncidentNamedDeployment { incident_id },
@@ -176,9 +190,9 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
         }
         for &rollback in &s.rollbacks {
             let rollback = rollback as usize;
-            let Some((t, target)) = s.rollback_of(rollback).and_then(|id| holder(k, id)) else { continue };
+            let Some((t, target)) = s.rollback_of(rollback).and_then(|id| holder(own, id, others)) else { continue };
             let finished = s.finished_at[rollback];
-            if wanted(t) && services[t].shipments.finished_at[target] <= finished {
+            if services[t].wanted && services[t].shipments.finished_at[target] <= finished {
                 causes[t].push((target, FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() }, Some(finished)));
             }
         }

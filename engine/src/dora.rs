@@ -441,6 +441,21 @@ impl Analysis {
         }
     }
 
+    /// The successful deployments of the services in `scope` that finished in `[from, to)` and
+    /// roll another back, in [`Analysis::finished_between`]'s order: found from each service's
+    /// list of rollbacks, so a window of many deployments is not sorted to find a few.
+    pub fn rollbacks_between<'a>(&'a self, from: Millis, to: Millis, scope: &'a Scope) -> Vec<AnalyzedDeployment<'a>> {
+        let mut found: Vec<AnalyzedDeployment<'_>> = self
+            .in_scope(scope)
+            .flat_map(|p| {
+                let window = p.shipments.finished_in(from, to);
+                p.shipments.rollbacks.iter().map(|&i| i as usize).filter(move |i| window.contains(i)).map(move |index| AnalyzedDeployment { part: p, index })
+            })
+            .collect();
+        found.sort_by(|a, b| a.order().cmp(&b.order()));
+        found
+    }
+
     /// Every successful deployment, service by service (in name order), each service's
     /// ascending by finish time; [`Analysis::finished_between`] lists a window in finish order.
     pub fn deployments(&self) -> impl Iterator<Item = AnalyzedDeployment<'_>> {
@@ -1032,6 +1047,51 @@ mod tests {
             ..History::default()
         };
         Analysis::build(history, 24 * HOUR)
+    }
+
+    /// web deploys twice; api's deployment rolls back web's first, and db's incident names web's
+    /// second: causes that cross services.
+    fn crossed() -> Analysis {
+        let mut graph = CommitGraph::builder(1);
+        graph.commit("a", 0);
+        let incident = Incident {
+            id: "db-down".into(),
+            service: "db".into(),
+            environment: "production".into(),
+            opened_at: 6 * HOUR,
+            resolved_at: Some(7 * HOUR),
+            severity: None,
+            title: None,
+            url: None,
+            deployment_id: Some("web-2".into()),
+            commit_sha: None,
+        };
+        let history = History {
+            environment: "production".into(),
+            deployments: vec![
+                deploy("web-1", "web", "a", 1, &[]),
+                deploy("db-1", "db", "a", 2, &[]),
+                Deployment { rollback_of: Some("web-1".into()), ..deploy("api-1", "api", "a", 3, &[]) },
+                deploy("web-2", "web", "a", 5, &[]),
+            ],
+            graph: graph.build(),
+            incidents: vec![incident],
+            ..History::default()
+        };
+        Analysis::build(history, 24 * HOUR)
+    }
+
+    #[test]
+    fn an_advance_attributing_one_service_again_keeps_the_causes_other_services_name() {
+        let whole = crossed();
+        // web's own incidents read again: web alone is attributed again, api and db are kept.
+        let advanced = whole.updated(Vec::new(), vec![("web".to_owned(), Vec::new())]);
+        let causes = |a: &Analysis, id: &str| a.deployment(id).map(|d| d.failure_causes().to_vec());
+        assert_eq!(causes(&advanced, "web-1"), Some(vec![FailureCause::RolledBack { deployment_id: "api-1".into() }]), "api's rollback of it");
+        assert_eq!(causes(&advanced, "web-2"), Some(vec![FailureCause::IncidentNamedDeployment { incident_id: "db-down".into() }]), "db's incident");
+        for id in ["web-1", "web-2", "db-1", "api-1"] {
+            assert_eq!(causes(&advanced, id), causes(&whole, id), "{id}: as a whole build finds");
+        }
     }
 
     #[test]

@@ -541,13 +541,7 @@ fn gate_table(html: &mut String, answers: &[pacer_store::GateAnswerRow]) {
 /// the deployment they undid failed.
 fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
     const COLUMNS: [&str; 5] = ["Finished (UTC)", "Service", "Rollback", "Undid", "Why the undone deployment failed"];
-    let reported: Vec<_> = analysis
-        .finished_between(f.from, f.to, &f.scope)
-        .into_iter()
-        .rev()
-        .filter(|d| d.rollback_of().is_some())
-        .take(ROWS as usize)
-        .collect();
+    let reported: Vec<_> = analysis.rollbacks_between(f.from, f.to, &f.scope).into_iter().rev().take(ROWS as usize).collect();
     table_start(html, "rollback-deployments", "Rollback deployments", &COLUMNS);
     for d in &reported {
         let undone_id = d.rollback_of().unwrap_or_default();
