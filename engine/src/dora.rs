@@ -479,6 +479,24 @@ impl Analysis {
         self.parts.iter().find_map(|p| p.shipments.index(id).map(|index| AnalyzedDeployment { part: p, index }))
     }
 
+    /// What this analysis found for the stored `deployment`, looked up in its service's part;
+    /// in every part only when it is a successful deployment of this environment that part does
+    /// not hold (the analysis is a moment behind a change of its service). [`Analysis::deployment`]
+    /// searches every part, a thousand binary searches at the full size.
+    pub fn analyzed(&self, deployment: &Deployment) -> Option<AnalyzedDeployment<'_>> {
+        if let Some(found) = self.deployment_of(&deployment.service, &deployment.id) {
+            return Some(found);
+        }
+        let counts = deployment.status == DeploymentStatus::Success && deployment.environment == self.environment;
+        if counts { self.deployment(&deployment.id) } else { None }
+    }
+
+    /// Deployment `id` when `service`'s part holds it.
+    fn deployment_of(&self, service: &str, id: &str) -> Option<AnalyzedDeployment<'_>> {
+        let part = self.part(service)?;
+        part.shipments.index(id).map(|index| AnalyzedDeployment { part, index })
+    }
+
     /// The service that holds deployment `id`, when one does.
     pub fn service_of(&self, id: &str) -> Option<&str> {
         self.deployment(id).map(AnalyzedDeployment::service)
@@ -510,11 +528,20 @@ impl Analysis {
     }
 
     /// The deployments an incident is blamed on (by name or by the attribution window).
-    pub fn blamed_on<'a>(&'a self, incident_id: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.parts.iter().flat_map(move |p| {
+    pub fn blamed_on<'a>(&'a self, incident: &'a Incident) -> impl Iterator<Item = &'a str> + 'a {
+        // Attribution puts an incident's causes in its own service's part, or on the deployment
+        // it names, which nearly always is of the same service: those parts alone are read.
+        let own = self.part(&incident.service).map(Arc::as_ref);
+        let named = incident
+            .deployment_id
+            .as_deref()
+            .and_then(|id| self.deployment_of(&incident.service, id).or_else(|| self.deployment(id)))
+            .map(|d| d.part)
+            .filter(|p| !own.is_some_and(|o| std::ptr::eq(o, *p)));
+        own.into_iter().chain(named).flat_map(move |p| {
             p.failures
                 .iter()
-                .filter(move |f| f.causes.iter().any(|c| c.incident_id() == Some(incident_id)))
+                .filter(move |f| f.causes.iter().any(|c| c.incident_id() == Some(incident.id.as_str())))
                 .map(|f| p.shipments.id(f.deployment as usize))
         })
     }

@@ -62,7 +62,7 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
     let analysis = state.analyses.get(&state.store, &incident.environment, config.attribution_window, config.analysis_wait).await?;
     let end = incident.resolved_at.unwrap_or_else(now);
 
-    let mut blamed: Vec<String> = analysis.blamed_on(&incident.id).map(str::to_owned).collect();
+    let mut blamed: Vec<String> = analysis.blamed_on(&incident).map(str::to_owned).collect();
     if let Some(named) = &incident.deployment_id
         && !blamed.contains(named)
     {
@@ -123,7 +123,7 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
 /// A blamed deployment with what it shipped: its changeset's commits and pull requests, the CI
 /// runs of its head commit and the compare link from the deployment before it.
 async fn suspect(state: &AppState, analysis: &Analysis, deployment: Deployment) -> Result<Suspect, Problem> {
-    let analyzed = analysis.deployment(&deployment.id);
+    let analyzed = analysis.analyzed(&deployment);
     let changeset: Vec<String> = analyzed.map(|a| a.changeset().map(std::borrow::Cow::into_owned).collect()).unwrap_or_default();
     let commits = state.store.commits(&changeset).await?;
     let pull_requests = state.store.pull_requests_merged_as(&changeset).await?;
@@ -182,7 +182,7 @@ pub async fn context_of(state: &AppState, facts: &Facts, analysis: &Analysis) ->
 
     let mut dora = DoraEffect::default();
     for s in &facts.suspects {
-        let Some(analyzed) = analysis.deployment(&s.deployment.id).filter(|a| a.failed()) else { continue };
+        let Some(analyzed) = analysis.analyzed(&s.deployment).filter(|a| a.failed()) else { continue };
         dora.failed.push(FailedDeployment {
             label: format!("{} {}", s.deployment.service, label(&s.deployment)),
             causes: analyzed.failure_causes().iter().map(failure_words).collect(),
@@ -190,7 +190,7 @@ pub async fn context_of(state: &AppState, facts: &Facts, analysis: &Analysis) ->
         });
     }
     for d in &facts.recoveries {
-        if let Some(rework) = analysis.deployment(&d.id).and_then(|a| a.rework()) {
+        if let Some(rework) = analysis.analyzed(d).and_then(|a| a.rework()) {
             dora.rework.push((format!("{} {}", d.service, label(d)), rework_reason_words(&rework)));
         }
     }

@@ -279,7 +279,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         .items
         .into_iter()
         .map(|i| {
-            let blamed = analysis.blamed_on(&i.id).map(str::to_owned).collect();
+            let blamed = analysis.blamed_on(&i).map(str::to_owned).collect();
             (i, blamed)
         })
         .collect();

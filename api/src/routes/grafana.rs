@@ -404,7 +404,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
                 .iter()
                 .filter(|d| !annotations || d.status == pacer_engine::model::DeploymentStatus::Success)
                 .map(|d| {
-                    let analyzed = analysis.deployment(&d.id);
+                    let analyzed = analysis.analyzed(d);
                     let failed = analyzed.is_some_and(|a| a.failed());
                     let version = d.version.clone().unwrap_or_else(|| d.id.clone());
                     if annotations {
@@ -438,7 +438,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
                 .items
                 .iter()
                 .map(|i| {
-                    let blamed: Vec<&str> = analysis.blamed_on(&i.id).collect();
+                    let blamed: Vec<&str> = analysis.blamed_on(i).collect();
                     let title = i.title.clone().unwrap_or_else(|| i.id.clone());
                     if annotations {
                         json!([i.opened_at, i.resolved_at, format!("incident: {title}"), format!("blamed on {}", blamed.join(", ")), format!("incident,{}", i.service)])

@@ -80,7 +80,7 @@ async fn incidents(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
 /// A deployment with what the analysis found: the changeset (for successful deployments), why it
 /// counts as failed, and why it is rework.
 fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
-    let analyzed = analysis.deployment(&d.id);
+    let analyzed = analysis.analyzed(d);
     let commits: Vec<Value> = d.commits.iter().map(|c| json!({"sha": c.sha, "committed_at": time(c.committed_at)})).collect();
     json!({
         "id": d.id,
@@ -106,7 +106,7 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
 }
 
 fn incident_json(i: &Incident, analysis: &Analysis) -> Value {
-    let blamed: Vec<&str> = analysis.blamed_on(&i.id).collect();
+    let blamed: Vec<&str> = analysis.blamed_on(i).collect();
     json!({
         "id": i.id,
         "service": i.service,

@@ -101,7 +101,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     };
     let deployments = state.store.deployments(&list).await?.items;
     let shipped: Vec<String> =
-        deployments.iter().filter_map(|d| analysis.deployment(&d.id)).flat_map(|a| a.changeset().map(Cow::into_owned)).collect();
+        deployments.iter().filter_map(|d| analysis.analyzed(d)).flat_map(|a| a.changeset().map(Cow::into_owned)).collect();
     let mut pull_requests: HashMap<String, Vec<PullRequestSummary>> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shipped).await? {
         pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
@@ -412,7 +412,7 @@ fn deployment_table(
     const COLUMNS: [&str; 7] = ["Finished (UTC)", "Service", "Version", "What shipped", "Status", "Failed", "Notes"];
     table_start(html, "deployments", "Recent deployments", &COLUMNS);
     for d in deployments {
-        let analyzed = analysis.deployment(&d.id);
+        let analyzed = analysis.analyzed(d);
         let shipped = match analyzed {
             Some(a) => {
                 let prs: Vec<String> = a
@@ -481,7 +481,7 @@ fn incident_table(html: &mut String, incidents: &[pacer_store::IncidentRow], ana
             None => title,
         };
         let restored = i.resolved_at.map_or_else(|| "open".to_owned(), |r| duration((r - i.opened_at) as f64 / 1000.0));
-        let blamed: Vec<String> = analysis.blamed_on(&i.id).map(escape).collect();
+        let blamed: Vec<String> = analysis.blamed_on(i).map(escape).collect();
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{title}</td><td>{}</td><td>{restored}</td><td>{}</td><td><a href=\"{}?format=html\">timeline &amp; postmortem</a></td></tr>",
