@@ -491,6 +491,12 @@ impl Analysis {
         if counts { self.deployment(&deployment.id) } else { None }
     }
 
+    /// Deployment `id`, looked for in `service`'s part first (where a rollback's or an
+    /// incident's deployment nearly always is), then in every part.
+    pub fn deployment_near(&self, service: &str, id: &str) -> Option<AnalyzedDeployment<'_>> {
+        self.deployment_of(service, id).or_else(|| self.deployment(id))
+    }
+
     /// Deployment `id` when `service`'s part holds it.
     fn deployment_of(&self, service: &str, id: &str) -> Option<AnalyzedDeployment<'_>> {
         let part = self.part(service)?;
@@ -535,7 +541,7 @@ impl Analysis {
         let named = incident
             .deployment_id
             .as_deref()
-            .and_then(|id| self.deployment_of(&incident.service, id).or_else(|| self.deployment(id)))
+            .and_then(|id| self.deployment_near(&incident.service, id))
             .map(|d| d.part)
             .filter(|p| !own.is_some_and(|o| std::ptr::eq(o, *p)));
         own.into_iter().chain(named).flat_map(move |p| {

@@ -545,7 +545,7 @@ fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
     table_start(html, "rollback-deployments", "Rollback deployments", &COLUMNS);
     for d in &reported {
         let undone_id = d.rollback_of().unwrap_or_default();
-        let undone = analysis.deployment(undone_id);
+        let undone = analysis.deployment_near(d.service(), undone_id);
         let version = |d: &AnalyzedDeployment| d.version().map_or_else(|| escape(d.id()), |v| format!("{} ({})", escape(d.id()), escape(v)));
         let why: Vec<String> = undone
             .map(|u| u.failure_causes().iter().filter(|c| c.incident_id().is_some()).map(|c| escape(&failure_words(c))).collect())
