@@ -35,6 +35,10 @@ pub struct ApiConfig {
     /// How often each analysis is written to the database, so that the next start reads it
     /// instead of the whole history (see `analysis::snapshot`); `None`: never written or read.
     pub analysis_snapshot: Option<std::time::Duration>,
+    /// Where the analysis keeps the commits summaries never read — each service's shas,
+    /// changesets and shippers — in a file of its own, unlinked at once (see
+    /// `pacer_engine::spill`); `None`: in memory.
+    pub analysis_spill_dir: Option<std::path::PathBuf>,
     /// The default benchmark year.
     pub benchmarks: Benchmarks,
     /// Team → the services it owns.
@@ -260,6 +264,7 @@ impl Default for ApiConfig {
             attribution_window: DAY,
             analysis_wait: std::time::Duration::ZERO,
             analysis_snapshot: Some(std::time::Duration::from_secs(300)),
+            analysis_spill_dir: Some(std::env::temp_dir()),
             benchmarks: Benchmarks::default(),
             teams: BTreeMap::new(),
             normalizer: Normalizer::default(),

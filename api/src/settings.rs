@@ -37,6 +37,8 @@ pub struct ApiFile {
     pub analysis_wait_ms: Option<i64>,
     /// How often the analysis is written to the database for the next start; 0: never.
     pub analysis_snapshot_secs: Option<i64>,
+    /// Directory of the file the analysis keeps its commits in; empty: in memory.
+    pub analysis_spill_dir: Option<String>,
     /// The default DORA report year, `2024` or `"2024"`.
     #[serde(default, deserialize_with = "year")]
     pub benchmarks: Option<String>,
@@ -182,6 +184,17 @@ impl ApiFile {
         if !(snapshot_secs == 0 || (1..=3_600).contains(&snapshot_secs)) {
             errors.push(format!("analysis_snapshot_secs: expected 0 (never) or 1 to 3600 but found {snapshot_secs}"));
         }
+        let analysis_spill_dir = match self.analysis_spill_dir {
+            None => defaults.analysis_spill_dir.clone(),
+            Some(dir) if dir.is_empty() => None,
+            Some(dir) => {
+                let dir = std::path::PathBuf::from(dir);
+                if !dir.is_dir() {
+                    errors.push(format!("analysis_spill_dir: expected a directory (or \"\" to keep the analysis in memory) but found {}", dir.display()));
+                }
+                Some(dir)
+            }
+        };
         let benchmarks = match self.benchmarks.as_deref() {
             None => defaults.benchmarks,
             Some(year) => Benchmarks::parse(year).unwrap_or_else(|| {
@@ -230,6 +243,7 @@ impl ApiFile {
             attribution_window: window_secs.clamp(1, 90 * 86_400) * SECOND,
             analysis_wait: Duration::from_millis(wait_ms.clamp(0, 600_000) as u64),
             analysis_snapshot: (snapshot_secs > 0).then(|| Duration::from_secs(snapshot_secs.clamp(1, 3_600) as u64)),
+            analysis_spill_dir,
             benchmarks,
             teams,
             normalizer: environments.normalizer.clone(),

@@ -32,6 +32,8 @@ impl AppState {
     /// State over a store with a configuration.
     pub fn new(store: Store, config: ApiConfig) -> Self {
         let guard = Arc::new(limits::Guard::new(&config.limits));
+        // One file a process, named before the first analysis keeps anything in it.
+        pacer_engine::spill::configure(config.analysis_spill_dir.clone());
         Self {
             store,
             analyses: Arc::new(analysis::Analyses::new(config.analysis_snapshot)),

@@ -221,6 +221,12 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
         made_whole.get_or_create(&vec![("from", from.to_owned())]).inc_by(n);
     }
     registry.register("pacer_analyses_made_whole", "Analyses this process made whole, by what from: history (a build) or snapshot (read from the database, then advanced)", made_whole);
+    let (spilled, spill_file) = pacer_engine::spill::usage();
+    let (spilled_gauge, spill_file_gauge) = (Gauge::<i64>::default(), Gauge::<i64>::default());
+    spilled_gauge.set(i64::try_from(spilled).unwrap_or(i64::MAX));
+    spill_file_gauge.set(i64::try_from(spill_file).unwrap_or(i64::MAX));
+    registry.register("pacer_analysis_spilled_bytes", "Bytes of the analyses' commits kept in this process's spill file instead of memory", spilled_gauge);
+    registry.register("pacer_analysis_spill_file_bytes", "Length of this process's spill file, free room included", spill_file_gauge);
     registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);
     registry.register("pacer_lead_time_seconds", "Lead time for changes: one sample per commit of each successful deployment", lead_time);
     registry.register("pacer_failed_deployments", "Successful deployments that failed (incident or rollback)", failed);

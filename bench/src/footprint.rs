@@ -32,7 +32,7 @@ pub async fn run(size: Size, admin: &str, engine: Engine) -> anyhow::Result<()> 
     // The attribution window is the configuration's default.
     let analysis = Analysis::build(history, DAY);
     let built = started.elapsed() - read;
-    let parts = analysis.footprint();
+    let (parts, spilled) = analysis.footprint();
     let total: usize = parts.iter().map(|(_, bytes)| bytes).sum();
     let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
     println!("\n| what the analysis holds ({} services, {} deployments, {} commits, {}) | MB | share |", size.services, size.deployments, size.commits, engine.name());
@@ -41,6 +41,7 @@ pub async fn run(size: Size, admin: &str, engine: Engine) -> anyhow::Result<()> 
         println!("| {part} | {:.1} | {:.0} % |", mb(*bytes), *bytes as f64 * 100.0 / total.max(1) as f64);
     }
     println!("| **all** | **{:.1}** | 100 % |", mb(total));
+    println!("| besides, the commits kept in the spill file, not in memory | {:.1} | |", mb(spilled));
     println!("\n<!-- the history read in {:.1} s, the analysis built in {:.1} s -->", read.as_secs_f64(), built.as_secs_f64());
     Ok(())
 }

@@ -166,12 +166,14 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
         // Where a cause of this service may be kept: anywhere when it is wanted, else only in
         // the wanted services, never in itself.
         let (own, others) = if d.wanted { (Some(k), every.as_slice()) } else { (None, wanted.as_slice()) };
+        // The service's commits, read once, at its first incident that names a commit.
+        let mut commits = None;
         for incident in d.incidents.iter() {
             let cause = named_cause(incident);
             let blamed = match cause {
                 NamedCause::Deployment(deployment_id) => holder(own, deployment_id, others),
                 // A commit counts once per service: at most one deployment of the incident's service shipped it.
-                NamedCause::Commit(sha) if d.wanted => s.shipper_of(sha).map(|i| (k, i)),
+                NamedCause::Commit(sha) if d.wanted => commits.get_or_insert_with(|| s.commits.get()).shipper_of(sha).map(|i| (k, i)),
                 NamedCause::Unknown if d.wanted => in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i)),
                 NamedCause::Commit(_) | NamedCause::Unknown => None,
             };

@@ -14,7 +14,6 @@
 //! short texts (its id, version and the deployment it rolls back). The rest of its row is in the
 //! store, which is where pages read it from.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
@@ -173,8 +172,8 @@ impl<'a> AnalyzedDeployment<'a> {
             Reason::Revert => {
                 let s = self.shipments();
                 let found = s.reverts.binary_search_by_key(&(self.index as u32), |&(i, _)| i).ok();
-                let sha = found.and_then(|k| s.changesets.of(self.index).get(s.reverts[k].1 as usize)).map(|&id| s.shas.sha(id));
-                Rework::Revert { commit_sha: sha.map(std::borrow::Cow::into_owned).unwrap_or_default() }
+                let sha = found.and_then(|k| self.changeset().into_iter().nth(s.reverts[k].1 as usize));
+                Rework::Revert { commit_sha: sha.unwrap_or_default() }
             }
         })
     }
@@ -198,10 +197,10 @@ impl<'a> AnalyzedDeployment<'a> {
         self.failure().and_then(|f| f.recovered_at)
     }
 
-    /// The commits it shipped first, as shas, in changeset order.
-    pub fn changeset(self) -> impl ExactSizeIterator<Item = Cow<'a, str>> + Clone + 'a {
-        let s = self.shipments();
-        s.changesets.of(self.index).iter().map(|&sha| s.shas.sha(sha))
+    /// The commits it shipped first, as shas, in changeset order. Read from where the commits
+    /// are kept (see [`crate::spill`]): a summary never needs them.
+    pub fn changeset(self) -> Vec<String> {
+        self.shipments().commits.get().changeset(self.index)
     }
 
     /// Its lead times in seconds, one per commit of its changeset with a known start.
@@ -210,11 +209,9 @@ impl<'a> AnalyzedDeployment<'a> {
     }
 
     /// Its lead-time samples: each commit's sha and its lead time in seconds.
-    pub fn lead_time_samples(self) -> impl Iterator<Item = (Cow<'a, str>, f64)> + 'a {
-        let s = self.shipments();
-        let entries = s.changesets.range(self.index);
-        let commits = entries.filter(|&k| s.sampled[k / 64] >> (k % 64) & 1 == 1).map(|k| s.changesets.values()[k]);
-        commits.zip(s.seconds.of(self.index)).map(|(sha, &seconds)| (s.shas.sha(sha), seconds))
+    pub fn lead_time_samples(self) -> Vec<(String, f64)> {
+        let commits = self.shipments().commits.get();
+        commits.sampled_commits(self.index).zip(self.lead_times().iter().copied()).collect()
     }
 
     /// The order deployments are listed in: finish time, then service, then id.
@@ -517,8 +514,8 @@ impl Analysis {
 
     /// The deployments that shipped `sha` (each once per service), in finish order.
     pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = AnalyzedDeployment<'a>> + 'a {
-        let mut found: Vec<AnalyzedDeployment<'a>> =
-            self.parts.iter().filter_map(|p| p.shipments.shipper_of(sha).map(|index| AnalyzedDeployment { part: p, index })).collect();
+        let shipper = |p: &'a Arc<Part>| p.shipments.commits_with(sha)?.shipper_of(sha).map(|index| AnalyzedDeployment { part: p, index });
+        let mut found: Vec<AnalyzedDeployment<'a>> = self.parts.iter().filter_map(shipper).collect();
         found.sort_by(|a, b| a.order().cmp(&b.order()));
         found.into_iter()
     }
@@ -526,11 +523,7 @@ impl Analysis {
     /// The start of the branch of the pull request merged as `sha`, when this environment shipped
     /// `sha` and the store found the start in the commit graph (see [`History::found_starts`]).
     pub fn branch_start(&self, sha: &str) -> Option<Millis> {
-        self.parts.iter().find_map(|p| {
-            let s = &p.shipments;
-            let id = s.shas.id(sha)?;
-            s.branch_starts.binary_search_by_key(&id, |&(sha, _)| sha).ok().map(|k| s.branch_starts[k].1)
-        })
+        self.parts.iter().find_map(|p| p.shipments.commits_with(sha)?.branch_start(sha))
     }
 
     /// The deployments an incident is blamed on (by name or by the attribution window).
@@ -577,10 +570,12 @@ impl Analysis {
         self.incidents().find(|i| i.id == id)
     }
 
-    /// Whether `sha` is live for `service`: reached or listed by one of its deployments. Where
-    /// the walk from a new deployment's head stops (see [`Appendix`]).
-    pub fn is_live(&self, service: &str, sha: &str) -> bool {
-        self.part(service).is_some_and(|p| p.shipments.is_live(sha))
+    /// Whether a sha is live for `service`: reached or listed by one of its deployments. Where
+    /// the walk from a new deployment's head stops (see [`Appendix`]). The service's commits
+    /// are read once, here, for every sha the walk asks about.
+    pub fn live_in(&self, service: &str) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+        let commits = self.part(service).map(|p| p.shipments.commits.get());
+        move |sha| commits.as_ref().is_some_and(|c| c.is_live(sha))
     }
 
     /// Whether `service` has a deployment that finished after `finished_at` (or at it, with an
@@ -599,8 +594,10 @@ impl Analysis {
     }
 
     /// The heap bytes the analysis holds, part by part (capacities, not lengths; strings inside
-    /// incidents and failure causes counted by their capacity): what its memory is made of.
-    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+    /// incidents and failure causes counted by their capacity): what its memory is made of; and
+    /// the bytes of its commits kept in the spill file instead (see [`crate::spill`]), which
+    /// the first three rows then do not hold.
+    pub fn footprint(&self) -> (Vec<(&'static str, usize)>, usize) {
         const NAMES: [&str; 7] = [
             "the sha table (sorted: 20 bytes a Git sha)",
             "changesets",
@@ -611,12 +608,14 @@ impl Analysis {
             "what each service depends on (reach filters)",
         ];
         let mut sums = [0usize; 7];
-        let (mut failures, mut incidents, mut parts) = (0usize, 0usize, 0usize);
+        let (mut failures, mut incidents, mut parts, mut spilled) = (0usize, 0usize, 0usize, 0usize);
         let string = |s: &String| s.capacity();
         for p in &self.parts {
-            for (sum, bytes) in sums.iter_mut().zip(p.shipments.heap_bytes()) {
+            let (memory, on_disk) = p.shipments.heap_bytes();
+            for (sum, bytes) in sums.iter_mut().zip(memory) {
                 *sum += bytes;
             }
+            spilled += on_disk;
             failures += p.failure_of.capacity() * 4
                 + p.failures.capacity() * size_of::<Failure>()
                 + p.failures.iter().map(|f| f.causes.capacity() * size_of::<FailureCause>() + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum::<usize>();
@@ -634,7 +633,7 @@ impl Analysis {
         all.push(("failures and their causes", failures));
         all.push(("incidents", incidents));
         all.push(("the parts themselves (one a service)", parts + self.parts.capacity() * size_of::<Arc<Part>>()));
-        all
+        (all, spilled)
     }
 
     /// The DORA summary of the window `[from, to)`.
@@ -1150,17 +1149,31 @@ mod tests {
     fn lead_time_samples_pair_each_commit_with_a_known_start_with_its_own_sample() {
         let analysis = monorepo();
         let web = analysis.deployment("web-2").expect("web-2 succeeded");
-        let mut changeset: Vec<String> = web.changeset().map(Cow::into_owned).collect();
+        let mut changeset: Vec<String> = web.changeset();
         changeset.sort();
         assert_eq!(changeset, ["b", "c", "x"]);
-        let mut samples: Vec<(String, f64)> = web.lead_time_samples().map(|(sha, s)| (sha.into_owned(), s)).collect();
+        let mut samples: Vec<(String, f64)> = web.lead_time_samples();
         samples.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(samples, [("b".to_owned(), 5.0 * 3_600.0), ("c".to_owned(), 2.0 * 3_600.0)], "x has no known start");
         let mut seconds = web.lead_times().to_vec();
         seconds.sort_by(f64::total_cmp);
         assert_eq!(seconds, [2.0 * 3_600.0, 5.0 * 3_600.0]);
-        let api: Vec<f64> = analysis.deployment("api-2").expect("api-2 succeeded").lead_time_samples().map(|(_, s)| s).collect();
+        let api: Vec<f64> = analysis.deployment("api-2").expect("api-2 succeeded").lead_time_samples().into_iter().map(|(_, s)| s).collect();
         assert_eq!(api.len(), 2, "api-2 ships b and c too: each commit counts once per service");
+    }
+
+    #[test]
+    fn the_commits_are_kept_out_of_memory_and_read_back_where_they_are_shown() {
+        let analysis = monorepo();
+        let (memory, spilled) = analysis.footprint();
+        // The tests' process makes its spill file in the temporary directory, as pacer does.
+        assert!(spilled > 0, "the commits are in the spill file");
+        assert_eq!(memory[..3].iter().map(|(_, bytes)| bytes).sum::<usize>(), 0, "no sha table, changeset or shipper in memory: {memory:?}");
+        let mut changeset = analysis.deployment("web-2").expect("web-2 succeeded").changeset();
+        changeset.sort();
+        assert_eq!(changeset, ["b", "c", "x"], "read back from the file");
+        let shipped: Vec<&str> = analysis.shipped("b").map(AnalyzedDeployment::id).collect();
+        assert_eq!(shipped, ["web-2", "api-2"], "each service's first shipper, in finish order");
     }
 
     #[test]
@@ -1172,7 +1185,7 @@ mod tests {
         let read = Analysis::from_stored(built.environment.clone(), 24 * HOUR, stored, incidents);
         let every = |a: &Analysis| {
             a.deployments()
-                .map(|d| (d.id().to_owned(), d.failed(), d.rework().map(|r| r.reason()), d.changeset().map(Cow::into_owned).collect::<Vec<_>>(), d.lead_times().to_vec()))
+                .map(|d| (d.id().to_owned(), d.failed(), d.rework().map(|r| r.reason()), d.changeset(), d.lead_times().to_vec()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(every(&read), every(&built));
@@ -1181,7 +1194,8 @@ mod tests {
         let marks = read.marks();
         assert_eq!(read.changed_since(Some(&marks)), (vec![], vec![]));
         assert_eq!(read.changed_since(Some(&built.marks())).0, ["api", "web"], "read parts are not the built ones");
-        assert!(read.is_live("web", "c") && !read.is_live("web", "d"));
+        let live = read.live_in("web");
+        assert!(live("c") && !live("d"));
     }
 
     #[test]

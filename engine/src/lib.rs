@@ -5,7 +5,9 @@
 //! DORA performance bands — and nothing about where facts come from or where they are stored.
 //! The collector turns payloads into [`model`] facts, the store keeps them, and the api asks the
 //! engine to [`dora::Analysis::build`] an analysis over the facts of one environment and then
-//! summarize any window of it. Every rule here is documented in `docs/metrics.md`.
+//! summarize any window of it. Every rule here is documented in `docs/metrics.md`. Its one
+//! piece of I/O is where an analysis keeps what summaries never read: a spill file of the
+//! process's own ([`spill`]).
 
 pub mod dora;
 pub mod attribution;
@@ -26,6 +28,7 @@ pub mod rollback;
 pub mod shas;
 mod shipments;
 pub mod snapshot;
+pub mod spill;
 pub mod stages;
 pub mod texts;
 

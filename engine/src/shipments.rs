@@ -18,6 +18,7 @@ use crate::reach::Reach;
 use crate::rework::{Reason, own_reason};
 use crate::shas::{ShaId, SortedShas};
 use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
+use crate::spill::Kept;
 use crate::texts::Texts;
 
 /// A team index of a deployment that names none.
@@ -26,6 +27,10 @@ pub(crate) const NO_TEAM: u32 = u32::MAX;
 /// One service's successful deployments, one entry per deployment in finish order (then id),
 /// column by column. Fixed once built: a change to the service's deployments, commits or pull
 /// requests builds new shipments.
+///
+/// The columns summaries read are in memory; what only a page, a new deployment, an incident
+/// naming a commit or a pull request's stages read — the commits — is kept out of it
+/// ([`Commits`], see [`crate::spill`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Shipments {
     /// Deployment `i`'s id, version and the id of the deployment it rolls back are texts `3i`,
@@ -41,11 +46,27 @@ pub(crate) struct Shipments {
     /// The deployments that shipped a revert first, each with the position in its changeset of
     /// the first revert commit; ascending.
     pub(crate) reverts: Vec<(u32, u32)>,
-    /// The commits each shipped first, as ids in `shas`.
-    pub(crate) changesets: Flat<ShaId>,
     /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
     /// start; in finish order, so the samples of a window are one slice.
     pub(crate) seconds: Flat<f64>,
+    /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
+    pub(crate) by_id: Vec<u32>,
+    /// The deployments that roll another back, ascending.
+    pub(crate) rollbacks: Vec<u32>,
+    /// Every team a deployment names, sorted.
+    pub(crate) teams: Vec<String>,
+    /// Every sha the shipments were made from (see [`Reach`]).
+    pub(crate) reach: Reach,
+    /// The commits: what each deployment shipped, and which are live.
+    pub(crate) commits: Kept<Commits>,
+}
+
+/// The commits of one service's shipments: read where a changeset is shown or extended, never
+/// by a summary.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Commits {
+    /// The commits each deployment shipped first, as ids in `shas`.
+    pub(crate) changesets: Flat<ShaId>,
     /// One bit per entry of `changesets`' values, set when that commit has a lead-time sample:
     /// a deployment's samples are its changeset's commits with their bit set, in order, so the
     /// samples need no commit ids of their own.
@@ -57,17 +78,100 @@ pub(crate) struct Shipments {
     pub(crate) branch_starts: Vec<(ShaId, Millis)>,
     /// The deployment (index) that shipped each sha: each commit counts once per service.
     pub(crate) shipper: Vec<u32>,
-    /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
-    pub(crate) by_id: Vec<u32>,
-    /// The deployments that roll another back, ascending.
-    pub(crate) rollbacks: Vec<u32>,
-    /// Every team a deployment names, sorted.
-    pub(crate) teams: Vec<String>,
-    /// Every sha the shipments were made from (see [`Reach`]).
-    pub(crate) reach: Reach,
     /// What the first deployment's head reached: live before any changeset, and never counted.
-    /// With the changesets' shas, exactly the commits that are live (see [`Shipments::is_live`]).
+    /// With the changesets' shas, exactly the commits that are live (see [`Commits::is_live`]).
     pub(crate) first_reached: SortedShas,
+}
+
+impl Commits {
+    /// Whether `sha` is live: reached by a deployment of this service, or listed by one.
+    pub(crate) fn is_live(&self, sha: &str) -> bool {
+        self.shas.id(sha).is_some() || self.first_reached.id(sha).is_some()
+    }
+
+    /// The deployment that shipped `sha`.
+    pub(crate) fn shipper_of(&self, sha: &str) -> Option<usize> {
+        let id = self.shas.id(sha)?;
+        self.shipper.get(id as usize).map(|&i| i as usize)
+    }
+
+    /// The commits deployment `i` shipped first, in changeset order.
+    pub(crate) fn changeset(&self, i: usize) -> Vec<String> {
+        self.changesets.of(i).iter().map(|&sha| self.shas.sha(sha).into_owned()).collect()
+    }
+
+    /// The commits of deployment `i`'s changeset that have a lead-time sample, in order.
+    pub(crate) fn sampled_commits(&self, i: usize) -> impl Iterator<Item = String> + '_ {
+        let entries = self.changesets.range(i);
+        entries.filter(|&k| self.sampled[k / 64] >> (k % 64) & 1 == 1).map(|k| self.shas.sha(self.changesets.values()[k]).into_owned())
+    }
+
+    /// The branch start of the pull request merged as `sha`, when it was found in the graph.
+    pub(crate) fn branch_start(&self, sha: &str) -> Option<Millis> {
+        let id = self.shas.id(sha)?;
+        self.branch_starts.binary_search_by_key(&id, |&(sha, _)| sha).ok().map(|k| self.branch_starts[k].1)
+    }
+
+    /// Adds a deployment's changeset (ids in `shas`) and which of its commits have a sample.
+    fn push(&mut self, changeset: Vec<ShaId>, sampled: impl Iterator<Item = bool>) {
+        let first_entry = self.changesets.values().len();
+        self.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
+        for (k, _) in sampled.enumerate().filter(|(_, has)| *has) {
+            let entry = first_entry + k;
+            self.sampled[entry / 64] |= 1 << (entry % 64);
+        }
+        self.changesets.push(changeset);
+    }
+
+    /// Fills `shipper` from the changesets.
+    fn index_shippers(&mut self) {
+        self.shipper = vec![u32::MAX; self.shas.len()];
+        for i in 0..self.changesets.len() {
+            for &sha in self.changesets.of(i) {
+                self.shipper[sha as usize] = i as u32;
+            }
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.changesets.shrink_to_fit();
+        self.sampled.shrink_to_fit();
+        self.branch_starts.shrink_to_fit();
+        self.shipper.shrink_to_fit();
+    }
+
+    /// The heap bytes held: the sha tables, the changesets, the shippers and the sample bits.
+    fn heap_bytes(&self) -> [usize; 4] {
+        [
+            self.shas.heap_bytes() + self.first_reached.heap_bytes(),
+            self.changesets.heap_bytes() + self.branch_starts.capacity() * size_of::<(ShaId, Millis)>(),
+            self.shipper.capacity() * 4,
+            self.sampled.capacity() * 8,
+        ]
+    }
+}
+
+impl Codec for Commits {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let Self { changesets, sampled, shas, branch_starts, shipper, first_reached } = self;
+        changesets.encode(out);
+        sampled.encode(out);
+        shas.encode(out);
+        branch_starts.encode(out);
+        shipper.encode(out);
+        first_reached.encode(out);
+    }
+
+    fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        Ok(Self {
+            changesets: Codec::decode(input)?,
+            sampled: Codec::decode(input)?,
+            shas: Codec::decode(input)?,
+            branch_starts: Codec::decode(input)?,
+            shipper: Codec::decode(input)?,
+            first_reached: Codec::decode(input)?,
+        })
+    }
 }
 
 /// A deployment to add after the last one of a service, with what the store read for it: the
@@ -127,16 +231,16 @@ impl Shipments {
             finished_at: Vec::with_capacity(count),
             team: Vec::with_capacity(count),
             own_rework: Vec::with_capacity(count),
-            changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()),
             seconds: Flat::with_capacity(count, 0),
             ..Self::default()
         };
+        let mut c = Commits { changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()), ..Commits::default() };
         for ((deployment, listed), changeset) in deployments.iter().zip(sets) {
             let finished_at = deployment.finished_at.expect("only finished deployments are shipped");
             let samples = lead_times(finished_at, &changeset, listed, graph, pr_first_commit);
             let team = deployment.team.as_deref().map_or(NO_TEAM, |t| teams.binary_search_by(|n| n.as_str().cmp(t)).map_or(NO_TEAM, |k| k as u32));
             let revert_at = changeset.iter().position(|sha| reverts.contains(sha));
-            s.push(deployment, finished_at, team, changeset, samples, revert_at);
+            s.push(&mut c, deployment, finished_at, team, changeset, samples, revert_at);
         }
 
         // What the shipments depend on, before the graph's ids are dropped.
@@ -151,49 +255,42 @@ impl Shipments {
         let depended: Vec<std::borrow::Cow<'_, str>> = depended.into_iter().map(|id| shas.sha(id)).collect();
         s.reach = Reach::of(depended.len(), depended.iter().map(|sha| sha.as_ref()));
 
-        s.first_reached = shas.sorted_of(first_reached).0;
+        c.first_reached = shas.sorted_of(first_reached).0;
         // Keep only the shas the changesets name, renumbered in sorted order.
-        let (table, order) = shas.sorted_of(s.changesets.values().iter().copied());
+        let (table, order) = shas.sorted_of(c.changesets.values().iter().copied());
         let renamed: HashMap<ShaId, ShaId> = order.iter().enumerate().map(|(new, &old)| (old, new as ShaId)).collect();
-        s.changesets.values_mut().iter_mut().for_each(|sha| *sha = renamed[sha]);
-        s.branch_starts = found_starts
+        c.changesets.values_mut().iter_mut().for_each(|sha| *sha = renamed[sha]);
+        c.branch_starts = found_starts
             .iter()
             .filter_map(|sha| Some((*renamed.get(sha)?, *pr_first_commit.get(sha)?)))
             .collect();
-        s.branch_starts.sort_unstable();
-        s.shas = table;
-        s.index_shippers();
+        c.branch_starts.sort_unstable();
+        c.shas = table;
+        c.index_shippers();
         let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
         by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
         s.by_id = by_id;
         s.teams = teams;
-        s.shrink_to_fit();
-        s
+        s.kept(c)
     }
 
-    /// Gives back every column's spare capacity: shipments are fixed once made, and a column
-    /// that grew by a push would otherwise keep up to as much room again as it holds.
-    fn shrink_to_fit(&mut self) {
-        let Self { texts, finished_at, team, own_rework, reverts, changesets, seconds, sampled, shas: _, branch_starts, shipper, by_id, rollbacks, teams, reach: _, first_reached: _ } =
-            self;
+    /// These shipments with `commits` kept (see [`crate::spill`]), and every column's spare
+    /// capacity given back: shipments are fixed once made, and a column that grew by a push
+    /// would otherwise keep up to as much room again as it holds.
+    fn kept(mut self, mut commits: Commits) -> Self {
+        let Self { texts, finished_at, team, own_rework, reverts, seconds, by_id, rollbacks, teams, reach: _, commits: _ } = &mut self;
         texts.shrink_to_fit();
         finished_at.shrink_to_fit();
         team.shrink_to_fit();
         own_rework.shrink_to_fit();
         reverts.shrink_to_fit();
-        changesets.shrink_to_fit();
         seconds.shrink_to_fit();
-        sampled.shrink_to_fit();
-        branch_starts.shrink_to_fit();
-        shipper.shrink_to_fit();
         by_id.shrink_to_fit();
         rollbacks.shrink_to_fit();
         teams.shrink_to_fit();
-    }
-
-    /// Whether `sha` is live: reached by a deployment of this service, or listed by one.
-    pub(crate) fn is_live(&self, sha: &str) -> bool {
-        self.shas.id(sha).is_some() || self.first_reached.id(sha).is_some()
+        commits.shrink_to_fit();
+        self.commits = Kept::new(commits);
+        self
     }
 
     /// These shipments with `appendix` added after the last deployment, exactly as a build of
@@ -211,12 +308,13 @@ impl Shipments {
             None => NO_TEAM,
             Some(t) => self.teams.binary_search(t).ok()? as u32,
         };
+        let commits = self.commits.get();
         // The changeset as `changesets` walks it: what the head reached, then the listed commits
         // that were not live, each once.
         let mut changeset: Vec<&str> = walked.iter().map(|(sha, _)| sha.as_str()).collect();
         let mut counted: HashSet<&str> = changeset.iter().copied().collect();
         for c in &d.commits {
-            if !self.is_live(&c.sha) && counted.insert(&c.sha) {
+            if !commits.is_live(&c.sha) && counted.insert(&c.sha) {
                 changeset.push(&c.sha);
             }
         }
@@ -232,35 +330,30 @@ impl Shipments {
             .collect();
 
         let mut s = self.clone();
-        let (table, remap, ids) = self.shas.inserted(&changeset);
-        s.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
-        s.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
-        s.shas = table;
+        let mut c = Commits::clone(&commits);
+        let (table, remap, ids) = commits.shas.inserted(&changeset);
+        c.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
+        c.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
+        c.shas = table;
         let index = s.len();
         let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
-        s.push(d, finished_at, team, ids, samples, revert_at);
+        s.push(&mut c, d, finished_at, team, ids, samples, revert_at);
         let at = s.by_id.partition_point(|&i| s.texts.get(3 * i) < d.id.as_str());
         s.by_id.insert(at, index as u32);
-        s.index_shippers();
+        c.index_shippers();
         for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
             s.reach.insert(sha);
         }
-        s.shrink_to_fit();
-        Some(s)
+        Some(s.kept(c))
     }
 
-    /// Adds a deployment after the last one: its columns, its changeset (ids in `shas`) and the
-    /// lead-time sample of each commit of it (`None` for none).
-    fn push(&mut self, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<f64>>, revert_at: Option<usize>) {
+    /// Adds a deployment after the last one: its columns, its changeset (ids in `commits.shas`)
+    /// and the lead-time sample of each commit of it (`None` for none).
+    #[expect(clippy::too_many_arguments, reason = "one deployment's columns, each given once")]
+    fn push(&mut self, commits: &mut Commits, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<f64>>, revert_at: Option<usize>) {
         let index = self.len() as u32;
-        let first_entry = self.changesets.values().len();
-        self.sampled.resize((first_entry + changeset.len()).div_ceil(64), 0);
-        for (k, _) in samples.iter().enumerate().filter(|(_, sample)| sample.is_some()) {
-            let entry = first_entry + k;
-            self.sampled[entry / 64] |= 1 << (entry % 64);
-        }
+        commits.push(changeset, samples.iter().map(Option::is_some));
         self.seconds.push(samples.into_iter().flatten());
-        self.changesets.push(changeset);
         self.texts.push(&d.id);
         self.texts.push(d.version.as_deref().unwrap_or_default());
         self.texts.push(d.rollback_of.as_deref().unwrap_or_default());
@@ -272,16 +365,6 @@ impl Shipments {
         }
         if d.rollback_of.is_some() {
             self.rollbacks.push(index);
-        }
-    }
-
-    /// Fills `shipper` from the changesets.
-    fn index_shippers(&mut self) {
-        self.shipper = vec![u32::MAX; self.shas.len()];
-        for i in 0..self.changesets.len() {
-            for &sha in self.changesets.of(i) {
-                self.shipper[sha as usize] = i as u32;
-            }
         }
     }
 
@@ -308,10 +391,9 @@ impl Shipments {
         Some(self.by_id[found] as usize)
     }
 
-    /// The deployment that shipped `sha`.
-    pub(crate) fn shipper_of(&self, sha: &str) -> Option<usize> {
-        let id = self.shas.id(sha)?;
-        self.shipper.get(id as usize).map(|&i| i as usize)
+    /// The commits, when these shipments may hold `sha` (see [`Reach`]): read only then.
+    pub(crate) fn commits_with(&self, sha: &str) -> Option<std::sync::Arc<Commits>> {
+        self.reach.may_hold(sha).then(|| self.commits.get())
     }
 
     /// The indexes of the deployments that finished in `[from, to)`.
@@ -329,33 +411,38 @@ impl Shipments {
         &self.seconds.values()[self.seconds.range(range.start).start..self.seconds.range(range.end - 1).end]
     }
 
-    /// The heap bytes held, part by part, in the order of `Analysis::footprint`'s names.
-    pub(crate) fn heap_bytes(&self) -> [usize; 7] {
+    /// The bytes held, part by part, in the order of `Analysis::footprint`'s names: in memory
+    /// (capacities, not lengths), then the bytes of the commits in the spill file.
+    pub(crate) fn heap_bytes(&self) -> ([usize; 7], usize) {
         let vec = |capacity: usize, size: usize| capacity * size;
-        [
-            self.shas.heap_bytes(),
-            self.changesets.heap_bytes(),
-            vec(self.shipper.capacity(), 4),
-            self.seconds.heap_bytes() + vec(self.sampled.capacity(), 8),
+        let ([shas, changesets, shipper, sampled], spilled) = self.commits.bytes(Commits::heap_bytes);
+        let memory = [
+            shas,
+            changesets,
+            shipper,
+            self.seconds.heap_bytes() + sampled,
             self.texts.heap_bytes(),
             vec(self.finished_at.capacity(), 8)
                 + vec(self.team.capacity(), 4)
                 + self.own_rework.capacity()
                 + vec(self.reverts.capacity(), 8)
                 + vec(self.by_id.capacity(), 4)
-                + vec(self.rollbacks.capacity(), 4)
-                + vec(self.branch_starts.capacity(), size_of::<(ShaId, Millis)>()),
-            self.reach.heap_bytes() + self.first_reached.heap_bytes(),
-        ]
+                + vec(self.rollbacks.capacity(), 4),
+            self.reach.heap_bytes(),
+        ];
+        (memory, spilled)
     }
 }
 
 impl Codec for Shipments {
+    // The fields in the order they were written before the commits were kept apart, so that a
+    // snapshot reads the same either way.
     fn encode(&self, out: &mut Vec<u8>) {
         // Every field, so that a field added later does not compile until it is written here
         // (and `snapshot::FORMAT` changes).
-        let Self { texts, finished_at, team, own_rework, reverts, changesets, seconds, sampled, shas, branch_starts, shipper, by_id, rollbacks, teams, reach, first_reached } =
-            self;
+        let Self { texts, finished_at, team, own_rework, reverts, seconds, by_id, rollbacks, teams, reach, commits } = self;
+        let commits = commits.get();
+        let Commits { changesets, sampled, shas, branch_starts, shipper, first_reached } = commits.as_ref();
         texts.encode(out);
         finished_at.encode(out);
         team.encode(out);
@@ -375,41 +462,36 @@ impl Codec for Shipments {
     }
 
     fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
-        let s = Self {
-            texts: Codec::decode(input)?,
-            finished_at: Codec::decode(input)?,
-            team: Codec::decode(input)?,
-            own_rework: Codec::decode(input)?,
-            reverts: Codec::decode(input)?,
-            changesets: Codec::decode(input)?,
-            seconds: Codec::decode(input)?,
-            sampled: Codec::decode(input)?,
-            shas: Codec::decode(input)?,
-            branch_starts: Codec::decode(input)?,
-            shipper: Codec::decode(input)?,
-            by_id: Codec::decode(input)?,
-            rollbacks: Codec::decode(input)?,
-            teams: Codec::decode(input)?,
-            reach: Codec::decode(input)?,
-            first_reached: Codec::decode(input)?,
-        };
+        let mut c = Commits::default();
+        let mut s = Self { texts: Codec::decode(input)?, finished_at: Codec::decode(input)?, team: Codec::decode(input)?, own_rework: Codec::decode(input)?, reverts: Codec::decode(input)?, ..Self::default() };
+        c.changesets = Codec::decode(input)?;
+        s.seconds = Codec::decode(input)?;
+        c.sampled = Codec::decode(input)?;
+        c.shas = Codec::decode(input)?;
+        c.branch_starts = Codec::decode(input)?;
+        c.shipper = Codec::decode(input)?;
+        s.by_id = Codec::decode(input)?;
+        s.rollbacks = Codec::decode(input)?;
+        s.teams = Codec::decode(input)?;
+        s.reach = Codec::decode(input)?;
+        c.first_reached = Codec::decode(input)?;
         // What the part's readers index by: one entry a deployment in every column, ids within
         // their tables.
         let count = s.len();
-        let (shas, deployment, teams) = (s.shas.len(), |i: &u32| (*i as usize) < count, s.teams.len());
+        let (shas, deployment, teams) = (c.shas.len(), |i: &u32| (*i as usize) < count, s.teams.len());
         let fits = s.texts.len() == 3 * count
-            && [s.team.len(), s.own_rework.len(), s.changesets.len(), s.seconds.len(), s.by_id.len()].iter().all(|&n| n == count)
-            && s.sampled.len() == s.changesets.values().len().div_ceil(64)
-            && s.changesets.values().iter().all(|&sha| (sha as usize) < shas)
-            && s.branch_starts.iter().all(|&(sha, _)| (sha as usize) < shas)
-            && s.shipper.len() == shas
-            && s.shipper.iter().all(|i| *i == u32::MAX || deployment(i))
+            && [s.team.len(), s.own_rework.len(), c.changesets.len(), s.seconds.len(), s.by_id.len()].iter().all(|&n| n == count)
+            && c.sampled.len() == c.changesets.values().len().div_ceil(64)
+            && c.changesets.values().iter().all(|&sha| (sha as usize) < shas)
+            && c.branch_starts.iter().all(|&(sha, _)| (sha as usize) < shas)
+            && c.shipper.len() == shas
+            && c.shipper.iter().all(|i| *i == u32::MAX || deployment(i))
             && s.by_id.iter().chain(&s.rollbacks).chain(s.reverts.iter().map(|(i, _)| i)).all(deployment)
             && s.team.iter().all(|&t| t == NO_TEAM || (t as usize) < teams);
         if !fits {
             return Err(invalid("columns"));
         }
-        Ok(s)
+        Ok(s.kept(c))
     }
 }
 

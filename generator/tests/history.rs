@@ -248,7 +248,7 @@ fn timestamps_are_consistent_and_nothing_is_in_the_future() {
     let analysis = Analysis::build(history(&facts, "production"), 24 * HOUR);
     for d in analysis.deployments() {
         for sha in d.changeset() {
-            assert!(merged.get(sha.as_ref()).is_none_or(|m| *m < d.finished_at()), "PR merged after its deployment: {sha}");
+            assert!(merged.get(sha.as_str()).is_none_or(|m| *m < d.finished_at()), "PR merged after its deployment: {sha}");
         }
     }
 

@@ -1,7 +1,6 @@
 //! From an alert to its incident and, when the policy and the decision say so, a rollback with
 //! the report its hooks receive.
 
-use std::borrow::Cow;
 
 use pacer_collector::Normalizer;
 use pacer_collector::alerts::Alert;
@@ -99,7 +98,7 @@ pub async fn plan(
         }
     };
     let id = rollback_id(service, &environment, &bad.id);
-    let changeset: Vec<String> = analysis.deployment(&bad.id).map(|a| a.changeset().map(Cow::into_owned).collect()).unwrap_or_default();
+    let changeset: Vec<String> = analysis.deployment(&bad.id).map(|a| a.changeset()).unwrap_or_default();
     // The report names both deployments in full: their rows are in the store.
     let (bad, target) = (&stored(store, bad).await?, &stored(store, target).await?);
     let commits = store.commits(&changeset).await?;

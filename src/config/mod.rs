@@ -38,7 +38,7 @@ use paths::{Kind, fields, scalar_paths};
 
 /// Every top-level setting: (file key, what it is), in the order an
 /// unknown key's error lists them. A test holds it to the parts' own keys.
-pub const SETTINGS: [(&str, &str); 33] = [
+pub const SETTINGS: [(&str, &str); 34] = [
     ("listen", "address to serve on"),
     ("database_url", "sqlite://path or postgres://…"),
     ("api_token", "bearer token for write endpoints"),
@@ -47,6 +47,7 @@ pub const SETTINGS: [(&str, &str); 33] = [
     ("attribution_window_secs", "incident attribution window"),
     ("analysis_wait_ms", "longest a query waits for the analysis to take in the latest writes"),
     ("analysis_snapshot_secs", "how often the analysis is written to the database for the next start (0: never)"),
+    ("analysis_spill_dir", "directory of the file the analysis keeps its commits in (\"\": in memory)"),
     ("benchmarks", "default DORA report year"),
     ("max_body_bytes", "largest request body"),
     ("environments", "environment aliases"),
@@ -164,7 +165,7 @@ impl Settings {
     pub fn describe(&self) -> String {
         let secret = |s: &Option<String>| if s.is_some() { "(set)" } else { "(not set)" };
         let mut out = format!(
-            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nanalysis_wait_ms = {}\nanalysis_snapshot_secs = {}\nbenchmarks = {}\nmax_body_bytes = {}\n",
+            "listen = {}\ndatabase_url = {}\napi_token = {}\nread_token = {}\nattribution_window_secs = {}\nanalysis_wait_ms = {}\nanalysis_snapshot_secs = {}\nanalysis_spill_dir = {:?}\nbenchmarks = {}\nmax_body_bytes = {}\n",
             self.listen,
             pacer_store::redact(&self.database_url),
             secret(&self.api.api_token),
@@ -172,6 +173,7 @@ impl Settings {
             self.api.attribution_window / SECOND,
             self.api.analysis_wait.as_millis(),
             self.api.analysis_snapshot.map_or(0, |every| every.as_secs()),
+            self.api.analysis_spill_dir.as_deref().map_or_else(String::new, |dir| dir.display().to_string()),
             benchmarks_name(self.api.benchmarks),
             self.api.max_body_bytes,
         );
@@ -535,6 +537,18 @@ mod tests {
         assert_eq!(s.listen.port(), 2);
         assert_eq!(s.database_url, "sqlite://c.db");
         assert_eq!(s.api.benchmarks, Benchmarks::Y2021);
+    }
+
+    #[test]
+    fn the_spill_directory_defaults_to_the_temporary_one_is_checked_and_empty_keeps_the_analysis_in_memory() {
+        let s = load("", &[]).expect("valid");
+        assert_eq!(s.api.analysis_spill_dir, Some(std::env::temp_dir()));
+        let s = load("analysis_spill_dir = \"\"\n", &[]).expect("valid");
+        assert_eq!(s.api.analysis_spill_dir, None);
+        assert!(s.describe().contains("analysis_spill_dir = \"\"\n"), "{}", s.describe());
+        let errors = load("", &[("PACER_ANALYSIS_SPILL_DIR", "/no/such/directory")]).expect_err("not a directory");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].starts_with("analysis_spill_dir: expected a directory") && errors[0].contains("/no/such/directory"), "{errors:#?}");
     }
 
     #[test]

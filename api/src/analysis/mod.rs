@@ -368,7 +368,7 @@ async fn append(store: &Store, analysis: &Analysis, service: &str, ids: &[String
     if deployment.service != service || !counts || !finished_last {
         return Ok(None);
     }
-    let Some(appendix) = store.appendix(deployment, |sha| analysis.is_live(service, sha)).await? else { return Ok(None) };
+    let Some(appendix) = store.appendix(deployment, analysis.live_in(service)).await? else { return Ok(None) };
     Ok(ServicePart::appended(analysis, service, &appendix))
 }
 

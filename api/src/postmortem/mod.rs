@@ -124,7 +124,7 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
 /// runs of its head commit and the compare link from the deployment before it.
 async fn suspect(state: &AppState, analysis: &Analysis, deployment: Deployment) -> Result<Suspect, Problem> {
     let analyzed = analysis.analyzed(&deployment);
-    let changeset: Vec<String> = analyzed.map(|a| a.changeset().map(std::borrow::Cow::into_owned).collect()).unwrap_or_default();
+    let changeset: Vec<String> = analyzed.map(|a| a.changeset()).unwrap_or_default();
     let commits = state.store.commits(&changeset).await?;
     let pull_requests = state.store.pull_requests_merged_as(&changeset).await?;
     let ci_runs = match (&deployment.commit_sha, deployment.finished_at) {

@@ -13,7 +13,6 @@
 //! delivers it. The HTML uses tables and inline styles only — no stylesheet, no script — because
 //! that is what Outlook, Gmail and Apple Mail all render alike.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -320,9 +319,9 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
 
 /// The slowest lead-time samples of the week's deployments, with their commits and PRs.
 async fn slowest(state: &AppState, deployments: &[AnalyzedDeployment<'_>]) -> Result<Vec<Slow>, Problem> {
-    let mut samples: Vec<(&AnalyzedDeployment, Cow<str>, f64)> = deployments
+    let mut samples: Vec<(&AnalyzedDeployment, String, f64)> = deployments
         .iter()
-        .flat_map(|d| d.lead_time_samples().map(move |(sha, seconds)| (d, sha, seconds)))
+        .flat_map(|d| d.lead_time_samples().into_iter().map(move |(sha, seconds)| (d, sha, seconds)))
         .collect();
     samples.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
     samples.truncate(SLOWEST);
@@ -341,9 +340,9 @@ async fn slowest(state: &AppState, deployments: &[AnalyzedDeployment<'_>]) -> Re
             deployment_id: d.id().to_owned(),
             deployed_at: d.finished_at(),
             seconds,
-            message: messages.get(sha.as_ref()).cloned().flatten(),
-            pull_request: pulls.remove(sha.as_ref()),
-            sha: sha.into_owned(),
+            message: messages.get(sha.as_str()).cloned().flatten(),
+            pull_request: pulls.remove(sha.as_str()),
+            sha,
         })
         .collect())
 }

@@ -96,7 +96,7 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
         "team": d.team,
         "url": d.url,
         "commits": commits,
-        "changeset": analyzed.map(|a| a.changeset().collect::<Vec<_>>()),
+        "changeset": analyzed.map(|a| a.changeset()),
         "lead_time_samples_seconds": analyzed.map(|a| a.lead_times()),
         "failed": analyzed.is_some_and(|a| a.failed()),
         "failure_causes": analyzed.map(|a| a.failure_causes()).unwrap_or_default(),

@@ -7,7 +7,6 @@
 //! written with `format!`, and every piece of text that comes from stored data or the request
 //! goes through [`escape`]: one page of tables does not justify a template crate's build time.
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -101,7 +100,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     };
     let deployments = state.store.deployments(&list).await?.items;
     let shipped: Vec<String> =
-        deployments.iter().filter_map(|d| analysis.analyzed(d)).flat_map(|a| a.changeset().map(Cow::into_owned)).collect();
+        deployments.iter().filter_map(|d| analysis.analyzed(d)).flat_map(|a| a.changeset()).collect();
     let mut pull_requests: HashMap<String, Vec<PullRequestSummary>> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shipped).await? {
         pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
@@ -415,13 +414,14 @@ fn deployment_table(
         let analyzed = analysis.analyzed(d);
         let shipped = match analyzed {
             Some(a) => {
-                let prs: Vec<String> = a
-                    .changeset()
-                    .filter_map(|sha| pull_requests.get(sha.as_ref()))
+                let changeset = a.changeset();
+                let prs: Vec<String> = changeset
+                    .iter()
+                    .filter_map(|sha| pull_requests.get(sha))
                     .flatten()
                     .map(|pr| escape(&format!("{}#{}", pr.repository, pr.number)))
                     .collect();
-                let commits = match a.changeset().len() {
+                let commits = match changeset.len() {
                     1 => "1 commit".to_owned(),
                     n => format!("{n} commits"),
                 };
