@@ -13,6 +13,8 @@
 //! calls it while it assembles and keeps what it returns in its parts. The fix-forwards of the
 //! rework rule are found here too, from the same attribution ([`crate::rework`] owns the rule).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::model::{Incident, Millis};
@@ -84,10 +86,8 @@ pub(crate) struct Failure {
 /// What attribution found for one service.
 #[derive(Debug, Default)]
 pub(crate) struct Attributed {
-    /// Each deployment's index into `failures`, or `u32::MAX` when it did not fail; empty when
-    /// none did.
-    pub(crate) failure_of: Vec<u32>,
-    /// The failed deployments' causes and recoveries.
+    /// The failed deployments' causes and recoveries, ascending by deployment: a window's
+    /// failures are one slice, found by binary search.
     pub(crate) failures: Vec<Failure>,
     /// The deployments that finished while one of the service's own incidents not attributed
     /// to them was open, each with the first such incident (see [`crate::rework`]).
@@ -207,26 +207,19 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
             if !d.wanted {
                 return Attributed::default();
             }
-            let mut failure_of = vec![u32::MAX; d.shipments.len()];
-            let mut failures: Vec<Failure> = Vec::new();
+            let mut failed: BTreeMap<u32, Failure> = BTreeMap::new();
             for (i, cause, recovered) in causes {
-                if failure_of[i] == u32::MAX {
-                    failure_of[i] = u32::try_from(failures.len()).expect("fewer than 2^32 failures");
-                    // Room for one cause, which is what nearly every failure has.
-                    failures.push(Failure { deployment: i as u32, causes: Vec::with_capacity(1), recovered_at: None });
-                }
-                let f = &mut failures[failure_of[i] as usize];
+                let deployment = u32::try_from(i).expect("fewer than 2^32 deployments");
+                // Room for one cause, which is what nearly every failure has.
+                let f = failed.entry(deployment).or_insert_with(|| Failure { deployment, causes: Vec::with_capacity(1), recovered_at: None });
                 f.causes.push(cause);
                 f.recovered_at = match (f.recovered_at, recovered) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
             }
-            if failures.is_empty() {
-                failure_of = Vec::new();
-            }
             let fix_forwards = fix_forwards(&d.shipments.finished_at, d.incidents, &blamed);
-            Attributed { failure_of, failures, fix_forwards }
+            Attributed { failures: failed.into_values().collect(), fix_forwards }
         })
         .collect()
 }

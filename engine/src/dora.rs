@@ -73,9 +73,7 @@ struct Part {
     shipments: Arc<Shipments>,
     /// Its own incidents, ascending by opening time then id.
     incidents: Arc<[Incident]>,
-    /// Each deployment's index into `failures`, or `u32::MAX` when it did not fail.
-    failure_of: Vec<u32>,
-    /// The failed deployments' causes and recoveries.
+    /// The failed deployments' causes and recoveries, ascending by deployment.
     failures: Vec<Failure>,
     /// The deployments that are fix-forwards, each with the incident (index into `incidents`)
     /// open when it finished; ascending by deployment.
@@ -84,7 +82,14 @@ struct Part {
 
 impl Part {
     fn failure(&self, index: usize) -> Option<&Failure> {
-        self.failures.get(*self.failure_of.get(index)? as usize)
+        let found = self.failures.binary_search_by_key(&(index as u32), |f| f.deployment).ok()?;
+        Some(&self.failures[found])
+    }
+
+    /// The failures of the deployments `range`.
+    fn failures_in(&self, range: Range<usize>) -> &[Failure] {
+        let at = |i: usize| self.failures.partition_point(|f| (f.deployment as usize) < i);
+        &self.failures[at(range.start)..at(range.end)]
     }
 
     /// The fix-forward incident of deployment `index`, if it is one.
@@ -413,8 +418,8 @@ impl Analysis {
             .zip(failures.iter_mut())
             .map(|(d, failed)| {
                 d.kept.unwrap_or_else(|| {
-                    let Attributed { failure_of, failures, fix_forwards } = std::mem::take(failed);
-                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failure_of, failures, fix_forwards })
+                    let Attributed { failures, fix_forwards } = std::mem::take(failed);
+                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failures, fix_forwards })
                 })
             })
             .collect();
@@ -616,8 +621,7 @@ impl Analysis {
                 *sum += bytes;
             }
             spilled += on_disk;
-            failures += p.failure_of.capacity() * 4
-                + p.failures.capacity() * size_of::<Failure>()
+            failures += p.failures.capacity() * size_of::<Failure>()
                 + p.failures.iter().map(|f| f.causes.capacity() * size_of::<FailureCause>() + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum::<usize>();
             incidents += p.incidents.len() * size_of::<Incident>()
                 + p.incidents
@@ -679,7 +683,7 @@ impl Analysis {
             level: lead.median.map(|m| bands.lead_time(m)),
         };
 
-        let failed: Vec<(&Part, &Failure)> = window.iter().flat_map(|(p, r)| r.clone().filter_map(|i| Some((*p, p.failure(i)?)))).collect();
+        let failed: Vec<(&Part, &Failure)> = window.iter().flat_map(|(p, r)| p.failures_in(r.clone()).iter().map(move |f| (*p, f))).collect();
         let rate = ratio(failed.len() as u64, count);
         let change_failure_rate = ChangeFailureRate {
             deployments: count,
