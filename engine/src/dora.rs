@@ -605,11 +605,11 @@ impl Analysis {
     pub fn footprint(&self) -> (Vec<(&'static str, usize)>, usize) {
         const NAMES: [&str; 7] = [
             "the sha table (sorted: 20 bytes a Git sha)",
-            "changesets",
+            "changesets and the branch starts found in the graph",
             "the sha → deployment index",
             "lead-time samples (seconds, and which commits have one)",
             "deployment texts (id, version, rolled-back id)",
-            "deployment columns and indexes (finish time, team, rework, by id, rollbacks, branch starts)",
+            "deployment columns and indexes (finish time, team, rework, by id, rollbacks)",
             "what each service depends on (reach filters)",
         ];
         let mut sums = [0usize; 7];
