@@ -10,9 +10,10 @@
 //! the parts their causes land in. Summarizing filters and counts, part by part; a window costs what it holds.
 //!
 //! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
-//! deployment is its finish time, its team, its changeset and its lead-time samples, and three
-//! short texts (its id, version and the deployment it rolls back). The rest of its row is in the
-//! store, which is where pages read it from.
+//! deployment is its finish time, its team, its lead-time samples, and three short texts (its
+//! id, version and the deployment it rolls back). Its changeset is kept out of memory, in the
+//! process's spill file ([`crate::spill`]), and read back where it is shown or extended. The
+//! rest of its row is in the store, which is where pages read it from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
