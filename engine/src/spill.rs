@@ -255,8 +255,8 @@ mod tests {
         let spill = Arc::new(Spill::create(&std::env::temp_dir()).expect("a spill file in the temporary directory"));
         let keep = |value: Vec<u32>| {
             let bytes = encode(&value);
-            let at = spill.extents.lock().unwrap().take(bytes.len() as u64);
-            spill.file.write_all_at(&bytes, at).unwrap();
+            let at = spill.extents.lock().expect("not poisoned").take(bytes.len() as u64);
+            spill.file.write_all_at(&bytes, at).expect("written");
             Kept::<Vec<u32>>(Holder::File(Arc::new(Extent { spill: Arc::clone(&spill), at, len: bytes.len() as u64, read: Mutex::new(Weak::new()) })))
         };
         let (a, b) = (keep((0..1000).collect()), keep(vec![7, 8, 9]));
@@ -264,11 +264,11 @@ mod tests {
         assert_eq!(*b.get(), [7, 8, 9]);
         let held = a.get();
         assert!(Arc::ptr_eq(&held, &a.get()), "a value some reader holds is not read again");
-        let (clone, used) = (a.clone(), spill.extents.lock().unwrap().used);
+        let (clone, used) = (a.clone(), spill.extents.lock().expect("not poisoned").used);
         drop(a);
-        assert_eq!(spill.extents.lock().unwrap().used, used, "a clone still holds the extent");
+        assert_eq!(spill.extents.lock().expect("not poisoned").used, used, "a clone still holds the extent");
         assert_eq!(*clone.get(), *held);
         drop((clone, held));
-        assert_eq!(spill.extents.lock().unwrap().used, b.bytes(|_| 0).1 as u64, "only the other value's bytes are in use");
+        assert_eq!(spill.extents.lock().expect("not poisoned").used, b.bytes(|_| 0).1 as u64, "only the other value's bytes are in use");
     }
 }
