@@ -99,8 +99,9 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         cursor: None,
     };
     let deployments = state.store.deployments(&list).await?.items;
-    let shipped: Vec<String> =
-        deployments.iter().filter_map(|d| analysis.analyzed(d)).flat_map(|a| a.changeset()).collect();
+    // Each shown deployment's changeset, read once from where the analysis keeps commits.
+    let changesets: Vec<Option<Vec<String>>> = deployments.iter().map(|d| analysis.analyzed(d).map(|a| a.changeset())).collect();
+    let shipped: Vec<String> = changesets.iter().flatten().flatten().cloned().collect();
     let mut pull_requests: HashMap<String, Vec<PullRequestSummary>> = HashMap::new();
     for pr in state.store.pull_requests_merged_as(&shipped).await? {
         pull_requests.entry(pr.merge_commit_sha.clone().unwrap_or_default()).or_default().push(pr);
@@ -126,7 +127,7 @@ async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     form(&mut html, &view, &analysis, &teams, &environments);
     keys(&mut html, &view, &current, &previous);
     chart_figures(&mut html, &view, &current);
-    deployment_table(&mut html, &deployments, &analysis, &pull_requests);
+    deployment_table(&mut html, &deployments, &changesets, &analysis, &pull_requests);
     incident_table(&mut html, &incidents, &analysis);
     rollback_table(&mut html, &rollbacks);
     rollback_deployments(&mut html, &analysis, &f);
@@ -405,16 +406,16 @@ fn short(sha: &str) -> &str {
 fn deployment_table(
     html: &mut String,
     deployments: &[pacer_store::DeploymentRow],
+    changesets: &[Option<Vec<String>>],
     analysis: &Analysis,
     pull_requests: &HashMap<String, Vec<PullRequestSummary>>,
 ) {
     const COLUMNS: [&str; 7] = ["Finished (UTC)", "Service", "Version", "What shipped", "Status", "Failed", "Notes"];
     table_start(html, "deployments", "Recent deployments", &COLUMNS);
-    for d in deployments {
+    for (d, changeset) in deployments.iter().zip(changesets) {
         let analyzed = analysis.analyzed(d);
-        let shipped = match analyzed {
-            Some(a) => {
-                let changeset = a.changeset();
+        let shipped = match changeset {
+            Some(changeset) => {
                 let prs: Vec<String> = changeset
                     .iter()
                     .filter_map(|sha| pull_requests.get(sha))
