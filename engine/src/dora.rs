@@ -26,6 +26,7 @@ use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed};
 use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
+use crate::memo::Memo;
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
 use crate::percentile::percentiles_cont_of;
 use crate::rework::{self, ByReason, Reason};
@@ -97,6 +98,27 @@ impl Part {
     fn fix_forward(&self, index: usize) -> Option<&Incident> {
         let found = self.fix_forwards.binary_search_by_key(&(index as u32), |&(i, _)| i).ok()?;
         self.incidents.get(self.fix_forwards[found].1 as usize)
+    }
+
+    /// The earliest time from which a window may count this part otherwise than `before`
+    /// (`Millis::MAX` when none can): the finish of the first deployment whose finish, lead-time
+    /// samples, failure, recovery or rework differ, or the opening of the first incident whose
+    /// opening or resolution differs, whichever is earlier. A window ending by then holds the
+    /// same facts in both, so its summary is the same.
+    fn differs_from(&self, before: &Part) -> Millis {
+        let finish = |p: &Part, i: usize| p.shipments.finished_at.get(i).copied();
+        let counted = |p: &Part, i: usize| {
+            let s = &p.shipments;
+            let samples = s.seconds_of(i..i + 1).iter().map(|v| v.to_bits());
+            let failure = p.failure(i).map(|f| f.recovered_at);
+            (i < s.len()).then(|| (s.finished_at[i], samples.collect::<Vec<u64>>(), failure, rework::reason(s.own_rework[i], p.fix_forward(i).is_some())))
+        };
+        let deployments = self.shipments.len().max(before.shipments.len());
+        let deployment = (0..deployments).find(|&i| counted(self, i) != counted(before, i)).map(|i| [finish(self, i), finish(before, i)]);
+        let times = |p: &Part, j: usize| p.incidents.get(j).map(|i| (i.opened_at, i.resolved_at));
+        let incidents = self.incidents.len().max(before.incidents.len());
+        let incident = (0..incidents).find(|&j| times(self, j) != times(before, j)).map(|j| [times(self, j), times(before, j)].map(|t| t.map(|(opened, _)| opened)));
+        deployment.into_iter().chain(incident).flatten().flatten().min().unwrap_or(Millis::MAX)
     }
 
     /// Counts the rework deployments of `range` under their reasons.
@@ -261,6 +283,9 @@ pub struct Analysis {
     parts: Vec<Arc<Part>>,
     /// The services whose deployments name each team.
     team_services: BTreeMap<String, BTreeSet<String>>,
+    /// Bucket summaries computed, by scope and bands: carried to the analysis advanced from this
+    /// one where nothing they count changed (see [`crate::memo`]).
+    memo: Memo<(Scope, Benchmarks), Summary>,
 }
 
 /// A part while an analysis is assembled: its facts, and the part itself when nothing that
@@ -376,7 +401,25 @@ impl Analysis {
                 }
             })
             .collect();
-        Self::assemble(self.environment.clone(), self.attribution_window, drafts)
+        let mut next = Self::assemble(self.environment.clone(), self.attribution_window, drafts);
+        next.memo = self.memo.carried(next.changes_since(self));
+        next
+    }
+
+    /// Which of the bucket summaries kept by `before` this analysis answers the same: those of
+    /// windows ending by the time each changed service in their scope first differs.
+    fn changes_since(&self, before: &Self) -> impl Fn(&(Scope, Benchmarks), (Millis, Millis)) -> bool + use<> {
+        let none = Part::default();
+        let services = self.parts.iter().chain(&before.parts).map(|p| p.service.as_str()).collect::<BTreeSet<_>>();
+        let changes: Vec<(String, Millis)> = services
+            .into_iter()
+            .filter_map(|service| match (self.part(service), before.part(service)) {
+                (Some(now), Some(then)) if Arc::ptr_eq(now, then) => None,
+                (now, then) => Some((service.to_owned(), now.map_or(&none, |p| p).differs_from(then.map_or(&none, |p| p)))),
+            })
+            .filter(|&(_, at)| at < Millis::MAX)
+            .collect();
+        move |(scope, _), (_, end)| changes.iter().all(|(service, at)| end <= *at || !scope.includes(service))
     }
 
     /// The services holding a deployment that a fresh part's incidents or rollbacks name, before
@@ -424,7 +467,7 @@ impl Analysis {
                 })
             })
             .collect();
-        Self { environment, attribution_window, parts, team_services }
+        Self { environment, attribution_window, parts, team_services, memo: Memo::default() }
     }
 
     /// Whether `service` has a successful deployment in this analysis.
@@ -638,6 +681,7 @@ impl Analysis {
         all.push(("failures and their causes", failures));
         all.push(("incidents", incidents));
         all.push(("the parts themselves (one a service)", parts + self.parts.capacity() * size_of::<Arc<Part>>()));
+        all.push(("bucket summaries kept for series", self.memo.bytes(|s| size_of::<Summary>() + s.from.capacity() + s.to.capacity() + s.environment.capacity())));
         (all, spilled)
     }
 
@@ -654,8 +698,11 @@ impl Analysis {
     /// The summary of each of `buckets` (`[start, end)` windows), without the list of services,
     /// which is every bucket's the same: a year of weeks over every service would copy it 52
     /// times.
+    ///
+    /// Buckets already summarized by this analysis, or by the one it advanced from where nothing
+    /// they count changed since, are not summarized again ([`crate::memo`]).
     pub fn buckets(&self, buckets: &[(Millis, Millis)], benchmarks: Benchmarks, scope: &Scope) -> Vec<Summary> {
-        buckets.iter().map(|&(start, end)| self.metrics(start, end, benchmarks, scope)).collect()
+        self.memo.values(&(scope.clone(), benchmarks), buckets, |(start, end)| self.metrics(start, end, benchmarks, scope))
     }
 
     /// [`Analysis::summary`] with an empty `services`.
@@ -1129,6 +1176,63 @@ mod tests {
         for id in ["web-1", "web-2", "db-1", "api-1"] {
             assert_eq!(causes(&advanced, id), causes(&whole, id), "{id}: as a whole build finds");
         }
+    }
+
+    /// web ships w1 on day 1 and w3 (after w2) on day 3; api ships p1 on day 2. With `backdated`,
+    /// web also shipped w2 on day 2, reported after the rest. `web_only` leaves api out.
+    fn two_services(backdated: bool, web_only: bool) -> History {
+        let mut graph = CommitGraph::builder(4);
+        for (sha, at, parent) in [("w1", 20, None), ("w2", 40, Some("w1")), ("w3", 70, Some("w2")), ("p1", 30, None)] {
+            graph.commit(sha, at * HOUR);
+            if let Some(parent) = parent {
+                graph.parent(sha, parent);
+            }
+        }
+        let mut deployments = vec![deploy("web-1", "web", "w1", 26, &[]), deploy("web-2", "web", "w3", 76, &[])];
+        if backdated {
+            deployments.push(deploy("web-b", "web", "w2", 50, &[]));
+        }
+        if !web_only {
+            deployments.push(deploy("api-1", "api", "p1", 54, &[]));
+        }
+        History { environment: "production".into(), deployments, graph: graph.build(), ..History::default() }
+    }
+
+    #[test]
+    fn an_advance_keeps_the_bucket_summaries_it_did_not_change_and_makes_the_others_again() {
+        let days: Vec<(Millis, Millis)> = (0..5).map(|d| (d * DAY, (d + 1) * DAY)).collect();
+        let before = Analysis::build(two_services(false, false), 24 * HOUR);
+        let answered = before.buckets(&days, Benchmarks::default(), &Scope::all());
+        let web = ServicePart::build("web".into(), two_services(true, true));
+        let advanced = before.updated(vec![web], Vec::new());
+        assert_eq!(advanced.memo.bytes(|_| 1), 2, "the days before web-b's (days 0 and 1) are carried; the rest go");
+
+        let whole = Analysis::build(two_services(true, false), 24 * HOUR);
+        for scope in [Scope::all(), Scope::services(["web".to_owned()]), Scope::services(["api".to_owned()])] {
+            assert_eq!(advanced.buckets(&days, Benchmarks::default(), &scope), whole.buckets(&days, Benchmarks::default(), &scope), "{scope:?}");
+        }
+        let again = advanced.buckets(&days, Benchmarks::default(), &Scope::all());
+        assert_ne!(again[2], answered[2], "web-b counts on day 2");
+        assert_eq!(again[2].deployment_frequency.deployments, 2);
+        assert_eq!(again[..2], answered[..2]);
+
+        // An incident of api opened on day 4: only that day changes.
+        let before = advanced;
+        let incident = Incident {
+            id: "down".into(),
+            service: "api".into(),
+            environment: "production".into(),
+            opened_at: 100 * HOUR,
+            resolved_at: Some(101 * HOUR),
+            severity: None,
+            title: None,
+            url: None,
+            deployment_id: None,
+            commit_sha: None,
+        };
+        let advanced = before.updated(Vec::new(), vec![("api".to_owned(), vec![incident])]);
+        assert_eq!(advanced.memo.bytes(|_| 1), 4 + 4 + 5, "the scopes holding api keep days 0 to 3; web's keeps all five");
+        assert_eq!(advanced.buckets(&days, Benchmarks::default(), &Scope::all())[4].time_to_restore.incidents, 1);
     }
 
     #[test]

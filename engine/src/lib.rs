@@ -18,6 +18,7 @@ pub mod change;
 pub mod changeset;
 pub mod flat;
 pub mod levels;
+mod memo;
 pub mod model;
 pub mod percentile;
 pub mod pipeline;
