@@ -106,19 +106,30 @@ impl Part {
     /// opening or resolution differs, whichever is earlier. A window ending by then holds the
     /// same facts in both, so its summary is the same.
     fn differs_from(&self, before: &Part) -> Millis {
-        let finish = |p: &Part, i: usize| p.shipments.finished_at.get(i).copied();
-        let counted = |p: &Part, i: usize| {
-            let s = &p.shipments;
-            let samples = s.seconds_of(i..i + 1).iter().map(|v| v.to_bits());
-            let failure = p.failure(i).map(|f| f.recovered_at);
-            (i < s.len()).then(|| (s.finished_at[i], samples.collect::<Vec<u64>>(), failure, rework::reason(s.own_rework[i], p.fix_forward(i).is_some())))
+        let (now, then) = (&self.shipments, &before.shipments);
+        let same_samples = |i: usize| {
+            let (a, b) = (now.seconds_of(i..i + 1), then.seconds_of(i..i + 1));
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
         };
-        let deployments = self.shipments.len().max(before.shipments.len());
-        let deployment = (0..deployments).find(|&i| counted(self, i) != counted(before, i)).map(|i| [finish(self, i), finish(before, i)]);
+        let same = |i: usize| {
+            i < now.len()
+                && i < then.len()
+                && now.finished_at[i] == then.finished_at[i]
+                && same_samples(i)
+                && self.failure(i).map(|f| f.recovered_at) == before.failure(i).map(|f| f.recovered_at)
+                && self.rework(i) == before.rework(i)
+        };
+        let deployment = (0..now.len().max(then.len())).find(|&i| !same(i)).map(|i| [now.finished_at.get(i), then.finished_at.get(i)]);
         let times = |p: &Part, j: usize| p.incidents.get(j).map(|i| (i.opened_at, i.resolved_at));
-        let incidents = self.incidents.len().max(before.incidents.len());
-        let incident = (0..incidents).find(|&j| times(self, j) != times(before, j)).map(|j| [times(self, j), times(before, j)].map(|t| t.map(|(opened, _)| opened)));
-        deployment.into_iter().chain(incident).flatten().flatten().min().unwrap_or(Millis::MAX)
+        let incident = (0..self.incidents.len().max(before.incidents.len()))
+            .find(|&j| times(self, j) != times(before, j))
+            .map(|j| [self.incidents.get(j), before.incidents.get(j)].map(|i| i.map(|i| &i.opened_at)));
+        deployment.into_iter().chain(incident).flatten().flatten().copied().min().unwrap_or(Millis::MAX)
+    }
+
+    /// Why deployment `index` is rework, if it is.
+    fn rework(&self, index: usize) -> Option<Reason> {
+        rework::reason(self.shipments.own_rework[index], self.fix_forward(index).is_some())
     }
 
     /// Counts the rework deployments of `range` under their reasons.

@@ -330,11 +330,18 @@ impl Shipments {
             .collect();
 
         let mut s = self.clone();
-        let mut c = Commits::clone(&commits);
-        let (table, remap, ids) = commits.shas.inserted(&changeset);
+        // Every id moves to the table with the new shas; the shippers are indexed again below.
+        let (shas, remap, ids) = commits.shas.inserted(&changeset);
+        let mut c = Commits {
+            changesets: commits.changesets.clone(),
+            sampled: commits.sampled.clone(),
+            shas,
+            branch_starts: commits.branch_starts.clone(),
+            shipper: Vec::new(),
+            first_reached: commits.first_reached.clone(),
+        };
         c.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
         c.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
-        c.shas = table;
         let index = s.len();
         let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
         s.push(&mut c, d, finished_at, team, ids, samples, revert_at);
