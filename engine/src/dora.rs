@@ -296,7 +296,7 @@ pub struct Analysis {
     team_services: BTreeMap<String, BTreeSet<String>>,
     /// Bucket summaries computed, by scope and bands: carried to the analysis advanced from this
     /// one where nothing they count changed (see [`crate::memo`]).
-    memo: Memo<(Scope, Benchmarks), Summary>,
+    memo: Memo<(Scope, Benchmarks), Arc<Summary>>,
 }
 
 /// A part while an analysis is assembled: its facts, and the part itself when nothing that
@@ -713,7 +713,8 @@ impl Analysis {
     /// Buckets already summarized by this analysis, or by the one it advanced from where nothing
     /// they count changed since, are not summarized again ([`crate::memo`]).
     pub fn buckets(&self, buckets: &[(Millis, Millis)], benchmarks: Benchmarks, scope: &Scope) -> Vec<Summary> {
-        self.memo.values(&(scope.clone(), benchmarks), buckets, |(start, end)| self.metrics(start, end, benchmarks, scope))
+        let kept = self.memo.values(&(scope.clone(), benchmarks), buckets, |(start, end)| Arc::new(self.metrics(start, end, benchmarks, scope)));
+        kept.into_iter().map(Arc::unwrap_or_clone).collect()
     }
 
     /// [`Analysis::summary`] with an empty `services`.

@@ -8,7 +8,8 @@
 //! A bucket is kept by its exact bounds, so the clipped first and last buckets of a window that
 //! ends "now" are computed each time.
 //!
-//! Bounded: past [`MOST`] values, the least recently used go first.
+//! Bounded: past [`MOST`] values, the least recently used go first. Values are meant to be
+//! cheap to clone (an `Arc`): each advance clones every value it carries.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
