@@ -37,13 +37,11 @@ struct State<K, V> {
     clock: u64,
     /// Few keys (a dashboard's scopes), each with its windows.
     keys: Vec<(K, Values<V>)>,
-    /// Values held, over every key.
-    len: usize,
 }
 
 impl<K, V> Default for Memo<K, V> {
     fn default() -> Self {
-        Self { state: Mutex::new(State { clock: 0, keys: Vec::new(), len: 0 }) }
+        Self { state: Mutex::new(State { clock: 0, keys: Vec::new() }) }
     }
 }
 
@@ -93,8 +91,7 @@ impl<K: PartialEq + Clone, V: Clone> Memo<K, V> {
             .map(|(key, values)| (key.clone(), values.iter().filter(|(w, _)| keeps(key, **w)).map(|(w, v)| (*w, v.clone())).collect::<Values<V>>()))
             .filter(|(_, values)| !values.is_empty())
             .collect();
-        let len = keys.iter().map(|(_, values)| values.len()).sum();
-        Self { state: Mutex::new(State { clock: state.clock, keys, len }) }
+        Self { state: Mutex::new(State { clock: state.clock, keys }) }
     }
 
     /// The values held, each as `bytes` counts it.
@@ -120,12 +117,8 @@ impl<K: PartialEq + Clone, V> State<K, V> {
             }
         };
         let values = &mut self.keys[at].1;
-        for (window, value) in made {
-            if values.insert(window, (value, clock)).is_none() {
-                self.len += 1;
-            }
-        }
-        if self.len > MOST {
+        values.extend(made.into_iter().map(|(window, value)| (window, (value, clock))));
+        if self.keys.iter().map(|(_, values)| values.len()).sum::<usize>() > MOST {
             self.evict(MOST * 3 / 4);
         }
     }
@@ -143,7 +136,6 @@ impl<K: PartialEq + Clone, V> State<K, V> {
             self.keys[k].1.remove(&window);
         }
         self.keys.retain(|(_, values)| !values.is_empty());
-        self.len = keep;
     }
 }
 
