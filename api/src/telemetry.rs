@@ -178,7 +178,7 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
         for d in analysis.deployments() {
             let labels = vec![("service", cap.label(d.service())), ("environment", environment.clone())];
             for seconds in d.lead_times() {
-                lead_time.get_or_create(&labels).observe(*seconds);
+                lead_time.get_or_create(&labels).observe(seconds);
             }
             if let Some(why) = d.rework() {
                 let mut labels = labels.clone();

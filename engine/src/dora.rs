@@ -10,8 +10,8 @@
 //! the parts their causes land in. Summarizing filters and counts, part by part; a window costs what it holds.
 //!
 //! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
-//! deployment is its finish time, its team, its lead-time samples, and three short texts (its
-//! id, version and the deployment it rolls back). Its changeset is kept out of memory, in the
+//! deployment is its finish time, its team, its lead-time samples (four bytes each), and short
+//! texts: its id, its version, and for a rollback the deployment it rolls back. Its changeset is kept out of memory, in the
 //! process's spill file ([`crate::spill`]), and read back where it is shown or extended. The
 //! rest of its row is in the store, which is where pages read it from.
 
@@ -28,7 +28,8 @@ use crate::flat::Flat;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::memo::Memo;
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
-use crate::percentile::percentiles_cont_of;
+use crate::percentile::{Values, percentiles_cont_of};
+use crate::samples::Run;
 use crate::rework::{self, ByReason, Reason};
 use crate::shas::ShaId;
 use crate::shipments::{Shipments, Sources};
@@ -107,10 +108,7 @@ impl Part {
     /// same facts in both, so its summary is the same.
     fn differs_from(&self, before: &Part) -> Millis {
         let (now, then) = (&self.shipments, &before.shipments);
-        let same_samples = |i: usize| {
-            let (a, b) = (now.seconds_of(i..i + 1), then.seconds_of(i..i + 1));
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-        };
+        let same_samples = |i: usize| now.lead_times_of(i..i + 1).millis().eq(then.lead_times_of(i..i + 1).millis());
         let same = |i: usize| {
             i < now.len()
                 && i < then.len()
@@ -182,7 +180,7 @@ impl<'a> AnalyzedDeployment<'a> {
 
     /// Its version label.
     pub fn version(self) -> Option<&'a str> {
-        self.shipments().optional(3 * self.index + 1)
+        self.shipments().version(self.index)
     }
 
     /// Its version label, else its id: how pages name it.
@@ -243,14 +241,14 @@ impl<'a> AnalyzedDeployment<'a> {
     }
 
     /// Its lead times in seconds, one per commit of its changeset with a known start.
-    pub fn lead_times(self) -> &'a [f64] {
-        self.shipments().seconds.of(self.index)
+    pub fn lead_times(self) -> Vec<f64> {
+        self.shipments().lead_times_of(self.index..self.index + 1).seconds().collect()
     }
 
     /// Its lead-time samples: each commit's sha and its lead time in seconds.
     pub fn lead_time_samples(self) -> Vec<(String, f64)> {
         let commits = self.shipments().commits.get();
-        commits.sampled_commits(self.index).zip(self.lead_times().iter().copied()).collect()
+        commits.sampled_commits(self.index).zip(self.lead_times()).collect()
     }
 
     /// The order deployments are listed in: finish time, then service, then id.
@@ -663,7 +661,7 @@ impl Analysis {
             "changesets and the branch starts found in the graph",
             "the sha → deployment index",
             "lead-time samples (seconds, and which commits have one)",
-            "deployment texts (id, version, rolled-back id)",
+            "deployment texts (id, version; rolled-back id of a rollback)",
             "deployment columns and indexes (finish time, team, rework, by id, rollbacks)",
             "what each service depends on (reach filters)",
         ];
@@ -734,7 +732,7 @@ impl Analysis {
             level: Some(bands.deployment_frequency(per_day)),
         };
 
-        let samples: Vec<&[f64]> = window.iter().map(|(p, r)| p.shipments.seconds_of(r.clone())).filter(|s| !s.is_empty()).collect();
+        let samples: Vec<Run> = window.iter().map(|(p, r)| p.shipments.lead_times_of(r.clone())).filter(|s| !s.is_empty()).collect();
         let lead = Distribution::of(&samples);
         let lead_time = LeadTime {
             samples: lead.samples,
@@ -761,7 +759,7 @@ impl Analysis {
             .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
             .filter(|s| *s >= 0.0)
             .collect();
-        let restore = Distribution::of(&[&restores]);
+        let restore = Distribution::of(&[restores.as_slice()]);
         let time_to_restore =
             TimeToRestore { incidents: restore.samples, median_seconds: restore.median, level: restore.median.map(|m| bands.recovery(m)) };
 
@@ -770,7 +768,7 @@ impl Analysis {
             .filter_map(|(p, f)| Some(seconds(f.recovered_at? - p.shipments.finished_at[f.deployment as usize])))
             .filter(|s| *s >= 0.0)
             .collect();
-        let recovery = Distribution::of(&[&recoveries]);
+        let recovery = Distribution::of(&[recoveries.as_slice()]);
         let failed_deployment_recovery_time = RecoveryTime {
             failed_deployments: failed.len() as u64,
             recovered: recovery.samples,
@@ -946,14 +944,14 @@ struct Distribution {
 
 impl Distribution {
     /// The distribution of the values of every slice of `parts` together.
-    fn of(parts: &[&[f64]]) -> Self {
+    fn of<V: Values>(parts: &[V]) -> Self {
         // Selection, not a sort, and no copy: a year of every service's lead times is millions
         // of samples.
         let (median, p90) = match percentiles_cont_of(parts, [0.5, 0.9]) {
             Some([median, p90]) => (Some(median), Some(p90)),
             None => (None, None),
         };
-        Self { samples: parts.iter().map(|p| p.len() as u64).sum(), median, p90 }
+        Self { samples: parts.iter().map(|p| p.count() as u64).sum(), median, p90 }
     }
 }
 

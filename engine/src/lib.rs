@@ -26,6 +26,7 @@ pub mod flow;
 pub mod reach;
 pub mod rework;
 pub mod rollback;
+mod samples;
 pub mod shas;
 mod shipments;
 pub mod snapshot;

@@ -20,6 +20,76 @@ pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> f64 {
 /// arithmetic). Each selection after the first is made only among the values above the last
 /// one's rank. Reorders `values`; `None` when there are none.
 pub fn percentiles_cont_select<const N: usize>(values: &mut [f64], ps: [f64; N]) -> Option<[f64; N]> {
+    ranks_select(values, ps).map(|ranks| ranks.map(|rank| rank.interpolate(|v| v)))
+}
+
+/// Values a percentile is taken of, read as often as it needs: a slice of them, or values kept
+/// in another form (see [`crate::samples`]). Each is read as a key: a number ordered as the
+/// values are, which [`Values::value`] turns into the value; only the two keys around each
+/// percentile's rank are ever turned.
+pub trait Values {
+    /// How many there are.
+    fn count(&self) -> usize;
+    /// Every value's key.
+    fn keys(&self) -> impl Iterator<Item = f64> + '_;
+    /// The value of `key`: ascending in it. The keys of a slice are its values.
+    fn value(key: f64) -> f64 {
+        key
+    }
+}
+
+impl Values for &[f64] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = f64> + '_ {
+        self.iter().copied()
+    }
+}
+
+/// [`percentile_cont`] of each of `ps` (ascending) without copying or reordering `values`:
+/// exactly the sorted answer (the same two ranks, the same arithmetic), found by a radix
+/// selection. One pass counts the values by the top 16 bits of their order-preserving bit
+/// pattern, a second gathers only the buckets that hold a wanted rank, and the rank is selected
+/// among those. A year of every service's lead times is millions of samples; this reads them
+/// twice instead of copying them and selecting over the copy. `None` when there are none.
+pub fn percentiles_cont<const N: usize>(values: &[f64], ps: [f64; N]) -> Option<[f64; N]> {
+    percentiles_cont_of(&[values], ps)
+}
+
+/// [`percentiles_cont`] of the values of every one of `parts` together, as if they were one
+/// slice: an analysis keeps each service's samples apart, and a window of every service is one
+/// run of values a service.
+pub fn percentiles_cont_of<V: Values, const N: usize>(parts: &[V], ps: [f64; N]) -> Option<[f64; N]> {
+    /// Below this many values a copy and a selection cost less than the histogram.
+    const SMALL: usize = 1 << 14;
+    let len: usize = parts.iter().map(Values::count).sum();
+    let keys = || parts.iter().flat_map(Values::keys);
+    let ranks = if len < SMALL { ranks_select(&mut keys().collect::<Vec<f64>>(), ps) } else { ranks_radix(keys, len, ps) };
+    ranks.map(|ranks| ranks.map(|rank| rank.interpolate(V::value)))
+}
+
+/// The two values closest to a percentile's rank, and how far the rank is between them.
+#[derive(Clone, Copy)]
+struct Rank {
+    lower: usize,
+    low: f64,
+    high: f64,
+    rank: f64,
+}
+
+impl Rank {
+    /// The percentile: interpolated linearly between the two values (keys, turned into values
+    /// by `value`), as `PERCENTILE_CONT` does.
+    fn interpolate(self, value: impl Fn(f64) -> f64) -> f64 {
+        let (low, high) = (value(self.low), value(self.high));
+        low + (high - low) * (self.rank - self.lower as f64)
+    }
+}
+
+/// Each of `ps`' two closest ranks among `values` by selection; reorders `values`.
+fn ranks_select<const N: usize>(values: &mut [f64], ps: [f64; N]) -> Option<[Rank; N]> {
     if values.is_empty() {
         return None;
     }
@@ -38,31 +108,16 @@ pub fn percentiles_cont_select<const N: usize>(values: &mut [f64], ps: [f64; N])
         let low = values[lower];
         // The next rank up is the least value above the selected one.
         let high = if upper == lower { low } else { values[lower + 1..].iter().copied().min_by(f64::total_cmp).unwrap_or(low) };
-        low + (high - low) * (rank - lower as f64)
+        Rank { lower, low, high, rank }
     }))
 }
 
-/// [`percentile_cont`] of each of `ps` (ascending) without copying or reordering `values`:
-/// exactly the sorted answer (the same two ranks, the same arithmetic), found by a radix
-/// selection. One pass counts the values by the top 16 bits of their order-preserving bit
-/// pattern, a second gathers only the buckets that hold a wanted rank, and the rank is selected
-/// among those. A year of every service's lead times is millions of samples; this reads them
-/// twice instead of copying them and selecting over the copy. `None` when there are none.
-pub fn percentiles_cont<const N: usize>(values: &[f64], ps: [f64; N]) -> Option<[f64; N]> {
-    percentiles_cont_of(&[values], ps)
-}
-
-/// [`percentiles_cont`] of the values of every slice of `parts` together, as if they were one
-/// slice: an analysis keeps each service's samples apart, and a window of every service is one
-/// slice a service.
-pub fn percentiles_cont_of<const N: usize>(parts: &[&[f64]], ps: [f64; N]) -> Option<[f64; N]> {
-    /// Below this many values a copy and a selection cost less than the histogram.
-    const SMALL: usize = 1 << 14;
+/// Each of `ps`' two closest ranks among the `len` values `values` yields, by a radix
+/// selection (see [`percentiles_cont`]); `values` is read twice.
+fn ranks_radix<I: Iterator<Item = f64>, const N: usize>(values: impl Fn() -> I, len: usize, ps: [f64; N]) -> Option<[Rank; N]> {
     const BUCKETS: usize = 1 << 16;
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let values = || parts.iter().flat_map(|p| p.iter().copied());
-    if len < SMALL {
-        return if len == 0 { None } else { percentiles_cont_select(&mut values().collect::<Vec<f64>>(), ps) };
+    if len == 0 {
+        return None;
     }
     // The bits of a float as an unsigned number in `f64::total_cmp` order.
     let key = |v: f64| {
@@ -117,7 +172,7 @@ pub fn percentiles_cont_of<const N: usize>(parts: &[&[f64]], ps: [f64; N]) -> Op
     Some(ranks.map(|(lower, upper, rank)| {
         let low = at(lower);
         let high = if upper == lower { low } else { at(upper) };
-        low + (high - low) * (rank - lower as f64)
+        Rank { lower, low, high, rank }
     }))
 }
 

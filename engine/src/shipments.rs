@@ -15,6 +15,7 @@ use crate::changeset::{CommitGraph, Listed, changesets_and_live};
 use crate::flat::Flat;
 use crate::model::{Deployment, Millis};
 use crate::reach::Reach;
+use crate::samples::{LeadTimes, Run};
 use crate::rework::{Reason, own_reason};
 use crate::shas::{ShaId, SortedShas};
 use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
@@ -33,8 +34,7 @@ pub(crate) const NO_TEAM: u32 = u32::MAX;
 /// ([`Commits`], see [`crate::spill`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Shipments {
-    /// Deployment `i`'s id, version and the id of the deployment it rolls back are texts `3i`,
-    /// `3i + 1` and `3i + 2`; an empty version or rollback is none.
+    /// Deployment `i`'s id and version are texts `2i` and `2i + 1`; an empty version is none.
     pub(crate) texts: Texts,
     /// When each finished: its time in every metric.
     pub(crate) finished_at: Vec<Millis>,
@@ -46,13 +46,16 @@ pub(crate) struct Shipments {
     /// The deployments that shipped a revert first, each with the position in its changeset of
     /// the first revert commit; ascending.
     pub(crate) reverts: Vec<(u32, u32)>,
-    /// Each one's lead-time samples in seconds, one per commit of its changeset with a known
-    /// start; in finish order, so the samples of a window are one slice.
-    pub(crate) seconds: Flat<f64>,
+    /// Each one's lead-time samples, one per commit of its changeset with a known start; in
+    /// finish order, so the samples of a window are one run.
+    pub(crate) lead_times: LeadTimes,
     /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
     pub(crate) by_id: Vec<u32>,
     /// The deployments that roll another back, ascending.
     pub(crate) rollbacks: Vec<u32>,
+    /// The id of the deployment each of `rollbacks` rolls back, in the same order: a few
+    /// deployments name one, so the others keep no room for it.
+    pub(crate) rolled_back: Texts,
     /// Every team a deployment names, sorted.
     pub(crate) teams: Vec<String>,
     /// Every sha the shipments were made from (see [`Reach`]).
@@ -227,11 +230,11 @@ impl Shipments {
         };
         let count = deployments.len();
         let mut s = Self {
-            texts: Texts::with_capacity(3 * count, 32 * count),
+            texts: Texts::with_capacity(2 * count, 24 * count),
             finished_at: Vec::with_capacity(count),
             team: Vec::with_capacity(count),
             own_rework: Vec::with_capacity(count),
-            seconds: Flat::with_capacity(count, 0),
+            lead_times: LeadTimes::with_capacity(count),
             ..Self::default()
         };
         let mut c = Commits { changesets: Flat::with_capacity(count, sets.iter().map(Vec::len).sum()), ..Commits::default() };
@@ -278,15 +281,16 @@ impl Shipments {
     /// capacity given back: shipments are fixed once made, and a column that grew by a push
     /// would otherwise keep up to as much room again as it holds.
     fn kept(mut self, mut commits: Commits) -> Self {
-        let Self { texts, finished_at, team, own_rework, reverts, seconds, by_id, rollbacks, teams, reach: _, commits: _ } = &mut self;
+        let Self { texts, finished_at, team, own_rework, reverts, lead_times, by_id, rollbacks, rolled_back, teams, reach: _, commits: _ } = &mut self;
         texts.shrink_to_fit();
         finished_at.shrink_to_fit();
         team.shrink_to_fit();
         own_rework.shrink_to_fit();
         reverts.shrink_to_fit();
-        seconds.shrink_to_fit();
+        lead_times.shrink_to_fit();
         by_id.shrink_to_fit();
         rollbacks.shrink_to_fit();
+        rolled_back.shrink_to_fit();
         teams.shrink_to_fit();
         commits.shrink_to_fit();
         self.commits = Kept::new(commits);
@@ -319,7 +323,7 @@ impl Shipments {
             }
         }
         let times: HashMap<&str, Millis> = walked.iter().filter_map(|(sha, at)| Some((sha.as_str(), (*at)?))).collect();
-        let samples: Vec<Option<f64>> = changeset
+        let samples: Vec<Option<Millis>> = changeset
             .iter()
             .map(|&sha| {
                 // As a build reads a list: the last time it gives for a commit.
@@ -345,7 +349,7 @@ impl Shipments {
         let index = s.len();
         let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
         s.push(&mut c, d, finished_at, team, ids, samples, revert_at);
-        let at = s.by_id.partition_point(|&i| s.texts.get(3 * i) < d.id.as_str());
+        let at = s.by_id.partition_point(|&i| s.id(i as usize) < d.id.as_str());
         s.by_id.insert(at, index as u32);
         c.index_shippers();
         for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
@@ -357,21 +361,21 @@ impl Shipments {
     /// Adds a deployment after the last one: its columns, its changeset (ids in `commits.shas`)
     /// and the lead-time sample of each commit of it (`None` for none).
     #[expect(clippy::too_many_arguments, reason = "one deployment's columns, each given once")]
-    fn push(&mut self, commits: &mut Commits, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<f64>>, revert_at: Option<usize>) {
+    fn push(&mut self, commits: &mut Commits, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<Millis>>, revert_at: Option<usize>) {
         let index = self.len() as u32;
         commits.push(changeset, samples.iter().map(Option::is_some));
-        self.seconds.push(samples.into_iter().flatten());
+        self.lead_times.push(samples.into_iter().flatten());
         self.texts.push(&d.id);
         self.texts.push(d.version.as_deref().unwrap_or_default());
-        self.texts.push(d.rollback_of.as_deref().unwrap_or_default());
         self.finished_at.push(finished_at);
         self.team.push(team);
         self.own_rework.push(own_reason(d, revert_at.is_some()));
         if let Some(at) = revert_at {
             self.reverts.push((index, at as u32));
         }
-        if d.rollback_of.is_some() {
+        if let Some(rolled_back) = &d.rollback_of {
             self.rollbacks.push(index);
+            self.rolled_back.push(rolled_back);
         }
     }
 
@@ -380,16 +384,20 @@ impl Shipments {
         self.finished_at.len()
     }
 
+    /// Deployment `i`'s id.
     pub(crate) fn id(&self, i: usize) -> &str {
-        self.texts.get(3 * i as u32)
+        self.texts.get(2 * i as u32)
     }
 
-    pub(crate) fn optional(&self, text: usize) -> Option<&str> {
-        Some(self.texts.get(text as u32)).filter(|s| !s.is_empty())
+    /// Deployment `i`'s version.
+    pub(crate) fn version(&self, i: usize) -> Option<&str> {
+        Some(self.texts.get(2 * i as u32 + 1)).filter(|s| !s.is_empty())
     }
 
+    /// The id of the deployment that deployment `i` rolls back.
     pub(crate) fn rollback_of(&self, i: usize) -> Option<&str> {
-        self.optional(3 * i + 2)
+        let k = self.rollbacks.binary_search(&(i as u32)).ok()?;
+        Some(self.rolled_back.get(k as u32)).filter(|s| !s.is_empty())
     }
 
     /// The index of deployment `id`.
@@ -410,12 +418,9 @@ impl Shipments {
         start..end
     }
 
-    /// The lead-time samples of the deployments `range`, as one slice.
-    pub(crate) fn seconds_of(&self, range: std::ops::Range<usize>) -> &[f64] {
-        if range.is_empty() {
-            return &[];
-        }
-        &self.seconds.values()[self.seconds.range(range.start).start..self.seconds.range(range.end - 1).end]
+    /// The lead-time samples of the deployments `range`, as one run.
+    pub(crate) fn lead_times_of(&self, range: std::ops::Range<usize>) -> Run<'_> {
+        self.lead_times.of(range)
     }
 
     /// The bytes held, part by part, in the order of `Analysis::footprint`'s names: in memory
@@ -427,8 +432,8 @@ impl Shipments {
             shas,
             changesets,
             shipper,
-            self.seconds.heap_bytes() + sampled,
-            self.texts.heap_bytes(),
+            self.lead_times.heap_bytes() + sampled,
+            self.texts.heap_bytes() + self.rolled_back.heap_bytes(),
             vec(self.finished_at.capacity(), 8)
                 + vec(self.team.capacity(), 4)
                 + self.own_rework.capacity()
@@ -447,7 +452,7 @@ impl Codec for Shipments {
     fn encode(&self, out: &mut Vec<u8>) {
         // Every field, so that a field added later does not compile until it is written here
         // (and `snapshot::FORMAT` changes).
-        let Self { texts, finished_at, team, own_rework, reverts, seconds, by_id, rollbacks, teams, reach, commits } = self;
+        let Self { texts, finished_at, team, own_rework, reverts, lead_times, by_id, rollbacks, rolled_back, teams, reach, commits } = self;
         let commits = commits.get();
         let Commits { changesets, sampled, shas, branch_starts, shipper, first_reached } = commits.as_ref();
         texts.encode(out);
@@ -456,13 +461,14 @@ impl Codec for Shipments {
         own_rework.encode(out);
         reverts.encode(out);
         changesets.encode(out);
-        seconds.encode(out);
+        lead_times.encode(out);
         sampled.encode(out);
         shas.encode(out);
         branch_starts.encode(out);
         shipper.encode(out);
         by_id.encode(out);
         rollbacks.encode(out);
+        rolled_back.encode(out);
         teams.encode(out);
         reach.encode(out);
         first_reached.encode(out);
@@ -472,13 +478,14 @@ impl Codec for Shipments {
         let mut c = Commits::default();
         let mut s = Self { texts: Codec::decode(input)?, finished_at: Codec::decode(input)?, team: Codec::decode(input)?, own_rework: Codec::decode(input)?, reverts: Codec::decode(input)?, ..Self::default() };
         c.changesets = Codec::decode(input)?;
-        s.seconds = Codec::decode(input)?;
+        s.lead_times = Codec::decode(input)?;
         c.sampled = Codec::decode(input)?;
         c.shas = Codec::decode(input)?;
         c.branch_starts = Codec::decode(input)?;
         c.shipper = Codec::decode(input)?;
         s.by_id = Codec::decode(input)?;
         s.rollbacks = Codec::decode(input)?;
+        s.rolled_back = Codec::decode(input)?;
         s.teams = Codec::decode(input)?;
         s.reach = Codec::decode(input)?;
         c.first_reached = Codec::decode(input)?;
@@ -486,8 +493,9 @@ impl Codec for Shipments {
         // their tables.
         let count = s.len();
         let (shas, deployment, teams) = (c.shas.len(), |i: &u32| (*i as usize) < count, s.teams.len());
-        let fits = s.texts.len() == 3 * count
-            && [s.team.len(), s.own_rework.len(), c.changesets.len(), s.seconds.len(), s.by_id.len()].iter().all(|&n| n == count)
+        let fits = s.texts.len() == 2 * count
+            && s.rolled_back.len() == s.rollbacks.len()
+            && [s.team.len(), s.own_rework.len(), c.changesets.len(), s.lead_times.len(), s.by_id.len()].iter().all(|&n| n == count)
             && c.sampled.len() == c.changesets.values().len().div_ceil(64)
             && c.changesets.values().iter().all(|&sha| (sha as usize) < shas)
             && c.branch_starts.iter().all(|&(sha, _)| (sha as usize) < shas)
@@ -504,7 +512,7 @@ impl Codec for Shipments {
 
 /// The lead-time sample of each commit of a changeset, in changeset order: `None` for a commit
 /// with no known start or a sample that is not positive (dropped by the definition).
-fn lead_times(finished_at: Millis, changeset: &[ShaId], listed: &[Listed], graph: &CommitGraph, pr_first_commit: &HashMap<ShaId, Millis>) -> Vec<Option<f64>> {
+fn lead_times(finished_at: Millis, changeset: &[ShaId], listed: &[Listed], graph: &CommitGraph, pr_first_commit: &HashMap<ShaId, Millis>) -> Vec<Option<Millis>> {
     let explicit: HashMap<ShaId, Millis> = listed.iter().filter_map(|c| Some((c.sha, c.committed_at?))).collect();
     changeset
         .iter()
@@ -515,14 +523,14 @@ fn lead_times(finished_at: Millis, changeset: &[ShaId], listed: &[Listed], graph
         .collect()
 }
 
-/// The lead-time sample in seconds of a commit shipped at `finished_at`: from its start, the
+/// The lead-time sample in milliseconds of a commit shipped at `finished_at`: from its start, the
 /// earlier of its commit time and the start of the branch of the pull request merged as it;
 /// `None` with no start, or when not positive (dropped by the definition).
-fn sample(finished_at: Millis, committed: Option<Millis>, branch_start: Option<Millis>) -> Option<f64> {
+fn sample(finished_at: Millis, committed: Option<Millis>, branch_start: Option<Millis>) -> Option<Millis> {
     let start = match (committed, branch_start) {
         (Some(c), Some(b)) => c.min(b),
         (c, b) => c.or(b)?,
     };
     let sample = finished_at - start;
-    (sample > 0).then(|| sample as f64 / 1000.0)
+    (sample > 0).then_some(sample)
 }
