@@ -14,12 +14,15 @@
 //! rework rule are found here too, from the same attribution ([`crate::rework`] owns the rule).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Serialize;
 
+use crate::flat::Flat;
 use crate::model::{Incident, Millis};
 use crate::rework::fix_forwards;
 use crate::shipments::Shipments;
+use crate::texts::Texts;
 
 /// Why a deployment counts as failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,15 +54,6 @@ pub enum FailureCause {
 }
 
 impl FailureCause {
-    /// The heap bytes of its strings.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Self::IncidentNamedDeployment { incident_id } | Self::IncidentInWindow { incident_id } => incident_id.capacity(),
-            Self::IncidentNamedCommit { incident_id, commit_sha } => incident_id.capacity() + commit_sha.capacity(),
-            Self::RolledBack { deployment_id } => deployment_id.capacity(),
-        }
-    }
-
     /// The incident behind this cause, unless it is a rollback.
     pub fn incident_id(&self) -> Option<&str> {
         match self {
@@ -71,24 +65,126 @@ impl FailureCause {
     }
 }
 
-/// Why a deployment failed and when it recovered.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Failure {
-    /// The deployment, by its index in its service's deployments.
-    pub(crate) deployment: u32,
-    /// Its causes, in the order [`attribute`] finds them.
-    pub(crate) causes: Vec<FailureCause>,
-    /// When it recovered: the earliest resolution of an incident attributed to it and finish of
-    /// a rollback of it.
-    pub(crate) recovered_at: Option<Millis>,
+/// A service's failed deployments, ascending, each with its causes and when it recovered, as
+/// columns: a window's failures are one range, found by binary search. Causes are kept as a
+/// kind and the texts they name (one buffer of ids and shas), not as [`FailureCause`]s with a
+/// `String` each: a million deployments have about a hundred thousand failures.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Failures {
+    /// The failed deployments, by their index in the service's deployments, ascending.
+    deployments: Vec<u32>,
+    /// When each recovered: the earliest resolution of an incident attributed to it and finish
+    /// of a rollback of it.
+    recovered_at: Vec<Option<Millis>>,
+    /// Each one's causes, in the order [`attribute`] finds them.
+    causes: Flat<Cause>,
+    /// The ids and shas the causes name.
+    texts: Texts,
+}
+
+/// A [`FailureCause`] as [`Failures`] keeps it: its kind and the index of its first text (an
+/// incident that names a commit has two: the incident's id, then the sha).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cause {
+    kind: Kind,
+    text: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    IncidentNamedDeployment,
+    IncidentNamedCommit,
+    IncidentInWindow,
+    RolledBack,
+}
+
+impl Failures {
+    /// Adds a failed deployment after the last one.
+    fn push(&mut self, deployment: u32, causes: &[FailureCause], recovered_at: Option<Millis>) {
+        let texts = &mut self.texts;
+        let kept: Vec<Cause> = causes
+            .iter()
+            .map(|cause| match cause {
+                FailureCause::IncidentNamedDeployment { incident_id } => Cause { kind: Kind::IncidentNamedDeployment, text: texts.push(incident_id) },
+                FailureCause::IncidentNamedCommit { incident_id, commit_sha } => {
+                    let text = texts.push(incident_id);
+                    texts.push(commit_sha);
+                    Cause { kind: Kind::IncidentNamedCommit, text }
+                }
+                FailureCause::IncidentInWindow { incident_id } => Cause { kind: Kind::IncidentInWindow, text: texts.push(incident_id) },
+                FailureCause::RolledBack { deployment_id } => Cause { kind: Kind::RolledBack, text: texts.push(deployment_id) },
+            })
+            .collect();
+        self.causes.push(kept);
+        self.deployments.push(deployment);
+        self.recovered_at.push(recovered_at);
+    }
+
+    /// How many deployments failed.
+    pub(crate) fn len(&self) -> usize {
+        self.deployments.len()
+    }
+
+    /// Where deployment `index`'s failure is, when it failed.
+    pub(crate) fn of(&self, index: usize) -> Option<usize> {
+        self.deployments.binary_search(&(index as u32)).ok()
+    }
+
+    /// Where the failures of the deployments `range` are.
+    pub(crate) fn within(&self, range: Range<usize>) -> Range<usize> {
+        let at = |i: usize| self.deployments.partition_point(|&d| (d as usize) < i);
+        at(range.start)..at(range.end)
+    }
+
+    /// The deployment failure `k` is of.
+    pub(crate) fn deployment(&self, k: usize) -> usize {
+        self.deployments[k] as usize
+    }
+
+    /// When failure `k` recovered.
+    pub(crate) fn recovered_at(&self, k: usize) -> Option<Millis> {
+        self.recovered_at[k]
+    }
+
+    /// Failure `k`'s causes, in the order they were found.
+    pub(crate) fn causes(&self, k: usize) -> Vec<FailureCause> {
+        let text = |i: u32| self.texts.get(i).to_owned();
+        self.causes
+            .of(k)
+            .iter()
+            .map(|&Cause { kind, text: t }| match kind {
+                Kind::IncidentNamedDeployment => FailureCause::IncidentNamedDeployment { incident_id: text(t) },
+                Kind::IncidentNamedCommit => FailureCause::IncidentNamedCommit { incident_id: text(t), commit_sha: text(t + 1) },
+                Kind::IncidentInWindow => FailureCause::IncidentInWindow { incident_id: text(t) },
+                Kind::RolledBack => FailureCause::RolledBack { deployment_id: text(t) },
+            })
+            .collect()
+    }
+
+    /// Whether incident `id` is among failure `k`'s causes.
+    pub(crate) fn names_incident(&self, k: usize, id: &str) -> bool {
+        self.causes.of(k).iter().any(|c| c.kind != Kind::RolledBack && self.texts.get(c.text) == id)
+    }
+
+    /// The heap bytes held (capacities, not lengths).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.deployments.capacity() * size_of::<u32>() + self.recovered_at.capacity() * size_of::<Option<Millis>>() + self.causes.heap_bytes() + self.texts.heap_bytes()
+    }
+
+    /// Gives back the spare capacity once nothing more will be pushed.
+    fn shrink_to_fit(&mut self) {
+        self.deployments.shrink_to_fit();
+        self.recovered_at.shrink_to_fit();
+        self.causes.shrink_to_fit();
+        self.texts.shrink_to_fit();
+    }
 }
 
 /// What attribution found for one service.
 #[derive(Debug, Default)]
 pub(crate) struct Attributed {
-    /// The failed deployments' causes and recoveries, ascending by deployment: a window's
-    /// failures are one slice, found by binary search.
-    pub(crate) failures: Vec<Failure>,
+    /// The failed deployments' causes and recoveries.
+    pub(crate) failures: Failures,
     /// The deployments that finished while one of the service's own incidents not attributed
     /// to them was open, each with the first such incident (see [`crate::rework`]).
     pub(crate) fix_forwards: Vec<(u32, u32)>,
@@ -207,19 +303,23 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
             if !d.wanted {
                 return Attributed::default();
             }
-            let mut failed: BTreeMap<u32, Failure> = BTreeMap::new();
+            let mut failed: BTreeMap<u32, (Vec<FailureCause>, Option<Millis>)> = BTreeMap::new();
             for (i, cause, recovered) in causes {
                 let deployment = u32::try_from(i).expect("fewer than 2^32 deployments");
-                // Room for one cause, which is what nearly every failure has.
-                let f = failed.entry(deployment).or_insert_with(|| Failure { deployment, causes: Vec::with_capacity(1), recovered_at: None });
-                f.causes.push(cause);
-                f.recovered_at = match (f.recovered_at, recovered) {
+                let (causes, recovered_at) = failed.entry(deployment).or_default();
+                causes.push(cause);
+                *recovered_at = match (*recovered_at, recovered) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
             }
+            let mut failures = Failures::default();
+            for (deployment, (causes, recovered_at)) in failed {
+                failures.push(deployment, &causes, recovered_at);
+            }
+            failures.shrink_to_fit();
             let fix_forwards = fix_forwards(&d.shipments.finished_at, d.incidents, &blamed);
-            Attributed { failures: failed.into_values().collect(), fix_forwards }
+            Attributed { failures, fix_forwards }
         })
         .collect()
 }
@@ -235,6 +335,22 @@ mod tests {
         assert_eq!(in_window(&finished, 301, 0), None);
         assert_eq!(in_window(&finished, 400, 100), Some(2));
         assert_eq!(in_window(&finished, 401, 100), None);
+    }
+
+    #[test]
+    fn failures_read_back_their_causes_and_recoveries_by_deployment() {
+        let incident = |id: &str| id.to_owned();
+        let first = [FailureCause::IncidentNamedCommit { incident_id: incident("inc-1"), commit_sha: "abc".into() }, FailureCause::RolledBack { deployment_id: "d-9".into() }];
+        let second = [FailureCause::IncidentNamedDeployment { incident_id: incident("inc-2") }, FailureCause::IncidentInWindow { incident_id: incident("inc-3") }];
+        let mut failures = Failures::default();
+        failures.push(2, &first, Some(500));
+        failures.push(7, &second, None);
+        assert_eq!((failures.len(), failures.of(2), failures.of(7), failures.of(3)), (2, Some(0), Some(1), None));
+        assert_eq!((failures.within(0..7), failures.within(3..8), failures.within(8..9)), (0..1, 1..2, 2..2));
+        assert_eq!((failures.deployment(1), failures.recovered_at(0), failures.recovered_at(1)), (7, Some(500), None));
+        assert_eq!((failures.causes(0), failures.causes(1)), (first.to_vec(), second.to_vec()));
+        assert!(failures.names_incident(0, "inc-1") && failures.names_incident(1, "inc-3"));
+        assert!(!failures.names_incident(0, "d-9") && !failures.names_incident(0, "abc"), "a rollback's id and a sha are not incidents");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::attribution::{Attributed, Failure, FailureCause, ServiceFacts, attribute};
+use crate::attribution::{Attributed, FailureCause, Failures, ServiceFacts, attribute};
 use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed};
 use crate::flat::Flat;
@@ -77,22 +77,22 @@ struct Part {
     /// Its own incidents, ascending by opening time then id.
     incidents: Arc<[Incident]>,
     /// The failed deployments' causes and recoveries, ascending by deployment.
-    failures: Vec<Failure>,
+    failures: Failures,
     /// The deployments that are fix-forwards, each with the incident (index into `incidents`)
     /// open when it finished; ascending by deployment.
     fix_forwards: Vec<(u32, u32)>,
 }
 
 impl Part {
-    fn failure(&self, index: usize) -> Option<&Failure> {
-        let found = self.failures.binary_search_by_key(&(index as u32), |f| f.deployment).ok()?;
-        Some(&self.failures[found])
+    /// Where deployment `index`'s failure is in `failures`, when it failed.
+    fn failure(&self, index: usize) -> Option<usize> {
+        self.failures.of(index)
     }
 
-    /// The failures of the deployments `range`.
-    fn failures_in(&self, range: Range<usize>) -> &[Failure] {
-        let at = |i: usize| self.failures.partition_point(|f| (f.deployment as usize) < i);
-        &self.failures[at(range.start)..at(range.end)]
+    /// When deployment `index` recovered: `None` when it did not fail, `Some(None)` when it has
+    /// not recovered.
+    fn recovery(&self, index: usize) -> Option<Option<Millis>> {
+        self.failure(index).map(|k| self.failures.recovered_at(k))
     }
 
     /// The fix-forward incident of deployment `index`, if it is one.
@@ -114,7 +114,7 @@ impl Part {
                 && i < then.len()
                 && now.finished_at[i] == then.finished_at[i]
                 && same_samples(i)
-                && self.failure(i).map(|f| f.recovered_at) == before.failure(i).map(|f| f.recovered_at)
+                && self.recovery(i) == before.recovery(i)
                 && self.rework(i) == before.rework(i)
         };
         let deployment = (0..now.len().max(then.len())).find(|&i| !same(i)).map(|i| [now.finished_at.get(i), then.finished_at.get(i)]);
@@ -215,23 +215,19 @@ impl<'a> AnalyzedDeployment<'a> {
         })
     }
 
-    fn failure(self) -> Option<&'a Failure> {
-        self.part.failure(self.index)
-    }
-
     /// Whether it counts as failed.
     pub fn failed(self) -> bool {
-        self.failure().is_some()
+        self.part.failure(self.index).is_some()
     }
 
     /// Why it counts as failed; empty when it did not fail.
-    pub fn failure_causes(self) -> &'a [FailureCause] {
-        self.failure().map_or(&[], |f| f.causes.as_slice())
+    pub fn failure_causes(self) -> Vec<FailureCause> {
+        self.part.failure(self.index).map_or_else(Vec::new, |k| self.part.failures.causes(k))
     }
 
     /// When it recovered from its failure.
     pub fn recovered_at(self) -> Option<Millis> {
-        self.failure().and_then(|f| f.recovered_at)
+        self.part.recovery(self.index).flatten()
     }
 
     /// The commits it shipped first, as shas, in changeset order. Read from where the commits
@@ -596,10 +592,7 @@ impl Analysis {
             .map(|d| d.part)
             .filter(|p| !own.is_some_and(|o| std::ptr::eq(o, *p)));
         own.into_iter().chain(named).flat_map(move |p| {
-            p.failures
-                .iter()
-                .filter(move |f| f.causes.iter().any(|c| c.incident_id() == Some(incident.id.as_str())))
-                .map(|f| p.shipments.id(f.deployment as usize))
+            (0..p.failures.len()).filter(move |&k| p.failures.names_incident(k, &incident.id)).map(|k| p.shipments.id(p.failures.deployment(k)))
         })
     }
 
@@ -674,8 +667,7 @@ impl Analysis {
                 *sum += bytes;
             }
             spilled += on_disk;
-            failures += p.failures.capacity() * size_of::<Failure>()
-                + p.failures.iter().map(|f| f.causes.capacity() * size_of::<FailureCause>() + f.causes.iter().map(FailureCause::heap_bytes).sum::<usize>()).sum::<usize>();
+            failures += p.failures.heap_bytes();
             incidents += p.incidents.len() * size_of::<Incident>()
                 + p.incidents
                     .iter()
@@ -741,7 +733,7 @@ impl Analysis {
             level: lead.median.map(|m| bands.lead_time(m)),
         };
 
-        let failed: Vec<(&Part, &Failure)> = window.iter().flat_map(|(p, r)| p.failures_in(r.clone()).iter().map(move |f| (*p, f))).collect();
+        let failed: Vec<(&Part, usize)> = window.iter().flat_map(|(p, r)| p.failures.within(r.clone()).map(move |k| (*p, k))).collect();
         let rate = ratio(failed.len() as u64, count);
         let change_failure_rate = ChangeFailureRate {
             deployments: count,
@@ -765,7 +757,7 @@ impl Analysis {
 
         let recoveries: Vec<f64> = failed
             .iter()
-            .filter_map(|(p, f)| Some(seconds(f.recovered_at? - p.shipments.finished_at[f.deployment as usize])))
+            .filter_map(|&(p, k)| Some(seconds(p.failures.recovered_at(k)? - p.shipments.finished_at[p.failures.deployment(k)])))
             .filter(|s| *s >= 0.0)
             .collect();
         let recovery = Distribution::of(&[recoveries.as_slice()]);
@@ -1180,7 +1172,7 @@ mod tests {
         let whole = crossed();
         // web's own incidents read again: web alone is attributed again, api and db are kept.
         let advanced = whole.updated(Vec::new(), vec![("web".to_owned(), Vec::new())]);
-        let causes = |a: &Analysis, id: &str| a.deployment(id).map(|d| d.failure_causes().to_vec());
+        let causes = |a: &Analysis, id: &str| a.deployment(id).map(AnalyzedDeployment::failure_causes);
         assert_eq!(causes(&advanced, "web-1"), Some(vec![FailureCause::RolledBack { deployment_id: "api-1".into() }]), "api's rollback of it");
         assert_eq!(causes(&advanced, "web-2"), Some(vec![FailureCause::IncidentNamedDeployment { incident_id: "db-down".into() }]), "db's incident");
         for id in ["web-1", "web-2", "db-1", "api-1"] {

@@ -124,7 +124,7 @@ impl Failed {
             finished_at: d.finished_at(),
             service: d.service().to_owned(),
             label: d.label().to_owned(),
-            causes: d.failure_causes().to_vec(),
+            causes: d.failure_causes(),
             recovered_at: d.recovered_at(),
         }
     }
