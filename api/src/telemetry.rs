@@ -192,7 +192,7 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
                 }
             }
         }
-        for incident in analysis.incidents().filter(|i| i.resolved_at.is_none()) {
+        for incident in analysis.unresolved_incidents() {
             open_incidents.get_or_create(&vec![("service", cap.label(&incident.service)), ("environment", environment.clone())]).inc();
         }
     }

@@ -19,7 +19,8 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::flat::Flat;
-use crate::model::{Incident, Millis};
+use crate::incidents::Incidents;
+use crate::model::Millis;
 use crate::rework::fix_forwards;
 use crate::shipments::Shipments;
 use crate::texts::Texts;
@@ -197,7 +198,7 @@ pub(crate) struct ServiceFacts<'a> {
     /// Its successful deployments, in finish order.
     pub(crate) shipments: &'a Shipments,
     /// Its own incidents, ascending by opening time then id.
-    pub(crate) incidents: &'a [Incident],
+    pub(crate) incidents: &'a Incidents,
     /// Whether its failures are attributed.
     pub(crate) wanted: bool,
 }
@@ -213,9 +214,10 @@ pub enum NamedCause<'a> {
     Unknown,
 }
 
-/// The cause an incident names; a named deployment takes precedence over a named commit.
-pub fn named_cause(incident: &Incident) -> NamedCause<'_> {
-    match (&incident.deployment_id, &incident.commit_sha) {
+/// The cause incident `j` of `incidents` names; a named deployment takes precedence over a named
+/// commit.
+fn named_cause(incidents: &Incidents, j: usize) -> NamedCause<'_> {
+    match (incidents.deployment_id(j), incidents.commit_sha(j)) {
         (Some(id), _) => NamedCause::Deployment(id),
         (None, Some(sha)) => NamedCause::Commit(sha),
         (None, None) => NamedCause::Unknown,
@@ -264,26 +266,27 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
         let (own, others) = if d.wanted { (Some(k), every.as_slice()) } else { (None, wanted.as_slice()) };
         // The service's commits, read once, at its first incident that names a commit.
         let mut commits = None;
-        for incident in d.incidents.iter() {
-            let cause = named_cause(incident);
+        let incidents = d.incidents;
+        for j in 0..incidents.len() {
+            let cause = named_cause(incidents, j);
             let blamed = match cause {
                 NamedCause::Deployment(deployment_id) => holder(own, deployment_id, others),
                 // A commit counts once per service: at most one deployment of the incident's service shipped it.
                 NamedCause::Commit(sha) if d.wanted => commits.get_or_insert_with(|| s.commits.get()).shipper_of(sha).map(|i| (k, i)),
-                NamedCause::Unknown if d.wanted => in_window(&s.finished_at, incident.opened_at, window).map(|i| (k, i)),
+                NamedCause::Unknown if d.wanted => in_window(&s.finished_at, incidents.opened_at(j), window).map(|i| (k, i)),
                 NamedCause::Commit(_) | NamedCause::Unknown => None,
             };
             if d.wanted {
                 own_blamed[k].push(blamed.filter(|(t, _)| *t == k).map(|(_, i)| i as u32));
             }
             if let Some((t, i)) = blamed.filter(|(t, _)| services[*t].wanted) {
-                let incident_id = incident.id.clone();
+                let incident_id = incidents.id(j).to_owned();
                 let cause = match cause {
                     NamedCause::Deployment(_) => FailureCause::IncidentNamedDeployment { incident_id },
                     NamedCause::Commit(sha) => FailureCause::IncidentNamedCommit { incident_id, commit_sha: sha.to_owned() },
                     NamedCause::Unknown => FailureCause::IncidentInWindow { incident_id },
                 };
-                causes[t].push((i, cause, incident.resolved_at));
+                causes[t].push((i, cause, incidents.resolved_at(j)));
             }
         }
         for &rollback in &s.rollbacks {
@@ -318,7 +321,7 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
                 failures.push(deployment, &causes, recovered_at);
             }
             failures.shrink_to_fit();
-            let fix_forwards = fix_forwards(&d.shipments.finished_at, d.incidents, &blamed);
+            let fix_forwards = fix_forwards(&d.shipments.finished_at, d.incidents.times(), &blamed);
             Attributed { failures, fix_forwards }
         })
         .collect()

@@ -110,8 +110,8 @@ impl Analysis {
                     }
                 }
                 Change::Incident { id, now } => {
-                    if let Some(before) = self.incident(id) {
-                        affected.incidents.insert(before.service.clone());
+                    if let Some(service) = self.incident_service(id) {
+                        affected.incidents.insert(service.to_owned());
                     }
                     if let Some(now) = now.as_ref().filter(|n| here(&n.environment)) {
                         affected.incidents.insert(now.service.clone());

@@ -25,6 +25,7 @@ use crate::attribution::{Attributed, FailureCause, Failures, ServiceFacts, attri
 use crate::calendar::{Interval, day_number, rfc3339};
 use crate::changeset::{CommitGraph, Listed};
 use crate::flat::Flat;
+use crate::incidents::Incidents;
 use crate::levels::{Benchmarks, Level, overall};
 use crate::memo::Memo;
 use crate::model::{DAY, Deployment, DeploymentStatus, Incident, Millis};
@@ -75,7 +76,7 @@ struct Part {
     /// Its successful deployments (kept when only its incidents or failures change).
     shipments: Arc<Shipments>,
     /// Its own incidents, ascending by opening time then id.
-    incidents: Arc<[Incident]>,
+    incidents: Arc<Incidents>,
     /// The failed deployments' causes and recoveries, ascending by deployment.
     failures: Failures,
     /// The deployments that are fix-forwards, each with the incident (index into `incidents`)
@@ -95,10 +96,10 @@ impl Part {
         self.failure(index).map(|k| self.failures.recovered_at(k))
     }
 
-    /// The fix-forward incident of deployment `index`, if it is one.
-    fn fix_forward(&self, index: usize) -> Option<&Incident> {
+    /// The id of the incident deployment `index` is a fix-forward of, if it is one.
+    fn fix_forward(&self, index: usize) -> Option<&str> {
         let found = self.fix_forwards.binary_search_by_key(&(index as u32), |&(i, _)| i).ok()?;
-        self.incidents.get(self.fix_forwards[found].1 as usize)
+        Some(self.incidents.id(self.fix_forwards[found].1 as usize))
     }
 
     /// The earliest time from which a window may count this part otherwise than `before`
@@ -117,12 +118,12 @@ impl Part {
                 && self.recovery(i) == before.recovery(i)
                 && self.rework(i) == before.rework(i)
         };
-        let deployment = (0..now.len().max(then.len())).find(|&i| !same(i)).map(|i| [now.finished_at.get(i), then.finished_at.get(i)]);
-        let times = |p: &Part, j: usize| p.incidents.get(j).map(|i| (i.opened_at, i.resolved_at));
-        let incident = (0..self.incidents.len().max(before.incidents.len()))
-            .find(|&j| times(self, j) != times(before, j))
-            .map(|j| [self.incidents.get(j), before.incidents.get(j)].map(|i| i.map(|i| &i.opened_at)));
-        deployment.into_iter().chain(incident).flatten().flatten().copied().min().unwrap_or(Millis::MAX)
+        let deployment = (0..now.len().max(then.len())).find(|&i| !same(i)).map(|i| [now.finished_at.get(i).copied(), then.finished_at.get(i).copied()]);
+        let (here, there) = (&self.incidents, &before.incidents);
+        let opened = |incidents: &Incidents, j: usize| (j < incidents.len()).then(|| incidents.opened_at(j));
+        let times = |incidents: &Incidents, j: usize| (j < incidents.len()).then(|| (incidents.opened_at(j), incidents.resolved_at(j)));
+        let incident = (0..here.len().max(there.len())).find(|&j| times(here, j) != times(there, j)).map(|j| [opened(here, j), opened(there, j)]);
+        deployment.into_iter().chain(incident).flatten().flatten().min().unwrap_or(Millis::MAX)
     }
 
     /// Why deployment `index` is rework, if it is.
@@ -205,7 +206,7 @@ impl<'a> AnalyzedDeployment<'a> {
         Some(match rework::reason(own, incident.is_some())? {
             Reason::Rollback => Rework::Rollback { deployment_id: self.rollback_of().unwrap_or_default() },
             Reason::Unplanned => Rework::Unplanned,
-            Reason::FixForward => Rework::FixForward { incident_id: incident.map_or("", |i| i.id.as_str()) },
+            Reason::FixForward => Rework::FixForward { incident_id: incident.unwrap_or_default() },
             Reason::Revert => {
                 let s = self.shipments();
                 let found = s.reverts.binary_search_by_key(&(self.index as u32), |&(i, _)| i).ok();
@@ -298,7 +299,7 @@ pub struct Analysis {
 struct Draft {
     service: String,
     shipments: Arc<Shipments>,
-    incidents: Arc<[Incident]>,
+    incidents: Arc<Incidents>,
     kept: Option<Arc<Part>>,
 }
 
@@ -368,7 +369,7 @@ impl Analysis {
             .into_iter()
             .map(|service| Draft {
                 shipments: Arc::new(shipped.remove(&service).unwrap_or_default()),
-                incidents: own.remove(&service).unwrap_or_default().into(),
+                incidents: Arc::new(Incidents::new(own.remove(&service).unwrap_or_default())),
                 service,
                 kept: None,
             })
@@ -384,12 +385,12 @@ impl Analysis {
     pub fn updated(&self, rebuilt: Vec<ServicePart>, incidents: Vec<(String, Vec<Incident>)>) -> Self {
         let mut fresh: BTreeMap<String, Draft> = rebuilt.into_iter().map(|part| (part.0.service.clone(), part.0)).collect();
         for (service, list) in incidents {
-            let list = sorted_incidents(list);
+            let list = Arc::new(Incidents::new(list));
             match fresh.get_mut(&service) {
-                Some(d) => d.incidents = list.into(),
+                Some(d) => d.incidents = list,
                 None => {
                     let shipments = self.part(&service).map(|p| Arc::clone(&p.shipments)).unwrap_or_default();
-                    fresh.insert(service.clone(), Draft { service, shipments, incidents: list.into(), kept: None });
+                    fresh.insert(service.clone(), Draft { service, shipments, incidents: list, kept: None });
                 }
             }
         }
@@ -436,10 +437,11 @@ impl Analysis {
         let mut holders = BTreeSet::new();
         for d in fresh.values() {
             let before = self.part(&d.service);
-            let incidents = d.incidents.iter().chain(before.into_iter().flat_map(|p| p.incidents.iter()));
+            let incidents = std::iter::once(&d.incidents).chain(before.map(|p| &p.incidents));
+            let named = incidents.flat_map(|list| (0..list.len()).filter_map(|j| list.deployment_id(j)));
             let shipments = std::iter::once(&d.shipments).chain(before.map(|p| &p.shipments));
             let rolled_back = shipments.flat_map(|s| s.rollbacks.iter().filter_map(|&i| s.rollback_of(i as usize)));
-            for id in incidents.filter_map(|i| i.deployment_id.as_deref()).chain(rolled_back) {
+            for id in named.chain(rolled_back) {
                 if let Some(service) = holder(id) {
                     holders.insert(service.to_owned());
                 }
@@ -611,14 +613,27 @@ impl Analysis {
         self.parts.iter().map(|p| p.service.as_str()).collect()
     }
 
-    /// The environment's incidents, service by service.
-    pub fn incidents(&self) -> impl Iterator<Item = &Incident> + '_ {
-        self.parts.iter().flat_map(|p| p.incidents.iter())
+    /// The environment's incidents, service by service, each made whole as it is read.
+    pub fn incidents(&self) -> impl Iterator<Item = Incident> + '_ {
+        self.parts.iter().flat_map(move |p| (0..p.incidents.len()).map(move |j| p.incidents.get(j, &p.service, &self.environment)))
     }
 
-    /// The incident `id`, when the analysis holds it.
-    pub fn incident(&self, id: &str) -> Option<&Incident> {
-        self.incidents().find(|i| i.id == id)
+    /// The incidents of `service`, ascending by opening time, then id.
+    pub fn incidents_of(&self, service: &str) -> Vec<Incident> {
+        self.part(service).map_or_else(Vec::new, |p| (0..p.incidents.len()).map(|j| p.incidents.get(j, &p.service, &self.environment)).collect())
+    }
+
+    /// The incidents not resolved yet, service by service.
+    pub fn unresolved_incidents(&self) -> impl Iterator<Item = Incident> + '_ {
+        self.parts.iter().flat_map(move |p| {
+            let list = &p.incidents;
+            (0..list.len()).filter(|&j| list.resolved_at(j).is_none()).map(move |j| list.get(j, &p.service, &self.environment))
+        })
+    }
+
+    /// The service of incident `id`, when the analysis holds it.
+    pub fn incident_service(&self, id: &str) -> Option<&str> {
+        self.parts.iter().find(|p| p.incidents.position(id).is_some()).map(|p| p.service.as_str())
     }
 
     /// Whether a sha is live for `service`: reached or listed by one of its deployments. Where
@@ -668,14 +683,7 @@ impl Analysis {
             }
             spilled += on_disk;
             failures += p.failures.heap_bytes();
-            incidents += p.incidents.len() * size_of::<Incident>()
-                + p.incidents
-                    .iter()
-                    .map(|i| {
-                        let optional = [&i.severity, &i.title, &i.url, &i.deployment_id, &i.commit_sha];
-                        string(&i.id) + string(&i.service) + string(&i.environment) + optional.iter().filter_map(|o| o.as_ref()).map(string).sum::<usize>()
-                    })
-                    .sum::<usize>();
+            incidents += size_of::<Incidents>() + p.incidents.heap_bytes();
             parts += size_of::<Part>() + size_of::<Shipments>() + p.service.capacity() + p.shipments.teams.iter().map(string).sum::<usize>();
         }
         let mut all: Vec<(&'static str, usize)> = NAMES.into_iter().zip(sums).collect();
@@ -745,10 +753,9 @@ impl Analysis {
         let restores: Vec<f64> = window
             .iter()
             .flat_map(|(p, _)| {
-                let opened = p.incidents.partition_point(|i| i.opened_at < from)..p.incidents.partition_point(|i| i.opened_at < to);
-                p.incidents[opened].iter()
+                let list = &p.incidents;
+                list.opened_in(from, to).filter_map(|j| Some(seconds(list.resolved_at(j)? - list.opened_at(j))))
             })
-            .filter_map(|i| Some(seconds(i.resolved_at? - i.opened_at)))
             .filter(|s| *s >= 0.0)
             .collect();
         let restore = Distribution::of(&[restores.as_slice()]);
@@ -871,23 +878,17 @@ fn draft(service: String, history: History) -> Draft {
     let sources =
         Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, reverts: &reverts, graph_is_the_service_s: true };
     let shipments = Shipments::build(given, sources);
-    let incidents = sorted_incidents(incidents.into_iter().filter(|i| i.service == service).collect());
-    Draft { service, shipments: Arc::new(shipments), incidents: incidents.into(), kept: None }
+    let incidents = Incidents::new(incidents.into_iter().filter(|i| i.service == service).collect());
+    Draft { service, shipments: Arc::new(shipments), incidents: Arc::new(incidents), kept: None }
 }
 
-/// Incidents by service, each service's in the order a part keeps them.
+/// Incidents by service.
 fn own_incidents(incidents: Vec<Incident>) -> BTreeMap<String, Vec<Incident>> {
     let mut own: BTreeMap<String, Vec<Incident>> = BTreeMap::new();
     for incident in incidents {
         own.entry(incident.service.clone()).or_default().push(incident);
     }
-    own.into_iter().map(|(service, list)| (service, sorted_incidents(list))).collect()
-}
-
-/// Incidents ascending by opening time, then id.
-fn sorted_incidents(mut incidents: Vec<Incident>) -> Vec<Incident> {
-    incidents.sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
-    incidents
+    own
 }
 
 /// How many distinct UTC dates `times` (all in `[from, to)`) fall on.
@@ -1292,7 +1293,7 @@ mod tests {
         let built = monorepo();
         let encoded = |a: &Analysis| a.changed_since(None).0.into_iter().map(|s| (s.to_owned(), a.encoded_part(s).expect("a part"))).collect::<Vec<_>>();
         let stored: Vec<StoredPart> = encoded(&built).into_iter().map(|(service, bytes)| StoredPart::decode(service, &bytes).expect("its own bytes")).collect();
-        let incidents: Vec<Incident> = built.incidents().cloned().collect();
+        let incidents: Vec<Incident> = built.incidents().collect();
         let read = Analysis::from_stored(built.environment.clone(), 24 * HOUR, stored, incidents);
         let every = |a: &Analysis| {
             a.deployments()

@@ -17,6 +17,7 @@ pub mod calendar;
 pub mod change;
 pub mod changeset;
 pub mod flat;
+mod incidents;
 pub mod levels;
 mod memo;
 pub mod model;

@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use crate::model::{DAY, Deployment, Incident, Millis};
+use crate::model::{DAY, Deployment, Millis};
 
 /// How long an incident that never resolved counts as open.
 pub const OPEN_AT_MOST: Millis = 7 * DAY;
@@ -110,23 +110,23 @@ pub(crate) fn reason(own: Option<Reason>, fix_forward: bool) -> Option<Reason> {
 
 /// The deployments an incident was open at the finish of, as a range of indexes into
 /// `finished_at` (ascending).
-fn open_at(finished_at: &[Millis], incident: &Incident) -> std::ops::Range<usize> {
-    let start = finished_at.partition_point(|&f| f < incident.opened_at);
-    let end = match incident.resolved_at {
+fn open_at(finished_at: &[Millis], opened_at: Millis, resolved_at: Option<Millis>) -> std::ops::Range<usize> {
+    let start = finished_at.partition_point(|&f| f < opened_at);
+    let end = match resolved_at {
         Some(resolved) => finished_at.partition_point(|&f| f <= resolved),
-        None => finished_at.partition_point(|&f| f < incident.opened_at + OPEN_AT_MOST),
+        None => finished_at.partition_point(|&f| f < opened_at + OPEN_AT_MOST),
     };
     start..end.max(start)
 }
 
 /// The fix-forwards of one service: for each deployment (index into `finished_at`, ascending)
-/// that finished while one of `incidents` was open, the first such incident (index into
-/// `incidents`) — except the deployment that incident is attributed to (`blamed`, by rule (a) or
+/// that finished while one of the incidents (their opening and resolution times, `incidents`)
+/// was open, the first such incident (its index there) — except the deployment that incident is attributed to (`blamed`, by rule (a) or
 /// (b), when it is one of this service's). Ascending by deployment.
-pub(crate) fn fix_forwards(finished_at: &[Millis], incidents: &[Incident], blamed: &[Option<u32>]) -> Vec<(u32, u32)> {
+pub(crate) fn fix_forwards(finished_at: &[Millis], incidents: impl Iterator<Item = (Millis, Option<Millis>)>, blamed: &[Option<u32>]) -> Vec<(u32, u32)> {
     let mut found: Vec<(u32, u32)> = Vec::new();
-    for (k, incident) in incidents.iter().enumerate() {
-        for i in open_at(finished_at, incident) {
+    for (k, (opened_at, resolved_at)) in incidents.enumerate() {
+        for i in open_at(finished_at, opened_at, resolved_at) {
             if blamed[k] != Some(i as u32) {
                 found.push((i as u32, k as u32));
             }
@@ -142,33 +142,18 @@ mod tests {
     use super::*;
     use crate::model::HOUR;
 
-    fn incident(opened: Millis, resolved: Option<Millis>) -> Incident {
-        Incident {
-            id: "i".into(),
-            service: "api".into(),
-            environment: "production".into(),
-            opened_at: opened,
-            resolved_at: resolved,
-            severity: None,
-            title: None,
-            url: None,
-            deployment_id: None,
-            commit_sha: None,
-        }
-    }
-
     #[test]
     fn a_deployment_finished_while_an_incident_was_open_is_a_fix_forward_unless_the_incident_is_its_own() {
         let finished = [0, 2 * HOUR, 3 * HOUR, 5 * HOUR];
-        let incidents = [incident(HOUR, Some(3 * HOUR))];
-        assert_eq!(fix_forwards(&finished, &incidents, &[None]), [(1, 0), (2, 0)], "both ends of the open incident count");
-        assert_eq!(fix_forwards(&finished, &incidents, &[Some(1)]), [(2, 0)], "the deployment it is attributed to is not its fix");
+        let incidents = [(HOUR, Some(3 * HOUR))];
+        assert_eq!(fix_forwards(&finished, incidents.into_iter(), &[None]), [(1, 0), (2, 0)], "both ends of the open incident count");
+        assert_eq!(fix_forwards(&finished, incidents.into_iter(), &[Some(1)]), [(2, 0)], "the deployment it is attributed to is not its fix");
     }
 
     #[test]
     fn an_unresolved_incident_counts_as_open_for_seven_days() {
         let finished = [6 * DAY, 8 * DAY];
-        assert_eq!(fix_forwards(&finished, &[incident(0, None)], &[None]), [(0, 0)]);
+        assert_eq!(fix_forwards(&finished, [(0, None)].into_iter(), &[None]), [(0, 0)]);
     }
 
     #[test]

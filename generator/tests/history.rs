@@ -150,7 +150,7 @@ fn every_kind_of_failure_and_every_cause_naming_appears_in_the_demo() {
                 FailureCause::RolledBack { .. } => ("rolled back", None),
             };
             kinds.insert(kind);
-            attributed.extend(incident.cloned());
+            attributed.extend(incident);
         }
     }
     assert_eq!(kinds.len(), 4, "failure causes: {kinds:?}");

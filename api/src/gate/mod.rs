@@ -101,7 +101,7 @@ pub async fn ask(state: &AppState, question: Question) -> Result<Answer, Problem
     let (since, since_from) = started(state, &question, &service, &environment, now, &mut evidence).await?;
 
     let analysis = state.analyses.get(&state.store, &environment, config.attribution_window, config.analysis_wait).await?;
-    for incident in analysis.incidents().filter(|i| i.service == service && i.opened_at <= now) {
+    for incident in analysis.incidents_of(&service).into_iter().filter(|i| i.opened_at <= now) {
         let seen = Seen { id: incident.id.clone(), title: incident.title.clone(), opened_at: incident.opened_at, resolved_at: incident.resolved_at, url: incident.url.clone() };
         if incident.opened_at >= since {
             evidence.alerts_since.push(seen);
