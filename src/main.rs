@@ -12,6 +12,21 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// What jemalloc holds, for `/metrics` (`pacer_allocator_bytes`); `None` when it cannot say.
+fn allocator_bytes() -> Option<pacer_api::telemetry::AllocatorBytes> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    // The statistics are a snapshot taken when the epoch advances.
+    epoch::advance().ok()?;
+    let bytes = |n: usize| n as u64;
+    Some(pacer_api::telemetry::AllocatorBytes {
+        allocated: bytes(stats::allocated::read().ok()?),
+        active: bytes(stats::active::read().ok()?),
+        metadata: bytes(stats::metadata::read().ok()?),
+        resident: bytes(stats::resident::read().ok()?),
+        retained: bytes(stats::retained::read().ok()?),
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let telemetry = match pacer::observability::init() {
@@ -21,6 +36,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    pacer_api::telemetry::report_allocator(allocator_bytes);
     let code = pacer::cli::run(pacer::cli::Cli::parse()).await;
     // After the server has drained (SIGTERM, Ctrl-C) or the command ended: export the last spans.
     telemetry.shutdown().await;

@@ -10,7 +10,7 @@
 //! application/openmetrics-text`), else the Prometheus text format 0.0.4.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -153,6 +153,32 @@ impl ServiceCap {
     }
 }
 
+/// What the process's allocator holds, in bytes, as the binary reports it
+/// ([`report_allocator`]): the heap the process's data takes, against what it keeps resident.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocatorBytes {
+    /// Handed out to the program and not freed: its data.
+    pub allocated: u64,
+    /// In pages holding something handed out (`allocated` and the room between).
+    pub active: u64,
+    /// The allocator's own bookkeeping.
+    pub metadata: u64,
+    /// In pages the allocator keeps resident: active, its metadata, and freed pages not given back yet.
+    pub resident: u64,
+    /// Mapped but given back to the system: address space, not memory.
+    pub retained: u64,
+}
+
+/// How the process's allocator is read, once the binary says (the library does not choose the
+/// allocator: `pacer`'s binary does).
+static ALLOCATOR: OnceLock<fn() -> Option<AllocatorBytes>> = OnceLock::new();
+
+/// Has `/metrics` report what the process's allocator holds, read by `read`
+/// (`pacer_allocator_bytes`). Set once; later calls are ignored.
+pub fn report_allocator(read: fn() -> Option<AllocatorBytes>) {
+    let _ = ALLOCATOR.set(read);
+}
+
 /// The delivery metrics, computed now from the database.
 pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>) -> Result<Registry, Problem> {
     let mut registry = Registry::default();
@@ -173,8 +199,11 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
     for (service, environment, status, n) in &counts {
         deployments.get_or_create(&vec![("service", cap.label(service)), ("environment", environment.clone()), ("status", status.clone())]).inc_by(*n);
     }
+    let analysis_bytes = Family::<Labels, Gauge<i64>>::default();
     for environment in store.environments().await? {
         let analysis = analyses.get(store, &environment, config.attribution_window, config.analysis_wait).await?;
+        let held: usize = analysis.footprint().0.iter().map(|(_, bytes)| bytes).sum();
+        analysis_bytes.get_or_create(&vec![("environment", environment.clone())]).set(i64::try_from(held).unwrap_or(i64::MAX));
         for d in analysis.deployments() {
             let labels = vec![("service", cap.label(d.service())), ("environment", environment.clone())];
             for seconds in d.lead_times() {
@@ -225,6 +254,15 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
     let (spilled_gauge, spill_file_gauge) = (Gauge::<i64>::default(), Gauge::<i64>::default());
     spilled_gauge.set(i64::try_from(spilled).unwrap_or(i64::MAX));
     spill_file_gauge.set(i64::try_from(spill_file).unwrap_or(i64::MAX));
+    if let Some(bytes) = ALLOCATOR.get().and_then(|read| read()) {
+        let allocator = Family::<Labels, Gauge<i64>>::default();
+        let kinds = [("allocated", bytes.allocated), ("active", bytes.active), ("metadata", bytes.metadata), ("resident", bytes.resident), ("retained", bytes.retained)];
+        for (kind, n) in kinds {
+            allocator.get_or_create(&vec![("kind", kind.to_owned())]).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        registry.register("pacer_allocator_bytes", "What the process's allocator holds, by kind: allocated (the program's data), active (its pages), metadata, resident (pages kept, freed ones not given back yet included), retained (given back, address space only)", allocator);
+    }
+    registry.register("pacer_analysis_bytes", "Heap bytes the environment's analysis holds (what summaries and series read; its commits are in the spill file)", analysis_bytes);
     registry.register("pacer_analysis_spilled_bytes", "Bytes of the analyses' commits kept in this process's spill file instead of memory", spilled_gauge);
     registry.register("pacer_analysis_spill_file_bytes", "Length of this process's spill file, free room included", spill_file_gauge);
     registry.register("pacer_deployments", "Deployments stored, by service, environment and status", deployments);

@@ -177,6 +177,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     while tasks.join_next().await.is_some() {}
     let peak = peak_resident_mb(pid).unwrap_or(f64::NAN);
     let (anonymous, file) = (crate::status_mb(pid, "RssAnon:").unwrap_or(f64::NAN), crate::status_mb(pid, "RssFile:").unwrap_or(f64::NAN));
+    let held = Held::read(&client, &base).await;
     let stopping = server.stop().await?;
     // The same start without a snapshot, for comparison.
     let history = Start::timed(&client, &url, &[("PACER_ANALYSIS_SNAPSHOT_SECS", "0")]).await?;
@@ -229,9 +230,39 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     println!("| resident, median of the second half | {steady:.0} MB | ≤ 150 MB |");
     println!("| resident at minutes 0, 1, 5 and the end | {:.0} / {:.0} / {:.0} / {:.0} MB | |", minute(0), minute(1), minute(5), rss.last().copied().unwrap_or(f64::NAN));
     println!("| resident at the end: anonymous / file-backed | {anonymous:.0} / {file:.0} MB | |");
+    println!(
+        "| at the end, by `/metrics`: the analysis's heap / the allocator's allocated, active, metadata, resident | {:.0} / {:.0}, {:.0}, {:.0}, {:.0} MB | |",
+        held.analysis, held.allocated, held.active, held.metadata, held.resident
+    );
     println!("| peak resident (`VmHWM`) | {peak:.0} MB | ≤ 300 MB |");
     println!("| errors, every request | {} | 0 |", tally.errors.values().sum::<u64>());
     Ok(())
+}
+
+/// What the process holds by its own account (`/metrics`), in MB: the analysis's heap, and
+/// what its allocator has handed out and keeps. NaN for a figure it does not report.
+struct Held {
+    analysis: f64,
+    allocated: f64,
+    active: f64,
+    metadata: f64,
+    resident: f64,
+}
+
+impl Held {
+    async fn read(client: &reqwest::Client, base: &str) -> Self {
+        let body = match client.get(format!("{base}/metrics")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        // The sum of a metric's samples whose name and labels start with `prefix`.
+        let mb = |prefix: &str| {
+            let values: Vec<f64> = body.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect();
+            if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / (1024.0 * 1024.0) }
+        };
+        let kind = |k: &str| mb(&format!("pacer_allocator_bytes{{kind=\"{k}\"}}"));
+        Self { analysis: mb("pacer_analysis_bytes{"), allocated: kind("allocated"), active: kind("active"), metadata: kind("metadata"), resident: kind("resident") }
+    }
 }
 
 /// A started `pacer serve` and how its start went.

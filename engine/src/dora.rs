@@ -238,8 +238,8 @@ impl<'a> AnalyzedDeployment<'a> {
     }
 
     /// Its lead times in seconds, one per commit of its changeset with a known start.
-    pub fn lead_times(self) -> Vec<f64> {
-        self.shipments().lead_times_of(self.index..self.index + 1).seconds().collect()
+    pub fn lead_times(self) -> impl Iterator<Item = f64> + 'a {
+        self.shipments().lead_times_of(self.index..self.index + 1).seconds()
     }
 
     /// Its lead-time samples: each commit's sha and its lead time in seconds.
@@ -1109,18 +1109,7 @@ mod tests {
                 graph.parent(sha, parent);
             }
         }
-        let incident = |id: &str, service: &str, sha: &str| Incident {
-            id: id.into(),
-            service: service.into(),
-            environment: "production".into(),
-            opened_at: 13 * HOUR,
-            resolved_at: Some(14 * HOUR),
-            severity: None,
-            title: None,
-            url: None,
-            deployment_id: None,
-            commit_sha: Some(sha.into()),
-        };
+        let incident = |id: &str, service: &str, sha: &str| Incident { commit_sha: Some(sha.into()), ..Incident::opened(id, service, 13 * HOUR, Some(14 * HOUR)) };
         let history = History {
             environment: "production".into(),
             deployments: vec![
@@ -1141,18 +1130,7 @@ mod tests {
     fn crossed() -> Analysis {
         let mut graph = CommitGraph::builder(1);
         graph.commit("a", 0);
-        let incident = Incident {
-            id: "db-down".into(),
-            service: "db".into(),
-            environment: "production".into(),
-            opened_at: 6 * HOUR,
-            resolved_at: Some(7 * HOUR),
-            severity: None,
-            title: None,
-            url: None,
-            deployment_id: Some("web-2".into()),
-            commit_sha: None,
-        };
+        let incident = Incident { deployment_id: Some("web-2".into()), ..Incident::opened("db-down", "db", 6 * HOUR, Some(7 * HOUR)) };
         let history = History {
             environment: "production".into(),
             deployments: vec![
@@ -1221,18 +1199,7 @@ mod tests {
 
         // An incident of api opened on day 4: only that day changes.
         let before = advanced;
-        let incident = Incident {
-            id: "down".into(),
-            service: "api".into(),
-            environment: "production".into(),
-            opened_at: 100 * HOUR,
-            resolved_at: Some(101 * HOUR),
-            severity: None,
-            title: None,
-            url: None,
-            deployment_id: None,
-            commit_sha: None,
-        };
+        let incident = Incident::opened("down", "api", 100 * HOUR, Some(101 * HOUR));
         let advanced = before.updated(Vec::new(), vec![("api".to_owned(), vec![incident])]);
         assert_eq!(advanced.memo.bytes(|_| 1), 4 + 4 + 5, "the scopes holding api keep days 0 to 3; web's keeps all five");
         assert_eq!(advanced.buckets(&days, Benchmarks::default(), &Scope::all())[4].time_to_restore.incidents, 1);
@@ -1267,7 +1234,7 @@ mod tests {
         let mut samples: Vec<(String, f64)> = web.lead_time_samples();
         samples.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(samples, [("b".to_owned(), 5.0 * 3_600.0), ("c".to_owned(), 2.0 * 3_600.0)], "x has no known start");
-        let mut seconds = web.lead_times().to_vec();
+        let mut seconds: Vec<f64> = web.lead_times().collect();
         seconds.sort_by(f64::total_cmp);
         assert_eq!(seconds, [2.0 * 3_600.0, 5.0 * 3_600.0]);
         let api: Vec<f64> = analysis.deployment("api-2").expect("api-2 succeeded").lead_time_samples().into_iter().map(|(_, s)| s).collect();
@@ -1297,7 +1264,7 @@ mod tests {
         let read = Analysis::from_stored(built.environment.clone(), 24 * HOUR, stored, incidents);
         let every = |a: &Analysis| {
             a.deployments()
-                .map(|d| (d.id().to_owned(), d.failed(), d.rework().map(|r| r.reason()), d.changeset(), d.lead_times().to_vec()))
+                .map(|d| (d.id().to_owned(), d.failed(), d.rework().map(|r| r.reason()), d.changeset(), d.lead_times().collect::<Vec<_>>()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(every(&read), every(&built));

@@ -149,18 +149,7 @@ mod tests {
     use super::*;
 
     fn incident(id: &str, opened_at: Millis) -> Incident {
-        Incident {
-            id: id.into(),
-            service: "api".into(),
-            environment: "production".into(),
-            opened_at,
-            resolved_at: None,
-            severity: None,
-            title: None,
-            url: None,
-            deployment_id: None,
-            commit_sha: None,
-        }
+        Incident::opened(id, "api", opened_at, None)
     }
 
     #[test]

@@ -217,6 +217,24 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// An incident of `service` in production with no texts and no named cause: what a test
+    /// starts from.
+    #[cfg(test)]
+    pub(crate) fn opened(id: &str, service: &str, opened_at: Millis, resolved_at: Option<Millis>) -> Self {
+        Self {
+            id: id.into(),
+            service: service.into(),
+            environment: "production".into(),
+            opened_at,
+            resolved_at,
+            severity: None,
+            title: None,
+            url: None,
+            deployment_id: None,
+            commit_sha: None,
+        }
+    }
+
     /// How far along the lifecycle the incident is: resolved outranks open.
     pub fn rank(&self) -> i64 {
         i64::from(self.resolved_at.is_some())

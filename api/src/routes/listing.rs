@@ -97,7 +97,7 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
         "url": d.url,
         "commits": commits,
         "changeset": analyzed.map(|a| a.changeset()),
-        "lead_time_samples_seconds": analyzed.map(|a| a.lead_times()),
+        "lead_time_samples_seconds": analyzed.map(|a| a.lead_times().collect::<Vec<f64>>()),
         "failed": analyzed.is_some_and(|a| a.failed()),
         "failure_causes": analyzed.map(|a| a.failure_causes()).unwrap_or_default(),
         "recovered_at": time(analyzed.and_then(|a| a.recovered_at())),
