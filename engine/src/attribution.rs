@@ -69,7 +69,7 @@ impl FailureCause {
 /// A service's failed deployments, ascending, each with its causes and when it recovered, as
 /// columns: a window's failures are one range, found by binary search. Causes are kept as a
 /// kind and the texts they name (one buffer of ids and shas), not as [`FailureCause`]s with a
-/// `String` each: a million deployments have about a hundred thousand failures.
+/// `String` each, which took more than twice the room at the full size (BENCHMARKS.md, Live).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Failures {
     /// The failed deployments, by their index in the service's deployments, ascending.

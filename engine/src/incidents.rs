@@ -2,7 +2,7 @@
 //!
 //! Summaries read an incident's opening and resolution, attribution its named deployment or
 //! commit, and pages its texts. An [`Incident`] holds eight `String`s, two of which (service and
-//! environment) every incident of a part shares; at the full size that was 22 MB for 63 000
+//! environment) every incident of a part shares; at the full size that was 22 MB for 64 000
 //! incidents. [`Incidents`] keeps the times as numbers and the six texts of each incident one
 //! after another in one buffer, and makes an [`Incident`] where one is asked for.
 

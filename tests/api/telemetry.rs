@@ -134,3 +134,40 @@ async fn metrics_pass_promtool_and_a_real_prometheus_scrapes_them() {
     assert_eq!(found["data"]["result"][0]["metric"]["service"], "shop", "Prometheus scraped pacer: {found}");
     assert_eq!(found["data"]["result"][0]["value"][1], "2");
 }
+
+/// `pacer serve` itself (whose allocator is jemalloc) reports what its allocator holds and what
+/// the analysis's heap is, so that a replica's memory can be read apart from `/proc`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reports_its_allocator_and_the_analysis_heap() {
+    let Some((url, _guard)) = crate::helpers::fresh_database(Backend::Sqlite).await else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pacer"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &url])
+        .env_remove("PACER_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pacer serve");
+    let (base, client) = (format!("http://127.0.0.1:{port}"), reqwest::Client::new());
+    let value = |text: &str, name: &str| text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    let started = Instant::now();
+    let mut text = String::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        let events = json!([deploy("d1", "shop", "a", 1.0), deploy("d2", "shop", "b", 2.0)]);
+        let posted = client.post(format!("{base}/api/v1/events")).json(&events).send().await.is_ok_and(|r| r.status().is_success());
+        if posted && let Ok(response) = client.get(format!("{base}/metrics")).send().await {
+            text = response.text().await.unwrap_or_default();
+            if value(&text, "pacer_analysis_bytes{environment=\"production\"}").is_some_and(|b| b > 0.0) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let kind = |k: &str| value(&text, &format!("pacer_allocator_bytes{{kind=\"{k}\"}}")).unwrap_or_else(|| panic!("no {k} bytes in\n{text}"));
+    assert!(value(&text, "pacer_analysis_bytes{environment=\"production\"}").is_some_and(|b| b > 0.0), "the analysis's heap in\n{text}");
+    let (allocated, active, resident) = (kind("allocated"), kind("active"), kind("resident"));
+    assert!(allocated > 0.0 && allocated <= active && active <= resident, "allocated {allocated} ≤ active {active} ≤ resident {resident}");
+    assert!(kind("metadata") > 0.0);
+}
