@@ -96,6 +96,11 @@ impl Part {
         self.failure(index).map(|k| self.failures.recovered_at(k))
     }
 
+    /// Its incidents `js`, each made whole (an incident of an analysis is of its environment).
+    fn incidents_whole<'a>(&'a self, js: impl Iterator<Item = usize> + 'a, environment: &'a str) -> impl Iterator<Item = Incident> + 'a {
+        js.map(move |j| self.incidents.get(j, &self.service, environment))
+    }
+
     /// The id of the incident deployment `index` is a fix-forward of, if it is one.
     fn fix_forward(&self, index: usize) -> Option<&str> {
         let found = self.fix_forwards.binary_search_by_key(&(index as u32), |&(i, _)| i).ok()?;
@@ -615,20 +620,17 @@ impl Analysis {
 
     /// The environment's incidents, service by service, each made whole as it is read.
     pub fn incidents(&self) -> impl Iterator<Item = Incident> + '_ {
-        self.parts.iter().flat_map(move |p| (0..p.incidents.len()).map(move |j| p.incidents.get(j, &p.service, &self.environment)))
+        self.parts.iter().flat_map(move |p| p.incidents_whole(0..p.incidents.len(), &self.environment))
     }
 
     /// The incidents of `service`, ascending by opening time, then id.
     pub fn incidents_of(&self, service: &str) -> Vec<Incident> {
-        self.part(service).map_or_else(Vec::new, |p| (0..p.incidents.len()).map(|j| p.incidents.get(j, &p.service, &self.environment)).collect())
+        self.part(service).map_or_else(Vec::new, |p| p.incidents_whole(0..p.incidents.len(), &self.environment).collect())
     }
 
     /// The incidents not resolved yet, service by service.
     pub fn unresolved_incidents(&self) -> impl Iterator<Item = Incident> + '_ {
-        self.parts.iter().flat_map(move |p| {
-            let list = &p.incidents;
-            (0..list.len()).filter(|&j| list.resolved_at(j).is_none()).map(move |j| list.get(j, &p.service, &self.environment))
-        })
+        self.parts.iter().flat_map(move |p| p.incidents_whole((0..p.incidents.len()).filter(|&j| p.incidents.resolved_at(j).is_none()), &self.environment))
     }
 
     /// The service of incident `id`, when the analysis holds it.
