@@ -294,7 +294,7 @@ pub(crate) fn attribute(services: &[ServiceFacts<'_>], window: Millis) -> Vec<At
             let Some((t, target)) = s.rollback_of(rollback).and_then(|id| holder(own, id, others)) else { continue };
             let finished = s.finished_at[rollback];
             if services[t].wanted && services[t].shipments.finished_at[target] <= finished {
-                causes[t].push((target, FailureCause::RolledBack { deployment_id: s.id(rollback).to_owned() }, Some(finished)));
+                causes[t].push((target, FailureCause::RolledBack { deployment_id: s.id(rollback) }, Some(finished)));
             }
         }
     }

@@ -10,10 +10,11 @@
 //! the parts their causes land in. Summarizing filters and counts, part by part; a window costs what it holds.
 //!
 //! An analysis keeps what the metrics read and nothing more, as columns of numbers: a
-//! deployment is its finish time, its team, its lead-time samples (four bytes each), and short
-//! texts: its id, its version, and for a rollback the deployment it rolls back. Its changeset is kept out of memory, in the
-//! process's spill file ([`crate::spill`]), and read back where it is shown or extended. The
-//! rest of its row is in the store, which is where pages read it from.
+//! deployment is its finish time, its team, its lead-time samples (four bytes each), a hash of
+//! its id, and for a rollback the id of the deployment it rolls back. Its id, its version and its
+//! changeset are kept out of memory, in the process's spill file ([`crate::spill`]), and read back
+//! where they are shown, looked up or extended. The rest of its row is in the store, which is
+//! where pages read it from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -168,8 +169,8 @@ impl<'a> AnalyzedDeployment<'a> {
         &self.part.shipments
     }
 
-    /// Its id.
-    pub fn id(self) -> &'a str {
+    /// Its id, read from where the ids are kept (see [`crate::spill`]).
+    pub fn id(self) -> String {
         self.shipments().id(self.index)
     }
 
@@ -185,13 +186,14 @@ impl<'a> AnalyzedDeployment<'a> {
     }
 
     /// Its version label.
-    pub fn version(self) -> Option<&'a str> {
-        self.shipments().version(self.index)
+    pub fn version(self) -> Option<String> {
+        self.shipments().names().version(self.index).map(str::to_owned)
     }
 
     /// Its version label, else its id: how pages name it.
-    pub fn label(self) -> &'a str {
-        self.version().unwrap_or_else(|| self.id())
+    pub fn label(self) -> String {
+        let names = self.shipments().names();
+        names.version(self.index).unwrap_or_else(|| names.id(self.index)).to_owned()
     }
 
     /// The deployment it rolls back.
@@ -253,9 +255,10 @@ impl<'a> AnalyzedDeployment<'a> {
         commits.sampled_commits(self.index).zip(self.lead_times()).collect()
     }
 
-    /// The order deployments are listed in: finish time, then service, then id.
-    fn order(self) -> (Millis, &'a str, &'a str) {
-        (self.finished_at(), self.service(), self.id())
+    /// The order deployments are listed in: finish time, then service, then id (read only for
+    /// two of one service that finished at the same time).
+    fn order(self, other: Self) -> std::cmp::Ordering {
+        (self.finished_at(), self.service()).cmp(&(other.finished_at(), other.service())).then_with(|| self.id().cmp(&other.id()))
     }
 }
 
@@ -510,7 +513,7 @@ impl Analysis {
                 p.shipments.rollbacks.iter().map(|&i| i as usize).filter(move |i| window.contains(i)).map(move |index| AnalyzedDeployment { part: p, index })
             })
             .collect();
-        found.sort_by(|a, b| a.order().cmp(&b.order()));
+        found.sort_by(|a, b| a.order(*b));
         found
     }
 
@@ -528,7 +531,7 @@ impl Analysis {
             .in_scope(scope)
             .flat_map(|p| p.shipments.finished_in(from, to).map(move |index| AnalyzedDeployment { part: p, index }))
             .collect();
-        found.sort_by(|a, b| a.order().cmp(&b.order()));
+        found.sort_by(|a, b| a.order(*b));
         found
     }
 
@@ -577,7 +580,7 @@ impl Analysis {
     pub fn shipped<'a>(&'a self, sha: &str) -> impl Iterator<Item = AnalyzedDeployment<'a>> + 'a {
         let shipper = |p: &'a Arc<Part>| p.shipments.commits_with(sha)?.shipper_of(sha).map(|index| AnalyzedDeployment { part: p, index });
         let mut found: Vec<AnalyzedDeployment<'a>> = self.parts.iter().filter_map(shipper).collect();
-        found.sort_by(|a, b| a.order().cmp(&b.order()));
+        found.sort_by(|a, b| a.order(*b));
         found.into_iter()
     }
 
@@ -588,7 +591,7 @@ impl Analysis {
     }
 
     /// The deployments an incident is blamed on (by name or by the attribution window).
-    pub fn blamed_on<'a>(&'a self, incident: &'a Incident) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn blamed_on<'a>(&'a self, incident: &'a Incident) -> impl Iterator<Item = String> + 'a {
         // Attribution puts an incident's causes in its own service's part, or on the deployment
         // it names, which nearly always is of the same service: those parts alone are read.
         let own = self.part(&incident.service).map(Arc::as_ref);
@@ -649,10 +652,7 @@ impl Analysis {
     /// Whether `service` has a deployment that finished after `finished_at` (or at it, with an
     /// id after `id`): a new deployment that none did can be appended to its part.
     pub fn finishes_last(&self, service: &str, id: &str, finished_at: Millis) -> bool {
-        self.part(service).is_some_and(|p| {
-            let s = &p.shipments;
-            s.len().checked_sub(1).is_some_and(|last| (finished_at, id) > (s.finished_at[last], s.id(last)))
-        })
+        self.part(service).is_some_and(|p| p.shipments.finish_after_last(finished_at, id))
     }
 
     /// The services whose parts may depend on `sha`: those whose deployments reach it, list it,
@@ -671,8 +671,8 @@ impl Analysis {
             "changesets and the branch starts found in the graph",
             "the sha → deployment index",
             "lead-time samples (seconds, and which commits have one)",
-            "deployment texts (id, version; rolled-back id of a rollback)",
-            "deployment columns and indexes (finish time, team, rework, by id, rollbacks)",
+            "deployment texts (rolled-back id of a rollback; id and version without a spill file)",
+            "deployment columns and indexes (finish time, team, rework, id hash, rollbacks)",
             "what each service depends on (reach filters)",
         ];
         let mut sums = [0usize; 7];
@@ -1208,6 +1208,26 @@ mod tests {
     }
 
     #[test]
+    fn deployments_whose_ids_share_a_hash_are_each_found_by_their_own_id() {
+        // Two ids with one 32-bit hash: the birthday bound finds a pair within some 100 000.
+        let mut seen = HashMap::new();
+        let (a, b) = (0..)
+            .map(|n| format!("deploy-{n}"))
+            .find_map(|id| seen.insert(crate::shipments::id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
+            .expect("a pair of ids with one hash");
+        let history = History {
+            environment: "production".into(),
+            deployments: vec![deploy(&a, "web", "a", 1, &[]), deploy(&b, "web", "a", 2, &[]), deploy("other", "web", "a", 3, &[])],
+            ..History::default()
+        };
+        let analysis = Analysis::build(history, 24 * HOUR);
+        assert_eq!(analysis.deployment(&a).map(|d| (d.id(), d.finished_at())), Some((a.clone(), HOUR)));
+        assert_eq!(analysis.deployment(&b).map(|d| (d.id(), d.finished_at())), Some((b.clone(), 2 * HOUR)));
+        assert!(analysis.deployment("deploy-none").is_none());
+        assert!(analysis.finishes_last("web", "zzz", 3 * HOUR) && !analysis.finishes_last("web", "aaa", 3 * HOUR), "a tie in finish time goes by id");
+    }
+
+    #[test]
     fn a_commit_two_services_ship_is_found_under_both_in_finish_order() {
         let analysis = monorepo();
         let shipped = |sha: &str| analysis.shipped(sha).map(|d| d.id()).collect::<Vec<_>>();
@@ -1253,7 +1273,7 @@ mod tests {
         let mut changeset = analysis.deployment("web-2").expect("web-2 succeeded").changeset();
         changeset.sort();
         assert_eq!(changeset, ["b", "c", "x"], "read back from the file");
-        let shipped: Vec<&str> = analysis.shipped("b").map(AnalyzedDeployment::id).collect();
+        let shipped: Vec<String> = analysis.shipped("b").map(AnalyzedDeployment::id).collect();
         assert_eq!(shipped, ["web-2", "api-2"], "each service's first shipper, in finish order");
     }
 
@@ -1266,7 +1286,7 @@ mod tests {
         let read = Analysis::from_stored(built.environment.clone(), 24 * HOUR, stored, incidents);
         let every = |a: &Analysis| {
             a.deployments()
-                .map(|d| (d.id().to_owned(), d.failed(), d.rework().map(|r| r.reason()), d.changeset(), d.lead_times().collect::<Vec<_>>()))
+                .map(|d| (d.id(), d.failed(), d.rework().map(|r| r.reason()), d.changeset(), d.lead_times().collect::<Vec<_>>()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(every(&read), every(&built));

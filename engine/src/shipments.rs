@@ -31,11 +31,13 @@ pub(crate) const NO_TEAM: u32 = u32::MAX;
 ///
 /// The columns summaries read are in memory; what only a page, a new deployment, an incident
 /// naming a commit or a pull request's stages read — the commits — is kept out of it
-/// ([`Commits`], see [`crate::spill`]).
+/// ([`Commits`], see [`crate::spill`]), and so are the deployments' ids and versions, which
+/// only a page, a report or a lookup by id reads (found by a hash of the id kept in memory).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Shipments {
     /// Deployment `i`'s id and version are texts `2i` and `2i + 1`; an empty version is none.
-    pub(crate) texts: Texts,
+    /// Kept out of memory: no summary or series names a deployment.
+    pub(crate) names: Kept<Texts>,
     /// When each finished: its time in every metric.
     pub(crate) finished_at: Vec<Millis>,
     /// Each one's team, as an index into `teams`, or [`NO_TEAM`].
@@ -49,8 +51,9 @@ pub(crate) struct Shipments {
     /// Each one's lead-time samples, one per commit of its changeset with a known start; in
     /// finish order, so the samples of a window are one run.
     pub(crate) lead_times: LeadTimes,
-    /// Indexes of the deployments, ascending by id (binary-searched: no second copy of the ids).
-    pub(crate) by_id: Vec<u32>,
+    /// Each deployment's [`id_hash`] and index, ascending: a lookup by id reads the ids (out of
+    /// memory) only for a deployment whose hash matches, nearly always the one looked for.
+    pub(crate) by_hash: Vec<(u32, u32)>,
     /// The deployments that roll another back, ascending.
     pub(crate) rollbacks: Vec<u32>,
     /// The id of the deployment each of `rollbacks` rolls back, in the same order: a few
@@ -62,6 +65,27 @@ pub(crate) struct Shipments {
     pub(crate) reach: Reach,
     /// The commits: what each deployment shipped, and which are live.
     pub(crate) commits: Kept<Commits>,
+}
+
+/// One service's deployments' ids and versions, as read from where they are kept.
+pub(crate) struct Names(std::sync::Arc<Texts>);
+
+impl Names {
+    /// Deployment `i`'s id.
+    pub(crate) fn id(&self, i: usize) -> &str {
+        self.0.get(2 * i as u32)
+    }
+
+    /// Deployment `i`'s version.
+    pub(crate) fn version(&self, i: usize) -> Option<&str> {
+        Some(self.0.get(2 * i as u32 + 1)).filter(|s| !s.is_empty())
+    }
+}
+
+/// A deployment id's 32-bit FNV-1a hash: what a lookup by id compares in memory. Never written
+/// to a snapshot (it is made again from the ids), so it may change between versions.
+pub(crate) fn id_hash(id: &str) -> u32 {
+    id.bytes().fold(0x811c_9dc5, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
 /// The commits of one service's shipments: read where a changeset is shown or extended, never
@@ -229,8 +253,8 @@ impl Shipments {
             teams
         };
         let count = deployments.len();
+        let mut names = Texts::with_capacity(2 * count, 24 * count);
         let mut s = Self {
-            texts: Texts::with_capacity(2 * count, 24 * count),
             finished_at: Vec::with_capacity(count),
             team: Vec::with_capacity(count),
             own_rework: Vec::with_capacity(count),
@@ -243,7 +267,7 @@ impl Shipments {
             let samples = lead_times(finished_at, &changeset, listed, graph, pr_first_commit);
             let team = deployment.team.as_deref().map_or(NO_TEAM, |t| teams.binary_search_by(|n| n.as_str().cmp(t)).map_or(NO_TEAM, |k| k as u32));
             let revert_at = changeset.iter().position(|sha| reverts.contains(sha));
-            s.push(&mut c, deployment, finished_at, team, changeset, samples, revert_at);
+            s.push(&mut c, &mut names, deployment, finished_at, team, changeset, samples, revert_at);
         }
 
         // What the shipments depend on, before the graph's ids are dropped.
@@ -270,30 +294,30 @@ impl Shipments {
         c.branch_starts.sort_unstable();
         c.shas = table;
         c.index_shippers();
-        let mut by_id: Vec<u32> = (0..u32::try_from(count).expect("fewer than 2^32 deployments")).collect();
-        by_id.sort_unstable_by(|&a, &b| s.id(a as usize).cmp(s.id(b as usize)));
-        s.by_id = by_id;
         s.teams = teams;
-        s.kept(c)
+        s.kept(c, names)
     }
 
-    /// These shipments with `commits` kept (see [`crate::spill`]), and every column's spare
-    /// capacity given back: shipments are fixed once made, and a column that grew by a push
-    /// would otherwise keep up to as much room again as it holds.
-    fn kept(mut self, mut commits: Commits) -> Self {
-        let Self { texts, finished_at, team, own_rework, reverts, lead_times, by_id, rollbacks, rolled_back, teams, reach: _, commits: _ } = &mut self;
-        texts.shrink_to_fit();
+    /// These shipments with `commits` and the deployments' `names` kept (see [`crate::spill`]),
+    /// the ids hashed, and every column's spare capacity given back: shipments are fixed once
+    /// made, and a column that grew by a push would otherwise keep up to as much room again as
+    /// it holds.
+    fn kept(mut self, mut commits: Commits, mut names: Texts) -> Self {
+        let Self { names: _, finished_at, team, own_rework, reverts, lead_times, by_hash, rollbacks, rolled_back, teams, reach: _, commits: _ } = &mut self;
+        *by_hash = (0..names.len() as u32 / 2).map(|i| (id_hash(names.get(2 * i)), i)).collect();
+        by_hash.sort_unstable();
+        names.shrink_to_fit();
         finished_at.shrink_to_fit();
         team.shrink_to_fit();
         own_rework.shrink_to_fit();
         reverts.shrink_to_fit();
         lead_times.shrink_to_fit();
-        by_id.shrink_to_fit();
         rollbacks.shrink_to_fit();
         rolled_back.shrink_to_fit();
         teams.shrink_to_fit();
         commits.shrink_to_fit();
         self.commits = Kept::new(commits);
+        self.names = Kept::new(names);
         self
     }
 
@@ -304,8 +328,7 @@ impl Shipments {
     pub(crate) fn appended(&self, appendix: &Appendix) -> Option<Self> {
         let Appendix { deployment: d, walked, listed_times, pr_first_commit, reverts } = appendix;
         let finished_at = d.finished_at?;
-        let last = self.len().checked_sub(1)?;
-        if (finished_at, d.id.as_str()) <= (self.finished_at[last], self.id(last)) || self.index(&d.id).is_some() {
+        if !self.finish_after_last(finished_at, &d.id) || self.index(&d.id).is_some() {
             return None;
         }
         let team = match &d.team {
@@ -346,27 +369,36 @@ impl Shipments {
         };
         c.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
         c.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
-        let index = s.len();
+        let mut names = Texts::clone(&self.names.get());
         let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
-        s.push(&mut c, d, finished_at, team, ids, samples, revert_at);
-        let at = s.by_id.partition_point(|&i| s.id(i as usize) < d.id.as_str());
-        s.by_id.insert(at, index as u32);
+        s.push(&mut c, &mut names, d, finished_at, team, ids, samples, revert_at);
         c.index_shippers();
         for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
             s.reach.insert(sha);
         }
-        Some(s.kept(c))
+        Some(s.kept(c, names))
     }
 
-    /// Adds a deployment after the last one: its columns, its changeset (ids in `commits.shas`)
-    /// and the lead-time sample of each commit of it (`None` for none).
+    /// Adds a deployment after the last one: its columns, its id and version to `names`, its
+    /// changeset (ids in `commits.shas`) and the lead-time sample of each commit of it (`None`
+    /// for none).
     #[expect(clippy::too_many_arguments, reason = "one deployment's columns, each given once")]
-    fn push(&mut self, commits: &mut Commits, d: &Deployment, finished_at: Millis, team: u32, changeset: Vec<ShaId>, samples: Vec<Option<Millis>>, revert_at: Option<usize>) {
+    fn push(
+        &mut self,
+        commits: &mut Commits,
+        names: &mut Texts,
+        d: &Deployment,
+        finished_at: Millis,
+        team: u32,
+        changeset: Vec<ShaId>,
+        samples: Vec<Option<Millis>>,
+        revert_at: Option<usize>,
+    ) {
         let index = self.len() as u32;
         commits.push(changeset, samples.iter().map(Option::is_some));
         self.lead_times.push(samples.into_iter().flatten());
-        self.texts.push(&d.id);
-        self.texts.push(d.version.as_deref().unwrap_or_default());
+        names.push(&d.id);
+        names.push(d.version.as_deref().unwrap_or_default());
         self.finished_at.push(finished_at);
         self.team.push(team);
         self.own_rework.push(own_reason(d, revert_at.is_some()));
@@ -384,14 +416,23 @@ impl Shipments {
         self.finished_at.len()
     }
 
-    /// Deployment `i`'s id.
-    pub(crate) fn id(&self, i: usize) -> &str {
-        self.texts.get(2 * i as u32)
+    /// The deployments' ids and versions, read from where they are kept (see [`crate::spill`]):
+    /// a reader of several holds them once.
+    pub(crate) fn names(&self) -> Names {
+        Names(self.names.get())
     }
 
-    /// Deployment `i`'s version.
-    pub(crate) fn version(&self, i: usize) -> Option<&str> {
-        Some(self.texts.get(2 * i as u32 + 1)).filter(|s| !s.is_empty())
+    /// Deployment `i`'s id.
+    pub(crate) fn id(&self, i: usize) -> String {
+        self.names().id(i).to_owned()
+    }
+
+    /// Whether a deployment that finished at `finished_at` with id `id` comes after the last
+    /// one, in finish order then id; never for the first. The last id is read only on a tie.
+    pub(crate) fn finish_after_last(&self, finished_at: Millis, id: &str) -> bool {
+        let Some(last) = self.len().checked_sub(1) else { return false };
+        let last_at = self.finished_at[last];
+        finished_at > last_at || (finished_at == last_at && id > self.names().id(last))
     }
 
     /// The id of the deployment that deployment `i` rolls back.
@@ -400,10 +441,14 @@ impl Shipments {
         Some(self.rolled_back.get(k as u32)).filter(|s| !s.is_empty())
     }
 
-    /// The index of deployment `id`.
+    /// The index of deployment `id`. The ids are read only when one has its hash.
     pub(crate) fn index(&self, id: &str) -> Option<usize> {
-        let found = self.by_id.binary_search_by(|&i| self.id(i as usize).cmp(id)).ok()?;
-        Some(self.by_id[found] as usize)
+        let hash = id_hash(id);
+        let from = self.by_hash.partition_point(|&(h, _)| h < hash);
+        let mut matching = self.by_hash[from..].iter().take_while(|&&(h, _)| h == hash).map(|&(_, i)| i as usize).peekable();
+        matching.peek()?;
+        let names = self.names();
+        matching.find(|&i| names.id(i) == id)
     }
 
     /// The commits, when these shipments may hold `sha` (see [`Reach`]): read only then.
@@ -428,21 +473,22 @@ impl Shipments {
     pub(crate) fn heap_bytes(&self) -> ([usize; 7], usize) {
         let vec = |capacity: usize, size: usize| capacity * size;
         let ([shas, changesets, shipper, sampled], spilled) = self.commits.bytes(Commits::heap_bytes);
+        let (names, names_spilled) = self.names.bytes(Texts::heap_bytes);
         let memory = [
             shas,
             changesets,
             shipper,
             self.lead_times.heap_bytes() + sampled,
-            self.texts.heap_bytes() + self.rolled_back.heap_bytes(),
+            names + self.rolled_back.heap_bytes(),
             vec(self.finished_at.capacity(), 8)
                 + vec(self.team.capacity(), 4)
                 + self.own_rework.capacity()
                 + vec(self.reverts.capacity(), 8)
-                + vec(self.by_id.capacity(), 4)
+                + vec(self.by_hash.capacity(), 8)
                 + vec(self.rollbacks.capacity(), 4),
             self.reach.heap_bytes(),
         ];
-        (memory, spilled)
+        (memory, spilled + names_spilled)
     }
 }
 
@@ -452,10 +498,11 @@ impl Codec for Shipments {
     fn encode(&self, out: &mut Vec<u8>) {
         // Every field, so that a field added later does not compile until it is written here
         // (and `snapshot::FORMAT` changes).
-        let Self { texts, finished_at, team, own_rework, reverts, lead_times, by_id, rollbacks, rolled_back, teams, reach, commits } = self;
+        let Self { names, finished_at, team, own_rework, reverts, lead_times, by_hash: _, rollbacks, rolled_back, teams, reach, commits } = self;
         let commits = commits.get();
         let Commits { changesets, sampled, shas, branch_starts, shipper, first_reached } = commits.as_ref();
-        texts.encode(out);
+        // The ids' hashes are made again from the ids when they are read back.
+        names.get().encode(out);
         finished_at.encode(out);
         team.encode(out);
         own_rework.encode(out);
@@ -466,7 +513,6 @@ impl Codec for Shipments {
         shas.encode(out);
         branch_starts.encode(out);
         shipper.encode(out);
-        by_id.encode(out);
         rollbacks.encode(out);
         rolled_back.encode(out);
         teams.encode(out);
@@ -476,14 +522,14 @@ impl Codec for Shipments {
 
     fn decode(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
         let mut c = Commits::default();
-        let mut s = Self { texts: Codec::decode(input)?, finished_at: Codec::decode(input)?, team: Codec::decode(input)?, own_rework: Codec::decode(input)?, reverts: Codec::decode(input)?, ..Self::default() };
+        let names: Texts = Codec::decode(input)?;
+        let mut s = Self { finished_at: Codec::decode(input)?, team: Codec::decode(input)?, own_rework: Codec::decode(input)?, reverts: Codec::decode(input)?, ..Self::default() };
         c.changesets = Codec::decode(input)?;
         s.lead_times = Codec::decode(input)?;
         c.sampled = Codec::decode(input)?;
         c.shas = Codec::decode(input)?;
         c.branch_starts = Codec::decode(input)?;
         c.shipper = Codec::decode(input)?;
-        s.by_id = Codec::decode(input)?;
         s.rollbacks = Codec::decode(input)?;
         s.rolled_back = Codec::decode(input)?;
         s.teams = Codec::decode(input)?;
@@ -493,20 +539,20 @@ impl Codec for Shipments {
         // their tables.
         let count = s.len();
         let (shas, deployment, teams) = (c.shas.len(), |i: &u32| (*i as usize) < count, s.teams.len());
-        let fits = s.texts.len() == 2 * count
+        let fits = names.len() == 2 * count
             && s.rolled_back.len() == s.rollbacks.len()
-            && [s.team.len(), s.own_rework.len(), c.changesets.len(), s.lead_times.len(), s.by_id.len()].iter().all(|&n| n == count)
+            && [s.team.len(), s.own_rework.len(), c.changesets.len(), s.lead_times.len()].iter().all(|&n| n == count)
             && c.sampled.len() == c.changesets.values().len().div_ceil(64)
             && c.changesets.values().iter().all(|&sha| (sha as usize) < shas)
             && c.branch_starts.iter().all(|&(sha, _)| (sha as usize) < shas)
             && c.shipper.len() == shas
             && c.shipper.iter().all(|i| *i == u32::MAX || deployment(i))
-            && s.by_id.iter().chain(&s.rollbacks).chain(s.reverts.iter().map(|(i, _)| i)).all(deployment)
+            && s.rollbacks.iter().chain(s.reverts.iter().map(|(i, _)| i)).all(deployment)
             && s.team.iter().all(|&t| t == NO_TEAM || (t as usize) < teams);
         if !fits {
             return Err(invalid("columns"));
         }
-        Ok(s.kept(c))
+        Ok(s.kept(c, names))
     }
 }
 

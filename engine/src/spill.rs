@@ -17,7 +17,8 @@
 //! Not for: keeping anything across restarts (that is the snapshot in the database; see
 //! [`crate::snapshot`]).
 
-use std::collections::BTreeMap;
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,25 @@ use crate::snapshot::{Codec, decode, encode};
 /// directory.
 static DIRECTORY: OnceLock<Option<PathBuf>> = OnceLock::new();
 static FILE: OnceLock<Option<Arc<Spill>>> = OnceLock::new();
+
+/// The values read back last, newest last, with their bytes in the file: kept alive so that
+/// readers in a row share one read though none holds the value between them (a page naming fifty
+/// deployments, a rollback decision naming each deployment of a service). At most
+/// [`RECENT_BYTES`] of them.
+static RECENT: Mutex<VecDeque<(Arc<dyn Any + Send + Sync>, u64)>> = Mutex::new(VecDeque::new());
+
+/// How many bytes (as kept in the file) of values read back stay alive after their readers.
+const RECENT_BYTES: u64 = 4 << 20;
+
+/// Keeps `value`, just read back, alive among the [`RECENT`] ones.
+fn remember(value: Arc<dyn Any + Send + Sync>, len: u64) {
+    let mut recent = RECENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    recent.push_back((value, len));
+    let mut total: u64 = recent.iter().map(|(_, len)| len).sum();
+    while total > RECENT_BYTES && recent.len() > 1 {
+        total -= recent.pop_front().map_or(0, |(_, len)| len);
+    }
+}
 
 /// Names the directory of the process's spill file, or `None` to keep every value in memory.
 /// Takes effect only before the first value is kept; returns whether it did.
@@ -141,8 +161,8 @@ struct Extent<T> {
     spill: Arc<Spill>,
     at: u64,
     len: u64,
-    /// The value as last read, while some reader still holds it: readers in a row share one
-    /// read.
+    /// The value as last read, while some reader still holds it or it is among the values read
+    /// last ([`RECENT`]): readers in a row share one read.
     read: Mutex<Weak<T>>,
 }
 
@@ -169,7 +189,7 @@ impl<T: Codec + Default> Default for Kept<T> {
     }
 }
 
-impl<T: Codec> Kept<T> {
+impl<T: Codec + Send + Sync + 'static> Kept<T> {
     /// `value`, written to the spill file; kept in memory when there is none, or the write
     /// failed (said once by a warning).
     pub(crate) fn new(value: T) -> Self {
@@ -208,6 +228,7 @@ impl<T: Codec> Kept<T> {
         let value = extent.spill.file.read_exact_at(&mut bytes, extent.at).map_err(|e| e.to_string()).and_then(|()| decode::<T>(&bytes).map_err(|e| e.to_string()));
         let value = Arc::new(value.unwrap_or_else(|e| panic!("the analysis spill file does not read back: {e}")));
         *read = Arc::downgrade(&value);
+        remember(Arc::clone(&value) as Arc<dyn Any + Send + Sync>, extent.len);
         value
     }
 

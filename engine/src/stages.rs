@@ -116,7 +116,7 @@ pub fn stages(analysis: &Analysis, pull_requests: &[MergedPullRequest], from: Mi
                 repository: pr.repository.clone(),
                 number: pr.number,
                 service: d.service().to_owned(),
-                deployment_id: d.id().to_owned(),
+                deployment_id: d.id(),
                 deployed_at: rfc3339(d.finished_at()),
                 deployed_millis: d.finished_at(),
                 coding_seconds: span(first_commit_at, Some(pr.opened_at)),

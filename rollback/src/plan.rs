@@ -34,10 +34,10 @@ fn known(analysis: &Analysis, service: &str) -> Vec<Deployment> {
     analysis
         .of_service(service)
         .map(|a| Deployment {
-            id: a.id().to_owned(),
+            id: a.id(),
             service: a.service().to_owned(),
             environment: analysis.environment.clone(),
-            version: a.version().map(str::to_owned),
+            version: a.version(),
             commit_sha: None,
             status: DeploymentStatus::Success,
             started_at: None,

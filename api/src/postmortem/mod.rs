@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use pacer_engine::Millis;
-use pacer_engine::dora::{Analysis, Scope};
+use pacer_engine::dora::{Analysis, AnalyzedDeployment, Scope};
 use pacer_engine::levels::Benchmarks;
 use pacer_engine::model::{DAY, Deployment};
 
@@ -62,7 +62,7 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
     let analysis = state.analyses.get(&state.store, &incident.environment, config.attribution_window, config.analysis_wait).await?;
     let end = incident.resolved_at.unwrap_or_else(now);
 
-    let mut blamed: Vec<String> = analysis.blamed_on(&incident).map(str::to_owned).collect();
+    let mut blamed: Vec<String> = analysis.blamed_on(&incident).collect();
     if let Some(named) = &incident.deployment_id
         && !blamed.contains(named)
     {
@@ -105,8 +105,8 @@ pub async fn timeline_of(state: &AppState, id: &str) -> Result<(Timeline, Facts,
     }
     let during: Vec<String> = analysis
         .of_service(&incident.service)
-        .filter(|d| (incident.opened_at..=end).contains(&d.finished_at()) && !blamed.iter().any(|b| b == d.id()))
-        .map(|d| d.id().to_owned())
+        .filter(|d| (incident.opened_at..=end).contains(&d.finished_at()) && !blamed.contains(&d.id()))
+        .map(AnalyzedDeployment::id)
         .collect();
     for deployment_id in during {
         if !recoveries.iter().any(|r| r.id == deployment_id)
@@ -133,7 +133,7 @@ async fn suspect(state: &AppState, analysis: &Analysis, deployment: Deployment) 
     };
     let previous = analysis.of_service(&deployment.service).rev().find(|d| d.finished_at() < deployment.finished_at.unwrap_or(Millis::MIN));
     let previous_sha = match previous {
-        Some(p) => state.store.deployment(p.id()).await?.and_then(|d| d.commit_sha),
+        Some(p) => state.store.deployment(&p.id()).await?.and_then(|d| d.commit_sha),
         None => None,
     };
     let repository = commits.iter().find_map(|c| c.repository.clone());

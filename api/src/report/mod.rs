@@ -123,7 +123,7 @@ impl Failed {
         Self {
             finished_at: d.finished_at(),
             service: d.service().to_owned(),
-            label: d.label().to_owned(),
+            label: d.label(),
             causes: d.failure_causes(),
             recovered_at: d.recovered_at(),
         }
@@ -258,7 +258,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         .iter()
         .filter_map(|d| {
             let why = crate::wording::rework_reason_words(&d.rework()?);
-            Some(Reworked { finished_at: d.finished_at(), service: d.service().to_owned(), label: d.label().to_owned(), why })
+            Some(Reworked { finished_at: d.finished_at(), service: d.service().to_owned(), label: d.label(), why })
         })
         .collect();
 
@@ -278,7 +278,7 @@ async fn gather(state: &AppState, week: Week, team: Option<&str>) -> Result<Gath
         .items
         .into_iter()
         .map(|i| {
-            let blamed = analysis.blamed_on(&i).map(str::to_owned).collect();
+            let blamed = analysis.blamed_on(&i).collect();
             (i, blamed)
         })
         .collect();
@@ -337,7 +337,7 @@ async fn slowest(state: &AppState, deployments: &[AnalyzedDeployment<'_>]) -> Re
         .into_iter()
         .map(|(d, sha, seconds)| Slow {
             service: d.service().to_owned(),
-            deployment_id: d.id().to_owned(),
+            deployment_id: d.id(),
             deployed_at: d.finished_at(),
             seconds,
             message: messages.get(sha.as_str()).cloned().flatten(),

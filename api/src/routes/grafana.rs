@@ -438,7 +438,7 @@ async fn table(state: &AppState, analysis: &Analysis, name: &str, t: &Target, fr
                 .items
                 .iter()
                 .map(|i| {
-                    let blamed: Vec<&str> = analysis.blamed_on(i).collect();
+                    let blamed: Vec<String> = analysis.blamed_on(i).collect();
                     let title = i.title.clone().unwrap_or_else(|| i.id.clone());
                     if annotations {
                         json!([i.opened_at, i.resolved_at, format!("incident: {title}"), format!("blamed on {}", blamed.join(", ")), format!("incident,{}", i.service)])

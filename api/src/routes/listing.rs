@@ -106,7 +106,7 @@ fn deployment_json(d: &Deployment, analysis: &Analysis) -> Value {
 }
 
 fn incident_json(i: &Incident, analysis: &Analysis) -> Value {
-    let blamed: Vec<&str> = analysis.blamed_on(i).collect();
+    let blamed: Vec<String> = analysis.blamed_on(i).collect();
     json!({
         "id": i.id,
         "service": i.service,

@@ -482,7 +482,7 @@ fn incident_table(html: &mut String, incidents: &[pacer_store::IncidentRow], ana
             None => title,
         };
         let restored = i.resolved_at.map_or_else(|| "open".to_owned(), |r| duration((r - i.opened_at) as f64 / 1000.0));
-        let blamed: Vec<String> = analysis.blamed_on(i).map(escape).collect();
+        let blamed: Vec<String> = analysis.blamed_on(i).map(|id| escape(&id)).collect();
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{title}</td><td>{}</td><td>{restored}</td><td>{}</td><td><a href=\"{}?format=html\">timeline &amp; postmortem</a></td></tr>",
@@ -547,7 +547,7 @@ fn rollback_deployments(html: &mut String, analysis: &Analysis, f: &Filters) {
     for d in &reported {
         let undone_id = d.rollback_of().unwrap_or_default();
         let undone = analysis.deployment_near(d.service(), undone_id);
-        let version = |d: &AnalyzedDeployment| d.version().map_or_else(|| escape(d.id()), |v| format!("{} ({})", escape(d.id()), escape(v)));
+        let version = |d: &AnalyzedDeployment| d.version().map_or_else(|| escape(&d.id()), |v| format!("{} ({})", escape(&d.id()), escape(&v)));
         let why: Vec<String> = undone
             .map(|u| u.failure_causes().iter().filter(|c| c.incident_id().is_some()).map(|c| escape(&failure_words(c))).collect())
             .unwrap_or_default();
