@@ -41,7 +41,7 @@ pub async fn run(size: Size, admin: &str, engine: Engine) -> anyhow::Result<()> 
         println!("| {part} | {:.1} | {:.0} % |", mb(*bytes), *bytes as f64 * 100.0 / total.max(1) as f64);
     }
     println!("| **all** | **{:.1}** | 100 % |", mb(total));
-    println!("| besides, the commits kept in the spill file, not in memory | {:.1} | |", mb(spilled));
+    println!("| besides, kept in the spill file, not in memory: the commits, and the deployments' ids and versions | {:.1} | |", mb(spilled));
     println!("\n<!-- the history read in {:.1} s, the analysis built in {:.1} s -->", read.as_secs_f64(), built.as_secs_f64());
     Ok(())
 }
