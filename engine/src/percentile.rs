@@ -15,21 +15,26 @@ pub fn percentile_cont_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - lower as f64)
 }
 
+/// [`percentile_cont`] of each of `ps` (ascending) by selection rather than sorting: linear in
+/// the number of values, and exactly the sorted answer (the same two ranks, the same
+/// arithmetic). Each selection after the first is made only among the values above the last
+/// one's rank. Reorders `values`; `None` when there are none.
+pub fn percentiles_cont_select<const N: usize>(values: &mut [f64], ps: [f64; N]) -> Option<[f64; N]> {
+    ranks_select(values, ps).map(|ranks| ranks.map(|rank| rank.interpolate(|v| v)))
+}
+
 /// Values a percentile is taken of, read as often as it needs: a slice of them, or values kept
-/// in another form (see [`crate::samples`]). Each is read as a key: an unsigned number ordered
-/// as the values are, which [`Values::value`] turns into the value; only the two keys around each
+/// in another form (see [`crate::samples`]). Each is read as a key: a number ordered as the
+/// values are, which [`Values::value`] turns into the value; only the two keys around each
 /// percentile's rank are ever turned.
 pub trait Values {
     /// How many there are.
     fn count(&self) -> usize;
     /// Every value's key.
-    fn keys(&self) -> impl Iterator<Item = u64> + '_;
-    /// The value of `key`: ascending in it.
-    fn value(key: u64) -> f64;
-    /// The bucket of `key` among 2^16, ascending in it, for the radix selection. By default its
-    /// top 16 bits, which suit keys spread over all 64 bits, as a float's are.
-    fn bucket(key: u64) -> usize {
-        (key >> 48) as usize
+    fn keys(&self) -> impl Iterator<Item = f64> + '_;
+    /// The value of `key`: ascending in it. The keys of a slice are its values.
+    fn value(key: f64) -> f64 {
+        key
     }
 }
 
@@ -38,40 +43,17 @@ impl Values for &[f64] {
         self.len()
     }
 
-    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.iter().map(|&v| float_key(v))
+    fn keys(&self) -> impl Iterator<Item = f64> + '_ {
+        self.iter().copied()
     }
-
-    fn value(key: u64) -> f64 {
-        f64::from_bits(if key >> 63 == 1 { key & !(1 << 63) } else { !key })
-    }
-}
-
-/// The bits of a float as an unsigned number in `f64::total_cmp` order.
-fn float_key(v: f64) -> u64 {
-    let bits = v.to_bits();
-    if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }
-}
-
-/// The bucket among 2^16 of a key that is a plain number, such as milliseconds: below 1 024 the
-/// key itself, above it its octave (the place of its top bit) and the ten bits under the top
-/// one. Every octave has 1 024 buckets, so a bucket is never wider than a thousandth of its
-/// values, wherever the values lie; the top 16 bits would put every duration under 9 years
-/// of milliseconds in the first bucket.
-pub(crate) fn log_linear_bucket(key: u64) -> usize {
-    if key < 1 << 10 {
-        return key as usize;
-    }
-    let top = 63 - key.leading_zeros();
-    (((top - 9) as usize) << 10) | ((key >> (top - 10)) & 0x3ff) as usize
 }
 
 /// [`percentile_cont`] of each of `ps` (ascending) without copying or reordering `values`:
 /// exactly the sorted answer (the same two ranks, the same arithmetic), found by a radix
-/// selection. One pass counts the values by bucket, a second gathers only the buckets that hold
-/// a wanted rank, and the rank is selected among those. A year of every service's lead times is
-/// millions of samples; this reads them twice instead of copying them and selecting over the
-/// copy. `None` when there are none.
+/// selection. One pass counts the values by the top 16 bits of their order-preserving bit
+/// pattern, a second gathers only the buckets that hold a wanted rank, and the rank is selected
+/// among those. A year of every service's lead times is millions of samples; this reads them
+/// twice instead of copying them and selecting over the copy. `None` when there are none.
 pub fn percentiles_cont<const N: usize>(values: &[f64], ps: [f64; N]) -> Option<[f64; N]> {
     percentiles_cont_of(&[values], ps)
 }
@@ -84,35 +66,35 @@ pub fn percentiles_cont_of<V: Values, const N: usize>(parts: &[V], ps: [f64; N])
     const SMALL: usize = 1 << 14;
     let len: usize = parts.iter().map(Values::count).sum();
     let keys = || parts.iter().flat_map(Values::keys);
-    let ranks = if len < SMALL { ranks_select(&mut keys().collect::<Vec<u64>>(), ps) } else { ranks_radix(keys, V::bucket, len, ps) };
+    let ranks = if len < SMALL { ranks_select(&mut keys().collect::<Vec<f64>>(), ps) } else { ranks_radix(keys, len, ps) };
     ranks.map(|ranks| ranks.map(|rank| rank.interpolate(V::value)))
 }
 
-/// The two keys closest to a percentile's rank, and how far the rank is between them.
+/// The two values closest to a percentile's rank, and how far the rank is between them.
 #[derive(Clone, Copy)]
 struct Rank {
     lower: usize,
-    low: u64,
-    high: u64,
+    low: f64,
+    high: f64,
     rank: f64,
 }
 
 impl Rank {
-    /// The percentile: interpolated linearly between the two values (the keys turned into
-    /// values by `value`), as `PERCENTILE_CONT` does.
-    fn interpolate(self, value: impl Fn(u64) -> f64) -> f64 {
+    /// The percentile: interpolated linearly between the two values (keys, turned into values
+    /// by `value`), as `PERCENTILE_CONT` does.
+    fn interpolate(self, value: impl Fn(f64) -> f64) -> f64 {
         let (low, high) = (value(self.low), value(self.high));
         low + (high - low) * (self.rank - self.lower as f64)
     }
 }
 
-/// Each of `ps`' two closest ranks among `keys` by selection; reorders `keys`.
-fn ranks_select<const N: usize>(keys: &mut [u64], ps: [f64; N]) -> Option<[Rank; N]> {
-    if keys.is_empty() {
+/// Each of `ps`' two closest ranks among `values` by selection; reorders `values`.
+fn ranks_select<const N: usize>(values: &mut [f64], ps: [f64; N]) -> Option<[Rank; N]> {
+    if values.is_empty() {
         return None;
     }
-    let last = (keys.len() - 1) as f64;
-    // Every key before `settled` is at its sorted rank or below every key from `settled` on.
+    let last = (values.len() - 1) as f64;
+    // Every value before `settled` is at its sorted rank or below every value from `settled` on.
     let mut settled = 0;
     Some(ps.map(|p| {
         let rank = p.clamp(0.0, 1.0) * last;
@@ -120,26 +102,32 @@ fn ranks_select<const N: usize>(keys: &mut [u64], ps: [f64; N]) -> Option<[Rank;
         let upper = rank.ceil() as usize;
         debug_assert!(lower + 1 >= settled, "ps ascending");
         if lower >= settled {
-            keys[settled..].select_nth_unstable(lower - settled);
+            values[settled..].select_nth_unstable_by(lower - settled, f64::total_cmp);
             settled = lower + 1;
         }
-        let low = keys[lower];
-        // The next rank up is the least key above the selected one.
-        let high = if upper == lower { low } else { keys[lower + 1..].iter().copied().min().unwrap_or(low) };
+        let low = values[lower];
+        // The next rank up is the least value above the selected one.
+        let high = if upper == lower { low } else { values[lower + 1..].iter().copied().min_by(f64::total_cmp).unwrap_or(low) };
         Rank { lower, low, high, rank }
     }))
 }
 
-/// Each of `ps`' two closest ranks among the `len` keys `keys` yields, by a radix selection
-/// over the buckets `bucket` puts them in (see [`percentiles_cont`]); `keys` is read twice.
-fn ranks_radix<I: Iterator<Item = u64>, const N: usize>(keys: impl Fn() -> I, bucket: fn(u64) -> usize, len: usize, ps: [f64; N]) -> Option<[Rank; N]> {
+/// Each of `ps`' two closest ranks among the `len` values `values` yields, by a radix
+/// selection (see [`percentiles_cont`]); `values` is read twice.
+fn ranks_radix<I: Iterator<Item = f64>, const N: usize>(values: impl Fn() -> I, len: usize, ps: [f64; N]) -> Option<[Rank; N]> {
     const BUCKETS: usize = 1 << 16;
     if len == 0 {
         return None;
     }
+    // The bits of a float as an unsigned number in `f64::total_cmp` order.
+    let key = |v: f64| {
+        let bits = v.to_bits();
+        if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }
+    };
+    let bucket = |v: f64| (key(v) >> 48) as usize;
     let mut counts = vec![0u32; BUCKETS];
-    for k in keys() {
-        counts[bucket(k)] += 1;
+    for v in values() {
+        counts[bucket(v)] += 1;
     }
     // Each wanted rank (the two closest to each percentile) as (bucket, rank within it).
     let last = (len - 1) as f64;
@@ -157,10 +145,10 @@ fn ranks_radix<I: Iterator<Item = u64>, const N: usize>(keys: impl Fn() -> I, bu
         let b = starts.partition_point(|&start| start <= rank) - 1;
         (b, rank - starts[b])
     };
-    // Gather the keys of every bucket a rank falls in.
+    // Gather the values of every bucket a rank falls in.
     const NOT_WANTED: u8 = u8::MAX;
     let mut slot = vec![NOT_WANTED; BUCKETS];
-    let mut gathered: Vec<Vec<u64>> = Vec::new();
+    let mut gathered: Vec<Vec<f64>> = Vec::new();
     for &(lower, upper, _) in &ranks {
         for rank in [lower, upper] {
             let (b, _) = locate(rank);
@@ -170,16 +158,16 @@ fn ranks_radix<I: Iterator<Item = u64>, const N: usize>(keys: impl Fn() -> I, bu
             }
         }
     }
-    for k in keys() {
-        let s = slot[bucket(k)];
+    for v in values() {
+        let s = slot[bucket(v)];
         if s != NOT_WANTED {
-            gathered[s as usize].push(k);
+            gathered[s as usize].push(v);
         }
     }
     let mut at = |rank: usize| {
         let (b, within) = locate(rank);
         let bucket = &mut gathered[slot[b] as usize];
-        *bucket.select_nth_unstable(within).1
+        *bucket.select_nth_unstable_by(within, f64::total_cmp).1
     };
     Some(ranks.map(|(lower, upper, rank)| {
         let low = at(lower);
@@ -207,7 +195,7 @@ mod tests {
             let mut sorted = values.clone();
             sorted.sort_by(f64::total_cmp);
             let ps = [0.0, 0.1, 0.5, 0.5, 0.9, 0.99, 1.0];
-            let selected = percentiles_cont(&values, ps).expect("values");
+            let selected = percentiles_cont_select(&mut values.clone(), ps).expect("values");
             for (p, got) in ps.into_iter().zip(selected) {
                 assert_eq!(got.to_bits(), percentile_cont_sorted(&sorted, p).to_bits(), "n = {n}, p = {p}");
             }
@@ -241,23 +229,6 @@ mod tests {
             }
             assert_eq!(values, before, "read, not reordered");
         }
-    }
-
-    #[test]
-    fn log_linear_buckets_ascend_with_the_key_and_stay_below_2_to_the_16() {
-        let mut keys: Vec<u64> = (0..5_000).collect();
-        for shift in 10..64 {
-            let octave = 1u64 << shift;
-            keys.extend([octave - 1, octave, octave + 1, octave + (octave >> 10) - 1, octave + (octave >> 10)]);
-        }
-        keys.push(u64::MAX);
-        keys.sort_unstable();
-        keys.dedup();
-        let buckets: Vec<usize> = keys.iter().map(|&k| log_linear_bucket(k)).collect();
-        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "ascending");
-        assert!(buckets.iter().all(|&b| b < 1 << 16));
-        assert_eq!((log_linear_bucket(1023), log_linear_bucket(1024), log_linear_bucket(1025)), (1023, 1024, 1025), "exact below 2 048");
-        assert_eq!(log_linear_bucket(1 << 20), log_linear_bucket((1 << 20) + 1023), "a thousandth of an octave a bucket");
     }
 
     #[test]

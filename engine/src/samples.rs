@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use crate::flat::Flat;
 use crate::model::Millis;
-use crate::percentile::{Values, log_linear_bucket};
+use crate::percentile::Values;
 use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
 
 /// The bit that marks a kept sample as whole seconds rather than milliseconds.
@@ -156,17 +156,12 @@ impl Values for Run<'_> {
         self.len()
     }
 
-    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        // A sample is a positive number of milliseconds.
-        self.millis().map(|ms| ms as u64)
+    fn keys(&self) -> impl Iterator<Item = f64> + '_ {
+        self.millis().map(|ms| ms as f64)
     }
 
-    fn value(key: u64) -> f64 {
-        seconds(key as f64)
-    }
-
-    fn bucket(key: u64) -> usize {
-        log_linear_bucket(key)
+    fn value(key: f64) -> f64 {
+        seconds(key)
     }
 }
 
