@@ -7,8 +7,8 @@ use clap::Parser;
 /// jemalloc, for every allocation of the process (SQLite's too), with background threads that
 /// return freed pages to the system within a second: the analysis is remade part by part as
 /// events arrive, and the system allocator and mimalloc both kept the freed parts' pages
-/// resident (BENCHMARKS.md, Live). Its settings are built in (`.cargo/config.toml`); `MALLOC_CONF`
-/// overrides them.
+/// resident (BENCHMARKS.md, Live); and with one arena for every thread. Its settings are built
+/// in (`.cargo/config.toml`); `MALLOC_CONF` overrides them.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
