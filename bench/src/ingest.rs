@@ -246,11 +246,11 @@ async fn raw_insert(url: &str, facts: Arc<Vec<Fact>>) -> anyhow::Result<Duration
             for index in (worker..chunks).step_by(CLIENTS) {
                 let chunk = &facts[index * BATCH..((index + 1) * BATCH).min(facts.len())];
                 match &store {
-                    // The same queue pacer's writers take, so that neither side sleeps in
-                    // SQLite's busy handler.
-                    Store::Sqlite(pool, _) => {
-                        let _turn = store.write_turn().await;
-                        insert_batch!(pool, chunk)
+                    // The same writing connection and queue pacer's writers take, so that
+                    // neither side sleeps in SQLite's busy handler.
+                    Store::Sqlite(_, queue) => {
+                        let writer = queue.turn().await;
+                        insert_batch!(&*writer, chunk)
                     }
                     Store::Postgres(pool) => insert_batch!(pool, chunk),
                 }

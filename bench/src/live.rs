@@ -109,7 +109,7 @@ impl Tally {
 /// The database or the server failed to start.
 pub async fn run(options: &Options) -> anyhow::Result<()> {
     let Options { size, engine, ref admin, reuse, rate, duration } = *options;
-    let (url, spec) = crate::query::loaded(size, engine, admin, reuse).await?;
+    let (url, spec) = crate::query::loaded(size, engine, admin, reuse, false).await?;
     let tips = tips(&url, &spec).await?;
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;

@@ -243,11 +243,11 @@ async fn main() -> anyhow::Result<()> {
         Bench::All(args) => {
             ingest::run(size, &admin).await?;
             latency::run(size, &latency::RollbackArgs::default()).await?;
-            query::run(size, &admin, args.reuse, args.pacer_only, args.engine).await?;
+            query::run(size, &admin, &args).await?;
             scale::run(size, &admin).await?;
         }
         Bench::Ingest => ingest::run(size, &admin).await?,
-        Bench::Query(args) => query::run(size, &admin, args.reuse, args.pacer_only, args.engine).await?,
+        Bench::Query(args) => query::run(size, &admin, &args).await?,
         Bench::Rollback(args) => latency::run(size, &args).await?,
         Bench::Scale => scale::run(size, &admin).await?,
         Bench::Live(args) => live::run(&args.options(size, &admin)).await?,
@@ -277,7 +277,7 @@ mod tests {
         assert!(matches!(after.bench, Some(Bench::Live(live::LiveArgs { rate: 5.0, .. }))), "live's own flag");
         let before = Cli::try_parse_from(["pacer-bench", "--size", "full", "query", "--reuse"]).expect("parses");
         assert_eq!(before.size.name, "full", "flags before the benchmark");
-        assert!(matches!(before.bench, Some(Bench::Query(query::QueryArgs { reuse: true, pacer_only: false, engine: query::Engine::Postgres }))));
+        assert!(matches!(before.bench, Some(Bench::Query(query::QueryArgs { reuse: true, pacer_only: false, engine: query::Engine::Postgres, own_pool: false }))));
         let none = Cli::try_parse_from(["pacer-bench"]).expect("parses");
         assert_eq!(none.size.name, "small", "the default size");
         assert!(none.bench.is_none(), "no benchmark named: main runs all");

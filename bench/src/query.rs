@@ -165,7 +165,7 @@ async fn sqlite_loader(url: &str) -> anyhow::Result<Store> {
         .synchronous(SqliteSynchronous::Normal)
         .pragma("cache_size", "-4194304");
     let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-    Ok(Store::Sqlite(pool, pacer_store::WriteQueue::default()))
+    Ok(Store::Sqlite(pool.clone(), pacer_store::WriteQueue::new(pool)))
 }
 
 /// The flags of `query` (and of `all`, which runs it).
@@ -181,6 +181,10 @@ pub struct QueryArgs {
     /// The database pacer runs on (the SQL reference runs only on PostgreSQL).
     #[arg(long, value_enum, default_value_t = Engine::Postgres)]
     pub engine: Engine,
+    /// Load SQLite through the store's own pool, as `pacer serve` and `pacer import` write,
+    /// instead of one connection with a 4 GiB page cache: the rate of a bulk load a user sees.
+    #[arg(long)]
+    pub own_pool: bool,
 }
 
 /// The database the query benchmark runs on: `--engine sqlite|postgres`.
@@ -244,7 +248,7 @@ pub async fn database(engine: Engine, size: Size, admin: &str, reuse: bool) -> a
 ///
 /// # Errors
 /// The database failed.
-pub async fn loaded(size: Size, engine: Engine, admin: &str, reuse: bool) -> anyhow::Result<(String, Spec)> {
+pub async fn loaded(size: Size, engine: Engine, admin: &str, reuse: bool, own_pool: bool) -> anyhow::Result<(String, Spec)> {
     let mut spec = Spec::benchmark(pacer_api::now(), size.services, size.deployments, size.commits);
     spec.listed_commits_share = 1.0;
     // About six CI runs per deployment of a service with CI runs: about 2 M at the full size.
@@ -256,6 +260,7 @@ pub async fn loaded(size: Size, engine: Engine, admin: &str, reuse: bool) -> any
     } else {
         let (loader, writers) = match engine {
             Engine::Postgres => (store.clone(), 4),
+            Engine::Sqlite if own_pool => (store.clone(), 1),
             Engine::Sqlite => (sqlite_loader(&url).await?, 1),
         };
         let (facts, took) = load(&loader, &spec, writers).await?;
@@ -325,9 +330,10 @@ where
 ///
 /// # Errors
 /// The database or the server failed.
-pub async fn run(size: Size, admin: &str, reuse: bool, pacer_only: bool, engine: Engine) -> anyhow::Result<()> {
+pub async fn run(size: Size, admin: &str, args: &QueryArgs) -> anyhow::Result<()> {
+    let QueryArgs { reuse, pacer_only, engine, own_pool } = *args;
     let end = pacer_api::now();
-    let (url, spec) = loaded(size, engine, admin, reuse).await?;
+    let (url, spec) = loaded(size, engine, admin, reuse, own_pool).await?;
     let store = pacer::app::open_store(&url).await?;
     // `--pacer-only` leaves the reference out: pacer's own times, to compare two builds of pacer.
     let pool = match &store {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use pacer_engine::Millis;
 use pacer_engine::change::{Change, DeploymentNow, IncidentNow};
 
-use crate::{Result, Store, StoreError, in_list, with_pool};
+use crate::{Result, Store, StoreError, in_list, with_pool, with_writer};
 
 /// The keys the change log holds for a stretch of generations, by kind.
 #[derive(Debug, Default)]
@@ -115,8 +115,7 @@ impl Store {
              AND generation <= COALESCE((SELECT MIN(facts_generation) FROM analysis_snapshots WHERE written_at >= $2), generation)";
         const DELETE: &str = "DELETE FROM fact_changes WHERE generation <= $1";
         const FLOOR: &str = "UPDATE fact_changes_floor SET generation = $1 WHERE id = 1 AND generation < $1";
-        let turn = self.write_turn().await;
-        let deleted = with_pool!(self, pool => {
+        let deleted = with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             let last: Option<i64> = sqlx::query_scalar(LAST).bind(before).bind(snapshots_since).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
             let deleted = match last {
@@ -130,7 +129,6 @@ impl Store {
             tx.commit().await.map_err(StoreError::classify)?;
             deleted
         });
-        drop(turn);
         Ok(deleted)
     }
 }

@@ -16,7 +16,7 @@ use pacer_engine::model::{Deployment, Incident};
 
 use crate::history::{DeploymentTuple, IncidentTuple, deployment, deployment_columns, incident, incident_columns};
 use crate::outbox::{RollbackTuple, rollback, rollback_columns};
-use crate::{Next, Result, RollbackRow, Store, StoreError, in_list, with_pool};
+use crate::{Next, Result, RollbackRow, Store, StoreError, in_list, with_pool, with_writer};
 
 /// A message to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,8 +188,7 @@ impl Store {
     pub async fn record_chat_event(&self, event: &ChatEventRow, now: Millis) -> Result<bool> {
         const SQL: &str = "INSERT INTO chat_events (event_key, kind, service, environment, team, at, subject, episode, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
-        let _turn = self.write_turn().await;
-        let inserted = with_pool!(self, pool => {
+        let inserted = with_writer!(self, pool => {
             sqlx::query(SQL)
                 .bind(&event.event_key)
                 .bind(&event.kind)
@@ -214,8 +213,7 @@ impl Store {
     /// The database failed.
     pub async fn end_chat_episode(&self, episode: &str, at: Millis) -> Result<()> {
         const SQL: &str = "UPDATE chat_events SET ended_at = $2 WHERE episode = $1 AND ended_at IS NULL";
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             sqlx::query(SQL).bind(episode).bind(at).execute(pool).await.map_err(StoreError::classify)?;
         });
         Ok(())
@@ -246,8 +244,7 @@ impl Store {
         if messages.is_empty() {
             return Ok(0);
         }
-        let _turn = self.write_turn().await;
-        let inserted = with_pool!(self, pool => {
+        let inserted = with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             let mut inserted = 0;
             for m in messages {
@@ -294,8 +291,7 @@ impl Store {
             Self::Sqlite(..) => CLAIM_SQLITE,
             Self::Postgres(_) => CLAIM_POSTGRES,
         };
-        let _turn = self.write_turn().await;
-        let mut rows: Vec<MessageRow> = with_pool!(self, pool => {
+        let mut rows: Vec<MessageRow> = with_writer!(self, pool => {
             sqlx::query_as(claim).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await.map_err(StoreError::classify)?
         });
         // RETURNING gives no order; send in the order the events happened.
@@ -318,8 +314,7 @@ impl Store {
             Next::Failed => ("failed", at, None),
             Next::Gone => ("gone", at, None),
         };
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             sqlx::query(SQL)
                 .bind(message.id)
                 .bind(state)

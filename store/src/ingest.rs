@@ -15,7 +15,7 @@ use pacer_engine::Millis;
 use pacer_engine::model::{CiRun, Commit, Deployment, Fact, Incident, PullRequest, ShippedCommit, SliSample};
 
 use crate::outbox::{NewRollback, insert_rollbacks};
-use crate::{Result, Store, StoreError, with_pool};
+use crate::{Result, Store, StoreError, with_pool, with_writer};
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -224,11 +224,9 @@ const SHIPPED: Upsert = Upsert {
     tail: "",
 };
 
-/// The change log's row of one write: the keys it changed, as `[[kind, key], …]`.
-const CHANGES: &str = "INSERT INTO fact_changes (generation, keys, recorded_at) VALUES ($1, $2, $3)";
-
-/// The generation a write moved the store to, read inside its transaction.
-pub(crate) const GENERATION: &str = "SELECT value FROM store_generation WHERE id = 1";
+/// The change log's row of one write under the generation it just took: the keys it changed, as
+/// `[[kind, key], …]` (`$1`), and when (`$2`).
+const CHANGES: &str = "INSERT INTO fact_changes (generation, keys, recorded_at) SELECT value, $1, $2 FROM store_generation WHERE id = 1";
 
 const PARENTS: Upsert = Upsert { head: "INSERT INTO commit_parents (sha, position, parent_sha) ", columns: 3, tail: "" };
 
@@ -362,8 +360,7 @@ impl Store {
         let mut incidental = 0u64;
         // The keys of the deployments, commits, pull requests and incidents the batch changed.
         let mut logged: Vec<(&'static str, String)> = Vec::new();
-        let turn = self.write_turn().await;
-        let created = with_pool!(self, pool => {
+        let created = with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             if let Some(source) = source {
                 batched!(tx, RAW, raw, |b, row| {
@@ -529,15 +526,13 @@ impl Store {
                 sqlx::query(bump_generations(structural > 0, incidental > 0)).execute(&mut *tx).await.map_err(StoreError::classify)?;
                 if !logged.is_empty() {
                     // Under the generation just taken: writes commit in its order (see 0010_fact_changes.sql).
-                    let generation: i64 = sqlx::query_scalar(GENERATION).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
                     let keys = serde_json::to_string(&logged).unwrap_or_default();
-                    sqlx::query(CHANGES).bind(generation).bind(keys).bind(now).execute(&mut *tx).await.map_err(StoreError::classify)?;
+                    sqlx::query(CHANGES).bind(keys).bind(now).execute(&mut *tx).await.map_err(StoreError::classify)?;
                 }
             }
             tx.commit().await.map_err(StoreError::classify)?;
             created
         });
-        drop(turn);
         let outcome = Ingested { accepted: changed, duplicates: events.len() as u64 - changed };
         Ok((outcome, created))
     }

@@ -142,22 +142,40 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-/// The writers of one process waiting for SQLite's one write lock, in arrival order.
+/// Prepared statements each SQLite connection keeps.
+const SQLITE_STATEMENTS_PER_CONNECTION: usize = 32;
+/// The reading connections of a SQLite pool, beside its one writer.
+const SQLITE_READERS: u32 = 3;
+
+/// The one connection this process writes to SQLite through, and the queue its writers wait in.
 ///
 /// SQLite lets one connection write at a time. A connection that finds the database locked
 /// waits in SQLite's busy handler, which sleeps in growing steps of up to 100 ms and does not
 /// wake when the lock is freed, so a write can wait far longer than the one before it took.
-/// Prepared statements each SQLite connection keeps.
-const SQLITE_STATEMENTS_PER_CONNECTION: usize = 32;
-/// The connections of a SQLite pool.
-const SQLITE_CONNECTIONS: u32 = 4;
+/// The writes that come often or must be quick — batches of facts, the change log, snapshots,
+/// rollback approvals, hook and chat delivery claims and attempts — take a turn here instead and
+/// follow each other in order ([`with_writer!`]). The rare ones (report sends, tokens, import
+/// cursors) and another process writing to the same file (a `pacer import` beside
+/// `pacer serve`) still meet the busy handler.
+///
+/// One connection rather than any of the pool's: SQLite drops a connection's whole page cache
+/// when another connection has written since it last read, so writes spread over a pool each
+/// start from a cold cache and read every index page they touch again. The writer keeps its
+/// cache from one write to the next.
+#[derive(Debug, Clone)]
+pub struct WriteQueue(std::sync::Arc<tokio::sync::Mutex<SqlitePool>>);
 
-/// The writes that come often or must be quick — batches of facts, rollback approvals, hook
-/// delivery claims and attempts — take a turn here first and follow each other in order. The
-/// rare ones (report sends, tokens, import cursors) and another process writing to the same
-/// file (a `pacer import` beside `pacer serve`) still meet the busy handler.
-#[derive(Debug, Clone, Default)]
-pub struct WriteQueue(std::sync::Arc<tokio::sync::Mutex<()>>);
+impl WriteQueue {
+    /// The queue of writes through `writer`, a pool of one connection.
+    pub fn new(writer: SqlitePool) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Mutex::new(writer)))
+    }
+
+    /// Waits for this process's turn to write; the turn lasts until the guard is dropped.
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, SqlitePool> {
+        self.0.lock().await
+    }
+}
 
 /// Runs `$body` with `$pool` bound to the pool of whichever engine `$store` uses; the body is
 /// compiled once per engine, so the SQL and the code around it exist once.
@@ -170,6 +188,23 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// Runs `$body` as [`with_pool!`] does, for a write that takes its turn: on SQLite `$pool` is the
+/// one writing connection, held until `$body` ends (see [`WriteQueue`]); PostgreSQL's writers
+/// overlap, so there it is the pool.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite(_, queue) => {
+                let turn = queue.turn().await;
+                let $pool = &*turn;
+                $body
+            }
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_writer;
 
 impl Store {
     /// Connects to `url` (`sqlite://path` — created if missing — or `postgres://…`).
@@ -188,12 +223,14 @@ impl Store {
                 // default of 100 a connection held about 20 MB more under the live benchmark's
                 // stream than 32 does, with the same latencies (BENCHMARKS.md, Live).
                 .statement_cache_capacity(SQLITE_STATEMENTS_PER_CONNECTION);
-            // Four connections: one writes at a time, and the analysis answers most reads from
-            // memory. Each holds up to 2 MB of page cache and its statements in this process's
-            // heap; at the full size under the live stream four kept the steady median at
-            // 149 MB against 156 MB with eight, at the same latencies (BENCHMARKS.md, Live).
-            let pool = SqlitePoolOptions::new().max_connections(SQLITE_CONNECTIONS).connect_with(options).await?;
-            Ok(Self::Sqlite(pool, WriteQueue::default()))
+            // Three reading connections and one writer. The analysis answers most reads from
+            // memory. Each connection holds up to 2 MB of page cache and its statements in this
+            // process's heap: at the full size under the live stream four connections in all
+            // kept the steady median at 149 MB against 156 MB with eight, at the same latencies,
+            // and four readers beside the writer at 151 MB (BENCHMARKS.md, Live).
+            let pool = SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(options.clone()).await?;
+            let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+            Ok(Self::Sqlite(pool, WriteQueue::new(writer)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?.application_name("pacer");
             let pool = PgPoolOptions::new()
@@ -205,15 +242,6 @@ impl Store {
             Ok(Self::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl(redact(url)))
-        }
-    }
-
-    /// Waits for this process's turn to write, on SQLite (see [`WriteQueue`]); the turn lasts
-    /// until the guard is dropped. PostgreSQL's writers overlap, so there it returns at once.
-    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self {
-            Self::Sqlite(_, queue) => Some(queue.0.lock().await),
-            Self::Postgres(_) => None,
         }
     }
 
@@ -268,6 +296,9 @@ impl Store {
 
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
+        if let Self::Sqlite(_, queue) = self {
+            queue.turn().await.close().await;
+        }
         with_pool!(self, pool => pool.close().await);
     }
 }

@@ -11,7 +11,7 @@
 use pacer_engine::Millis;
 use serde_json::Value;
 
-use crate::{Result, Store, StoreError, with_pool};
+use crate::{Result, Store, StoreError, with_pool, with_writer};
 
 /// A rollback decision to store.
 #[derive(Debug, Clone)]
@@ -246,8 +246,7 @@ impl Store {
         const APPROVE: &str = "UPDATE rollbacks SET state = 'dispatching', approved_at = $2, approved_by = $3
              WHERE id = $1 AND state = 'awaiting_approval'";
         const STATE: &str = "SELECT state FROM rollbacks WHERE id = $1";
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             let approved = sqlx::query(APPROVE).bind(id).bind(now).bind(by).execute(&mut *tx).await.map_err(StoreError::classify)?.rows_affected() > 0;
             if !approved {
@@ -291,11 +290,10 @@ impl Store {
             Self::Sqlite(..) => CLAIM_SQLITE,
             Self::Postgres(_) => CLAIM_POSTGRES,
         };
-        let turn = self.write_turn().await;
+        let rows: Vec<(i64, String, String, String, i64)> = with_writer!(self, pool => {
+            sqlx::query_as(claim).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await.map_err(StoreError::classify)?
+        });
         let due = with_pool!(self, pool => {
-            let rows: Vec<(i64, String, String, String, i64)> =
-                sqlx::query_as(claim).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await.map_err(StoreError::classify)?;
-            drop(turn);
             let mut due = Vec::with_capacity(rows.len());
             for (delivery_id, rollback_id, hook_url, webhook_id, attempts) in rows {
                 let (report, service, environment, deployment_id): (String, String, String, String) =
@@ -329,8 +327,7 @@ impl Store {
             Next::Gone => ("gone", at, None),
         };
         let attempt = due.attempts + 1;
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             sqlx::query(ATTEMPT)
                 .bind(due.delivery_id)

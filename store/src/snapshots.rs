@@ -7,7 +7,7 @@
 
 use pacer_engine::Millis;
 
-use crate::{Generations, Result, Store, StoreError, with_pool};
+use crate::{Generations, Result, Store, StoreError, with_pool, with_writer};
 
 /// What a snapshot holds, apart from its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +88,7 @@ impl Store {
         const PART: &str = "INSERT INTO analysis_snapshot_parts (environment, service, bytes) VALUES ($1, $2, $3)
              ON CONFLICT (environment, service) DO UPDATE SET bytes = excluded.bytes";
         let g = header.generations;
-        let turn = self.write_turn().await;
-        let written = with_pool!(self, pool => {
+        let written = with_writer!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::classify)?;
             let (sql, over) = match write {
                 SnapshotWrite::Whole => (WHOLE, None),
@@ -114,7 +113,6 @@ impl Store {
             }
             claimed
         });
-        drop(turn);
         Ok(written)
     }
 }
