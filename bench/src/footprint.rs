@@ -1,11 +1,10 @@
 //! Footprint: what the analysis of the query benchmark's data holds, part by part, in heap
 //! bytes — the account behind BENCHMARKS.md's memory figures. Builds the production analysis in
 //! this process from the database an earlier `query` run loaded (as `--reuse` would find it),
-//! as `pacer serve` builds it on the first query.
+//! as `pacer serve` builds it when it has no snapshot to read.
 
 use std::time::Instant;
 
-use pacer_engine::dora::Analysis;
 use pacer_engine::model::DAY;
 
 use crate::Size;
@@ -27,11 +26,9 @@ pub async fn run(size: Size, admin: &str, engine: Engine) -> anyhow::Result<()> 
     let url = database(engine, size, admin, true).await?;
     let store = pacer::app::open_store(&url).await?;
     let started = Instant::now();
-    let history = store.history("production").await?;
-    let read = started.elapsed();
     // The attribution window is the configuration's default.
-    let analysis = Analysis::build(history, DAY);
-    let built = started.elapsed() - read;
+    let analysis = pacer_api::analysis::from_history(&store, "production", DAY).await.map_err(|p| anyhow::anyhow!("the build failed: {}", p.detail))?;
+    let built = started.elapsed();
     let (parts, spilled) = analysis.footprint();
     let total: usize = parts.iter().map(|(_, bytes)| bytes).sum();
     let mb = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
@@ -42,6 +39,6 @@ pub async fn run(size: Size, admin: &str, engine: Engine) -> anyhow::Result<()> 
     }
     println!("| **all** | **{:.1}** | 100 % |", mb(total));
     println!("| besides, kept in the spill file, not in memory: the commits, and the deployments' ids and versions | {:.1} | |", mb(spilled));
-    println!("\n<!-- the history read in {:.1} s, the analysis built in {:.1} s -->", read.as_secs_f64(), built.as_secs_f64());
+    println!("\n<!-- the analysis built from the history in {:.1} s -->", built.as_secs_f64());
     Ok(())
 }

@@ -321,16 +321,13 @@ impl Analysis {
         for (i, d) in deployments.iter().enumerate().filter(|(_, d)| counts(d)) {
             by_service.entry(d.service.as_str()).or_default().push(i);
         }
-        let single = by_service.len() <= 1;
-        let mut shipped: BTreeMap<String, Shipments> = BTreeMap::new();
+        let shared = History { environment, graph, pr_first_commit, found_starts, incidents, branch_nodes, reverts, ..History::default() };
+        let mut builder = Builder::new(shared, by_service.len());
         for (service, indexes) in by_service {
-            let given = indexes.iter().map(|&i| (&deployments[i], listed.of(i))).collect();
-            let sources =
-                Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, reverts: &reverts, graph_is_the_service_s: single };
-            shipped.insert(service.to_owned(), Shipments::build(given, sources));
+            builder.add(service, indexes.iter().map(|&i| (&deployments[i], listed.of(i))).collect());
         }
-        drop((graph, listed, deployments));
-        Self::of_shipped(environment, attribution_window, shipped, incidents)
+        drop((listed, deployments));
+        builder.finish(attribution_window)
     }
 
     /// The analysis of parts read back from the bytes [`Analysis::encoded_part`] gave, with
@@ -838,6 +835,61 @@ impl ServicePart {
     }
 }
 
+/// An analysis built from a whole history one service at a time, so that only one service's
+/// deployments are held at once: the commit graph, the pull requests' starts, the revert commits
+/// and the incidents are read first and shared (a [`History`] without deployments); each
+/// service's deployments are then given with their lists ([`Builder::service`]), made into its
+/// part and dropped. [`Analysis::build`] is the same over a history held whole.
+pub struct Builder {
+    /// The history without deployments.
+    shared: History,
+    /// Whether the environment has one service at most (see `Sources::graph_is_the_service_s`).
+    single: bool,
+    /// Each service's shipments made so far.
+    shipped: BTreeMap<String, Shipments>,
+}
+
+impl Builder {
+    /// A build over `shared` (its deployments and lists are not read), for an environment of
+    /// `services` services with deployments.
+    pub fn new(shared: History, services: usize) -> Self {
+        Self { shared, single: services <= 1, shipped: BTreeMap::new() }
+    }
+
+    /// The commit graph, into which a service's listed commits are interned as they are read.
+    pub fn graph(&mut self) -> &mut CommitGraph {
+        &mut self.shared.graph
+    }
+
+    /// Makes the part of one service from its deployments (those that count: successful, with
+    /// a finish time) and the commits each lists (list `i` is deployment `i`'s).
+    pub fn service(&mut self, deployments: &[Deployment], listed: &Flat<Listed>) {
+        let Some(service) = deployments.first().map(|d| d.service.clone()) else { return };
+        self.add(&service, deployments.iter().enumerate().filter(|(_, d)| counts(d) && d.service == service).map(|(i, d)| (d, listed.of(i))).collect());
+    }
+
+    /// Makes the part of `service` from `given`, its deployments with their lists.
+    fn add(&mut self, service: &str, given: Vec<(&Deployment, &[Listed])>) {
+        let History { graph, pr_first_commit, found_starts, branch_nodes, reverts, .. } = &mut self.shared;
+        let sources = Sources { graph, pr_first_commit, found_starts, branch_nodes, reverts, graph_is_the_service_s: self.single };
+        self.shipped.insert(service.to_owned(), Shipments::build(given, sources));
+    }
+
+    /// The analysis of every service given; `attribution_window` as in [`Analysis::build`].
+    pub fn finish(self, attribution_window: Millis) -> Analysis {
+        // The graph and the starts are dropped before failures are attributed.
+        let History { environment, incidents, graph, pr_first_commit, found_starts, branch_nodes, reverts, .. } = self.shared;
+        drop((graph, pr_first_commit, found_starts, branch_nodes, reverts));
+        Analysis::of_shipped(environment, attribution_window, self.shipped, incidents)
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("environment", &self.shared.environment).field("services", &self.shipped.len()).finish_non_exhaustive()
+    }
+}
+
 /// Which shipments an analysis held, by service, without holding them: a weak reference keeps
 /// only the allocation's address taken (so a later part can never be mistaken for a marked
 /// one), not the part's columns.
@@ -1205,6 +1257,28 @@ mod tests {
         let advanced = before.updated(Vec::new(), vec![("api".to_owned(), vec![incident])]);
         assert_eq!(advanced.memo.bytes(|_| 1), 4 + 4 + 5, "the scopes holding api keep days 0 to 3; web's keeps all five");
         assert_eq!(advanced.buckets(&days, Benchmarks::default(), &Scope::all())[4].time_to_restore.incidents, 1);
+    }
+
+    #[test]
+    fn a_build_one_service_at_a_time_gives_the_build_of_the_whole_history() {
+        let days: Vec<(Millis, Millis)> = (0..5).map(|d| (d * DAY, (d + 1) * DAY)).collect();
+        let incidents = vec![Incident::opened("down", "api", 55 * HOUR, Some(57 * HOUR)), Incident::opened("slow", "web", 100 * HOUR, None)];
+        let whole = Analysis::build(History { incidents: incidents.clone(), ..two_services(true, false) }, 24 * HOUR);
+
+        let History { environment, deployments, graph, .. } = two_services(true, false);
+        let mut builder = Builder::new(History { environment, graph, incidents, ..History::default() }, 2);
+        for service in ["web", "api"] {
+            let mut own: Vec<Deployment> = deployments.iter().filter(|d| d.service == service).cloned().collect();
+            let listed = take_lists(&mut own, builder.graph());
+            builder.service(&own, &listed);
+        }
+        let streamed = builder.finish(24 * HOUR);
+        for scope in [Scope::all(), Scope::services(["web".to_owned()]), Scope::services(["api".to_owned()])] {
+            assert_eq!(streamed.buckets(&days, Benchmarks::default(), &scope), whole.buckets(&days, Benchmarks::default(), &scope), "{scope:?}");
+        }
+        let failed = |a: &Analysis| a.deployments().filter(|d| d.failed()).map(|d| (d.id(), d.changeset(), d.recovered_at())).collect::<Vec<_>>();
+        assert_eq!(failed(&streamed), failed(&whole));
+        assert_eq!(failed(&whole).iter().map(|(id, ..)| id.as_str()).collect::<Vec<_>>(), ["api-1"], "the incident an hour after api-1 is its failure");
     }
 
     #[test]

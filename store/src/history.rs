@@ -173,6 +173,13 @@ fn reach(graph: &mut GraphBuilder, reached: &mut HashSet<String>, row: (String, 
     reached.insert(sha);
 }
 
+/// One service's deployments that count (successful, with a finish time), by id.
+const SERVICE_DEPLOYMENTS: &str = concat!(
+    "SELECT ",
+    deployment_columns!(),
+    " FROM deployments WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
+);
+
 /// The times of the commits whose shas follow, where known.
 const COMMIT_TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
 
@@ -231,55 +238,67 @@ macro_rules! for_each_row {
     };
 }
 
-/// What the pull requests' starts give a history: merge commit → branch start, the starts found in
-/// the graph, and what each found start's walk depended on (see `History`).
-type PullRequestStarts = (HashMap<ShaId, Millis>, HashSet<ShaId>, HashMap<ShaId, Vec<ShaId>>);
 
 impl Store {
-    /// Everything the engine needs to analyze `environment`.
+    /// What a build of `environment`'s analysis from its whole history shares between its
+    /// services (see `pacer_engine::dora::Builder`): the commit graph, the pull requests'
+    /// starts, the revert commits and the incidents, as a history without deployments; and the
+    /// services with a deployment that counts, in order. Each service's deployments are read
+    /// after with [`Store::deployments_of`]. The graph and the pull requests are read whole, one
+    /// pass each in order: reading each service's commits by index instead, as an advance does
+    /// for one service, took ten times as long on the benchmark's medium set (75 s against
+    /// 7.3 s, BENCHMARKS.md, Live).
     ///
     /// # Errors
     /// The database failed.
-    pub async fn history(&self, environment: &str) -> Result<History> {
-        const DEPLOYMENTS: &str = concat!(
-            "SELECT ",
-            deployment_columns!(),
-            " FROM deployments WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
-        );
-        const SHIPPED: &str = "SELECT dc.deployment_id, dc.sha, dc.committed_at
-             FROM deployment_commits dc JOIN deployments d ON d.id = dc.deployment_id
-             WHERE d.environment = $1 AND d.status = 'success' AND d.finished_at IS NOT NULL
-             ORDER BY dc.deployment_id, dc.position";
+    pub async fn shared_history(&self, environment: &str) -> Result<(History, Vec<String>)> {
+        const SERVICES: &str = "SELECT DISTINCT service FROM deployments
+             WHERE environment = $1 AND status = 'success' AND finished_at IS NOT NULL ORDER BY service";
         const COMMITS: &str = "SELECT sha, committed_at FROM commits";
         const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents ORDER BY sha, position";
         const PULL_REQUESTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
              WHERE merge_commit_sha IS NOT NULL AND (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL))";
-
         const COMMIT_COUNT: &str = "SELECT COUNT(*) FROM commits";
 
         // Each row is folded in by the query's `try_map` as it arrives; the queries collect only
         // the `()` each fold returns.
-        let (deployments, graph, pr_first_commit, listed) = with_pool!(self, pool => {
-            let mut deployments: Vec<Deployment> = Vec::new();
-            for_each_row!(pool, sqlx::query(DEPLOYMENTS).bind(environment), |row| deployments.push(deployment(row)));
-
+        let (services, graph, starts) = with_pool!(self, pool => {
+            let services: Vec<String> = sqlx::query_scalar(SERVICES).bind(environment).fetch_all(pool).await.map_err(StoreError::classify)?;
             let commits: i64 = sqlx::query_scalar(COMMIT_COUNT).fetch_one(pool).await.map_err(StoreError::classify)?;
             let mut graph = CommitGraph::builder(usize::try_from(commits).unwrap_or_default());
             for_each_row!(pool, sqlx::query(COMMITS), |row| commit(&mut graph, row));
             for_each_row!(pool, sqlx::query(PARENTS), |row| parent(&mut graph, row));
             let mut graph = graph.build();
-
-            let mut listed = Flat::default();
-            for_each_row!(pool, sqlx::query(SHIPPED).bind(environment), |row| ship(&mut listed, &deployments, &mut graph, row));
-            // Every deployment gets a list, those that list nothing an empty one.
-            start_lists(&mut listed, deployments.len());
             let mut starts = Starts::default();
             for_each_row!(pool, sqlx::query(PULL_REQUESTS), |row| branch_start(&mut starts, &mut graph, row));
-            (deployments, graph, starts, listed)
+            (services, graph, starts)
         });
-        let (pr_first_commit, found_starts, branch_nodes) = pr_first_commit;
         let incidents = self.incidents_in(environment).await?;
-        self.assembled(environment, (deployments, graph, listed), (pr_first_commit, found_starts, branch_nodes), incidents).await
+        let history = self.assembled(environment, (Vec::new(), graph, Flat::default()), starts, incidents).await?;
+        Ok((history, services))
+    }
+
+    /// The deployments of `service` in `environment` that count (successful, with a finish
+    /// time), by id, and the commits each lists, interned into `graph`: one service's share of
+    /// a build from the whole history (see [`Store::shared_history`]).
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn deployments_of(&self, environment: &str, service: &str, graph: &mut CommitGraph) -> Result<(Vec<Deployment>, Flat<Listed>)> {
+        const LISTS: &str = "SELECT dc.deployment_id, dc.sha, dc.committed_at
+             FROM deployment_commits dc JOIN deployments d ON d.id = dc.deployment_id
+             WHERE d.environment = $1 AND d.service = $2 AND d.status = 'success' AND d.finished_at IS NOT NULL
+             ORDER BY dc.deployment_id, dc.position";
+        let (deployments, listed) = with_pool!(self, pool => {
+            let mut deployments: Vec<Deployment> = Vec::new();
+            for_each_row!(pool, sqlx::query(SERVICE_DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
+            let mut listed = Flat::default();
+            for_each_row!(pool, sqlx::query(LISTS).bind(environment).bind(service), |row| ship(&mut listed, &deployments, graph, row));
+            // Every deployment gets a list, those that list nothing an empty one.
+            start_lists(&mut listed, deployments.len());
+            (deployments, listed)
+        });
+        Ok((deployments, listed))
     }
 
     /// A history of what was read, with the revert commits among the graph's.
@@ -287,7 +306,7 @@ impl Store {
         &self,
         environment: &str,
         (deployments, graph, listed): (Vec<Deployment>, CommitGraph, Flat<Listed>),
-        (pr_first_commit, found_starts, branch_nodes): PullRequestStarts,
+        (pr_first_commit, found_starts, branch_nodes): Starts,
         incidents: Vec<Incident>,
     ) -> Result<History> {
         let reverts = self.revert_shas(None).await?.iter().filter_map(|sha| graph.id(sha)).collect();
@@ -319,11 +338,6 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn service_history(&self, environment: &str, service: &str) -> Result<History> {
-        const DEPLOYMENTS: &str = concat!(
-            "SELECT ",
-            deployment_columns!(),
-            " FROM deployments WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
-        );
         const REACH: &str = "WITH RECURSIVE reach(sha) AS (
                  SELECT commit_sha FROM deployments
                  WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL AND commit_sha IS NOT NULL
@@ -340,7 +354,7 @@ impl Store {
 
         let (deployments, graph, starts, listed) = with_pool!(self, pool => {
             let mut deployments: Vec<Deployment> = Vec::new();
-            for_each_row!(pool, sqlx::query(DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
+            for_each_row!(pool, sqlx::query(SERVICE_DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
 
             let mut graph = CommitGraph::builder(deployments.len() * 8);
             // What the heads reach is closed under "parent of": a walk that meets it has met

@@ -1,8 +1,8 @@
 //! The analyses this replica serves, one per environment, kept current from the store's change
 //! log.
 //!
-//! An analysis is built once per environment, from one read of its whole history split into one
-//! part per service. After that it only advances: the store's generation says whether anything
+//! An analysis is built once per environment, from its whole history, one part per service
+//! ([`from_history`]). After that it only advances: the store's generation says whether anything
 //! changed, the change log (`fact_changes`) says which facts, the engine says which services
 //! they touch, and only those parts are made again — a new deployment after its service's last
 //! from its own commits, anything else from that one service's own read; every other part is
@@ -25,7 +25,7 @@ use std::time::Duration;
 use pacer_engine::Millis;
 use pacer_engine::model::DeploymentStatus;
 use pacer_engine::change::Affected;
-use pacer_engine::dora::{Analysis, ServicePart};
+use pacer_engine::dora::{Analysis, Builder, ServicePart};
 use pacer_store::{Generations, Store};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -195,15 +195,12 @@ impl Analyses {
         Ok(())
     }
 
-    /// The analysis of `environment` built from scratch: one read of the whole history, table by
-    /// table in order, then split into one part per service. Reading each service's commits by
-    /// index instead, as an advance does for one service, took ten times as long on the
-    /// benchmark's medium set (75 s against 7.3 s, BENCHMARKS.md, Live).
+    /// The analysis of `environment` built from scratch, from its whole history (see
+    /// [`from_history`]).
     async fn build(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<Analysis, Problem> {
         span.record("refresh", "full");
         self.built.fetch_add(1, Ordering::Relaxed);
-        let history = store.history(environment).await?;
-        blocking(move || Analysis::build(history, attribution_window)).await
+        from_history(store, environment, attribution_window).await
     }
 
     /// `analysis` with what `affected` names made again. What is quick to make (a new
@@ -354,6 +351,34 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
 /// request or incident changed since, or `at` is later still (generations only grow).
 fn current(at: Generations, now: Generations) -> bool {
     at.structure >= now.structure && at.incidents >= now.incidents
+}
+
+/// The analysis of `environment` from its whole history, one service at a time: the commit graph
+/// and the pull requests are read whole, one pass each, and shared; then each service's
+/// deployments are read, made into its part and dropped, so that only one service's deployments
+/// are held at once. Progress is logged every tenth of the services.
+///
+/// # Errors
+/// The database failed.
+pub async fn from_history(store: &Store, environment: &str, attribution_window: Millis) -> Result<Analysis, Problem> {
+    let started = std::time::Instant::now();
+    let (shared, services) = store.shared_history(environment).await?;
+    let (total, shared_read) = (services.len(), started.elapsed());
+    let mut builder = Builder::new(shared, total);
+    for (done, service) in services.iter().enumerate() {
+        let (deployments, listed) = store.deployments_of(environment, service, builder.graph()).await?;
+        builder = blocking(move || {
+            builder.service(&deployments, &listed);
+            builder
+        })
+        .await?;
+        if (done + 1) % total.div_ceil(10) == 0 {
+            tracing::info!(environment, services = done + 1, of = total, elapsed_s = started.elapsed().as_secs(), "building the analysis from the history");
+        }
+    }
+    let analysis = blocking(move || builder.finish(attribution_window)).await?;
+    tracing::info!(environment, services = total, shared_read_ms = shared_read.as_millis() as u64, elapsed_ms = started.elapsed().as_millis() as u64, "analysis built from the history");
+    Ok(analysis)
 }
 
 /// The part of `service` with the new deployment `ids` added after its last one, reading only
