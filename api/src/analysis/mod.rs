@@ -63,6 +63,9 @@ pub struct Analyses {
     cached: Mutex<HashMap<String, (Generations, Arc<Analysis>)>>,
     /// The environments a refresh is running for: one at a time each.
     refreshing: Mutex<HashSet<String>>,
+    /// The refresh tasks started and not yet seen finished, stopped when the replica stops: a
+    /// build from the history would otherwise hold a connection, and the stop, until it ends.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     /// Woken whenever a refresh publishes an analysis or ends.
     changed: tokio::sync::Notify,
 }
@@ -152,7 +155,20 @@ impl Analyses {
             analyses.changed.notify_waiters();
             outcome
         };
-        Some(tokio::spawn(work.instrument(span)))
+        let task = tokio::spawn(work.instrument(span));
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task.abort_handle());
+        }
+        Some(task)
+    }
+
+    /// Stops every refresh running, at its next await: a build from the history stops between
+    /// two services. What was published stays.
+    fn stop_refreshing(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.drain(..).for_each(|t| t.abort());
+        }
     }
 
     /// Advances the analysis of `environment` to the store's generations as read now (one
@@ -293,8 +309,11 @@ fn advanced(environment: &str, appended: usize, read_whole: usize, read_quick: D
     tracing::debug!(environment, appended, read_whole, read_quick_ms = ms(read_quick), published_quick_ms = ms(quick), elapsed_ms = ms(all), "analysis advanced");
 }
 
-/// The problem of a task that panicked or was cancelled; the cause is logged.
+/// The problem of a task that panicked (the cause is logged) or was stopped as the replica stops.
 fn failed(e: tokio::task::JoinError) -> Problem {
+    if e.is_cancelled() {
+        return Problem::busy("this replica is stopping; another, or this one restarted, answers");
+    }
     tracing::error!(error = %e, "analysis failed");
     Problem::internal()
 }
@@ -344,6 +363,7 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
         () = stop => {}
     }
     // The work above is dropped by now, with any write it had started.
+    analyses.stop_refreshing();
     analyses.write_snapshots(&store, true).await;
 }
 
