@@ -226,8 +226,8 @@ impl Store {
             // Three reading connections and one writer. The analysis answers most reads from
             // memory. Each connection holds up to 2 MB of page cache and its statements in this
             // process's heap: at the full size under the live stream four connections in all
-            // kept the steady median at 149 MB against 156 MB with eight, at the same latencies,
-            // and four readers beside the writer at 151 MB (BENCHMARKS.md, Live).
+            // kept the steady median at 149 MB against 156 MB with eight, at the same latencies;
+            // three readers beside the writer at 148 MB, four at 151 MB (BENCHMARKS.md, Live).
             let pool = SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(options.clone()).await?;
             let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
             Ok(Self::Sqlite(pool, WriteQueue::new(writer)))
