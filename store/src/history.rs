@@ -238,7 +238,6 @@ macro_rules! for_each_row {
     };
 }
 
-
 impl Store {
     /// What a build of `environment`'s analysis from its whole history shares between its
     /// services (see `pacer_engine::dora::Builder`): the commit graph, the pull requests'
