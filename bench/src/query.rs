@@ -152,11 +152,10 @@ async fn load(store: &Store, spec: &Spec, writers: usize) -> anyhow::Result<(u64
 }
 
 /// A store on the SQLite file at `url` for loading the data set: one connection with a page
-/// cache of up to 4 GiB. With the store's own pool (8 connections, SQLite's 2 MB cache each)
-/// the load slowed from 3 280 to 1 050 facts/s by the second million, once the indexes on
-/// random keys (shas, raw-event keys) outgrew the cache: each upsert read its index pages from
-/// disk, and each connection's cache was dropped whenever another one wrote. `pacer serve`
-/// keeps SQLite's default cache, since it reads through the analysis and not the indexes.
+/// cache of up to 4 GiB. It was made when the store's own pool (eight connections then, each
+/// writing in turn) slowed from 3 280 to 1 050 facts/s by the second million; the store's one
+/// writing connection now loads the full set at 7 511 facts/s without slowing (`--own-pool`,
+/// BENCHMARKS.md, Ingest), so this loader is kept only so that earlier loads compare.
 async fn sqlite_loader(url: &str) -> anyhow::Result<Store> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
     let options = url
