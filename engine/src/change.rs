@@ -7,6 +7,11 @@
 //! parts are made ([`Analysis::updated`]), when every named deployment is known. The routing errs only toward doing more: a part it names may turn
 //! out unchanged, but no part a change touches is left out (the property test in
 //! `tests/api/live.rs` checks the maintained answers against an analysis built from scratch).
+//! Each key comes with the last generation that changed it, and a part read whole in one
+//! snapshot knows the generation it was read at: a change at or before that is already in it.
+//! Without this, a part read while writes go on (so newer than the advance that read it) was
+//! remade by the next advance for the changes it already held, and by the one after for the
+//! same reason, for as long as its service kept receiving facts.
 //!
 //! Not for: reading the facts (the store) or applying the work ([`Analysis::updated`]).
 
@@ -41,6 +46,16 @@ pub enum Change {
         /// The commit it was merged as, when it has one.
         merge_commit_sha: Option<String>,
     },
+}
+
+/// A change as the log holds it: the fact, and the last generation in the stretch read that
+/// changed it (row 1 of the store's generations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The fact, with where it stands now.
+    pub change: Change,
+    /// The last write that changed it, by the generation it took.
+    pub generation: i64,
 }
 
 /// A changed deployment's place now.
@@ -87,19 +102,22 @@ impl Affected {
 }
 
 impl Analysis {
-    /// The services `changes` touch in this analysis's environment.
-    pub fn affected(&self, changes: &[Change]) -> Affected {
+    /// The services `changes` touch in this analysis's environment. A service whose part was
+    /// read at or after a change's generation already holds it (see
+    /// [`crate::dora::ServicePart::read_at`]) and is left out for that change.
+    pub fn affected(&self, changes: &[Changed]) -> Affected {
         let mut affected = Affected::default();
         let here = |environment: &str| environment == self.environment;
-        for change in changes {
+        for Changed { change, generation } in changes {
+            let behind = |service: &str| self.read_at(service) < *generation;
             match change {
                 Change::Deployment { id, now } => {
                     let before = self.deployment(id);
                     // Where the analysis has it, that part changes.
-                    if let Some(before) = before {
+                    if let Some(before) = before.filter(|b| behind(b.service())) {
                         affected.rebuild.insert(before.service().to_owned());
                     }
-                    if let Some(now) = now.as_ref().filter(|n| here(&n.environment) && n.counts) {
+                    if let Some(now) = now.as_ref().filter(|n| here(&n.environment) && n.counts && behind(&n.service)) {
                         if before.is_none() && self.part_exists(&now.service) {
                             // New to a service the analysis has: the common case, a deployment
                             // after the last one, is added without rebuilding the service.
@@ -117,8 +135,10 @@ impl Analysis {
                         affected.incidents.insert(now.service.clone());
                     }
                 }
-                Change::Commit { sha } => affected.rebuild.extend(self.services_reaching(sha).map(str::to_owned)),
-                Change::PullRequest { merge_commit_sha: Some(sha) } => affected.rebuild.extend(self.services_reaching(sha).map(str::to_owned)),
+                Change::Commit { sha } => affected.rebuild.extend(self.services_reaching(sha).filter(|s| behind(s)).map(str::to_owned)),
+                Change::PullRequest { merge_commit_sha: Some(sha) } => {
+                    affected.rebuild.extend(self.services_reaching(sha).filter(|s| behind(s)).map(str::to_owned));
+                }
                 Change::PullRequest { merge_commit_sha: None } => {}
             }
         }

@@ -83,6 +83,9 @@ struct Part {
     /// The deployments that are fix-forwards, each with the incident (index into `incidents`)
     /// open when it finished; ascending by deployment.
     fix_forwards: Vec<(u32, u32)>,
+    /// The store's generation its shipments were read at, in one snapshot (see
+    /// [`ServicePart::read_at`]): it holds every change up to it. 0 when not known.
+    read_at: i64,
 }
 
 impl Part {
@@ -309,6 +312,7 @@ struct Draft {
     shipments: Arc<Shipments>,
     incidents: Arc<Incidents>,
     kept: Option<Arc<Part>>,
+    read_at: i64,
 }
 
 impl Analysis {
@@ -377,6 +381,7 @@ impl Analysis {
                 incidents: Arc::new(Incidents::new(own.remove(&service).unwrap_or_default())),
                 service,
                 kept: None,
+                read_at: 0,
             })
             .collect();
         Self::assemble(environment, attribution_window, drafts)
@@ -394,8 +399,8 @@ impl Analysis {
             match fresh.get_mut(&service) {
                 Some(d) => d.incidents = list,
                 None => {
-                    let shipments = self.part(&service).map(|p| Arc::clone(&p.shipments)).unwrap_or_default();
-                    fresh.insert(service.clone(), Draft { service, shipments, incidents: list, kept: None });
+                    let (shipments, read_at) = self.part(&service).map(|p| (Arc::clone(&p.shipments), p.read_at)).unwrap_or_default();
+                    fresh.insert(service.clone(), Draft { service, shipments, incidents: list, kept: None, read_at });
                 }
             }
         }
@@ -408,7 +413,7 @@ impl Analysis {
                 None => {
                     let p = self.part(&service)?;
                     let kept = (!reattributed.contains(&service)).then(|| Arc::clone(p));
-                    Some(Draft { service, shipments: Arc::clone(&p.shipments), incidents: Arc::clone(&p.incidents), kept })
+                    Some(Draft { service, shipments: Arc::clone(&p.shipments), incidents: Arc::clone(&p.incidents), kept, read_at: p.read_at })
                 }
             })
             .collect();
@@ -475,11 +480,17 @@ impl Analysis {
             .map(|(d, failed)| {
                 d.kept.unwrap_or_else(|| {
                     let Attributed { failures, fix_forwards } = std::mem::take(failed);
-                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failures, fix_forwards })
+                    Arc::new(Part { service: d.service, shipments: d.shipments, incidents: d.incidents, failures, fix_forwards, read_at: d.read_at })
                 })
             })
             .collect();
         Self { environment, attribution_window, parts, team_services, memo: Memo::default() }
+    }
+
+    /// The generation `service`'s part was read at (see [`ServicePart::read_at`]); 0 when not
+    /// known or when it has no part.
+    pub(crate) fn read_at(&self, service: &str) -> i64 {
+        self.part(service).map_or(0, |p| p.read_at)
     }
 
     /// Whether `service` has a successful deployment in this analysis.
@@ -824,14 +835,44 @@ impl ServicePart {
         Self(draft(service, history))
     }
 
-    /// The part of `service` in `analysis` with one more deployment after its last (see
-    /// [`Appendix`]): what a build from the service's history would give, at the cost of the
-    /// new deployment's own commits. `None` when it cannot be made so, and the service must be
-    /// built from its history.
-    pub fn appended(analysis: &Analysis, service: &str, appendix: &Appendix) -> Option<Self> {
+    /// This part, its history read at the store's `generation` in one snapshot: it holds every
+    /// change up to that generation, so an advance leaves it as it is for a change logged at
+    /// or before it (see [`Analysis::affected`]). Without this, every change the log names for
+    /// the service is applied again, which is always right but remakes a part that a read
+    /// newer than the advance's generation already made current.
+    #[must_use]
+    pub fn read_at(mut self, generation: i64) -> Self {
+        self.0.read_at = generation;
+        self
+    }
+
+    /// The part of `service` in `analysis` as it is, to append deployments to; `None` when the
+    /// analysis has none.
+    pub fn of(analysis: &Analysis, service: &str) -> Option<Self> {
         let part = analysis.part(service)?;
-        let shipments = part.shipments.appended(appendix)?;
-        Some(Self(Draft { service: service.to_owned(), shipments: Arc::new(shipments), incidents: Arc::clone(&part.incidents), kept: None }))
+        let (shipments, incidents) = (Arc::clone(&part.shipments), Arc::clone(&part.incidents));
+        Some(Self(Draft { service: service.to_owned(), shipments, incidents, kept: None, read_at: part.read_at }))
+    }
+
+    /// This part with one more deployment after its last (see [`Appendix`]): what a build from
+    /// the service's history would give, at the cost of the new deployment's own commits.
+    /// `None` when it cannot be made so, and the service must be built from its history.
+    #[must_use]
+    pub fn appended(self, appendix: &Appendix) -> Option<Self> {
+        let shipments = self.0.shipments.appended(appendix)?;
+        Some(Self(Draft { shipments: Arc::new(shipments), ..self.0 }))
+    }
+
+    /// Whether a deployment that finished at `finished_at` with id `id` comes after this part's
+    /// last, so that it can be appended (see [`Analysis::finishes_last`]).
+    pub fn finishes_last(&self, id: &str, finished_at: Millis) -> bool {
+        self.0.shipments.finish_after_last(finished_at, id)
+    }
+
+    /// Whether this part's deployments shipped `sha` (see [`Analysis::live_in`]).
+    pub fn live(&self) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+        let commits = self.0.shipments.commits.get();
+        move |sha| commits.is_live(sha)
     }
 }
 
@@ -933,7 +974,7 @@ fn draft(service: String, history: History) -> Draft {
         Sources { graph: &mut graph, pr_first_commit: &pr_first_commit, found_starts: &found_starts, branch_nodes: &branch_nodes, reverts: &reverts, graph_is_the_service_s: true };
     let shipments = Shipments::build(given, sources);
     let incidents = Incidents::new(incidents.into_iter().filter(|i| i.service == service).collect());
-    Draft { service, shipments: Arc::new(shipments), incidents: Arc::new(incidents), kept: None }
+    Draft { service, shipments: Arc::new(shipments), incidents: Arc::new(incidents), kept: None, read_at: 0 }
 }
 
 /// Incidents by service.

@@ -14,6 +14,7 @@
 use pacer_engine::Millis;
 use pacer_engine::model::{Deployment, Incident};
 
+use crate::change_log::keys;
 use crate::history::{DeploymentTuple, IncidentTuple, deployment, deployment_columns, incident, incident_columns};
 use crate::outbox::{RollbackTuple, rollback, rollback_columns};
 use crate::{Next, Result, RollbackRow, Store, StoreError, in_list, with_pool, with_writer};
@@ -150,8 +151,8 @@ impl Store {
         const INCIDENTS: &str = concat!("SELECT ", incident_columns!(), " FROM incidents WHERE id IN (");
         let Some(logged) = self.logged(after, upto).await? else { return Ok(None) };
         let (deployments, incidents) = with_pool!(self, pool => {
-            let deployments: Vec<DeploymentTuple> = in_list(pool, DEPLOYMENTS, &logged.deployments, "").await?;
-            let incidents: Vec<IncidentTuple> = in_list(pool, INCIDENTS, &logged.incidents, "").await?;
+            let deployments: Vec<DeploymentTuple> = in_list(pool, DEPLOYMENTS, &keys(&logged.deployments), "").await?;
+            let incidents: Vec<IncidentTuple> = in_list(pool, INCIDENTS, &keys(&logged.incidents), "").await?;
             (deployments, incidents)
         });
         Ok(Some(ChangedFacts {

@@ -14,7 +14,7 @@ use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, in_list, with_pool};
+use crate::{Result, Store, StoreError, in_list, in_list_on, with_pool};
 
 /// The columns of a deployment, in [`DeploymentTuple`] order (a macro, so `concat!` can use it).
 macro_rules! deployment_columns {
@@ -160,6 +160,25 @@ fn walk_hints<DB: WalkPlanner>(_: &sqlx::Pool<DB>) -> &'static [&'static str] {
     DB::HINTS
 }
 
+/// How each engine begins a transaction whose reads all see one snapshot of the database.
+/// SQLite's deferred transaction takes its snapshot at its first read and keeps it to the end;
+/// PostgreSQL's default gives each statement its own.
+trait Snapshot: sqlx::Database {
+    const BEGIN: &'static str;
+}
+
+impl Snapshot for sqlx::Sqlite {
+    const BEGIN: &'static str = "BEGIN";
+}
+
+impl Snapshot for sqlx::Postgres {
+    const BEGIN: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+}
+
+fn snapshot<DB: Snapshot>(_: &sqlx::Pool<DB>) -> &'static str {
+    DB::BEGIN
+}
+
 /// Adds one row of a service's reach (a commit, known or not, and one of its parents) to the graph.
 fn reach(graph: &mut GraphBuilder, reached: &mut HashSet<String>, row: (String, Option<i64>, Option<String>)) {
     let (sha, committed_at, parent) = row;
@@ -180,6 +199,9 @@ const SERVICE_DEPLOYMENTS: &str = concat!(
     " FROM deployments WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
 );
 
+/// The generation the facts are at (row 1 of `store_generation`; see `crate::Generations`).
+const GENERATION: &str = "SELECT value FROM store_generation WHERE id = 1";
+
 /// The times of the commits whose shas follow, where known.
 const COMMIT_TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
 
@@ -195,19 +217,19 @@ struct Level {
 }
 
 /// The level of the walk at `shas` (two queries, whatever its size).
-async fn read_level<DB>(pool: &sqlx::Pool<DB>, shas: &[String]) -> Result<Level>
+async fn read_level<C>(conn: &mut C, shas: &[String]) -> Result<Level>
 where
-    DB: sqlx::Database,
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'r> (String, i64): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String, String): sqlx::FromRow<'r, DB::Row>,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    C: sqlx::Connection,
+    for<'t> String: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
+    for<'r> (String, i64): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+    for<'r> (String, String): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
 {
     const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (";
-    let times: HashMap<String, Millis> = in_list::<_, (String, i64)>(pool, COMMIT_TIMES, shas, "").await?.into_iter().collect();
+    let times: HashMap<String, Millis> = in_list_on::<_, (String, i64)>(conn, COMMIT_TIMES, shas, "").await?.into_iter().collect();
     let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-    for (sha, parent) in in_list::<_, (String, String)>(pool, PARENTS, shas, " ORDER BY sha, position").await? {
+    for (sha, parent) in in_list_on::<_, (String, String)>(conn, PARENTS, shas, " ORDER BY sha, position").await? {
         parents.entry(sha).or_default().push(parent);
     }
     Ok(Level { times, parents })
@@ -334,9 +356,15 @@ impl Store {
     /// service's incidents. What one part of an analysis is made from; see
     /// `pacer_engine::dora::Analysis::from_services`.
     ///
+    /// The deployments, their lists and the graph are read in one snapshot, and so is the
+    /// generation returned (row 1 of `store_generation`): they hold exactly the changes up to
+    /// it (writes commit in generation order), so an advance of the analysis need not apply
+    /// those again (see `pacer_engine::dora::ServicePart::read_at`). The incidents and the
+    /// revert commits are read after, at that generation or a later one.
+    ///
     /// # Errors
     /// The database failed.
-    pub async fn service_history(&self, environment: &str, service: &str) -> Result<History> {
+    pub async fn service_history(&self, environment: &str, service: &str) -> Result<(History, i64)> {
         const REACH: &str = "WITH RECURSIVE reach(sha) AS (
                  SELECT commit_sha FROM deployments
                  WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL AND commit_sha IS NOT NULL
@@ -351,22 +379,23 @@ impl Store {
              WHERE d.environment = $1 AND d.service = $2 AND d.status = 'success' AND d.finished_at IS NOT NULL
              ORDER BY dc.deployment_id, dc.position";
 
-        let (deployments, graph, starts, listed) = with_pool!(self, pool => {
+        let (deployments, graph, starts, listed, read_at) = with_pool!(self, pool => {
+            let mut tx = pool.begin_with(snapshot(pool)).await.map_err(StoreError::classify)?;
+            let read_at: i64 = sqlx::query_scalar(GENERATION).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
             let mut deployments: Vec<Deployment> = Vec::new();
-            for_each_row!(pool, sqlx::query(SERVICE_DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
+            for_each_row!(&mut *tx, sqlx::query(SERVICE_DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
 
             let mut graph = CommitGraph::builder(deployments.len() * 8);
             // What the heads reach is closed under "parent of": a walk that meets it has met
-            // everything behind it.
+            // everything behind it. The planner's hints hold for the rest of the transaction;
+            // every read after the walk is by key too.
             let mut reached: HashSet<String> = HashSet::new();
-            let mut walk = pool.begin().await.map_err(StoreError::classify)?;
             for hint in walk_hints(pool) {
-                sqlx::query(*hint).execute(&mut *walk).await.map_err(StoreError::classify)?;
+                sqlx::query(*hint).execute(&mut *tx).await.map_err(StoreError::classify)?;
             }
-            for_each_row!(&mut *walk, sqlx::query(REACH).bind(environment).bind(service), |row| reach(&mut graph, &mut reached, row));
-            walk.commit().await.map_err(StoreError::classify)?;
+            for_each_row!(&mut *tx, sqlx::query(REACH).bind(environment).bind(service), |row| reach(&mut graph, &mut reached, row));
             let shipped: Vec<(String, String, Option<i64>, Option<i64>)> =
-                sqlx::query_as(SHIPPED).bind(environment).bind(service).fetch_all(pool).await.map_err(StoreError::classify)?;
+                sqlx::query_as(SHIPPED).bind(environment).bind(service).fetch_all(&mut *tx).await.map_err(StoreError::classify)?;
             for (_, sha, _, known) in &shipped {
                 if let Some(at) = known {
                     graph.commit(sha, *at);
@@ -377,7 +406,7 @@ impl Store {
             candidates.extend(shipped.iter().map(|(_, sha, ..)| sha.clone()));
             candidates.sort_unstable();
             candidates.dedup();
-            let pull_requests: Vec<PullRequestStart> = in_list(pool, PULL_REQUEST_STARTS, &candidates, "").await?;
+            let pull_requests: Vec<PullRequestStart> = in_list_on(&mut *tx, PULL_REQUEST_STARTS, &candidates, "").await?;
             // The branches whose start is found in the graph: walk back from their tips until
             // what the heads reach, level by level.
             let mut next: Vec<String> = pull_requests
@@ -392,7 +421,7 @@ impl Store {
             let mut visited: HashSet<String> = next.iter().cloned().collect();
             while !next.is_empty() && visited.len() <= pacer_engine::branch::MAX_VISITED {
                 let level = std::mem::take(&mut next);
-                let Level { times, mut parents } = read_level(pool, &level).await?;
+                let Level { times, mut parents } = read_level(&mut *tx, &level).await?;
                 for sha in &level {
                     match times.get(sha) {
                         Some(&at) => graph.commit(sha, at),
@@ -417,12 +446,14 @@ impl Store {
             for row in pull_requests {
                 branch_start(&mut starts, &mut graph, row);
             }
-            (deployments, graph, starts, listed)
+            tx.commit().await.map_err(StoreError::classify)?;
+            (deployments, graph, starts, listed, read_at)
         });
         // The graph is exactly what the service depends on: no branch needs keeping apart.
         let (pr_first_commit, found_starts, _) = starts;
         let incidents = self.incidents_of(environment, service).await?;
-        self.assembled(environment, (deployments, graph, listed), (pr_first_commit, found_starts, HashMap::new()), incidents).await
+        let history = self.assembled(environment, (deployments, graph, listed), (pr_first_commit, found_starts, HashMap::new()), incidents).await?;
+        Ok((history, read_at))
     }
 
     /// What adding `deployment` after the last one of its service needs (see
@@ -440,6 +471,7 @@ impl Store {
         let mut walked: Vec<(String, Option<Millis>)> = Vec::new();
         let listed: Vec<String> = deployment.commits.iter().map(|c| c.sha.clone()).collect();
         let (listed_times, starts, merged) = with_pool!(self, pool => {
+            let mut conn = pool.acquire().await.map_err(StoreError::classify)?;
             let mut level: Vec<String> = deployment.commit_sha.iter().filter(|head| !live(head)).cloned().collect();
             let mut seen: HashSet<String> = level.iter().cloned().collect();
             let mut levels = 0;
@@ -448,7 +480,7 @@ impl Store {
                 if levels > MAX_LEVELS {
                     return Ok(None);
                 }
-                let Level { times, mut parents } = read_level(pool, &level).await?;
+                let Level { times, mut parents } = read_level(&mut *conn, &level).await?;
                 let mut next = Vec::new();
                 for sha in level {
                     for parent in parents.remove(&sha).unwrap_or_default() {
@@ -461,11 +493,11 @@ impl Store {
                 }
                 level = next;
             }
-            let listed_times: HashMap<String, i64> = in_list::<_, (String, i64)>(pool, COMMIT_TIMES, &listed, "").await?.into_iter().collect();
+            let listed_times: HashMap<String, i64> = in_list_on::<_, (String, i64)>(&mut *conn, COMMIT_TIMES, &listed, "").await?.into_iter().collect();
             let mut merged: Vec<String> = walked.iter().map(|(sha, _)| sha.clone()).chain(listed.iter().cloned()).collect();
             merged.sort_unstable();
             merged.dedup();
-            let starts: Vec<PullRequestStart> = in_list(pool, PULL_REQUEST_STARTS, &merged, "").await?;
+            let starts: Vec<PullRequestStart> = in_list_on(&mut *conn, PULL_REQUEST_STARTS, &merged, "").await?;
             (listed_times, starts, merged)
         });
         let reverts = self.revert_shas(Some(&merged)).await?.into_iter().collect();

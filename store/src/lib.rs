@@ -317,16 +317,32 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
 {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = pool.acquire().await.map_err(StoreError::classify)?;
+    in_list_on(&mut *conn, head, keys, tail).await
+}
+
+/// [`in_list`] on one connection, or in one transaction.
+pub(crate) async fn in_list_on<C, Row>(conn: &mut C, head: &str, keys: &[String], tail: &str) -> Result<Vec<Row>>
+where
+    C: sqlx::Connection,
+    for<'t> String: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
+    for<'r> Row: sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row> + Send + Unpin,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+{
     const KEYS_PER_QUERY: usize = 1_000;
     let mut rows = Vec::new();
     for chunk in keys.chunks(KEYS_PER_QUERY) {
-        let mut sql = sqlx::QueryBuilder::<DB>::new(head);
+        let mut sql = sqlx::QueryBuilder::<C::Database>::new(head);
         let mut list = sql.separated(", ");
         for key in chunk {
             list.push_bind(key.clone());
         }
         sql.push(")").push(tail);
-        rows.extend(sql.build_query_as::<Row>().fetch_all(pool).await.map_err(StoreError::classify)?);
+        rows.extend(sql.build_query_as::<Row>().fetch_all(&mut *conn).await.map_err(StoreError::classify)?);
     }
     Ok(rows)
 }

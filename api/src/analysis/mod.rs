@@ -46,6 +46,9 @@ const SNAPSHOTS_HOLD_THE_LOG: Duration = Duration::from_secs(86_400);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Services read whole at once during an advance.
 const READS_AT_ONCE: usize = 4;
+/// New deployments of one service an advance adds after its last one, each from its own reads;
+/// past this many, reading the service whole is cheaper.
+const APPENDED_AT_ONCE: usize = 64;
 
 /// Analyses by environment.
 #[derive(Debug, Default)]
@@ -401,20 +404,33 @@ pub async fn from_history(store: &Store, environment: &str, attribution_window: 
     Ok(analysis)
 }
 
-/// The part of `service` with the new deployment `ids` added after its last one, reading only
-/// what that deployment shipped; `None` when that is not how it can be made (several new
-/// deployments at once, one that finished before the service's last, one the walk cannot reach
-/// in a few steps), and the service is read whole instead.
+/// The part of `service` with the new deployments `ids` added after its last one, in finish
+/// order, each reading only what it shipped; `None` when that is not how it can be made (more
+/// than [`APPENDED_AT_ONCE`], one that finished before the service's last, one the walk cannot
+/// reach in a few steps), and the service is read whole instead.
 async fn append(store: &Store, analysis: &Analysis, service: &str, ids: &[String]) -> Result<Option<ServicePart>, Problem> {
-    let [id] = ids else { return Ok(None) };
-    let Some(deployment) = store.deployment(id).await? else { return Ok(None) };
-    let finished_last = deployment.finished_at.is_some_and(|at| analysis.finishes_last(service, id, at));
-    let counts = deployment.status == DeploymentStatus::Success && deployment.environment == analysis.environment;
-    if deployment.service != service || !counts || !finished_last {
+    if ids.len() > APPENDED_AT_ONCE {
         return Ok(None);
     }
-    let Some(appendix) = store.appendix(deployment, analysis.live_in(service)).await? else { return Ok(None) };
-    Ok(ServicePart::appended(analysis, service, &appendix))
+    let mut deployments = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(deployment) = store.deployment(id).await? else { return Ok(None) };
+        let counts = deployment.status == DeploymentStatus::Success && deployment.environment == analysis.environment;
+        let Some(finished_at) = deployment.finished_at.filter(|_| counts && deployment.service == service) else { return Ok(None) };
+        deployments.push((finished_at, deployment));
+    }
+    // Finish order, then id: the order the part keeps its deployments in.
+    deployments.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
+    let Some(mut part) = ServicePart::of(analysis, service) else { return Ok(None) };
+    for (finished_at, deployment) in deployments {
+        if !part.finishes_last(&deployment.id, finished_at) {
+            return Ok(None);
+        }
+        let Some(appendix) = store.appendix(deployment, part.live()).await? else { return Ok(None) };
+        let Some(next) = part.appended(&appendix) else { return Ok(None) };
+        part = next;
+    }
+    Ok(Some(part))
 }
 
 /// The parts of `services`, each from its own read, a few reads at once; each part is made as
@@ -429,8 +445,8 @@ async fn parts(store: &Store, environment: &str, services: Vec<String>) -> Resul
         {
             let (store, environment) = (store.clone(), environment.to_owned());
             reading.spawn(async move {
-                let history = store.service_history(&environment, &service).await?;
-                blocking(move || ServicePart::build(service, history)).await
+                let (history, read_at) = store.service_history(&environment, &service).await?;
+                blocking(move || ServicePart::build(service, history).read_at(read_at)).await
             });
         }
         let Some(done) = reading.join_next().await else { break };
