@@ -4,9 +4,10 @@
 //! An analysis is built once per environment, from its whole history, one part per service
 //! ([`from_history`]). After that it only advances: the store's generation says whether anything
 //! changed, the change log (`fact_changes`) says which facts, the engine says which services
-//! they touch, and only those parts are made again — a new deployment after its service's last
-//! from its own commits, anything else from that one service's own read; every other part is
-//! shared with the analysis before. The generations are read from the database, so a write
+//! they touch, and only those parts are made again — new deployments after their service's last
+//! from their own commits, anything else from that one service's own read, in one snapshot at a
+//! generation it keeps (so the next advance does not apply again what it read); every other part
+//! is shared with the analysis before. The generations are read from the database, so a write
 //! through any replica is seen by every replica; a follower task ([`follow`]) advances each
 //! analysis five times a second, and queries answer from it as it stands (or wait up to
 //! `analysis_wait_ms` for the newest writes). A whole build happens only at the first request
@@ -229,10 +230,13 @@ impl Analyses {
     async fn advance(&self, store: &Store, environment: &str, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
         let started = std::time::Instant::now();
         let Affected { mut rebuild, incidents, appended } = affected;
-        let mut quick = Vec::new();
+        let (mut quick, mut added) = (Vec::new(), 0);
         for (service, ids) in appended {
             match append(store, &analysis, &service, &ids).await? {
-                Some(part) => quick.push(part),
+                Some(part) => {
+                    quick.push(part);
+                    added += ids.len();
+                }
                 None => {
                     rebuild.insert(service);
                 }
@@ -242,12 +246,12 @@ impl Analyses {
         for service in incidents.difference(&rebuild) {
             lists.push((service.clone(), store.incidents_of(environment, service).await?));
         }
-        let (read_quick, appended) = (started.elapsed(), quick.len());
+        let read_quick = started.elapsed();
         let now = Arc::clone(&analysis);
         let analysis = blocking(move || now.updated(quick, lists)).await?;
         let quick = started.elapsed();
         if rebuild.is_empty() {
-            advanced(environment, appended, 0, read_quick, quick, quick);
+            advanced(environment, added, 0, read_quick, quick, quick);
             return Ok(analysis);
         }
         let analysis = Arc::new(analysis);
@@ -256,7 +260,7 @@ impl Analyses {
         let read_whole = rebuild.len();
         let rebuilt = parts(store, environment, rebuild.into_iter().collect()).await?;
         let analysis = blocking(move || analysis.updated(rebuilt, Vec::new())).await;
-        advanced(environment, appended, read_whole, read_quick, quick, started.elapsed());
+        advanced(environment, added, read_whole, read_quick, quick, started.elapsed());
         analysis
     }
 
