@@ -34,9 +34,8 @@ pub(crate) fn keys(logged: &BTreeMap<String, i64>) -> Vec<String> {
 impl Store {
     /// The facts changed by the writes after generation `after` up to `upto` (row 1 of
     /// `store_generation`), each once, with where it stands now and the last generation that
-    /// changed it; `None` when the log no longer
-    /// holds every change after `after` (pruned, or `pacer recompute` replaced every fact), so
-    /// the caller must build from the facts instead.
+    /// changed it; `None` when the log no longer holds every change after `after` (pruned, or
+    /// `pacer recompute` replaced every fact), so the caller must build from the facts instead.
     ///
     /// # Errors
     /// The database failed.
