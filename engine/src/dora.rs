@@ -1275,6 +1275,24 @@ mod tests {
     }
 
     #[test]
+    fn an_advance_leaves_a_part_read_at_or_after_a_change_alone() {
+        use crate::change::{Change, Changed, DeploymentNow};
+        let commit = |sha: &str, generation| Changed { change: Change::Commit { sha: sha.into() }, generation };
+        let now = Some(DeploymentNow { service: "web".into(), environment: "production".into(), counts: true, rollback_of: None });
+        let web_b = |generation| Changed { change: Change::Deployment { id: "web-b".into(), now: now.clone() }, generation };
+        let before = Analysis::build(two_services(false, false), 24 * HOUR);
+        assert_eq!(before.affected(&[web_b(1)]).appended.get("web"), Some(&vec!["web-b".to_owned()]), "new to a part built whole: appended");
+        assert_eq!(before.affected(&[commit("w2", 1)]).rebuild, ["web".to_owned()].into(), "no read generation: every change applies");
+
+        // web read in one snapshot at generation 7, web-b in it.
+        let advanced = before.updated(vec![ServicePart::build("web".into(), two_services(true, true)).read_at(7)], Vec::new());
+        assert!(advanced.affected(&[web_b(6), commit("w2", 7)]).is_empty(), "changes at or before the read are in the part");
+        assert_eq!(advanced.affected(&[web_b(8)]).rebuild, ["web".to_owned()].into(), "a later change of a held deployment remakes it");
+        assert_eq!(advanced.affected(&[commit("w2", 8)]).rebuild, ["web".to_owned()].into(), "a later change of a reached commit remakes it");
+        assert_eq!(advanced.affected(&[commit("p1", 2)]).rebuild, ["api".to_owned()].into(), "api, built whole, knows no generation");
+    }
+
+    #[test]
     fn an_advance_keeps_the_bucket_summaries_it_did_not_change_and_makes_the_others_again() {
         let days: Vec<(Millis, Millis)> = (0..5).map(|d| (d * DAY, (d + 1) * DAY)).collect();
         let before = Analysis::build(two_services(false, false), 24 * HOUR);
