@@ -649,20 +649,6 @@ impl Analysis {
         self.parts.iter().find(|p| p.incidents.position(id).is_some()).map(|p| p.service.as_str())
     }
 
-    /// Whether a sha is live for `service`: reached or listed by one of its deployments. Where
-    /// the walk from a new deployment's head stops (see [`Appendix`]). The service's commits
-    /// are read once, here, for every sha the walk asks about.
-    pub fn live_in(&self, service: &str) -> impl Fn(&str) -> bool + Send + Sync + 'static {
-        let commits = self.part(service).map(|p| p.shipments.commits.get());
-        move |sha| commits.as_ref().is_some_and(|c| c.is_live(sha))
-    }
-
-    /// Whether `service` has a deployment that finished after `finished_at` (or at it, with an
-    /// id after `id`): a new deployment that none did can be appended to its part.
-    pub fn finishes_last(&self, service: &str, id: &str, finished_at: Millis) -> bool {
-        self.part(service).is_some_and(|p| p.shipments.finish_after_last(finished_at, id))
-    }
-
     /// The services whose parts may depend on `sha`: those whose deployments reach it, list it,
     /// or shipped a pull request whose branch holds it (see [`crate::reach::Reach`]).
     pub fn services_reaching<'a>(&'a self, sha: &'a str) -> impl Iterator<Item = &'a str> + 'a {
@@ -864,12 +850,14 @@ impl ServicePart {
     }
 
     /// Whether a deployment that finished at `finished_at` with id `id` comes after this part's
-    /// last, so that it can be appended (see [`Analysis::finishes_last`]).
+    /// last (or at it, with an id after the last's): only such a deployment can be appended.
     pub fn finishes_last(&self, id: &str, finished_at: Millis) -> bool {
         self.0.shipments.finish_after_last(finished_at, id)
     }
 
-    /// Whether this part's deployments shipped `sha` (see [`Analysis::live_in`]).
+    /// Whether a sha is live for this part: reached or listed by one of its deployments. Where
+    /// the walk from a new deployment's head stops (see [`Appendix`]). The part's commits are
+    /// read once, here, for every sha the walk asks about.
     pub fn live(&self) -> impl Fn(&str) -> bool + Send + Sync + 'static {
         let commits = self.0.shipments.commits.get();
         move |sha| commits.is_live(sha)
@@ -1359,7 +1347,8 @@ mod tests {
         assert_eq!(analysis.deployment(&a).map(|d| (d.id(), d.finished_at())), Some((a.clone(), HOUR)));
         assert_eq!(analysis.deployment(&b).map(|d| (d.id(), d.finished_at())), Some((b.clone(), 2 * HOUR)));
         assert!(analysis.deployment("deploy-none").is_none());
-        assert!(analysis.finishes_last("web", "zzz", 3 * HOUR) && !analysis.finishes_last("web", "aaa", 3 * HOUR), "a tie in finish time goes by id");
+        let web = ServicePart::of(&analysis, "web").expect("web deploys");
+        assert!(web.finishes_last("zzz", 3 * HOUR) && !web.finishes_last("aaa", 3 * HOUR), "a tie in finish time goes by id");
     }
 
     #[test]
@@ -1430,7 +1419,7 @@ mod tests {
         let marks = read.marks();
         assert_eq!(read.changed_since(Some(&marks)), (vec![], vec![]));
         assert_eq!(read.changed_since(Some(&built.marks())).0, ["api", "web"], "read parts are not the built ones");
-        let live = read.live_in("web");
+        let live = ServicePart::of(&read, "web").expect("web deploys").live();
         assert!(live("c") && !live("d"));
     }
 

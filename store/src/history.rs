@@ -14,7 +14,7 @@ use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, in_list, in_list_on, with_pool};
+use crate::{FACTS_GENERATION, Result, Store, StoreError, in_list, in_list_on, with_pool};
 
 /// The columns of a deployment, in [`DeploymentTuple`] order (a macro, so `concat!` can use it).
 macro_rules! deployment_columns {
@@ -199,9 +199,6 @@ const SERVICE_DEPLOYMENTS: &str = concat!(
     " FROM deployments WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
 );
 
-/// The generation the facts are at (row 1 of `store_generation`; see `crate::Generations`).
-const GENERATION: &str = "SELECT value FROM store_generation WHERE id = 1";
-
 /// The times of the commits whose shas follow, where known.
 const COMMIT_TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
 
@@ -381,7 +378,7 @@ impl Store {
 
         let (deployments, graph, starts, listed, read_at) = with_pool!(self, pool => {
             let mut tx = pool.begin_with(snapshot(pool)).await.map_err(StoreError::classify)?;
-            let read_at: i64 = sqlx::query_scalar(GENERATION).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
+            let read_at: i64 = sqlx::query_scalar(FACTS_GENERATION).fetch_one(&mut *tx).await.map_err(StoreError::classify)?;
             let mut deployments: Vec<Deployment> = Vec::new();
             for_each_row!(&mut *tx, sqlx::query(SERVICE_DEPLOYMENTS).bind(environment).bind(service), |row| deployments.push(deployment(row)));
 

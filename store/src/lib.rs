@@ -274,7 +274,7 @@ impl Store {
     /// The database is unreachable.
     pub async fn generation(&self) -> Result<i64> {
         let value: i64 = with_pool!(self, pool => {
-            sqlx::query_scalar("SELECT value FROM store_generation WHERE id = 1")
+            sqlx::query_scalar(FACTS_GENERATION)
                 .fetch_one(pool)
                 .await
                 .map_err(StoreError::classify)?
@@ -302,6 +302,9 @@ impl Store {
         with_pool!(self, pool => pool.close().await);
     }
 }
+
+/// The generation every stored fact is at (row 1 of `store_generation`; see [`Generations`]).
+pub(crate) const FACTS_GENERATION: &str = "SELECT value FROM store_generation WHERE id = 1";
 
 /// The rows of `head` + a list of `keys` + `tail` (`head` ends in `IN (`), one statement for
 /// each thousand keys, so a list of any length stays under both engines' limits on bound
