@@ -250,6 +250,16 @@ pub async fn scrape(store: &Store, config: &ApiConfig, analyses: &Arc<Analyses>)
         made_whole.get_or_create(&vec![("from", from.to_owned())]).inc_by(n);
     }
     registry.register("pacer_analyses_made_whole", "Analyses this process made whole, by what from: history (a build) or snapshot (read from the database, then advanced)", made_whole);
+    let (appended, read_whole) = analyses.advanced();
+    let (appended_counter, read_whole_counter) = (Counter::<u64>::default(), Counter::<u64>::default());
+    appended_counter.inc_by(appended);
+    read_whole_counter.inc_by(read_whole);
+    registry.register("pacer_analysis_deployments_appended", "Deployments this process's advances added after the last one a service's part kept, from their own commits: new ones, and ones made again after a commit they shipped changed", appended_counter);
+    registry.register(
+        "pacer_analysis_services_read_whole",
+        "Services this process's advances read whole from the database: new to the analysis, or changed in a way appending cannot take",
+        read_whole_counter,
+    );
     let (spilled, spill_file) = pacer_engine::spill::usage();
     let (spilled_gauge, spill_file_gauge) = (Gauge::<i64>::default(), Gauge::<i64>::default());
     spilled_gauge.set(i64::try_from(spilled).unwrap_or(i64::MAX));

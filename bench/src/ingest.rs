@@ -58,8 +58,15 @@ async fn over_http(url: &str, lines: Arc<Vec<String>>) -> anyhow::Result<Duratio
     let settings = Settings::load(None, &crate::unthrottled(), &overrides).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
     let app = pacer::app::Application::build(&settings).await?;
     let base = format!("http://{}", app.local_addr()?);
-    tokio::spawn(app.run(std::future::pending()));
-    post_round_robin(&[base], &lines).await
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let took = post_round_robin(&[base], &lines).await;
+    // Stopped before the reference runs: its analysis would otherwise go on catching up beside it.
+    let _ = stop.send(());
+    serving.await??;
+    took
 }
 
 /// Posts `lines` as NDJSON batches of [`BATCH`] from [`CLIENTS`] concurrent clients, batch `i` to

@@ -41,7 +41,8 @@ pub enum Change {
         /// Its sha.
         sha: String,
     },
-    /// A pull request; what it changes is the start of the commit it was merged as.
+    /// A pull request; what it changes is the start of the commit it was merged as. (When that
+    /// commit changes, the store logs the one it was merged as before as a changed commit.)
     PullRequest {
         /// The commit it was merged as, when it has one.
         merge_commit_sha: Option<String>,
@@ -92,12 +93,16 @@ pub struct Affected {
     /// New deployments, by service, that may be added after the service's last one instead of
     /// rebuilding it (a service in `rebuild` is never here).
     pub appended: BTreeMap<String, Vec<String>>,
+    /// Services whose deployments from this one on (an index in finish order) are made again
+    /// from their own commits instead of rebuilding the service: a commit that one shipped
+    /// changed, and no earlier one can reach it (a service in `rebuild` is never here).
+    pub redone: BTreeMap<String, usize>,
 }
 
 impl Affected {
     /// Whether nothing needs doing.
     pub fn is_empty(&self) -> bool {
-        self.rebuild.is_empty() && self.incidents.is_empty() && self.appended.is_empty()
+        self.rebuild.is_empty() && self.incidents.is_empty() && self.appended.is_empty() && self.redone.is_empty()
     }
 }
 
@@ -135,14 +140,26 @@ impl Analysis {
                         affected.incidents.insert(now.service.clone());
                     }
                 }
-                Change::Commit { sha } => affected.rebuild.extend(self.services_reaching(sha).filter(|s| behind(s)).map(str::to_owned)),
-                Change::PullRequest { merge_commit_sha: Some(sha) } => {
-                    affected.rebuild.extend(self.services_reaching(sha).filter(|s| behind(s)).map(str::to_owned));
+                Change::Commit { sha } | Change::PullRequest { merge_commit_sha: Some(sha) } => {
+                    // A commit told after the deployment that shipped it (its time, parents or
+                    // message), or the pull request merged as it (its start): that deployment on.
+                    for service in self.services_reaching(sha).filter(|s| behind(s)) {
+                        match self.shipper_of(service, sha) {
+                            Some(k) => {
+                                let from = affected.redone.entry(service.to_owned()).or_insert(k);
+                                *from = (*from).min(k);
+                            }
+                            None => {
+                                affected.rebuild.insert(service.to_owned());
+                            }
+                        }
+                    }
                 }
                 Change::PullRequest { merge_commit_sha: None } => {}
             }
         }
         affected.appended.retain(|service, _| !affected.rebuild.contains(service));
+        affected.redone.retain(|service, _| !affected.rebuild.contains(service));
         affected
     }
 }

@@ -493,6 +493,19 @@ impl Analysis {
         self.part(service).map_or(0, |p| p.read_at)
     }
 
+    /// The first deployment of `service` a change of the commit `sha` can touch, when the rest
+    /// of its part stays as it is: the one that shipped it, from which on the part is made
+    /// again (see [`ServicePart::truncated`]). `None` when the whole part must be: the commit
+    /// is not in a changeset, or is the first deployment's, or the part found a pull request's
+    /// start in its branch (a branch commit touches that pull request's shipper, wherever it is).
+    pub(crate) fn shipper_of(&self, service: &str, sha: &str) -> Option<usize> {
+        let commits = self.part(service)?.shipments.commits.get();
+        if !commits.branch_starts.is_empty() {
+            return None;
+        }
+        commits.shipper_of(sha).filter(|&k| k > 0)
+    }
+
     /// Whether `service` has a successful deployment in this analysis.
     pub(crate) fn part_exists(&self, service: &str) -> bool {
         self.part(service).is_some_and(|p| p.shipments.len() > 0)
@@ -840,13 +853,22 @@ impl ServicePart {
         Some(Self(Draft { service: service.to_owned(), shipments, incidents, kept: None, read_at: part.read_at }))
     }
 
-    /// This part with one more deployment after its last (see [`Appendix`]): what a build from
-    /// the service's history would give, at the cost of the new deployment's own commits.
-    /// `None` when it cannot be made so, and the service must be built from its history.
+    /// This part with more deployments after its last, in finish order (see [`Appendix`]): what
+    /// a build from the service's history would give, at the cost of the new deployments' own
+    /// commits. `None` when it cannot be made so, and the service must be built from its
+    /// history.
     #[must_use]
-    pub fn appended(self, appendix: &Appendix) -> Option<Self> {
-        let shipments = self.0.shipments.appended(appendix)?;
+    pub fn appended(self, appendices: &[Appendix]) -> Option<Self> {
+        let shipments = self.0.shipments.appended(appendices)?;
         Some(Self(Draft { shipments: Arc::new(shipments), ..self.0 }))
+    }
+
+    /// This part without its deployments from the `k`-th on (in finish order), and their ids,
+    /// to be appended again from their own commits (see [`Analysis::affected`]); `None` when
+    /// that cannot be, and the service must be built from its history.
+    pub fn truncated(self, k: usize) -> Option<(Self, Vec<String>)> {
+        let (shipments, dropped) = self.0.shipments.truncated(k)?;
+        Some((Self(Draft { shipments: Arc::new(shipments), ..self.0 }), dropped))
     }
 
     /// Whether a deployment that finished at `finished_at` with id `id` comes after this part's
@@ -1270,14 +1292,40 @@ mod tests {
         let web_b = |generation| Changed { change: Change::Deployment { id: "web-b".into(), now: now.clone() }, generation };
         let before = Analysis::build(two_services(false, false), 24 * HOUR);
         assert_eq!(before.affected(&[web_b(1)]).appended.get("web"), Some(&vec!["web-b".to_owned()]), "new to a part built whole: appended");
-        assert_eq!(before.affected(&[commit("w2", 1)]).rebuild, ["web".to_owned()].into(), "no read generation: every change applies");
+        let redone_from = |affected: crate::change::Affected| affected.redone.into_iter().collect::<Vec<_>>();
+        assert_eq!(redone_from(before.affected(&[commit("w2", 1)])), [("web".to_owned(), 1)], "no read generation: every change applies, from web-2 (which shipped w2) on");
+        assert_eq!(before.affected(&[commit("w1", 1)]).rebuild, ["web".to_owned()].into(), "what the first deployment reached: the part whole");
 
         // web read in one snapshot at generation 7, web-b in it.
         let advanced = before.updated(vec![ServicePart::build("web".into(), two_services(true, true)).read_at(7)], Vec::new());
         assert!(advanced.affected(&[web_b(6), commit("w2", 7)]).is_empty(), "changes at or before the read are in the part");
         assert_eq!(advanced.affected(&[web_b(8)]).rebuild, ["web".to_owned()].into(), "a later change of a held deployment remakes it");
-        assert_eq!(advanced.affected(&[commit("w2", 8)]).rebuild, ["web".to_owned()].into(), "a later change of a reached commit remakes it");
+        assert_eq!(redone_from(advanced.affected(&[commit("w2", 8)])), [("web".to_owned(), 1)], "a later change of a shipped commit remakes it from web-b on");
+        assert_eq!(redone_from(advanced.affected(&[commit("w3", 8), commit("w2", 8)])), [("web".to_owned(), 1)], "from the earliest deployment a change touches");
         assert_eq!(advanced.affected(&[commit("p1", 2)]).rebuild, ["api".to_owned()].into(), "api, built whole, knows no generation");
+    }
+
+    #[test]
+    fn a_part_truncated_at_a_deployment_is_the_part_of_the_deployments_before_it() {
+        let days: Vec<(Millis, Millis)> = (0..5).map(|d| (d * DAY, (d + 1) * DAY)).collect();
+        let web = || ServicePart::build("web".into(), two_services(true, true));
+        assert!(web().truncated(0).is_none(), "the first deployment's reach is what every changeset starts from");
+        assert!(web().truncated(3).is_none(), "nothing past the last");
+        let (truncated, dropped) = web().truncated(1).expect("web has three deployments");
+        assert_eq!(dropped, ["web-b", "web-2"], "in finish order");
+        let live = truncated.live();
+        assert!(live("w1") && !live("w2") && !live("w3"), "only what web-1 put live");
+
+        let whole = Analysis::build(two_services(false, false), 24 * HOUR);
+        let mut first = two_services(false, false);
+        first.deployments.retain(|d| d.id != "web-2");
+        let expected = Analysis::build(first, 24 * HOUR);
+        let advanced = whole.updated(vec![truncated], Vec::new());
+        for scope in [Scope::all(), Scope::services(["web".to_owned()])] {
+            assert_eq!(advanced.buckets(&days, Benchmarks::default(), &scope), expected.buckets(&days, Benchmarks::default(), &scope), "{scope:?}");
+        }
+        let ids = |a: &Analysis| a.deployments().map(|d| (d.id(), d.changeset())).collect::<Vec<_>>();
+        assert_eq!(ids(&advanced), ids(&expected));
     }
 
     #[test]

@@ -52,6 +52,14 @@ impl<T> Flat<T> {
         *self.first.last_mut().expect("an end") = u32::try_from(self.values.len()).expect("fewer than 2^32 values");
     }
 
+    /// Keeps the first `lists` lists (all of them, when there are fewer).
+    pub fn truncate(&mut self, lists: usize) {
+        if lists < self.len() {
+            self.values.truncate(self.first[lists] as usize);
+            self.first.truncate(lists + 1);
+        }
+    }
+
     /// How many lists there are.
     pub fn len(&self) -> usize {
         self.first.len() - 1

@@ -58,6 +58,15 @@ impl LeadTimes {
         self.wide.extend(wide);
     }
 
+    /// Keeps the samples of the first `lists` deployments.
+    pub(crate) fn truncate(&mut self, lists: usize) {
+        if lists < self.len() {
+            let end = self.lists.range(lists).start as u32;
+            self.lists.truncate(lists);
+            self.wide.retain(|&(position, _)| position < end);
+        }
+    }
+
     /// How many lists there are: one a deployment.
     pub(crate) fn len(&self) -> usize {
         self.lists.len()

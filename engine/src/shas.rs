@@ -224,6 +224,28 @@ impl SortedShas {
         Some(found as ShaId)
     }
 
+    /// The table with only the shas `keep` marks (indexed by id), and each old id's new id
+    /// (`None` for the dropped ones). Ids keep their order.
+    pub fn retained(&self, keep: &[bool]) -> (SortedShas, Vec<Option<ShaId>>) {
+        let kept = |id: usize| keep.get(id).copied().unwrap_or(false);
+        let mut remap = Vec::with_capacity(self.len());
+        let mut table = SortedShas::default();
+        for (id, sha) in self.packed.iter().enumerate() {
+            remap.push(kept(id).then(|| table.packed.len() as ShaId));
+            if kept(id) {
+                table.packed.push(*sha);
+            }
+        }
+        for (j, sha) in self.text.iter().enumerate() {
+            let id = self.packed.len() + j;
+            remap.push(kept(id).then(|| (table.packed.len() + table.text.len()) as ShaId));
+            if kept(id) {
+                table.text.push(sha.clone());
+            }
+        }
+        (table, remap)
+    }
+
     /// The table with `new` shas (none of them in it already) added, each old id's new id, and
     /// the new shas' ids, in the order given. Ids keep their order, so sorted lists of ids stay
     /// sorted once renumbered.

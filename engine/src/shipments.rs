@@ -321,44 +321,60 @@ impl Shipments {
         self
     }
 
-    /// These shipments with `appendix` added after the last deployment, exactly as a build of
-    /// all of them would have it; `None` when it cannot be added so (it does not finish after
-    /// the last one, it is the first, or it names a team no other deployment names), and the
-    /// service must be built again.
-    pub(crate) fn appended(&self, appendix: &Appendix) -> Option<Self> {
-        let Appendix { deployment: d, walked, listed_times, pr_first_commit, reverts } = appendix;
-        let finished_at = d.finished_at?;
-        if !self.finish_after_last(finished_at, &d.id) || self.index(&d.id).is_some() {
-            return None;
-        }
-        let team = match &d.team {
-            None => NO_TEAM,
-            Some(t) => self.teams.binary_search(t).ok()? as u32,
-        };
+    /// These shipments with `appendices` added after the last deployment, in their order,
+    /// exactly as a build of all of them would have it; `None` when they cannot be added so (one
+    /// does not finish after the one before it, the shipments are empty, or one names a team no
+    /// other deployment names), and the service must be built again. One copy of the columns
+    /// however many are added.
+    pub(crate) fn appended(&self, appendices: &[Appendix]) -> Option<Self> {
         let commits = self.commits.get();
-        // The changeset as `changesets` walks it: what the head reached, then the listed commits
-        // that were not live, each once.
-        let mut changeset: Vec<&str> = walked.iter().map(|(sha, _)| sha.as_str()).collect();
-        let mut counted: HashSet<&str> = changeset.iter().copied().collect();
-        for c in &d.commits {
-            if !commits.is_live(&c.sha) && counted.insert(&c.sha) {
-                changeset.push(&c.sha);
-            }
-        }
-        let times: HashMap<&str, Millis> = walked.iter().filter_map(|(sha, at)| Some((sha.as_str(), (*at)?))).collect();
-        let samples: Vec<Option<Millis>> = changeset
-            .iter()
-            .map(|&sha| {
-                // As a build reads a list: the last time it gives for a commit.
-                let listed = d.commits.iter().rev().find(|c| c.sha == sha && c.committed_at.is_some()).and_then(|c| c.committed_at);
-                let committed = times.get(sha).or_else(|| listed_times.get(sha)).copied().or(listed);
-                sample(finished_at, committed, pr_first_commit.get(sha).copied())
-            })
-            .collect();
-
         let mut s = self.clone();
+        let mut previous: Option<(Millis, &str)> = None;
+        // Each deployment's changeset as `changesets` walks it: what the head reached, then the
+        // listed commits that were not live (live: the part's, or shipped by one added before).
+        let mut added: HashSet<&str> = HashSet::new();
+        let mut changesets: Vec<Vec<&str>> = Vec::with_capacity(appendices.len());
+        let mut all_samples: Vec<Vec<Option<Millis>>> = Vec::with_capacity(appendices.len());
+        let mut teams = Vec::with_capacity(appendices.len());
+        for Appendix { deployment: d, walked, listed_times, pr_first_commit, .. } in appendices {
+            let finished_at = d.finished_at?;
+            let after_last = match previous {
+                None => self.finish_after_last(finished_at, &d.id),
+                Some((at, id)) => finished_at > at || (finished_at == at && d.id.as_str() > id),
+            };
+            if !after_last || self.index(&d.id).is_some() {
+                return None;
+            }
+            previous = Some((finished_at, &d.id));
+            teams.push(match &d.team {
+                None => NO_TEAM,
+                Some(t) => self.teams.binary_search(t).ok()? as u32,
+            });
+            let mut changeset: Vec<&str> = walked.iter().map(|(sha, _)| sha.as_str()).collect();
+            let mut counted: HashSet<&str> = changeset.iter().copied().collect();
+            for c in &d.commits {
+                if !commits.is_live(&c.sha) && !added.contains(c.sha.as_str()) && counted.insert(&c.sha) {
+                    changeset.push(&c.sha);
+                }
+            }
+            let times: HashMap<&str, Millis> = walked.iter().filter_map(|(sha, at)| Some((sha.as_str(), (*at)?))).collect();
+            let samples: Vec<Option<Millis>> = changeset
+                .iter()
+                .map(|&sha| {
+                    // As a build reads a list: the last time it gives for a commit.
+                    let listed = d.commits.iter().rev().find(|c| c.sha == sha && c.committed_at.is_some()).and_then(|c| c.committed_at);
+                    let committed = times.get(sha).or_else(|| listed_times.get(sha)).copied().or(listed);
+                    sample(finished_at, committed, pr_first_commit.get(sha).copied())
+                })
+                .collect();
+            added.extend(changeset.iter().copied());
+            changesets.push(changeset);
+            all_samples.push(samples);
+        }
+
         // Every id moves to the table with the new shas; the shippers are indexed again below.
-        let (shas, remap, ids) = commits.shas.inserted(&changeset);
+        let new: Vec<&str> = changesets.iter().flatten().copied().collect();
+        let (shas, remap, ids) = commits.shas.inserted(&new);
         let mut c = Commits {
             changesets: commits.changesets.clone(),
             sampled: commits.sampled.clone(),
@@ -370,13 +386,61 @@ impl Shipments {
         c.changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize]);
         c.branch_starts.iter_mut().for_each(|(sha, _)| *sha = remap[*sha as usize]);
         let mut names = Texts::clone(&self.names.get());
-        let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
-        s.push(&mut c, &mut names, d, finished_at, team, ids, samples, revert_at);
-        c.index_shippers();
-        for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
-            s.reach.insert(sha);
+        let mut ids = ids.into_iter();
+        for (((appendix, changeset), samples), team) in appendices.iter().zip(changesets).zip(all_samples).zip(teams) {
+            let Appendix { deployment: d, walked, reverts, .. } = appendix;
+            let revert_at = changeset.iter().position(|sha| reverts.contains(*sha));
+            let changeset_ids: Vec<ShaId> = ids.by_ref().take(changeset.len()).collect();
+            s.push(&mut c, &mut names, d, d.finished_at?, team, changeset_ids, samples, revert_at);
+            for sha in walked.iter().map(|(sha, _)| sha.as_str()).chain(d.commits.iter().map(|c| c.sha.as_str())) {
+                s.reach.insert(sha);
+            }
         }
+        c.index_shippers();
         Some(s.kept(c, names))
+    }
+
+    /// These shipments without the deployments from index `k` on, and their ids, in order:
+    /// exactly what a build of the first `k` would give, but for the teams and the [`Reach`],
+    /// which keep what the dropped deployments named (a superset is what both need: the
+    /// deployments appended again name the same teams, and a reach may answer "maybe" too
+    /// often, never too rarely). `None` for `k == 0` (the first deployment's reach is what
+    /// every changeset starts from) or past the last.
+    pub(crate) fn truncated(&self, k: usize) -> Option<(Self, Vec<String>)> {
+        if k == 0 || k >= self.len() {
+            return None;
+        }
+        let commits = self.commits.get();
+        let names = self.names();
+        let dropped = (k..self.len()).map(|i| names.id(i).to_owned()).collect();
+        let mut s = self.clone();
+        s.finished_at.truncate(k);
+        s.team.truncate(k);
+        s.own_rework.truncate(k);
+        s.reverts.retain(|&(i, _)| (i as usize) < k);
+        s.lead_times.truncate(k);
+        let rollbacks = s.rollbacks.partition_point(|&i| (i as usize) < k);
+        s.rollbacks.truncate(rollbacks);
+        s.rolled_back.truncate(rollbacks);
+        let mut kept_names = Texts::clone(&names.0);
+        kept_names.truncate(2 * k);
+
+        let mut changesets = commits.changesets.clone();
+        changesets.truncate(k);
+        let entries = changesets.values().len();
+        let mut sampled = commits.sampled.clone();
+        sampled.truncate(entries.div_ceil(64));
+        if let Some(last) = sampled.last_mut().filter(|_| entries % 64 != 0) {
+            *last &= (1 << (entries % 64)) - 1;
+        }
+        let mut keep = vec![false; commits.shas.len()];
+        changesets.values().iter().for_each(|&sha| keep[sha as usize] = true);
+        let (shas, remap) = commits.shas.retained(&keep);
+        changesets.values_mut().iter_mut().for_each(|sha| *sha = remap[*sha as usize].expect("a kept changeset's sha is kept"));
+        let branch_starts = commits.branch_starts.iter().filter_map(|&(sha, at)| Some((remap[sha as usize]?, at))).collect();
+        let mut c = Commits { changesets, sampled, shas, branch_starts, shipper: Vec::new(), first_reached: commits.first_reached.clone() };
+        c.index_shippers();
+        Some((s.kept(c, kept_names), dropped))
     }
 
     /// Adds a deployment after the last one: its columns, its id and version to `names`, its

@@ -18,7 +18,7 @@ use crate::rework::Reason;
 
 /// The format of the bytes this build writes and reads. Change it whenever a part's columns,
 /// or the way a part is made from the facts, change.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// What begins every encoded part.
 const MAGIC: &[u8; 8] = b"pacer\0pt";

@@ -44,6 +44,14 @@ impl Texts {
         &self.text[start..self.ends[i] as usize]
     }
 
+    /// Keeps the first `strings` strings (all of them, when there are fewer).
+    pub fn truncate(&mut self, strings: usize) {
+        if strings < self.len() {
+            self.text.truncate(if strings == 0 { 0 } else { self.ends[strings - 1] as usize });
+            self.ends.truncate(strings);
+        }
+    }
+
     /// How many strings there are.
     pub fn len(&self) -> usize {
         self.ends.len()

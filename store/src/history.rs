@@ -199,37 +199,62 @@ const SERVICE_DEPLOYMENTS: &str = concat!(
     " FROM deployments WHERE environment = $1 AND service = $2 AND status = 'success' AND finished_at IS NOT NULL ORDER BY id"
 );
 
-/// The times of the commits whose shas follow, where known.
-const COMMIT_TIMES: &str = "SELECT sha, committed_at FROM commits WHERE sha IN (";
+/// Whether a commit's message begins as a revert's (see `pacer_engine::rework::is_revert`): the
+/// predicate of the partial index `commits_reverts`, which a query repeats to use it.
+macro_rules! is_revert {
+    () => {
+        "substr(message, 1, 8) = 'Revert \"'"
+    };
+}
+
+/// The known commits among the shas that follow: each one's time, and whether it is a revert.
+const COMMITS: &str = concat!("SELECT sha, committed_at, COALESCE(", is_revert!(), ", FALSE) FROM commits WHERE sha IN (");
 
 /// The starts the pull requests merged as the shas that follow give, or can have found.
 const PULL_REQUEST_STARTS: &str = "SELECT merge_commit_sha, first_commit_at, head_sha, base_sha FROM pull_requests
      WHERE (first_commit_at IS NOT NULL OR (head_sha IS NOT NULL AND base_sha IS NOT NULL)) AND merge_commit_sha IN (";
 
 /// One level of a walk through the commit graph that reads it by key: each commit's time, when
-/// the commit is known, and its parents, first parent first.
+/// the commit is known, its parents, first parent first, and which are reverts.
+#[derive(Default)]
 struct Level {
     times: HashMap<String, Millis>,
     parents: HashMap<String, Vec<String>>,
+    reverts: HashSet<String>,
 }
 
-/// The level of the walk at `shas` (two queries, whatever its size).
+impl Level {
+    /// Adds what `other` read.
+    fn extend(&mut self, other: Level) {
+        self.times.extend(other.times);
+        self.parents.extend(other.parents);
+        self.reverts.extend(other.reverts);
+    }
+}
+
+/// The level of the walk at `shas` (two queries a thousand shas, each by key: a join would let
+/// PostgreSQL's planner hash the whole parents table).
 async fn read_level<C>(conn: &mut C, shas: &[String]) -> Result<Level>
 where
     C: sqlx::Connection,
     for<'t> String: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
-    for<'r> (String, i64): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+    for<'r> (String, i64, bool): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
     for<'r> (String, String): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
     for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
     for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
 {
     const PARENTS: &str = "SELECT sha, parent_sha FROM commit_parents WHERE sha IN (";
-    let times: HashMap<String, Millis> = in_list_on::<_, (String, i64)>(conn, COMMIT_TIMES, shas, "").await?.into_iter().collect();
-    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
-    for (sha, parent) in in_list_on::<_, (String, String)>(conn, PARENTS, shas, " ORDER BY sha, position").await? {
-        parents.entry(sha).or_default().push(parent);
+    let mut level = Level::default();
+    for (sha, committed_at, revert) in in_list_on::<_, (String, i64, bool)>(conn, COMMITS, shas, "").await? {
+        if revert {
+            level.reverts.insert(sha.clone());
+        }
+        level.times.insert(sha, committed_at);
     }
-    Ok(Level { times, parents })
+    for (sha, parent) in in_list_on::<_, (String, String)>(conn, PARENTS, shas, " ORDER BY sha, position").await? {
+        level.parents.entry(sha).or_default().push(parent);
+    }
+    Ok(level)
 }
 
 /// Adds one `commits` row to the graph.
@@ -327,20 +352,16 @@ impl Store {
         (pr_first_commit, found_starts, branch_nodes): Starts,
         incidents: Vec<Incident>,
     ) -> Result<History> {
-        let reverts = self.revert_shas(None).await?.iter().filter_map(|sha| graph.id(sha)).collect();
+        let reverts = self.revert_shas().await?.iter().filter_map(|sha| graph.id(sha)).collect();
         Ok(History { environment: environment.to_owned(), deployments, graph, pr_first_commit, found_starts, incidents, listed, branch_nodes, reverts })
     }
 
-    /// The revert commits (see `pacer_engine::rework::is_revert`), of `among` when given, else all;
-    /// read through the partial index `commits_reverts`.
-    async fn revert_shas(&self, among: Option<&[String]>) -> Result<Vec<String>> {
-        const ALL: &str = "SELECT sha FROM commits WHERE substr(message, 1, 8) = 'Revert \"'";
-        const AMONG: &str = "SELECT sha FROM commits WHERE substr(message, 1, 8) = 'Revert \"' AND sha IN (";
+    /// The revert commits (see `pacer_engine::rework::is_revert`), read through the partial index
+    /// `commits_reverts`.
+    async fn revert_shas(&self) -> Result<Vec<String>> {
+        const ALL: &str = concat!("SELECT sha FROM commits WHERE ", is_revert!());
         let rows: Vec<(String,)> = with_pool!(self, pool => {
-            match among {
-                None => sqlx::query_as(ALL).fetch_all(pool).await.map_err(StoreError::classify)?,
-                Some(shas) => in_list(pool, AMONG, shas, "").await?,
-            }
+            sqlx::query_as(ALL).fetch_all(pool).await.map_err(StoreError::classify)?
         });
         Ok(rows.into_iter().map(|(sha,)| sha).collect())
     }
@@ -418,7 +439,7 @@ impl Store {
             let mut visited: HashSet<String> = next.iter().cloned().collect();
             while !next.is_empty() && visited.len() <= pacer_engine::branch::MAX_VISITED {
                 let level = std::mem::take(&mut next);
-                let Level { times, mut parents } = read_level(&mut *tx, &level).await?;
+                let Level { times, mut parents, .. } = read_level(&mut *tx, &level).await?;
                 for sha in &level {
                     match times.get(sha) {
                         Some(&at) => graph.commit(sha, at),
@@ -453,23 +474,31 @@ impl Store {
         Ok((history, read_at))
     }
 
-    /// What adding `deployment` after the last one of its service needs (see
-    /// `pacer_engine::dora::Appendix`): the commits its head reaches that `live` does not hold,
-    /// walked level by level (a query a level; a deployment ships a few commits, so a few
-    /// levels), the times of the commits it lists, and the starts of the pull requests merged
-    /// as any of them. `None` when the walk is longer than a few levels, or a pull request's
-    /// start must be found in its branch: the service is then read whole.
+    /// What adding `deployments` after the last one of their service needs, in their order
+    /// (finish order; see `pacer_engine::dora::Appendix`): for each, the commits its head reaches
+    /// that neither `live` holds nor one before it shipped, the times of the commits it lists,
+    /// and the starts of the pull requests merged as any of them.
+    ///
+    /// A few queries for all of them, however many: the commits all the heads reach that `live`
+    /// does not hold are read level by level (a query a level; a deployment ships a few commits,
+    /// and every head starts at the first level, so a few levels), then each deployment's walk
+    /// goes over what was read. `None` when that walk is longer than a few levels, or a pull
+    /// request's start must be found in its branch: the service is then read whole.
     ///
     /// # Errors
     /// The database failed.
-    pub async fn appendix(&self, deployment: Deployment, live: impl Fn(&str) -> bool) -> Result<Option<Appendix>> {
-        /// Levels walked before reading the service whole is cheaper.
-        const MAX_LEVELS: usize = 32;
-        let mut walked: Vec<(String, Option<Millis>)> = Vec::new();
-        let listed: Vec<String> = deployment.commits.iter().map(|c| c.sha.clone()).collect();
-        let (listed_times, starts, merged) = with_pool!(self, pool => {
+    pub async fn appendices(&self, deployments: Vec<Deployment>, live: impl Fn(&str) -> bool) -> Result<Option<Vec<Appendix>>> {
+        /// Levels walked before reading the service whole is cheaper (a query a level).
+        const MAX_LEVELS: usize = 100;
+        let mut level: Vec<String> = deployments.iter().filter_map(|d| d.commit_sha.clone()).filter(|head| !live(head)).collect();
+        level.sort_unstable();
+        level.dedup();
+        let mut listed: Vec<String> = deployments.iter().flat_map(|d| d.commits.iter().map(|c| c.sha.clone())).collect();
+        listed.sort_unstable();
+        listed.dedup();
+        let reached = with_pool!(self, pool => {
             let mut conn = pool.acquire().await.map_err(StoreError::classify)?;
-            let mut level: Vec<String> = deployment.commit_sha.iter().filter(|head| !live(head)).cloned().collect();
+            let mut reached = Level::default();
             let mut seen: HashSet<String> = level.iter().cloned().collect();
             let mut levels = 0;
             while !level.is_empty() {
@@ -477,34 +506,69 @@ impl Store {
                 if levels > MAX_LEVELS {
                     return Ok(None);
                 }
-                let Level { times, mut parents } = read_level(&mut *conn, &level).await?;
+                let read = read_level(&mut *conn, &level).await?;
+                level = read.parents.values().flatten().filter(|parent| !live(parent) && seen.insert((*parent).clone())).cloned().collect();
+                reached.extend(read);
+            }
+            // The listed commits no head reached: their times, and whether they are reverts.
+            let unread: Vec<String> = listed.iter().filter(|sha| !seen.contains(*sha)).cloned().collect();
+            reached.extend(read_level(&mut *conn, &unread).await?);
+            reached
+        });
+
+        // Each deployment's walk, in order, as `changesets` walks it: head first, then breadth
+        // first, stopping at what is live, now also what the ones before it shipped.
+        let mut shipped: HashSet<String> = HashSet::new();
+        let mut walks: Vec<Vec<(String, Option<Millis>)>> = Vec::with_capacity(deployments.len());
+        for deployment in &deployments {
+            let stops = |sha: &str| live(sha) || shipped.contains(sha);
+            let mut level: Vec<String> = deployment.commit_sha.iter().filter(|head| !stops(head)).cloned().collect();
+            let mut seen: HashSet<String> = level.iter().cloned().collect();
+            let mut walked = Vec::new();
+            while !level.is_empty() {
                 let mut next = Vec::new();
                 for sha in level {
-                    for parent in parents.remove(&sha).unwrap_or_default() {
-                        if !live(&parent) && seen.insert(parent.clone()) {
-                            next.push(parent);
+                    for parent in reached.parents.get(&sha).into_iter().flatten() {
+                        if !stops(parent) && seen.insert(parent.clone()) {
+                            next.push(parent.clone());
                         }
                     }
-                    let at = times.get(&sha).copied();
+                    let at = reached.times.get(&sha).copied();
                     walked.push((sha, at));
                 }
                 level = next;
             }
-            let listed_times: HashMap<String, i64> = in_list_on::<_, (String, i64)>(&mut *conn, COMMIT_TIMES, &listed, "").await?.into_iter().collect();
-            let mut merged: Vec<String> = walked.iter().map(|(sha, _)| sha.clone()).chain(listed.iter().cloned()).collect();
-            merged.sort_unstable();
-            merged.dedup();
-            let starts: Vec<PullRequestStart> = in_list_on(&mut *conn, PULL_REQUEST_STARTS, &merged, "").await?;
-            (listed_times, starts, merged)
-        });
-        let reverts = self.revert_shas(Some(&merged)).await?.into_iter().collect();
+            shipped.extend(walked.iter().map(|(sha, _)| sha.clone()));
+            shipped.extend(deployment.commits.iter().map(|c| c.sha.clone()));
+            walks.push(walked);
+        }
+
+        // The pull requests merged as anything shipped, read once for all.
+        let mut merged: Vec<String> = shipped.into_iter().collect();
+        merged.sort_unstable();
+        let starts: Vec<PullRequestStart> = with_pool!(self, pool => in_list(pool, PULL_REQUEST_STARTS, &merged, "").await?);
         let mut pr_first_commit: HashMap<String, Millis> = HashMap::new();
         for (merge_commit, given, ..) in starts {
             // A start found in the branch needs the branch's graph: read the service whole.
             let Some(start) = given else { return Ok(None) };
             pr_first_commit.entry(merge_commit).and_modify(|s| *s = (*s).min(start)).or_insert(start);
         }
-        Ok(Some(Appendix { deployment, walked, listed_times, pr_first_commit, reverts }))
+        let appendices = deployments
+            .into_iter()
+            .zip(walks)
+            .map(|(deployment, walked)| {
+                let listed = || deployment.commits.iter().map(|c| &c.sha);
+                let all = || walked.iter().map(|(sha, _)| sha).chain(listed());
+                Appendix {
+                    listed_times: listed().filter_map(|sha| Some((sha.clone(), *reached.times.get(sha)?))).collect(),
+                    pr_first_commit: all().filter_map(|sha| Some((sha.clone(), *pr_first_commit.get(sha)?))).collect(),
+                    reverts: all().filter(|sha| reached.reverts.contains(*sha)).cloned().collect(),
+                    walked,
+                    deployment,
+                }
+            })
+            .collect();
+        Ok(Some(appendices))
     }
 
     /// The incidents of one service of `environment`.

@@ -15,7 +15,7 @@ use pacer_engine::Millis;
 use pacer_engine::model::{CiRun, Commit, Deployment, Fact, Incident, PullRequest, ShippedCommit, SliSample};
 
 use crate::outbox::{NewRollback, insert_rollbacks};
-use crate::{Result, Store, StoreError, with_pool, with_writer};
+use crate::{Result, Store, StoreError, in_list_on, with_pool, with_writer};
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -168,6 +168,9 @@ const PULL_REQUESTS: Upsert = Upsert {
         " RETURNING id"
     ),
 };
+
+/// The commits pull requests were merged as, before a write.
+const MERGED_AS: &str = "SELECT id, merge_commit_sha FROM pull_requests WHERE merge_commit_sha IS NOT NULL AND id IN (";
 
 /// An incident's state never goes back (resolved outranks open), but its opening time keeps the
 /// earliest seen: a source that reports the resolution first (CDEvents) opens it then, and the
@@ -444,6 +447,15 @@ impl Store {
                         let (sha, position, parent) = row;
                         b.push_bind((*sha).to_owned()).push_bind(*position).push_bind((*parent).to_owned());
                     });
+                }
+                // A pull request told as merged as another commit than before (sources disagree: a
+                // squash commit, a merge commit): the commit it no longer is changes too.
+                let merging: Vec<String> = wave.pull_requests.iter().filter(|(p, _)| p.merge_commit_sha.is_some()).map(|(p, _)| p.id.clone()).collect();
+                let merged_as: Vec<(String, String)> = in_list_on(&mut *tx, MERGED_AS, &merging, "").await?;
+                for (id, was) in merged_as {
+                    if wave.pull_requests.iter().any(|(p, _)| p.id == id && p.merge_commit_sha.as_ref().is_some_and(|now| *now != was)) {
+                        logged.push(("commit", was));
+                    }
                 }
                 let merged = batched!(tx, PULL_REQUESTS, wave.pull_requests, |b, row| {
                     let (p, fp) = row;

@@ -11,7 +11,7 @@ use pacer_engine::model::{Deployment, Incident, ShippedCommit};
 
 use crate::history::{DeploymentTuple, IncidentTuple, deployment, deployment_columns, incident, incident_columns};
 use crate::outbox::{RollbackTuple, rollback, rollback_columns};
-use crate::{Result, RollbackRow, Store, StoreError, with_pool};
+use crate::{Result, RollbackRow, Store, StoreError, in_list, with_pool};
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -152,7 +152,7 @@ impl Store {
                 d
             })
             .collect();
-        let ids: Vec<&str> = items.iter().map(|d| d.id.as_str()).collect();
+        let ids: Vec<String> = items.iter().map(|d| d.id.clone()).collect();
         let mut explicit = self.shipped_commits(&ids).await?;
         for d in &mut items {
             d.commits = explicit.remove(&d.id).unwrap_or_default();
@@ -182,13 +182,25 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn deployment(&self, id: &str) -> Result<Option<Deployment>> {
-        const SQL: &str = concat!("SELECT ", deployment_columns!(), " FROM deployments WHERE id = $1");
-        let row: Option<DeploymentTuple> = with_pool!(self, pool => {
-            sqlx::query_as(SQL).bind(id).fetch_optional(pool).await.map_err(StoreError::classify)?
-        });
-        let Some(mut d) = row.map(deployment) else { return Ok(None) };
-        d.commits = self.shipped_commits(&[id]).await?.remove(id).unwrap_or_default();
-        Ok(Some(d))
+        Ok(self.deployments_by_id(&[id.to_owned()]).await?.pop())
+    }
+
+    /// The deployments among `ids` that exist, each with its list, in no particular order.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn deployments_by_id(&self, ids: &[String]) -> Result<Vec<Deployment>> {
+        const SQL: &str = concat!("SELECT ", deployment_columns!(), " FROM deployments WHERE id IN (");
+        let rows: Vec<DeploymentTuple> = with_pool!(self, pool => in_list(pool, SQL, ids, "").await?);
+        let mut shipped = self.shipped_commits(ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut d = deployment(row);
+                d.commits = shipped.remove(&d.id).unwrap_or_default();
+                d
+            })
+            .collect())
     }
 
     /// The deployments that roll back `deployment_id`, earliest first.
@@ -203,21 +215,11 @@ impl Store {
         Ok(rows.into_iter().map(deployment).collect())
     }
 
-    async fn shipped_commits(&self, ids: &[&str]) -> Result<HashMap<String, Vec<ShippedCommit>>> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let rows: Vec<(String, String, Option<i64>, Option<i64>)> = with_pool!(self, pool => {
-            let mut sql = sqlx::QueryBuilder::new(
-                "SELECT deployment_id, sha, committed_at, authored_at FROM deployment_commits WHERE deployment_id IN (",
-            );
-            let mut list = sql.separated(", ");
-            for id in ids {
-                list.push_bind((*id).to_owned());
-            }
-            sql.push(") ORDER BY deployment_id, position");
-            sql.build_query_as().fetch_all(pool).await.map_err(StoreError::classify)?
-        });
+    /// The commits each of `ids` lists, in its order, by deployment id.
+    async fn shipped_commits(&self, ids: &[String]) -> Result<HashMap<String, Vec<ShippedCommit>>> {
+        const SQL: &str = "SELECT deployment_id, sha, committed_at, authored_at FROM deployment_commits WHERE deployment_id IN (";
+        // A deployment's rows are in one chunk of ids, so its order holds.
+        let rows: Vec<(String, String, Option<i64>, Option<i64>)> = with_pool!(self, pool => in_list(pool, SQL, ids, " ORDER BY deployment_id, position").await?);
         let mut shipped: HashMap<String, Vec<ShippedCommit>> = HashMap::new();
         for (id, sha, committed_at, authored_at) in rows {
             shipped.entry(id).or_default().push(ShippedCommit { sha, committed_at, authored_at });

@@ -301,6 +301,120 @@ fn a_deployment_written_through_one_replica_counts_through_another_within_two_se
     });
 }
 
+/// A backfill — many deployments of one service in one request, each shipping a few commits,
+/// some merging a branch, one a revert, one a redeploy of an older commit, one with a list of
+/// commits the graph does not hold, one a rollback — is added to the maintained analysis after
+/// the service's last deployment from the new deployments' own commits: no service is read
+/// whole, and every answer is a fresh build's.
+fn a_backfill_of_one_service_is_appended_without_reading_it_whole(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let Some(app) = TestApp::spawn_with(backend, UNTHROTTLED).await else { return };
+        let commit =
+            |k: usize, parents: Vec<String>| json!({"type": "commit", "id": format!("c{k}"), "committed_at": t(k as f64 * 0.5), "repository": "acme/web", "parents": parents});
+        let deployment =
+            |j: usize, head: String, at: f64| json!({"type": "deployment", "id": format!("d{j}"), "service": "web", "commit_sha": head, "status": "success", "finished_at": t(at)});
+        let mut history: Vec<Value> = (0..8).map(|k| commit(k, if k == 0 { Vec::new() } else { vec![format!("c{}", k - 1)] })).collect();
+        history.extend((0..4).map(|j| deployment(j, format!("c{}", 2 * j + 1), 4.0 + j as f64)));
+        app.ingest(Value::Array(history)).await;
+        let _ = answers(&app).await;
+        let before = advanced(&app).await;
+
+        let mut backfill = Vec::new();
+        for k in 8..68 {
+            let mut parents = vec![format!("c{}", k - 1)];
+            if k % 10 == 0 {
+                backfill
+                    .push(json!({"type": "commit", "id": format!("b{k}"), "committed_at": t(k as f64 * 0.5 - 1.0), "repository": "acme/web", "parents": [format!("c{}", k - 3)]}));
+                backfill.push(json!({"type": "pull_request", "id": format!("pr{k}"), "repository": "acme/web", "number": k, "opened_at": t(k as f64 * 0.5 - 0.8),
+                    "merged_at": t(k as f64 * 0.5), "merge_commit_sha": format!("c{k}"), "first_commit_at": t(k as f64 * 0.5 - 1.2)}));
+                parents.push(format!("b{k}"));
+            }
+            let mut c = commit(k, parents);
+            if k == 31 {
+                c["message"] = json!("Revert \"c30\"");
+            }
+            backfill.push(c);
+        }
+        let appended: usize = 30;
+        for j in 4..4 + appended {
+            // Deployment j ships c(2j) and c(2j + 1); d20 redeploys c21, shipped before it.
+            let head = if j == 20 { "c21".to_owned() } else { format!("c{}", 2 * j + 1) };
+            let mut d = deployment(j, head, 10.0 + 2.0 * j as f64);
+            if j == 12 {
+                d["commits"] = json!([{"sha": "c25", "committed_at": t(12.5)}, {"sha": "listed-only", "committed_at": t(20.0)}]);
+            }
+            if j == 25 {
+                d["rollback_of"] = json!("d24");
+            }
+            backfill.push(d);
+        }
+        app.ingest(Value::Array(backfill)).await;
+
+        let maintained = answers(&app).await;
+        let after = advanced(&app).await;
+        assert_eq!(after.1 - before.1, 0, "no service read whole");
+        assert_eq!((after.0 - before.0) as usize, appended, "every new deployment appended");
+        assert_eq!(maintained["summary"]["deployment_frequency"]["deployments"], 4 + appended);
+        let fresh = TestApp::start(app.database_url.clone(), CleanupGuard::none(), None, FROM_SCRATCH).await;
+        assert_eq!(maintained, answers(&fresh).await, "the appended analysis answers as a fresh build");
+    });
+}
+
+#[test]
+fn a_backfill_of_one_service_is_appended_without_reading_it_whole_on_sqlite() {
+    a_backfill_of_one_service_is_appended_without_reading_it_whole(Backend::Sqlite);
+}
+
+#[test]
+fn a_backfill_of_one_service_is_appended_without_reading_it_whole_on_postgres() {
+    a_backfill_of_one_service_is_appended_without_reading_it_whole(Backend::Postgres);
+}
+
+/// A pull request told as merged as another commit than before (two sources disagree): the
+/// commit it no longer is loses its start, the one it is now gains it, in the maintained
+/// analysis as in a fresh build, though the deployment that shipped the old commit comes before
+/// the one that shipped the new.
+fn a_pull_request_merged_as_another_commit_moves_its_start(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let Some(app) = TestApp::spawn_with(backend, UNTHROTTLED).await else { return };
+        let mut events: Vec<Value> = (0..6)
+            .map(|k| json!({"type": "commit", "id": format!("c{k}"), "committed_at": t(k as f64), "repository": "acme/web", "parents": if k == 0 { json!([]) } else { json!([format!("c{}", k - 1)]) }}))
+            .collect();
+        for (j, head) in [(0, "c1"), (1, "c3"), (2, "c5")] {
+            events.push(json!({"type": "deployment", "id": format!("d{j}"), "service": "web", "commit_sha": head, "status": "success", "finished_at": t(10.0 + j as f64)}));
+        }
+        let pull_request = |merged_as: &str| json!({"type": "pull_request", "id": "pr1", "repository": "acme/web", "number": 1, "opened_at": t(-4.0),
+            "merged_at": t(3.0), "merge_commit_sha": merged_as, "first_commit_at": t(-5.0)});
+        events.push(pull_request("c3"));
+        app.ingest(Value::Array(events)).await;
+        let before = answers(&app).await;
+        app.ingest(pull_request("c4")).await;
+        let maintained = answers(&app).await;
+        assert_ne!(before, maintained, "the start moved");
+        let fresh = TestApp::start(app.database_url.clone(), CleanupGuard::none(), None, FROM_SCRATCH).await;
+        assert_eq!(maintained, answers(&fresh).await, "the maintained analysis answers as a fresh build");
+    });
+}
+
+#[test]
+fn a_pull_request_merged_as_another_commit_moves_its_start_on_sqlite() {
+    a_pull_request_merged_as_another_commit_moves_its_start(Backend::Sqlite);
+}
+
+#[test]
+fn a_pull_request_merged_as_another_commit_moves_its_start_on_postgres() {
+    a_pull_request_merged_as_another_commit_moves_its_start(Backend::Postgres);
+}
+
+/// What `app`'s advances made again, by its `/metrics`: deployments appended, services read whole.
+async fn advanced(app: &TestApp) -> (u64, u64) {
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    let counter = |name: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{name}_total "))).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no {name} in /metrics"));
+    (counter("pacer_analysis_deployments_appended"), counter("pacer_analysis_services_read_whole"))
+}
+
 /// How many analyses `app` made whole from `from` (`history` or `snapshot`), by its `/metrics`.
 async fn made_whole(app: &TestApp, from: &str) -> u64 {
     let text = app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");

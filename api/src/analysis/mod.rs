@@ -18,13 +18,13 @@
 //! Not for: what a change touches (the engine's `change` module) or how a part is made (the
 //! engine's `dora` module).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pacer_engine::Millis;
-use pacer_engine::model::DeploymentStatus;
+use pacer_engine::model::{Deployment, DeploymentStatus};
 use pacer_engine::change::Affected;
 use pacer_engine::dora::{Analysis, Builder, ServicePart};
 use pacer_store::{Generations, Store};
@@ -37,6 +37,14 @@ mod snapshot;
 
 /// How often the follower advances the analyses it has.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// Changes in one advance that mark a backfill (a stream of ordinary traffic brings a few a
+/// second; `pacer-bench ingest` brings thousands an advance).
+const BACKFILL_CHANGES: usize = 1_000;
+/// How long the follower rests after an advance through a backfill, as a multiple of the
+/// advance's own time: at most a third of the time goes to following while a backfill pours
+/// facts in, and the rest to taking them in (a request that waits for newer writes, and a
+/// rollback decision, still advance the analysis at once).
+const REST_AFTER: u32 = 2;
 /// How long the change log keeps what it recorded: a replica that has been current within this
 /// time advances from it; one that has not builds its analyses again.
 const LOG_KEEPS: Duration = Duration::from_secs(3_600);
@@ -47,9 +55,9 @@ const SNAPSHOTS_HOLD_THE_LOG: Duration = Duration::from_secs(86_400);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Services read whole at once during an advance.
 const READS_AT_ONCE: usize = 4;
-/// New deployments of one service an advance adds after its last one, each from its own reads;
-/// past this many, reading the service whole is cheaper.
-const APPENDED_AT_ONCE: usize = 64;
+/// New deployments of one service an advance adds after its last one, from a few reads for all
+/// of them; past this many, reading the service whole is cheaper.
+const APPENDED_AT_ONCE: usize = 4_096;
 
 /// Analyses by environment.
 #[derive(Debug, Default)]
@@ -63,10 +71,17 @@ pub struct Analyses {
     built: AtomicU64,
     /// Analyses this process read from a snapshot.
     read: AtomicU64,
+    /// New deployments this process's advances added after their service's last.
+    appended: AtomicU64,
+    /// Services this process's advances read whole.
+    read_whole: AtomicU64,
     /// By environment: the analysis, and the generations whose every change it holds.
     cached: Mutex<HashMap<String, (Generations, Arc<Analysis>)>>,
     /// The environments a refresh is running for: one at a time each.
     refreshing: Mutex<HashSet<String>>,
+    /// By environment: until when the follower leaves it alone, after an advance through a
+    /// backfill (see [`REST_AFTER`]).
+    resting: Mutex<HashMap<String, tokio::time::Instant>>,
     /// The refresh tasks started and not yet seen finished, stopped when the replica stops: a
     /// build from the history would otherwise hold a connection, and the stop, until it ends.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -179,6 +194,7 @@ impl Analyses {
     /// pass: a request that needs a later write starts another); `span` records how
     /// (`refresh`: `none`, `changes`, `snapshot` or `full`).
     async fn refresh(&self, store: &Store, environment: &str, attribution_window: Millis, span: &tracing::Span) -> Result<(), Problem> {
+        let started = tokio::time::Instant::now();
         // Facts read after the generations are at worst newer than them, and the changes that
         // made them are applied again at the next refresh, which reads the same facts.
         let generations = store.generations().await?;
@@ -192,7 +208,14 @@ impl Analyses {
                     span.record("refresh", "changes");
                     let affected = analysis.affected(&changes);
                     span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.appended.len());
-                    if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected).await?) }
+                    let analysis = if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected).await?) };
+                    if changes.len() >= BACKFILL_CHANGES
+                        && let Ok(mut resting) = self.resting.lock()
+                    {
+                        let now = tokio::time::Instant::now();
+                        resting.insert(environment.to_owned(), now + (now - started) * REST_AFTER);
+                    }
+                    analysis
                 }
                 None => Arc::new(self.build(store, environment, attribution_window, span).await?),
             },
@@ -229,13 +252,16 @@ impl Analyses {
     /// service does not hold back the new deployments of all the others.
     async fn advance(&self, store: &Store, environment: &str, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
         let started = std::time::Instant::now();
-        let Affected { mut rebuild, incidents, appended } = affected;
+        let Affected { mut rebuild, incidents, mut appended, redone } = affected;
         let (mut quick, mut added) = (Vec::new(), 0);
-        for (service, ids) in appended {
-            match append(store, &analysis, &service, &ids).await? {
-                Some(part) => {
+        let from: BTreeMap<String, Option<usize>> =
+            appended.keys().map(|service| (service.clone(), None)).chain(redone.into_iter().map(|(service, k)| (service, Some(k)))).collect();
+        for (service, from) in from {
+            let new = appended.remove(&service).unwrap_or_default();
+            match append(store, &analysis, &service, from, new).await? {
+                Some((part, count)) => {
                     quick.push(part);
-                    added += ids.len();
+                    added += count;
                 }
                 None => {
                     rebuild.insert(service);
@@ -246,6 +272,7 @@ impl Analyses {
         for service in incidents.difference(&rebuild) {
             lists.push((service.clone(), store.incidents_of(environment, service).await?));
         }
+        self.appended.fetch_add(added as u64, Ordering::Relaxed);
         let read_quick = started.elapsed();
         let now = Arc::clone(&analysis);
         let analysis = blocking(move || now.updated(quick, lists)).await?;
@@ -258,6 +285,7 @@ impl Analyses {
         // Not yet current: published without its generations.
         self.publish(environment, None, Arc::clone(&analysis));
         let read_whole = rebuild.len();
+        self.read_whole.fetch_add(read_whole as u64, Ordering::Relaxed);
         let rebuilt = parts(store, environment, rebuild.into_iter().collect()).await?;
         let analysis = blocking(move || analysis.updated(rebuilt, Vec::new())).await;
         advanced(environment, added, read_whole, read_quick, quick, started.elapsed());
@@ -280,6 +308,12 @@ impl Analyses {
         [("history", self.built.load(Ordering::Relaxed)), ("snapshot", self.read.load(Ordering::Relaxed))]
     }
 
+    /// What this process's advances made again: new deployments added after their service's
+    /// last, and services read whole.
+    pub fn advanced(&self) -> (u64, u64) {
+        (self.appended.load(Ordering::Relaxed), self.read_whole.load(Ordering::Relaxed))
+    }
+
     /// The generations the cached analysis of `environment` was made at, when there is one.
     pub fn cached_at(&self, environment: &str) -> Option<Generations> {
         self.cached(environment).map(|(at, _)| at)
@@ -288,6 +322,11 @@ impl Analyses {
     fn cached(&self, environment: &str) -> Option<(Generations, Arc<Analysis>)> {
         let cached = self.cached.lock().ok()?;
         cached.get(environment).map(|(g, a)| (*g, Arc::clone(a)))
+    }
+
+    /// Whether the follower leaves `environment` alone for now (see [`REST_AFTER`]).
+    fn resting(&self, environment: &str) -> bool {
+        self.resting.lock().is_ok_and(|resting| resting.get(environment).is_some_and(|until| tokio::time::Instant::now() < *until))
     }
 
     fn environments(&self) -> Vec<String> {
@@ -341,6 +380,9 @@ pub async fn follow(analyses: Arc<Analyses>, store: Store, attribution_window: M
         loop {
             ticks.tick().await;
             for environment in analyses.environments() {
+                if analyses.resting(&environment) {
+                    continue;
+                }
                 // A failure here is a request's failure later, where it is reported.
                 let _ = analyses.get(&store, &environment, attribution_window, Duration::ZERO).await;
             }
@@ -408,33 +450,37 @@ pub async fn from_history(store: &Store, environment: &str, attribution_window: 
     Ok(analysis)
 }
 
-/// The part of `service` with the new deployments `ids` added after its last one, in finish
-/// order, each reading only what it shipped; `None` when that is not how it can be made (more
-/// than [`APPENDED_AT_ONCE`], one that finished before the service's last, one the walk cannot
-/// reach in a few steps), and the service is read whole instead.
-async fn append(store: &Store, analysis: &Analysis, service: &str, ids: &[String]) -> Result<Option<ServicePart>, Problem> {
+/// The part of `service` with its deployments from the `from`-th on (see
+/// `pacer_engine::change::Affected::redone`) and the new deployments `new` added after its last
+/// one, in finish order, reading only what they shipped (a few queries for all of them), and
+/// how many were added; `None` when that is not how it can be made (more than
+/// [`APPENDED_AT_ONCE`], a new one that finished before the service's last, one the walk
+/// cannot reach in a few steps), and the service is read whole instead.
+async fn append(store: &Store, analysis: &Analysis, service: &str, from: Option<usize>, new: Vec<String>) -> Result<Option<(ServicePart, usize)>, Problem> {
+    let Some(part) = ServicePart::of(analysis, service) else { return Ok(None) };
+    let (part, mut ids) = match from {
+        Some(k) => match part.truncated(k) {
+            Some(truncated) => truncated,
+            None => return Ok(None),
+        },
+        None => (part, Vec::new()),
+    };
+    ids.extend(new);
     if ids.len() > APPENDED_AT_ONCE {
         return Ok(None);
     }
-    let mut deployments = Vec::with_capacity(ids.len());
-    for id in ids {
-        let Some(deployment) = store.deployment(id).await? else { return Ok(None) };
-        let counts = deployment.status == DeploymentStatus::Success && deployment.environment == analysis.environment;
-        let Some(finished_at) = deployment.finished_at.filter(|_| counts && deployment.service == service) else { return Ok(None) };
-        deployments.push((finished_at, deployment));
+    let mut deployments = store.deployments_by_id(&ids).await?;
+    let counts = |d: &Deployment| d.status == DeploymentStatus::Success && d.environment == analysis.environment && d.service == service;
+    if deployments.len() < ids.len() || !deployments.iter().all(|d| counts(d) && d.finished_at.is_some()) {
+        return Ok(None);
     }
     // Finish order, then id: the order the part keeps its deployments in.
-    deployments.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
-    let Some(mut part) = ServicePart::of(analysis, service) else { return Ok(None) };
-    for (finished_at, deployment) in deployments {
-        if !part.finishes_last(&deployment.id, finished_at) {
-            return Ok(None);
-        }
-        let Some(appendix) = store.appendix(deployment, part.live()).await? else { return Ok(None) };
-        let Some(next) = part.appended(&appendix) else { return Ok(None) };
-        part = next;
+    deployments.sort_by(|x, y| (x.finished_at, &x.id).cmp(&(y.finished_at, &y.id)));
+    if !deployments.first().is_some_and(|d| d.finished_at.is_some_and(|at| part.finishes_last(&d.id, at))) {
+        return Ok(None);
     }
-    Ok(Some(part))
+    let Some(appendices) = store.appendices(deployments, part.live()).await? else { return Ok(None) };
+    Ok(part.appended(&appendices).map(|part| (part, ids.len())))
 }
 
 /// The parts of `services`, each from its own read, a few reads at once; each part is made as
