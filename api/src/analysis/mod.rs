@@ -38,13 +38,14 @@ mod snapshot;
 /// How often the follower advances the analyses it has.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Changes in one advance that mark a backfill (a stream of ordinary traffic brings a few a
-/// second; `pacer-bench ingest` brings thousands an advance).
+/// second; `pacer-bench ingest` brings thousands an advance). Such an advance reads the
+/// services it reads whole one at a time.
 const BACKFILL_CHANGES: usize = 1_000;
 /// How long the follower rests after an advance through a backfill, as a multiple of the
-/// advance's own time: at most a third of the time goes to following while a backfill pours
+/// advance's own time: at most a fifth of the time goes to following while a backfill pours
 /// facts in, and the rest to taking them in (a request that waits for newer writes, and a
 /// rollback decision, still advance the analysis at once).
-const REST_AFTER: u32 = 2;
+const REST_AFTER: u32 = 4;
 /// How long the change log keeps what it recorded: a replica that has been current within this
 /// time advances from it; one that has not builds its analyses again.
 const LOG_KEEPS: Duration = Duration::from_secs(3_600);
@@ -53,7 +54,9 @@ const LOG_KEEPS: Duration = Duration::from_secs(3_600);
 const SNAPSHOTS_HOLD_THE_LOG: Duration = Duration::from_secs(86_400);
 /// How often the follower prunes the change log.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// Services read whole at once during an advance.
+/// Services read whole at once during an advance; one at a time through a backfill, when the
+/// writes need the database's cores (four at once cost PostgreSQL's ingest a fifth of its rate
+/// on two cores, where one at a time cost nothing measurable).
 const READS_AT_ONCE: usize = 4;
 /// New deployments of one service an advance adds after its last one, from a few reads for all
 /// of them; past this many, reading the service whole is cheaper.
@@ -208,8 +211,10 @@ impl Analyses {
                     span.record("refresh", "changes");
                     let affected = analysis.affected(&changes);
                     span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.appended.len());
-                    let analysis = if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected).await?) };
-                    if changes.len() >= BACKFILL_CHANGES
+                    let backfill = changes.len() >= BACKFILL_CHANGES;
+                    let reads_at_once = if backfill { 1 } else { READS_AT_ONCE };
+                    let analysis = if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected, reads_at_once).await?) };
+                    if backfill
                         && let Ok(mut resting) = self.resting.lock()
                     {
                         let now = tokio::time::Instant::now();
@@ -249,8 +254,9 @@ impl Analyses {
     /// `analysis` with what `affected` names made again. What is quick to make (a new
     /// deployment after its service's last, new incident lists, failures attributed again) is
     /// published first, before the services that must be read whole, so that a slow read of one
-    /// service does not hold back the new deployments of all the others.
-    async fn advance(&self, store: &Store, environment: &str, analysis: Arc<Analysis>, affected: Affected) -> Result<Analysis, Problem> {
+    /// service does not hold back the new deployments of all the others. Those are read
+    /// `reads_at_once` at a time.
+    async fn advance(&self, store: &Store, environment: &str, analysis: Arc<Analysis>, affected: Affected, reads_at_once: usize) -> Result<Analysis, Problem> {
         let started = std::time::Instant::now();
         let Affected { mut rebuild, incidents, mut appended, redone } = affected;
         let (mut quick, mut added) = (Vec::new(), 0);
@@ -286,7 +292,7 @@ impl Analyses {
         self.publish(environment, None, Arc::clone(&analysis));
         let read_whole = rebuild.len();
         self.read_whole.fetch_add(read_whole as u64, Ordering::Relaxed);
-        let rebuilt = parts(store, environment, rebuild.into_iter().collect()).await?;
+        let rebuilt = parts(store, environment, rebuild.into_iter().collect(), reads_at_once).await?;
         let analysis = blocking(move || analysis.updated(rebuilt, Vec::new())).await;
         advanced(environment, added, read_whole, read_quick, quick, started.elapsed());
         analysis
@@ -483,14 +489,14 @@ async fn append(store: &Store, analysis: &Analysis, service: &str, from: Option<
     Ok(part.appended(&appendices).map(|part| (part, ids.len())))
 }
 
-/// The parts of `services`, each from its own read, a few reads at once; each part is made as
-/// its read arrives, so only a few services' commit graphs are held at a time.
-async fn parts(store: &Store, environment: &str, services: Vec<String>) -> Result<Vec<ServicePart>, Problem> {
+/// The parts of `services`, each from its own read, `at_once` reads at a time; each part is made
+/// as its read arrives, so only a few services' commit graphs are held at a time.
+async fn parts(store: &Store, environment: &str, services: Vec<String>, at_once: usize) -> Result<Vec<ServicePart>, Problem> {
     let mut pending = services.into_iter();
     let mut reading: JoinSet<Result<ServicePart, Problem>> = JoinSet::new();
     let mut parts = Vec::new();
     loop {
-        while reading.len() < READS_AT_ONCE
+        while reading.len() < at_once
             && let Some(service) = pending.next()
         {
             let (store, environment) = (store.clone(), environment.to_owned());
