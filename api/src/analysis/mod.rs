@@ -5,9 +5,11 @@
 //! ([`from_history`]). After that it only advances: the store's generation says whether anything
 //! changed, the change log (`fact_changes`) says which facts, the engine says which services
 //! they touch, and only those parts are made again — new deployments after their service's last
-//! from their own commits, anything else from that one service's own read, in one snapshot at a
-//! generation it keeps (so the next advance does not apply again what it read); every other part
-//! is shared with the analysis before. The generations are read from the database, so a write
+//! from their own commits, a commit told late from the deployment that shipped it on, anything
+//! else from that one service's own read, in one snapshot at a generation it keeps (so the next
+//! advance does not apply again what it read); every other part is shared with the analysis
+//! before. Through a backfill the follower reads one service at a time and rests between
+//! advances, so that the writes keep most of the machine. The generations are read from the database, so a write
 //! through any replica is seen by every replica; a follower task ([`follow`]) advances each
 //! analysis five times a second, and queries answer from it as it stands (or wait up to
 //! `analysis_wait_ms` for the newest writes). A whole build happens only at the first request
@@ -74,7 +76,8 @@ pub struct Analyses {
     built: AtomicU64,
     /// Analyses this process read from a snapshot.
     read: AtomicU64,
-    /// New deployments this process's advances added after their service's last.
+    /// Deployments this process's advances appended to a part: new ones, and ones made again
+    /// after a commit they shipped changed.
     appended: AtomicU64,
     /// Services this process's advances read whole.
     read_whole: AtomicU64,
@@ -210,7 +213,8 @@ impl Analyses {
                 Some(changes) => {
                     span.record("refresh", "changes");
                     let affected = analysis.affected(&changes);
-                    span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.appended.len());
+                    let redone_only = affected.redone.keys().filter(|service| !affected.appended.contains_key(*service)).count();
+                    span.record("services", affected.rebuild.len() + affected.incidents.len() + affected.appended.len() + redone_only);
                     let backfill = changes.len() >= BACKFILL_CHANGES;
                     let reads_at_once = if backfill { 1 } else { READS_AT_ONCE };
                     let analysis = if affected.is_empty() { analysis } else { Arc::new(self.advance(store, environment, analysis, affected, reads_at_once).await?) };
@@ -260,9 +264,10 @@ impl Analyses {
         let started = std::time::Instant::now();
         let Affected { mut rebuild, incidents, mut appended, redone } = affected;
         let (mut quick, mut added) = (Vec::new(), 0);
-        let from: BTreeMap<String, Option<usize>> =
+        // By service: the deployment from which its part is made again, if any.
+        let to_append: BTreeMap<String, Option<usize>> =
             appended.keys().map(|service| (service.clone(), None)).chain(redone.into_iter().map(|(service, k)| (service, Some(k)))).collect();
-        for (service, from) in from {
+        for (service, from) in to_append {
             let new = appended.remove(&service).unwrap_or_default();
             match append(store, &analysis, &service, from, new).await? {
                 Some((part, count)) => {
@@ -314,8 +319,8 @@ impl Analyses {
         [("history", self.built.load(Ordering::Relaxed)), ("snapshot", self.read.load(Ordering::Relaxed))]
     }
 
-    /// What this process's advances made again: new deployments added after their service's
-    /// last, and services read whole.
+    /// What this process's advances made again: deployments appended to a part (new ones, and
+    /// ones made again after a commit they shipped changed), and services read whole.
     pub fn advanced(&self) -> (u64, u64) {
         (self.appended.load(Ordering::Relaxed), self.read_whole.load(Ordering::Relaxed))
     }
