@@ -231,14 +231,14 @@ impl SortedShas {
         let mut remap = Vec::with_capacity(self.len());
         let mut table = SortedShas::default();
         for (id, sha) in self.packed.iter().enumerate() {
-            remap.push(kept(id).then(|| table.packed.len() as ShaId));
+            remap.push(kept(id).then_some(table.packed.len() as ShaId));
             if kept(id) {
                 table.packed.push(*sha);
             }
         }
         for (j, sha) in self.text.iter().enumerate() {
             let id = self.packed.len() + j;
-            remap.push(kept(id).then(|| (table.packed.len() + table.text.len()) as ShaId));
+            remap.push(kept(id).then_some((table.packed.len() + table.text.len()) as ShaId));
             if kept(id) {
                 table.text.push(sha.clone());
             }

@@ -430,7 +430,7 @@ impl Shipments {
         let entries = changesets.values().len();
         let mut sampled = commits.sampled.clone();
         sampled.truncate(entries.div_ceil(64));
-        if let Some(last) = sampled.last_mut().filter(|_| entries % 64 != 0) {
+        if let Some(last) = sampled.last_mut().filter(|_| !entries.is_multiple_of(64)) {
             *last &= (1 << (entries % 64)) - 1;
         }
         let mut keep = vec![false; commits.shas.len()];
