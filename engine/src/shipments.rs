@@ -340,7 +340,8 @@ impl Shipments {
             let finished_at = d.finished_at?;
             let after_last = match previous {
                 None => self.finish_after_last(finished_at, &d.id),
-                Some((at, id)) => finished_at > at || (finished_at == at && d.id.as_str() > id),
+                // Finish time, then id, as `finish_after_last` orders them.
+                Some(before) => (finished_at, d.id.as_str()) > before,
             };
             if !after_last || self.index(&d.id).is_some() {
                 return None;
