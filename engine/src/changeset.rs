@@ -82,8 +82,9 @@ impl CommitGraph {
 pub struct GraphBuilder {
     shas: Shas,
     committed_at: Vec<Option<Millis>>,
-    /// (child, parent), in the order given.
-    edges: Vec<(ShaId, ShaId)>,
+    /// (child, position among its parents, parent); [`GraphBuilder::parent`] gives the
+    /// position `u32::MAX`, and the build's stable sort keeps such parents in the order given.
+    edges: Vec<(ShaId, u32, ShaId)>,
 }
 
 impl GraphBuilder {
@@ -104,9 +105,15 @@ impl GraphBuilder {
 
     /// The next parent of `sha`: a commit's parents are kept in the order they are given.
     pub fn parent(&mut self, sha: &str, parent: &str) {
+        self.parent_at(sha, u32::MAX, parent);
+    }
+
+    /// The parent of `sha` at `position` (0 the first), for edges read in any order: a whole
+    /// table read in its storage order rather than sorted by the database.
+    pub fn parent_at(&mut self, sha: &str, position: u32, parent: &str) {
         let child = self.shas.intern(sha);
         let parent = self.shas.intern(parent);
-        self.edges.push((child, parent));
+        self.edges.push((child, position, parent));
     }
 
     /// The graph.
@@ -115,14 +122,14 @@ impl GraphBuilder {
         let nodes = shas.len();
         committed_at.resize(nodes, None);
         committed_at.shrink_to_fit();
-        // A stable sort keeps each commit's parents in the order given.
-        edges.sort_by_key(|(child, _)| *child);
+        // By position; a stable sort keeps the parents given without one in the order given.
+        edges.sort_by_key(|(child, position, _)| (*child, *position));
         let mut first_parent = Vec::with_capacity(nodes + 1);
         let mut parents = Vec::with_capacity(edges.len());
         let mut next = edges.iter().peekable();
         for id in 0..nodes {
             first_parent.push(u32::try_from(parents.len()).expect("fewer than 2^32 parent edges"));
-            while let Some((_, parent)) = next.next_if(|(child, _)| *child as usize == id) {
+            while let Some((_, _, parent)) = next.next_if(|(child, ..)| *child as usize == id) {
                 parents.push(*parent);
             }
         }

@@ -39,7 +39,7 @@ pub use delivery::{Delivered, Delivery, StoredDelivery};
 pub use gates::{GateAnswerRow, GateQuery, NewGateAnswer};
 pub use imports::ImportCursor;
 pub use ingest::{Ingested, RawEvent};
-pub use history::{CommitSummary, PullRequestSummary};
+pub use history::{CommitSummary, PullRequestSummary, ServiceRows};
 pub use outbox::{Approval, AttemptRow, DeliveryRow, Due, NewRollback, Next, RollbackRow};
 pub use listing::{Cursor, DeploymentRow, IncidentRow, ListQuery, Page};
 pub use sends::{NewSend, SendOutcome, SendRow};

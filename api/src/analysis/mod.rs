@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use pacer_engine::Millis;
 use pacer_engine::model::{Deployment, DeploymentStatus};
 use pacer_engine::change::Affected;
@@ -433,10 +434,16 @@ fn current(at: Generations, now: Generations) -> bool {
     at.structure >= now.structure && at.incidents >= now.incidents
 }
 
+/// How many services' rows a build from the history reads ahead of the one it is making, each
+/// on a connection of its own: the reads wait on the database while the part is made. Two leave
+/// SQLite's third reading connection to requests.
+const READ_AHEAD: usize = 2;
+
 /// The analysis of `environment` from its whole history, one service at a time: the commit graph
 /// and the pull requests are read whole, one pass each, and shared; then each service's
-/// deployments are read, made into its part and dropped, so that only one service's deployments
-/// are held at once. Progress is logged every tenth of the services.
+/// deployments are read, made into its part and dropped, so that only a few services'
+/// deployments are held at once: the one being made, and the next [`READ_AHEAD`], read
+/// meanwhile. Progress is logged every tenth of the services.
 ///
 /// # Errors
 /// The database failed.
@@ -445,15 +452,32 @@ pub async fn from_history(store: &Store, environment: &str, attribution_window: 
     let (shared, services) = store.shared_history(environment).await?;
     let (total, shared_read) = (services.len(), started.elapsed());
     let mut builder = Builder::new(shared, total);
-    for (done, service) in services.iter().enumerate() {
-        let (deployments, listed) = store.deployments_of(environment, service, builder.graph()).await?;
-        builder = blocking(move || {
+    // Each service's part is made while the rows of the next ones are read, READ_AHEAD at once.
+    // Each read owns what it reads with, and they are made before they are streamed: a stream
+    // that borrowed them could not be sent between threads (rustc cannot prove it for every
+    // lifetime).
+    let reads: Vec<_> = services
+        .iter()
+        .map(|service| {
+            let (store, environment, service) = (store.clone(), environment.to_owned(), service.clone());
+            async move { store.deployments_of(&environment, &service).await }
+        })
+        .collect();
+    let mut reads = futures_util::stream::iter(reads).buffered(READ_AHEAD);
+    let mut next = reads.next().await;
+    let mut done = 0;
+    while let Some(rows) = next {
+        let rows = rows?;
+        let making = blocking(move || {
+            let (deployments, listed) = rows.listed(builder.graph());
             builder.service(&deployments, &listed);
             builder
-        })
-        .await?;
-        if (done + 1) % total.div_ceil(10) == 0 {
-            tracing::info!(environment, services = done + 1, of = total, elapsed_s = started.elapsed().as_secs(), "building the analysis from the history");
+        });
+        let made;
+        (made, next) = tokio::join!(making, reads.next());
+        (builder, done) = (made?, done + 1);
+        if done % total.div_ceil(10) == 0 {
+            tracing::info!(environment, services = done, of = total, elapsed_s = started.elapsed().as_secs(), "building the analysis from the history");
         }
     }
     let analysis = blocking(move || builder.finish(attribution_window)).await?;
