@@ -146,6 +146,8 @@ pub enum Store {
 const SQLITE_STATEMENTS_PER_CONNECTION: usize = 32;
 /// The reading connections of a SQLite pool, beside its one writer.
 const SQLITE_READERS: u32 = 3;
+/// The rows a reading SQLite connection may have read ahead of the task taking them.
+const SQLITE_ROWS_IN_FLIGHT: usize = 4_096;
 
 /// The one connection this process writes to SQLite through, and the queue its writers wait in.
 ///
@@ -228,8 +230,12 @@ impl Store {
             // process's heap: at the full size under the live stream four connections in all
             // kept the steady median at 149 MB against 156 MB with eight, at the same latencies;
             // three readers beside the writer at 148 MB, four at 151 MB (BENCHMARKS.md, Live).
-            let pool = SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(options.clone()).await?;
-            let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+            let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            // A reader's rows cross from its SQLite thread to the runtime through a channel;
+            // with sqlx's 50 rows the two threads took turns row by row through a read of the
+            // whole commit graph, a third of the time switching between them.
+            let options = options.row_buffer_size(SQLITE_ROWS_IN_FLIGHT);
+            let pool = SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(options).await?;
             Ok(Self::Sqlite(pool, WriteQueue::new(writer)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?.application_name("pacer");
