@@ -306,6 +306,23 @@ mod tests {
     }
 
     #[test]
+    fn parents_given_with_their_positions_in_any_order_keep_the_positions_order() {
+        let mut builder = CommitGraph::builder(4);
+        // As a whole table read in storage order may give them: positions out of order, and
+        // one commit's parents between another's.
+        builder.parent_at("m", 2, "c");
+        builder.parent_at("n", 1, "b");
+        builder.parent_at("m", 0, "a");
+        builder.parent_at("n", 0, "c");
+        builder.parent_at("m", 1, "b");
+        let graph = builder.build();
+        let parents = |sha: &str| graph.parents(graph.id(sha).expect("named")).iter().map(|&id| graph.sha(id).into_owned()).collect::<Vec<_>>();
+        assert_eq!(parents("m"), ["a", "b", "c"]);
+        assert_eq!(parents("n"), ["c", "b"]);
+        assert!(parents("a").is_empty());
+    }
+
+    #[test]
     fn an_unknown_head_commit_is_shipped_without_parents() {
         let mut g = graph(&[("a", &[])]);
         let d = [deploy("d1", "a", &[]), deploy("d2", "zzz", &[])];
