@@ -157,7 +157,10 @@ impl TestApp {
         }));
         let mut guard = guard;
         let cleanup = guard.0.take().unwrap_or(Cleanup::File(PathBuf::new()));
-        Self { base: format!("http://{addr}"), client: reqwest::Client::new(), database_url, cleanup, _stop: stop }
+        // Idle connections are let go before pacer's header timeout (10 s) closes them: a request
+        // sent on one as it closes would fail.
+        let client = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(5)).build().expect("client");
+        Self { base: format!("http://{addr}"), client, database_url, cleanup, _stop: stop }
     }
 
     /// Posts `body` to a webhook `path` with `headers`; returns the status and the JSON answer.
