@@ -14,7 +14,7 @@ use pacer_engine::model::{Deployment, DeploymentStatus, Incident};
 use pacer_engine::shas::ShaId;
 use sqlx::FromRow;
 
-use crate::{FACTS_GENERATION, Result, Store, StoreError, in_list, in_list_on, with_pool};
+use crate::{FACTS_GENERATION, Result, Store, StoreError, begin_by_key, by_key, in_list, in_list_on, with_pool};
 
 /// The columns of a deployment, in [`DeploymentTuple`] order (a macro, so `concat!` can use it).
 macro_rules! deployment_columns {
@@ -492,6 +492,7 @@ impl Store {
             // everything behind it. The planner's hints hold for the rest of the transaction;
             // every read after the walk is by key too.
             let mut reached: HashSet<String> = HashSet::new();
+            by_key(&mut *tx).await?;
             for hint in walk_hints(pool) {
                 sqlx::query(*hint).execute(&mut *tx).await.map_err(StoreError::classify)?;
             }
@@ -581,7 +582,7 @@ impl Store {
         listed.sort_unstable();
         listed.dedup();
         let reached = with_pool!(self, pool => {
-            let mut conn = pool.acquire().await.map_err(StoreError::classify)?;
+            let mut tx = begin_by_key(pool).await?;
             let mut reached = Level::default();
             let mut seen: HashSet<String> = level.iter().cloned().collect();
             let mut levels = 0;
@@ -590,13 +591,14 @@ impl Store {
                 if levels > MAX_LEVELS {
                     return Ok(None);
                 }
-                let read = read_level(&mut *conn, &level).await?;
+                let read = read_level(&mut *tx, &level).await?;
                 level = read.parents.values().flatten().filter(|parent| !live(parent) && seen.insert((*parent).clone())).cloned().collect();
                 reached.extend(read);
             }
             // The listed commits no head reached: their times, and whether they are reverts.
             let unread: Vec<String> = listed.iter().filter(|sha| !seen.contains(*sha)).cloned().collect();
-            reached.extend(read_level(&mut *conn, &unread).await?);
+            reached.extend(read_level(&mut *tx, &unread).await?);
+            tx.commit().await.map_err(StoreError::classify)?;
             reached
         });
 

@@ -15,7 +15,7 @@ use pacer_engine::Millis;
 use pacer_engine::model::{CiRun, Commit, Deployment, Fact, Incident, PullRequest, ShippedCommit, SliSample};
 
 use crate::outbox::{NewRollback, insert_rollbacks};
-use crate::{Result, Store, StoreError, in_list_on, with_pool, with_writer};
+use crate::{Result, Store, StoreError, begin_by_key, in_list_on, with_pool, with_writer};
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -364,7 +364,8 @@ impl Store {
         // The keys of the deployments, commits, pull requests and incidents the batch changed.
         let mut logged: Vec<(&'static str, String)> = Vec::new();
         let created = with_writer!(self, pool => {
-            let mut tx = pool.begin().await.map_err(StoreError::classify)?;
+            // Every statement writes, deletes or reads by key.
+            let mut tx = begin_by_key(pool).await?;
             if let Some(source) = source {
                 batched!(tx, RAW, raw, |b, row| {
                     let (kind, key, fingerprint, payload) = row;

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
-use crate::{commit, deploy, on_both, t, window};
+use crate::helpers::{Backend, CleanupGuard, TestApp, fresh_database};
+use crate::{commit, deploy, deploy_with, on_both, t, window};
 
 on_both!(ndjson_and_single_objects_are_accepted, |app| {
     let lines = format!("{}\n\n{}\n", commit("a", 0.0, &[]), deploy("d1", "shop", "a", 1.0));
@@ -77,3 +77,47 @@ on_both!(ci_runs_and_sli_samples_leave_the_analysis_generations_alone, |app| {
     assert!(deployed.structure > opened.structure, "a deployment moves the structure generation: {opened:?} → {deployed:?}");
     assert_eq!(deployed.incidents, opened.incidents);
 });
+
+/// A batch deletes its commits' parents and its deployments' lists before writing them anew, and
+/// the analysis following the writes reads commits' parents by key. Without a table's statistics
+/// (a new table, or autovacuum off) PostgreSQL's planner scanned the whole table for each: a
+/// batch took longer the more was stored. Every such statement must follow its index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_reads_by_key_scan_no_whole_table_on_postgres() {
+    use sqlx::Connection as _;
+    let Some((url, guard)) = fresh_database(Backend::Postgres).await else { return };
+    let app = TestApp::start(url.clone(), CleanupGuard::none(), None, &[]).await;
+    for batch in 0..4 {
+        let events: Vec<serde_json::Value> = (batch * 250..(batch + 1) * 250)
+            .flat_map(|n: usize| {
+                let (sha, parent) = (format!("c{n}"), format!("c{}", n.wrapping_sub(1)));
+                let parents: &[&str] = if n == 0 { &[] } else { &[&parent] };
+                let at = n as f64 / 100.0;
+                let listed = json!({"commits": [{"sha": sha, "committed_at": t(at)}]});
+                [commit(&sha, at, parents), deploy_with(&format!("d{n}"), "shop", &sha, at + 0.001, listed)]
+            })
+            .collect();
+        app.ingest(json!(events)).await;
+    }
+    drop(app);
+    // Each of pacer's connections reports what it read as it closes.
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let others = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>(others).fetch_one(&mut conn).await.expect("activity") > 0 {
+        assert!(std::time::Instant::now() < deadline, "pacer's connections closed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let scanned: Vec<(String, i64)> =
+        sqlx::query_as("SELECT relname::text, seq_tup_read FROM pg_stat_user_tables WHERE relname IN ('commit_parents', 'deployment_commits') AND seq_tup_read > 0")
+            .fetch_all(&mut conn)
+            .await
+            .expect("statistics");
+    assert!(scanned.is_empty(), "rows read by scanning the whole table: {scanned:?}");
+    let parents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM commit_parents").fetch_one(&mut conn).await.expect("count");
+    assert_eq!(parents, 999, "every parent is stored");
+    let listed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployment_commits").fetch_one(&mut conn).await.expect("count");
+    assert_eq!(listed, 1_000, "every list is stored");
+    drop(conn);
+    drop(guard);
+}
