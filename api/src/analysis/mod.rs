@@ -449,7 +449,10 @@ const READ_AHEAD: usize = 2;
 /// The database failed.
 pub async fn from_history(store: &Store, environment: &str, attribution_window: Millis) -> Result<Analysis, Problem> {
     let started = std::time::Instant::now();
-    let (shared, services) = store.shared_history(environment).await?;
+    let (shared, services) = {
+        let (store, environment) = (store.clone(), environment.to_owned());
+        unspanned(async move { store.shared_history(&environment).await }).await?
+    };
     let (total, shared_read) = (services.len(), started.elapsed());
     let mut builder = Builder::new(shared, total);
     // Each service's part is made while the rows of the next ones are read, READ_AHEAD at once.
@@ -460,7 +463,7 @@ pub async fn from_history(store: &Store, environment: &str, attribution_window: 
         .iter()
         .map(|service| {
             let (store, environment, service) = (store.clone(), environment.to_owned(), service.clone());
-            async move { store.deployments_of(&environment, &service).await }
+            unspanned(async move { store.deployments_of(&environment, &service).await })
         })
         .collect();
     let mut reads = futures_util::stream::iter(reads).buffered(READ_AHEAD);
@@ -538,6 +541,20 @@ async fn parts(store: &Store, environment: &str, services: Vec<String>, at_once:
         parts.push(done.map_err(failed)??);
     }
     Ok(parts)
+}
+
+/// Runs a read of the store as a task of its own, outside the span of the work that waits for
+/// it. sqlx enters the span current where a query starts on every poll of its row stream, three
+/// layers of stream a row: in the analysis's span that was about a seventh of the CPU of a
+/// build from the history (`perf` on the benchmark's medium set). A set of one task, so that
+/// a build stopped (its task aborted) stops its read too.
+async fn unspanned<T: Send + 'static>(read: impl Future<Output = pacer_store::Result<T>> + Send + 'static) -> Result<T, Problem> {
+    let mut task = JoinSet::new();
+    task.spawn(read);
+    match task.join_next().await {
+        Some(joined) => Ok(joined.map_err(failed)??),
+        None => Err(Problem::internal()),
+    }
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
