@@ -10,8 +10,9 @@
 //! [`crate::changeset`].
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use crate::snapshot::{Codec, Reader, SnapshotError, invalid};
@@ -33,6 +34,8 @@ pub struct Shas {
     /// Every id, found by its sha's hash; the table holds only the id (4 bytes a sha), the sha
     /// itself is read from `bytes`.
     index: HashTable<ShaId>,
+    /// foldhash, seeded at random for each table: a build from the history hashes millions of
+    /// shas, and foldhash is built for short keys where the standard library's SipHash is not.
     hasher: RandomState,
 }
 
