@@ -3,9 +3,10 @@
 //! `axum::serve` sets no timer, so hyper never times out a client that sends its request
 //! headers slowly (slowloris). This loop is axum's own, with two additions: a header-read
 //! timeout (`limits.header_timeout_secs`; hyper closes the connection when the headers have not
-//! all arrived in time; the timer runs from the moment it waits for a request, so it also closes
-//! a kept-alive connection left idle that long), and each request told its peer address (`ConnectInfo`) for per-IP rate
-//! limits. The body-read and request deadlines are middleware (`pacer_api::limits`).
+//! all arrived in time; the timer runs from the moment it waits for a request, so it also
+//! closes a kept-alive connection left idle that long), and each request told its peer address
+//! (`ConnectInfo`) for per-IP rate limits. The body-read and request deadlines are middleware
+//! (`pacer_api::limits`).
 //!
 //! Shutdown is graceful, as with `axum::serve(…).with_graceful_shutdown`: once `shutdown`
 //! completes no connection is accepted, idle keep-alive connections are closed, and requests in
